@@ -1,0 +1,3 @@
+"""benchfleet: MLPerf Inference on fleets of hosts, driven by Ansible."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Datasets: ImageNet 2012 validation layout, real or generated."""

@@ -1,0 +1,1 @@
+"""The benchmark harness that runs on each host (importable without Ansible)."""

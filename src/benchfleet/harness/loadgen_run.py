@@ -1,0 +1,97 @@
+"""One LoadGen test in its own process.
+
+LoadGen keeps state across tests in one process (a second test logs "Multiple conf files are
+used"), so the harness starts this module once per test, as the reference harnesses do.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel
+
+NO_AUDIT = "benchfleet-no-audit.config"  # never exists: no stray audit.config in cwd is read
+
+
+class RunRequest(BaseModel):
+    round: str
+    benchmark: str
+    scenario: str
+    accuracy_mode: bool
+    round_values: dict[str, float]
+    user_values: dict[str, float]
+    audit: str | None = None
+    test05: bool = False
+    workdir: str
+    backend: str
+    device: str
+    model_path: str
+    input_name: str
+    output_name: str
+    label_offset: int
+    threads: int
+    batch: int
+    samples_path: str
+
+
+def run(req: RunRequest) -> Path:
+    import mlperf_loadgen as lg
+    import numpy as np
+
+    from benchfleet.harness import settings as st
+    from benchfleet.harness.backend import make_backend
+    from benchfleet.harness.preprocessed import open_samples
+    from benchfleet.harness.sut import ClassificationSUT, SampleCache
+    from benchfleet.rules import get_round
+
+    rules = get_round(req.round)
+    bench = rules.benchmark(req.benchmark)
+    sset = st.ScenarioSettings(bench.loadgen_model, req.scenario, req.round_values, req.user_values)
+    work = Path(req.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    user_conf = work / "user.conf"
+    user_conf.write_text(sset.user_conf())
+    audit_path = work / "audit.config"
+    if req.audit:
+        audit_path.write_text(req.audit)
+    ts = lg.TestSettings()
+    ts.FromConfig(str(user_conf), sset.model, sset.scenario)
+    ts.scenario = getattr(lg.TestScenario, req.scenario)
+    ts.mode = lg.TestMode.AccuracyOnly if req.accuracy_mode else lg.TestMode.PerformanceOnly
+    st.apply(ts, sset, rules, test05=req.test05)
+
+    samples = open_samples(Path(req.samples_path))
+    cache = SampleCache(lambda i: np.array(samples[i]), samples.shape[0])
+    backend = make_backend(req.backend, model_path=req.model_path, input_name=req.input_name,
+                           output_name=req.output_name, threads=req.threads, device=req.device)
+    logdir = work / "logs"
+    logdir.mkdir(exist_ok=True)
+    lo = lg.LogOutputSettings()
+    lo.outdir = str(logdir)
+    lo.copy_summary_to_stdout = False
+    ls = lg.LogSettings()
+    ls.log_output = lo
+    ls.enable_trace = False
+    impl = ClassificationSUT(backend, cache, req.scenario, req.batch, req.label_offset)
+    sut = lg.ConstructSUT(impl.issue, impl.flush)
+    qsl = lg.ConstructQSL(cache.count, min(cache.count, bench.performance_sample_count), cache.load, cache.unload)
+    try:
+        lg.StartTestWithLogSettings(sut, qsl, ts, ls, str(audit_path if req.audit else work / NO_AUDIT))
+    finally:
+        lg.DestroyQSL(qsl)
+        lg.DestroySUT(sut)
+        impl.close()
+    (logdir / "mlperf_log_trace.json").unlink(missing_ok=True)
+    return logdir
+
+
+def main() -> int:
+    req = RunRequest.model_validate(json.loads(Path(sys.argv[1]).read_text()))
+    run(req)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

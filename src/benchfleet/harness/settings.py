@@ -1,0 +1,153 @@
+"""LoadGen settings for a run: the round's values, the user's values, and quick mode.
+
+LoadGen 6.0.17 embeds its own round's mlperf.conf, so for an older round the harness loads
+``user.conf`` once and then sets every value of the round explicitly as TestSettings
+attributes (contract §5.3). ``mlperf.conf`` for the measurements folder is rendered from the
+same rule table.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from benchfleet.rules.table import BenchmarkRule, RoundRules
+
+QUICK_MIN_DURATION_MS = 1000
+QUICK_MIN_QUERIES = {"SingleStream": 64}
+
+
+@dataclass
+class ScenarioSettings:
+    """Final values for one LoadGen run, in .conf units (ms), split by origin."""
+
+    model: str
+    scenario: str
+    round_values: dict[str, float] = field(default_factory=dict)
+    user_values: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def values(self) -> dict[str, float]:
+        return {**self.round_values, **self.user_values}
+
+    def user_conf(self) -> str:
+        lines = [f"# written by benchfleet: values this run sets on top of the round's rules"]
+        lines += [f"{self.model}.{self.scenario}.{k} = {_fmt(v)}" for k, v in sorted(self.user_values.items())]
+        return "\n".join(lines) + "\n"
+
+
+def _fmt(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{v:.6g}"
+
+
+def build(rules: RoundRules, bench: BenchmarkRule, scenario: str, quick: bool,
+          sample_latency_s: float, batch_latency_s: float, batch: int, target_qps: float | None = None,
+          dataset_size: int | None = None) -> ScenarioSettings:
+    """Settings for ``scenario``; latencies are what a warm-up measured on this host."""
+    s = ScenarioSettings(bench.loadgen_model, scenario)
+    r = s.round_values
+    r["min_duration"] = rules.min_duration_ms
+    r["performance_sample_count_override"] = bench.performance_sample_count
+    if scenario in rules.latency_percentile:
+        r["target_latency_percentile"] = rules.latency_percentile[scenario] * 100
+    if scenario == "MultiStream":
+        r["samples_per_query"] = rules.multistream_samples_per_query
+        r["min_query_count"] = rules.min_query_count["MultiStream"]
+    if scenario == "Offline":
+        r["min_query_count"] = rules.offline_min_samples_per_query
+    if scenario == "Server":
+        r["target_latency"] = bench.server_latency_ns / 1e6 if bench.server_latency_ns else 10
+        r["min_query_count"] = rules.min_query_count["Server"]
+    if scenario in bench.equal_issue_scenarios:
+        r["sample_concatenate_permutation"] = 1
+    u = s.user_values
+    per_sample_qps = batch / max(batch_latency_s, 1e-6)
+    if scenario == "SingleStream":
+        # Under-estimate so that LoadGen generates enough queries for the duration.
+        u["target_latency"] = max(1, math.floor(sample_latency_s * 1000 * 0.5))
+    elif scenario == "MultiStream":
+        u["target_latency"] = max(1, math.floor(batch_latency_s * 1000 * 0.5))
+    elif scenario == "Offline":
+        u["target_qps"] = round(per_sample_qps, 3)
+    elif scenario == "Server":
+        u["target_qps"] = target_qps if target_qps else round(per_sample_qps * 0.5, 3)
+    if quick:
+        u["min_duration"] = QUICK_MIN_DURATION_MS
+        if scenario in QUICK_MIN_QUERIES:
+            u["min_query_count"] = QUICK_MIN_QUERIES[scenario]
+    return s
+
+
+def apply(ts, settings: ScenarioSettings, rules: RoundRules, test05: bool = False) -> None:
+    """Set every value on a ``mlperf_loadgen.TestSettings`` after ``FromConfig(user.conf)``."""
+    v = settings.values
+    scen = settings.scenario
+    ts.min_duration_ms = int(v["min_duration"])
+    if "min_query_count" in v:
+        ts.min_query_count = int(v["min_query_count"])
+    ts.performance_sample_count_override = int(v["performance_sample_count_override"])
+    pct = v.get("target_latency_percentile")
+    if scen == "SingleStream":
+        ts.single_stream_expected_latency_ns = int(v["target_latency"] * 1e6)
+        ts.single_stream_target_latency_percentile = pct / 100
+    elif scen == "MultiStream":
+        ts.multi_stream_expected_latency_ns = int(v["target_latency"] * 1e6)
+        ts.multi_stream_target_latency_percentile = pct / 100
+        ts.multi_stream_samples_per_query = int(v["samples_per_query"])
+    elif scen == "Offline":
+        ts.offline_expected_qps = float(v["target_qps"])
+    elif scen == "Server":
+        ts.server_target_qps = float(v["target_qps"])
+        ts.server_target_latency_ns = int(v["target_latency"] * 1e6)
+        ts.server_target_latency_percentile = pct / 100
+    if "sample_concatenate_permutation" in v:
+        ts.sample_concatenate_permutation = bool(v["sample_concatenate_permutation"])
+    ts.qsl_rng_seed = rules.seeds.qsl_rng_seed
+    ts.sample_index_rng_seed = rules.seeds.sample_index_rng_seed
+    ts.schedule_rng_seed = rules.seeds.schedule_rng_seed
+    if test05:
+        ts.test05 = True
+        ts.test05_qsl_rng_seed = rules.test05_seeds.qsl_rng_seed
+        ts.test05_sample_index_rng_seed = rules.test05_seeds.sample_index_rng_seed
+        ts.test05_schedule_rng_seed = rules.test05_seeds.schedule_rng_seed
+
+
+def render_mlperf_conf(rules: RoundRules) -> str:
+    """The round's rules in mlperf.conf syntax (written from our table, for measurements/)."""
+    out = [f"# MLPerf Inference {rules.version} rules as applied by benchfleet (model.scenario.key = value; ms)"]
+    seen = set()
+    for b in rules.benchmarks.values():
+        if b.loadgen_model in seen:
+            continue
+        seen.add(b.loadgen_model)
+        out.append(f"{b.loadgen_model}.*.performance_sample_count_override = {b.performance_sample_count}")
+    for key, seeds in (("", rules.seeds), ("test05_", rules.test05_seeds)):
+        out.append(f"*.*.{key}qsl_rng_seed = {seeds.qsl_rng_seed}")
+        out.append(f"*.*.{key}sample_index_rng_seed = {seeds.sample_index_rng_seed}")
+        out.append(f"*.*.{key}schedule_rng_seed = {seeds.schedule_rng_seed}")
+    for scen, pct in rules.latency_percentile.items():
+        out.append(f"*.{scen}.target_latency_percentile = {_fmt(pct * 100)}")
+    for scen in ("SingleStream", "MultiStream", "Server", "Offline"):
+        out.append(f"*.{scen}.min_duration = {rules.min_duration_ms}")
+    out.append(f"*.MultiStream.samples_per_query = {rules.multistream_samples_per_query}")
+    out.append(f"*.MultiStream.min_query_count = {rules.min_query_count['MultiStream']}")
+    out.append(f"*.Offline.min_query_count = {rules.offline_min_samples_per_query}")
+    for b in rules.benchmarks.values():
+        if b.server_latency_ns:
+            out.append(f"{b.loadgen_model}.Server.target_latency = {_fmt(b.server_latency_ns / 1e6)}")
+        for scen in b.equal_issue_scenarios:
+            out.append(f"{b.loadgen_model}.{scen}.sample_concatenate_permutation = 1")
+    return "\n".join(dict.fromkeys(out)) + "\n"
+
+
+def audit_config(test: str, rules: RoundRules, bench: BenchmarkRule) -> str:
+    """audit.config for a compliance test (contract §4)."""
+    if test == "TEST01":
+        return (f"*.*.mode = 2\n*.*.accuracy_log_rng_seed = {rules.test01_seed}\n"
+                f"*.*.accuracy_log_sampling_target = {bench.accuracy_log_sampling_target}\n")
+    if test == "TEST04":
+        return (f"*.*.mode = 2\n*.*.performance_issue_unique = 0\n*.*.performance_issue_same = 1\n"
+                f"*.*.performance_issue_same_index = {rules.test04_same_index}\n")
+    if test == "TEST05":
+        return "*.*.test05 = 1\n"
+    raise ValueError(f"compliance test {test!r} unknown")

@@ -1,0 +1,105 @@
+"""What one harness invocation runs (serialised as JSON between controller and host)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from benchfleet.rules import get_round
+from benchfleet.rules.table import SCENARIOS, SYSTEM_TYPES
+
+Division = Literal["closed", "open"]
+Mode = Literal["quick", "valid"]
+OfflinePolicy = Literal["auto", "measured", "inferred"]
+
+
+class HarnessSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    benchmark: str = "resnet50"
+    round: str = "v3.1"
+    division: Division = "open"
+    system_type: str = "edge"
+    mode: Mode = "quick"
+    scenarios: list[str] | None = None  # None: what the division and system type need
+    backend: str = "onnxruntime"
+    device: Literal["cpu", "cuda"] = "cpu"
+    model: str = "auto"  # auto | official | synthetic | path to a model file
+    dataset: str = "auto"  # auto | synthetic | path to an ImageNet val folder
+    dataset_count: int = Field(1024, ge=1)
+    synthetic_width: int = Field(64, ge=1)
+    offline: OfflinePolicy = "auto"
+    threads: int = Field(0, ge=0)
+    batch: int = Field(0, ge=0)
+    server_target_qps: float | None = None
+    cache_dir: str = "~/.cache/benchfleet"
+    compliance: bool | None = None  # None: closed yes, open no
+
+    @field_validator("round")
+    @classmethod
+    def _round(cls, v: str) -> str:
+        get_round(v)
+        return v
+
+    @field_validator("system_type")
+    @classmethod
+    def _system_type(cls, v: str) -> str:
+        if v not in SYSTEM_TYPES:
+            raise ValueError(f"must be one of {', '.join(SYSTEM_TYPES)}")
+        return v
+
+    @field_validator("scenarios")
+    @classmethod
+    def _scenarios(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        bad = [s for s in v if s not in SCENARIOS]
+        if bad:
+            raise ValueError(f"unknown scenario {bad[0]!r}; choose from {', '.join(SCENARIOS)}")
+        return list(dict.fromkeys(v))
+
+    def resolved_scenarios(self) -> list[str]:
+        rules = get_round(self.round)
+        bench = rules.benchmark(self.benchmark)
+        required = list(bench.scenarios_for(self.system_type))
+        if self.scenarios is None:
+            if self.division == "closed":
+                return required
+            # Open: the quick path volunteers start with.
+            return [s for s in ("SingleStream", "Offline") if s in required] or required
+        if self.division == "closed":
+            missing = [s for s in required if s not in self.scenarios]
+            extra = [s for s in self.scenarios if s not in required]
+            if missing or extra:
+                raise ValueError(
+                    f"scenarios: closed division on a {self.system_type} system needs exactly "
+                    f"{', '.join(required)} for {bench.name}"
+                    + (f"; missing {', '.join(missing)}" if missing else "")
+                    + (f"; not allowed {', '.join(extra)}" if extra else "")
+                )
+        return self.scenarios
+
+    def wants_compliance(self) -> bool:
+        return self.division == "closed" if self.compliance is None else self.compliance
+
+    def offline_inferred(self) -> bool:
+        """Offline taken from the SingleStream run (allowed for edge systems)."""
+        scen = self.resolved_scenarios()
+        edge = self.system_type == "edge"
+        if self.offline == "inferred":
+            if not edge or "SingleStream" not in scen:
+                raise ValueError("offline: 'inferred' needs an edge system that also runs SingleStream")
+            return True
+        if self.offline == "measured":
+            return False
+        return self.mode == "quick" and edge and "SingleStream" in scen and "Offline" in scen
+
+    def cache_path(self) -> Path:
+        return Path(self.cache_dir).expanduser()
+
+    @classmethod
+    def load(cls, path: str | Path) -> HarnessSpec:
+        return cls.model_validate(json.loads(Path(path).read_text()))

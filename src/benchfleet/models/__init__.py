@@ -1,0 +1,1 @@
+"""Models: the official registry, checked downloads and generated stand-ins."""

@@ -1,0 +1,91 @@
+"""A generated ResNet50-architecture model paired with a generated dataset.
+
+The labels of the dataset are the generated model's own fp32 top-1 answers, so an accuracy
+run of the pair must score (nearly) 100%: it proves that samples and responses stay aligned
+through the harness, not that anything was learned. Everything made here is labelled
+synthetic in its provenance file, in the results and in the submission tree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from benchfleet.data import synthetic as synth_data
+from benchfleet.data.imagenet import PROVENANCE, VAL_MAP, ImageNetVal
+from benchfleet.models import resnet50_onnx as r50
+
+MIN_DISTINCT_LABELS = 8
+LABEL_OFFSET = 1  # class 0 is background, as in the official model
+
+
+@dataclass(frozen=True)
+class SyntheticPair:
+    model_path: Path
+    dataset_dir: Path
+    provenance: dict
+
+
+def _session(model: onnx.ModelProto, threads: int):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
+def _batches(ds: ImageNetVal, batch: int):
+    for start in range(0, len(ds), batch):
+        idx = range(start, min(start + batch, len(ds)))
+        yield np.stack([ds.load(i) for i in idx])
+
+
+def make_pair(root: Path, count: int = 1024, width: int = 64, seed: int = 2023, threads: int = 2,
+              log=print) -> SyntheticPair:
+    """Create (or reuse) model + dataset under ``root``; idempotent for the same arguments."""
+    key = f"resnet50-w{width}-s{seed}-n{count}"
+    base = Path(root) / key
+    model_path, data_dir = base / "resnet50_v1_synthetic.onnx", base / "imagenet-synthetic"
+    meta_path = data_dir / PROVENANCE
+    if model_path.is_file() and meta_path.is_file():
+        return SyntheticPair(model_path, data_dir, json.loads(meta_path.read_text()))
+    log(f"generating a synthetic ResNet50 v1.5 model (width {width}) and {count} synthetic images in {base}")
+    names = synth_data.write_images(data_dir, count, seed)
+    # Labels are not known yet; open the folder with placeholders to reuse the loader.
+    (data_dir / VAL_MAP).write_text("".join(f"{n} 0\n" for n in names))
+    ds = ImageNetVal.open(data_dir)
+    # Centre the logits on this data so that top-1 answers vary from image to image.
+    probe = r50.with_features_output(r50.build_resnet50(seed=seed, width=width))
+    sess = _session(probe, threads)
+    calib = np.concatenate([sess.run([r50.FEATURES_NAME], {r50.INPUT_NAME: b})[0]
+                            for b in _batches(ImageNetVal(ds.root, ds.files[:128], ds.labels[:128]), 32)])
+    fc_w = r50.fc_weights(probe)
+    bias = -(calib.mean(axis=0) @ fc_w)
+    model = r50.build_resnet50(seed=seed, width=width, fc_bias=bias)
+    sess = _session(model, threads)
+    top1 = np.concatenate([sess.run([r50.ARGMAX_NAME], {r50.INPUT_NAME: b})[0] for b in _batches(ds, 32)])
+    labels = (top1 - LABEL_OFFSET).astype(np.int64)
+    distinct = len(set(labels.tolist()))
+    if distinct < min(MIN_DISTINCT_LABELS, count):
+        raise RuntimeError(f"generated model answers only {distinct} distinct classes; try another seed")
+    (data_dir / VAL_MAP).write_text("".join(f"{n} {int(label)}\n" for n, label in zip(names, labels)))
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, model_path)
+    provenance = {
+        "synthetic": True,
+        "kind": "generated",
+        "model": f"ResNet50 v1.5 architecture, width {width}, random weights (seed {seed}); NOT the MLPerf model",
+        "dataset": f"{count} generated JPEGs in the ImageNet 2012 val layout; labels are the generated "
+                   "model's own fp32 top-1 answers; NOT ImageNet",
+        "distinct_labels": distinct,
+        "width": width,
+        "seed": seed,
+        "count": count,
+        "note": "synthetic: proves the pipeline, not a result for publication",
+    }
+    meta_path.write_text(json.dumps(provenance, indent=2))
+    return SyntheticPair(model_path, data_dir, provenance)
