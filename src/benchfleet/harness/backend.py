@@ -39,6 +39,8 @@ class OnnxRuntimeBackend:
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # BENCHFLEET_ORT_SPIN=0 stops idle worker threads from spinning (less CPU taken from LoadGen).
+        so.add_session_config_entry("session.intra_op.allow_spinning", os.environ.get("BENCHFLEET_ORT_SPIN", "1"))
         providers = ["CPUExecutionProvider"]
         if self.device == "cuda":
             providers.insert(0, "CUDAExecutionProvider")

@@ -31,11 +31,11 @@ from benchfleet.harness import accuracy as acc
 from benchfleet.harness import compliance as comp
 from benchfleet.harness import settings as st
 from benchfleet.harness.backend import default_threads, make_backend
-from benchfleet.harness.logs import DetailLog, metric
-from benchfleet.harness.spec import HarnessSpec
 from benchfleet.harness.loadgen_run import RunRequest
+from benchfleet.harness.logs import DetailLog, metric
 from benchfleet.harness.preprocessed import ensure as ensure_preprocessed
 from benchfleet.harness.preprocessed import open_samples
+from benchfleet.harness.spec import HarnessSpec
 from benchfleet.harness.sut import SampleCache
 from benchfleet.models import registry
 from benchfleet.models.download import fetch
@@ -198,6 +198,9 @@ class Harness:
         entries = acc.read_accuracy_log(acc_dir / ACC_LOG)
         (acc_dir / "accuracy.txt").write_text(acc.imagenet_text(entries, self.inputs.dataset.labels))
         score, good, total = acc.score_imagenet(entries, self.inputs.dataset.labels)
+        full_dir = scen_out / "full_logs"
+        full_dir.mkdir(exist_ok=True)
+        shutil.copy2(acc_dir / ACC_LOG, full_dir / ACC_LOG)  # kept for `benchfleet check` to recompute
         acc.truncate_with_hash(acc_dir / ACC_LOG, acc_dir / "accuracy.txt")
         rec = self._record(scen_out, scenario, "accuracy", acc_dir)
         rec.update(accuracy=score, good=good, total=total)
@@ -237,7 +240,8 @@ class Harness:
                         idx = {int(e["qsl_idx"]) for e in sub}
                         base = [e for e in acc.read_accuracy_log(full_acc_log) if int(e["qsl_idx"]) in idx]
                         (tacc / "baseline_accuracy.txt").write_text(acc.imagenet_text(base, self.inputs.dataset.labels))
-                        (tacc / "compliance_accuracy.txt").write_text(acc.imagenet_text(sub, self.inputs.dataset.labels))
+                        labels = self.inputs.dataset.labels
+                        (tacc / "compliance_accuracy.txt").write_text(acc.imagenet_text(sub, labels))
                     (tacc / "accuracy.txt").write_text("")
                     acc.truncate_with_hash(tacc / ACC_LOG, tacc / "accuracy.txt")
                     passed = passed and acc_ok
@@ -317,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m benchfleet.harness",
-                                description="Run one benchmark on this host with LoadGen (used by the benchfleet roles).")
+                                description="Run one benchmark on this host with LoadGen "
+                                            "(used by the benchfleet roles).")
     p.add_argument("--spec", required=True, help="JSON file with the harness spec")
     p.add_argument("--out", required=True, help="output folder for logs and harness.json")
     a = p.parse_args(argv)

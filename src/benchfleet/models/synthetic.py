@@ -44,6 +44,10 @@ def _batches(ds: ImageNetVal, batch: int):
         yield np.stack([ds.load(i) for i in idx])
 
 
+def dataset_dir_for(root: Path, count: int, width: int, seed: int = 2023) -> Path:
+    return Path(root) / f"resnet50-w{width}-s{seed}-n{count}" / "imagenet-synthetic"
+
+
 def make_pair(root: Path, count: int = 1024, width: int = 64, seed: int = 2023, threads: int = 2,
               log=print) -> SyntheticPair:
     """Create (or reuse) model + dataset under ``root``; idempotent for the same arguments."""
@@ -72,7 +76,7 @@ def make_pair(root: Path, count: int = 1024, width: int = 64, seed: int = 2023, 
     distinct = len(set(labels.tolist()))
     if distinct < min(MIN_DISTINCT_LABELS, count):
         raise RuntimeError(f"generated model answers only {distinct} distinct classes; try another seed")
-    (data_dir / VAL_MAP).write_text("".join(f"{n} {int(label)}\n" for n, label in zip(names, labels)))
+    (data_dir / VAL_MAP).write_text("".join(f"{n} {int(label)}\n" for n, label in zip(names, labels, strict=False)))
     model_path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, model_path)
     provenance = {

@@ -7,10 +7,16 @@ from benchfleet.rules.table import BenchmarkRule, RoundRules, Seeds
 _EDGE_ALL = ("SingleStream", "MultiStream", "Offline")
 _DC = ("Server", "Offline")
 
-_RESNET_LIKE = {"datacenter": _DC, "edge": _EDGE_ALL, "datacenter,edge": ("SingleStream", "MultiStream", "Offline", "Server")}
-_SS_OFF = {"datacenter": _DC, "edge": ("SingleStream", "Offline"), "datacenter,edge": ("SingleStream", "Offline", "Server")}
+_RESNET_LIKE = {
+    "datacenter": _DC, "edge": _EDGE_ALL, "datacenter,edge": ("SingleStream", "MultiStream", "Offline", "Server"),
+}
+_SS_OFF = {
+    "datacenter": _DC, "edge": ("SingleStream", "Offline"), "datacenter,edge": ("SingleStream", "Offline", "Server"),
+}
 _DC_ONLY = {"datacenter": _DC, "datacenter,edge": ("Offline", "Server")}
-_UNET = {"datacenter": ("Offline",), "edge": ("SingleStream", "Offline"), "datacenter,edge": ("SingleStream", "Offline")}
+_UNET = {
+    "datacenter": ("Offline",), "edge": ("SingleStream", "Offline"), "datacenter,edge": ("SingleStream", "Offline"),
+}
 
 _ALL_TESTS = ("TEST01", "TEST04", "TEST05")
 _NO_TEST04 = ("TEST01", "TEST05")
@@ -28,7 +34,8 @@ V3_1 = RoundRules(
     seeds=Seeds(148687905518835231, 520418551913322573, 811580660758947900),
     test05_seeds=Seeds(793197339507417767, 255610748586851044, 352213341366340113),
     benchmarks={
-        "resnet50": _rule("resnet50", "resnet50", "acc", _ACC, 76.46 * 0.99, 1024, _RESNET_LIKE, _ALL_TESTS, 15_000_000),
+        "resnet50": _rule("resnet50", "resnet50", "acc", _ACC, 76.46 * 0.99, 1024, _RESNET_LIKE, _ALL_TESTS,
+                          15_000_000),
         "retinanet": _rule("retinanet", "retinanet", "mAP", r"^mAP=([\d\.]+).*", 37.55 * 0.99, 64,
                            _RESNET_LIKE, _NO_TEST04, 100_000_000, sampling=256),
         "rnnt": _rule("rnnt", "rnnt", "WER", r"Word Error Rate\:.*, accuracy=([0-9\.]+)%", (100 - 7.452) * 0.99,

@@ -1,0 +1,1 @@
+"""MLPerf submission trees: system descriptions, the tree writer and our own checker."""

@@ -1,0 +1,139 @@
+"""Write an MLPerf submission tree (contract §1-2) from harness outputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchfleet.harness import settings as st
+from benchfleet.rules import get_round
+
+COMPLIANCE = ("TEST01", "TEST04", "TEST05")
+HARNESS_SOURCES = Path(__file__).resolve().parent.parent / "harness"
+
+
+@dataclass
+class SystemRun:
+    """One system's harness output (as fetched from its host) and its description."""
+
+    system_id: str
+    description: dict[str, str]
+    harness_dir: Path
+
+    @property
+    def meta(self) -> dict:
+        return json.loads((self.harness_dir / "harness.json").read_text())
+
+
+def implementation_id(meta: dict) -> str:
+    b = meta["backend"]
+    return f"benchfleet-{b['name']}-{b['device']}"
+
+
+def _measurement_json(meta: dict) -> dict:
+    prov = meta["provenance"]
+    return {
+        "starting_weights_filename": prov["model"] if not prov.get("synthetic")
+        else f"SYNTHETIC {meta['model_file']}: {prov['model']}",
+        "retraining": "no",
+        "input_data_types": "fp32",
+        "weight_data_types": "fp32",
+        "weight_transformations": "none",
+    }
+
+
+def _readme(meta: dict, scenario: dict) -> str:
+    lines = [
+        f"# {meta['benchmark']} {scenario['scenario']} ({implementation_id(meta)})",
+        "",
+        f"Run with benchfleet {meta['benchfleet_version']} on LoadGen {meta['host']['loadgen']} "
+        f"(round {meta['round']} rules set as TestSettings attributes), backend "
+        f"{meta['backend']['name']} {meta['backend']['version']}, {meta['backend']['threads']} threads.",
+        "",
+        "Reproduce: `benchfleet run --division {d} --mode {m}` (see the benchfleet README).".format(
+            d=meta["spec"]["division"], m=meta["spec"]["mode"]),
+    ]
+    if scenario.get("inferred_from"):
+        lines += ["", f"This scenario is inferred from the {scenario['inferred_from']} run (edge rule); "
+                      "its logs are copies of that run."]
+    if meta["spec"]["mode"] == "quick":
+        lines += ["", "QUICK MODE: shortened durations and query counts; NOT FOR SUBMISSION."]
+    if meta.get("synthetic"):
+        p = meta["provenance"]
+        lines += ["", "SYNTHETIC: " + p["model"] + ". Dataset: " + p["dataset"] + "."]
+    return "\n".join(lines) + "\n"
+
+
+def _code_readme(meta: dict) -> str:
+    return (
+        f"# benchfleet harness ({implementation_id(meta)})\n\n"
+        "The LoadGen harness of benchfleet: `benchfleet_harness/` holds its sources as run.\n"
+        "Preprocessing: RGB, resize shorter side to 256 (area), centre crop 224, subtract "
+        "[123.68, 116.78, 103.94], NCHW float32. Responses: top-1 class as float32.\n"
+    )
+
+
+def _copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dst)
+
+
+def _copy_logs(src: Path, dst: Path, names: tuple[str, ...]) -> None:
+    for n in names:
+        if (src / n).is_file():
+            _copy(src / n, dst / n)
+
+
+def write_tree(root: Path, submitter: str, division: str, runs: list[SystemRun], round_version: str = "v3.1") -> Path:
+    """Write (or extend) the tree at ``root``; returns the submitter folder."""
+    rules = get_round(round_version)
+    sub = Path(root) / division / submitter
+    synthetic_any = False
+    for run in runs:
+        meta = run.meta
+        bench = rules.benchmark(meta["benchmark"]).name
+        impl = implementation_id(meta)
+        synthetic_any |= bool(meta.get("synthetic"))
+        desc = dict(run.description, division=division, submitter=submitter)
+        (sub / "systems").mkdir(parents=True, exist_ok=True)
+        (sub / "systems" / f"{run.system_id}.json").write_text(json.dumps(desc, indent=2) + "\n")
+        code = sub / "code" / bench / impl
+        code.mkdir(parents=True, exist_ok=True)
+        (code / "README.md").write_text(_code_readme(meta))
+        for py in sorted(HARNESS_SOURCES.glob("*.py")):
+            _copy(py, code / "benchfleet_harness" / py.name)
+        for scen in meta["scenarios"]:
+            name = scen["scenario"]
+            src = run.harness_dir / name
+            meas = sub / "measurements" / run.system_id / bench / name
+            meas.mkdir(parents=True, exist_ok=True)
+            (meas / f"{run.system_id}_{impl}_{name}.json").write_text(
+                json.dumps(_measurement_json(meta), indent=2) + "\n")
+            (meas / "mlperf.conf").write_text(st.render_mlperf_conf(rules))
+            _copy(src / "user.conf", meas / "user.conf")
+            (meas / "README.md").write_text(_readme(meta, scen))
+            res = sub / "results" / run.system_id / bench / name
+            _copy_logs(src / "performance" / "run_1", res / "performance" / "run_1",
+                       ("mlperf_log_summary.txt", "mlperf_log_detail.txt"))
+            _copy_logs(src / "accuracy", res / "accuracy",
+                       ("mlperf_log_summary.txt", "mlperf_log_detail.txt", "mlperf_log_accuracy.json", "accuracy.txt"))
+            for test in COMPLIANCE:
+                tsrc = src / test
+                if not tsrc.is_dir():
+                    continue
+                tdst = sub / "compliance" / run.system_id / bench / name / test
+                _copy_logs(tsrc, tdst, ("verify_performance.txt", "verify_accuracy.txt"))
+                _copy_logs(tsrc / "performance" / "run_1", tdst / "performance" / "run_1",
+                           ("mlperf_log_summary.txt", "mlperf_log_detail.txt"))
+                _copy_logs(tsrc / "accuracy", tdst / "accuracy",
+                           ("mlperf_log_accuracy.json", "accuracy.txt", "baseline_accuracy.txt",
+                            "compliance_accuracy.txt"))
+    notes = Path(root) / "README.md"
+    text = ["# Submission tree written by benchfleet", ""]
+    if synthetic_any:
+        text += ["SYNTHETIC: at least one system ran a generated model on a generated dataset. "
+                 "These results check the pipeline and are NOT for publication or submission.", ""]
+    notes.write_text("\n".join(text))
+    return sub

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from benchfleet.harness.run import Harness
+from benchfleet.harness.spec import HarnessSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+RECORDED = FIXTURES / "recorded-run"
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One model/dataset cache for the whole session (tiny generated ResNet50, width 8)."""
+    env = os.environ.get("BENCHFLEET_TEST_CACHE")
+    if env:
+        Path(env).mkdir(parents=True, exist_ok=True)
+        return Path(env)
+    return tmp_path_factory.mktemp("cache")
+
+
+def tiny_spec(cache_dir: Path, **kw) -> HarnessSpec:
+    base = dict(model="synthetic", dataset="synthetic", synthetic_width=8, dataset_count=1024,
+                cache_dir=str(cache_dir))
+    base.update(kw)
+    return HarnessSpec(**base)
+
+
+@pytest.fixture(scope="session")
+def closed_run(cache_dir, tmp_path_factory) -> tuple[Path, dict]:
+    """A real closed, quick run of the tiny model: SS + MS measured, Offline inferred, compliance."""
+    out = tmp_path_factory.mktemp("closed-run")
+    meta = Harness(tiny_spec(cache_dir, division="closed"), out, log=lambda m: None).run()
+    return out, meta
+
+
+@pytest.fixture()
+def recorded_run(tmp_path) -> Path:
+    """A copy of a recorded closed run (ResNet50 architecture, synthetic) whose tree passes the checker."""
+    dst = tmp_path / "recorded"
+    shutil.copytree(RECORDED, dst)
+    return dst

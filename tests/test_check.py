@@ -1,0 +1,182 @@
+"""benchfleet check: accepts a passing tree and rejects each mutation of the contract's table."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from benchfleet.submission.check import check_tree
+from benchfleet.submission.tree import SystemRun, write_tree
+
+SYSTEM = "Test_CPU_2c_onnxruntime_cpu"
+
+
+def _desc() -> dict:
+    from benchfleet.submission.system import describe
+
+    facts = {"ansible_processor": ["0", "GenuineIntel", "Test CPU"], "ansible_processor_count": 1,
+             "ansible_processor_cores": 2, "ansible_processor_vcpus": 2, "ansible_memtotal_mb": 24000,
+             "ansible_distribution": "Debian", "ansible_distribution_version": "12",
+             "ansible_devices": {"vda": {"size": "252.00 GB"}}, "ansible_interfaces": ["lo", "eth0"],
+             "ansible_kernel": "6.1"}
+    return describe(facts, division="closed", submitter="TestOrg", framework="onnxruntime 1.x",
+                    software="benchfleet", synthetic=True,
+                    overrides={"host_processor_frequency": "2.0 GHz", "host_processor_caches": "L2 1 MB",
+                               "host_memory_configuration": "1x 24 GB", "host_storage_type": "SSD"}).values
+
+
+@pytest.fixture()
+def tree(recorded_run, tmp_path) -> Path:
+    root = tmp_path / "tree"
+    write_tree(root, "TestOrg", "closed", [SystemRun(SYSTEM, _desc(), recorded_run)])
+    return root
+
+
+def _sub(root: Path) -> Path:
+    return root / "closed" / "TestOrg"
+
+
+def _errors(root: Path, **kw) -> list[str]:
+    return [str(f) for f in check_tree(root, "v3.1", **kw).errors]
+
+
+def test_recorded_tree_passes_with_accuracy_recomputed(tree, recorded_run):
+    from benchfleet.submission.check import check_tree
+
+    dataset = recorded_run / "dataset"
+    report = check_tree(tree, "v3.1", accuracy_logs=recorded_run, dataset=dataset)
+    assert report.ok, [str(f) for f in report.errors]
+    assert {r["scenario"] for r in report.results} == {"SingleStream", "MultiStream", "Offline"}
+    warnings = [f.message for f in report.findings if f.level == "WARNING"]
+    assert any("quick mode" in w for w in warnings)  # short durations are flagged, not hidden
+    assert not any("not recomputed" in w for w in warnings)
+
+
+def _detail(root: Path, scen: str) -> Path:
+    return _sub(root) / "results" / SYSTEM / "resnet50" / scen / "performance" / "run_1" / "mlperf_log_detail.txt"
+
+
+def _set_log_value(path: Path, key: str, value) -> None:
+    lines = []
+    for line in path.read_text().splitlines():
+        if f'"key": "{key}"' in line:
+            head, body = line.split(":::MLLOG", 1)
+            d = json.loads(body)
+            d["value"] = value
+            line = head + ":::MLLOG " + json.dumps(d)
+        lines.append(line)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_wrong_seed(tree):
+    _set_log_value(_detail(tree, "SingleStream"), "effective_qsl_rng_seed", 1)
+    assert any("qsl_rng_seed is wrong, expected=148687905518835231, found=1" in e for e in _errors(tree))
+
+
+def test_missing_scenario(tree):
+    shutil.rmtree(_sub(tree) / "results" / SYSTEM / "resnet50" / "MultiStream")
+    assert any("missing ['MultiStream']" in e for e in _errors(tree))
+
+
+def test_extra_file_in_performance(tree):
+    (_detail(tree, "SingleStream").parent / "extra.log").write_text("x")
+    assert any("file list mismatch (['extra.log'])" in e for e in _errors(tree))
+
+
+def test_missing_compliance_test(tree):
+    shutil.rmtree(_sub(tree) / "compliance" / SYSTEM / "resnet50" / "Offline" / "TEST04")
+    assert any("Missing TEST04 in compliance dir" in e for e in _errors(tree))
+
+
+def test_empty_folder_under_code(tree):
+    (_sub(tree) / "code" / "resnet50" / "empty").mkdir()
+    assert any("empty directory" in e for e in _errors(tree))
+
+
+def _acc_txt(tree: Path, scen="SingleStream") -> Path:
+    return _sub(tree) / "results" / SYSTEM / "resnet50" / scen / "accuracy" / "accuracy.txt"
+
+
+def test_accuracy_below_target(tree):
+    p = _acc_txt(tree)
+    p.write_text(re.sub(r"accuracy=[\d.]+%", "accuracy=75.000%", p.read_text()))
+    assert any("accuracy not valid: 75.0 < target 75.6954" in e for e in _errors(tree))
+
+
+def test_accuracy_that_the_log_does_not_support(tree, recorded_run):
+    p = _acc_txt(tree)
+    p.write_text(re.sub(r"accuracy=[\d.]+%", "accuracy=99.000%", p.read_text()))
+    errs = _errors(tree, accuracy_logs=recorded_run, dataset=recorded_run / "dataset")
+    assert any("reports 99.0 but the accuracy log scores" in e for e in errs)
+
+
+def test_missing_hash_line(tree):
+    p = _acc_txt(tree)
+    p.write_text("".join(line for line in p.read_text().splitlines(True) if not line.startswith("hash=")))
+    assert any("not hash value for mlperf_log_accuracy.json" in e for e in _errors(tree))
+
+
+def _system_json(tree: Path) -> Path:
+    return _sub(tree) / "systems" / f"{SYSTEM}.json"
+
+
+def _edit_system(tree: Path, **kw) -> None:
+    p = _system_json(tree)
+    d = json.loads(p.read_text())
+    d.update(kw)
+    p.write_text(json.dumps(d))
+
+
+def test_invalid_status(tree):
+    _edit_system(tree, status="beta")
+    assert any("has invalid status (beta)" in e for e in _errors(tree))
+
+
+def test_empty_cooling(tree):
+    _edit_system(tree, cooling="")
+    assert any("field cooling requires a meaningful response but is empty" in e for e in _errors(tree))
+
+
+def test_integer_in_system_json(tree):
+    _edit_system(tree, accelerators_per_node=0)
+    assert any("field accelerators_per_node must be a string" in e for e in _errors(tree))
+
+
+def test_file_in_root(tree):
+    (tree / "notes.txt").write_text("x")
+    assert any("notes.txt: the submission root may hold only" in e for e in _errors(tree))
+
+
+def test_short_duration_in_a_tree_that_claims_to_be_real(tree):
+    # The table's last row: the official checker only logs this. A tree that does not declare
+    # quick mode must run 600 s.
+    for readme in (_sub(tree) / "measurements").rglob("README.md"):
+        readme.write_text(readme.read_text().replace("QUICK MODE", "Full run"))
+    errs = _errors(tree)
+    assert any("test duration less than 600s" in e for e in errs)
+
+
+def test_logged_duration_must_match_user_conf(tree):
+    _set_log_value(_detail(tree, "MultiStream"), "effective_min_duration_ms", 500)
+    assert any("min duration 500 ms does not match user.conf (1000 ms)" in e for e in _errors(tree))
+
+
+def test_compliance_rule_is_recomputed(tree):
+    t04 = _sub(tree) / "compliance" / SYSTEM / "resnet50" / "SingleStream" / "TEST04" / "performance" / "run_1"
+    summary = t04 / "mlperf_log_summary.txt"
+    text = summary.read_text()
+    # pretend the same-sample run was 3x faster (caching): verify_performance.txt still says PASS
+    new = re.sub(r"(Early stopping 90(?:\.0)?th percentile estimate\s*:\s*)(\d+)",
+                 lambda m: m.group(1) + str(int(m.group(2)) // 3), text)
+    assert new != text
+    summary.write_text(new)
+    assert any("TEST04 performance rule fails when recomputed" in e for e in _errors(tree))
+
+
+def test_early_stopping_not_met(tree):
+    _set_log_value(_detail(tree, "SingleStream"), "early_stopping_met", False)
+    assert any("early stopping condition was not met" in e for e in _errors(tree))

@@ -1,0 +1,90 @@
+"""Each scenario and mode through the real LoadGen on a tiny ResNet50-architecture model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchfleet.harness.logs import DetailLog
+from benchfleet.harness.run import Harness
+from benchfleet.rules import get_round
+from tests.conftest import tiny_spec
+
+V31 = get_round("v3.1")
+
+
+def _detail(path):
+    return DetailLog(path / "mlperf_log_detail.txt")
+
+
+def test_synthetic_pair_labels_are_the_models_answers(closed_run):
+    out, meta = closed_run
+    assert meta["synthetic"] is True and meta["not_for_submission"] is True
+    assert meta["provenance"]["distinct_labels"] >= 8  # labels vary: alignment is really tested
+    for s in meta["scenarios"]:
+        assert s["accuracy"] >= 99.0, s
+
+
+def test_closed_run_has_every_mode_with_v31_seeds(closed_run):
+    out, meta = closed_run
+    names = [s["scenario"] for s in meta["scenarios"]]
+    assert names == ["SingleStream", "MultiStream", "Offline"]
+    for scen in ("SingleStream", "MultiStream"):
+        perf = _detail(out / scen / "performance" / "run_1")
+        assert perf["effective_scenario"] == scen
+        assert perf["result_validity"] == "VALID" and perf.errors() == []
+        assert perf["effective_qsl_rng_seed"] == V31.seeds.qsl_rng_seed
+        assert perf["effective_schedule_rng_seed"] == V31.seeds.schedule_rng_seed
+        assert perf["effective_performance_sample_count"] == 1024
+        assert perf["early_stopping_met"] is True
+        acc = _detail(out / scen / "accuracy")
+        assert acc["effective_test_mode"] == "AccuracyOnly"
+        text = (out / scen / "accuracy" / "accuracy.txt").read_text()
+        assert text.startswith("accuracy=") and "\nhash=" in text
+        assert (out / scen / "accuracy" / "mlperf_log_accuracy.json").stat().st_size <= 10 * 1024
+        t05 = _detail(out / scen / "TEST05" / "performance" / "run_1")
+        assert t05["effective_qsl_rng_seed"] == V31.test05_seeds.qsl_rng_seed
+        t04 = _detail(out / scen / "TEST04" / "performance" / "run_1")
+        assert t04["effective_performance_issue_same"] is True
+        assert t04["effective_performance_issue_same_index"] == 3
+        t01 = out / scen / "TEST01"
+        assert "TEST PASS" in (t01 / "verify_accuracy.txt").read_text()  # responses are deterministic
+        assert (t01 / "accuracy" / "accuracy.txt").read_text().startswith("hash=")
+    ms = _detail(out / "MultiStream" / "performance" / "run_1")
+    assert ms["effective_samples_per_query"] == 8 and ms["result_query_count"] >= 662
+
+
+def test_offline_is_inferred_from_singlestream_in_quick_edge(closed_run):
+    out, meta = closed_run
+    off = next(s for s in meta["scenarios"] if s["scenario"] == "Offline")
+    assert off["inferred_from"] == "SingleStream"
+    d = _detail(out / "Offline" / "performance" / "run_1")
+    assert d["effective_scenario"] == "SingleStream"
+    assert off["metric"] == pytest.approx(d["result_qps_without_loadgen_overhead"])
+
+
+def test_offline_and_server_measured(cache_dir, tmp_path):
+    spec = tiny_spec(cache_dir, division="open", scenarios=["Offline", "Server"], offline="measured",
+                     system_type="datacenter")
+    meta = Harness(spec, tmp_path, log=lambda m: None).run()
+    off = _detail(tmp_path / "Offline" / "performance" / "run_1")
+    assert off["effective_scenario"] == "Offline"
+    assert off["effective_samples_per_query"] >= 24576  # the round's minimum, even in quick mode
+    assert off["result_validity"] == "VALID"
+    srv = _detail(tmp_path / "Server" / "performance" / "run_1")
+    assert srv["effective_scenario"] == "Server"
+    assert srv["effective_target_latency_ns"] == 15_000_000
+    rows = {s["scenario"]: s for s in meta["scenarios"]}
+    assert rows["Offline"]["unit"] == "samples/s" and rows["Offline"]["metric"] > 0
+    assert rows["Server"]["accuracy"] >= 99.0
+    assert "compliance" not in rows["Offline"]  # open division: no compliance runs
+    saved = json.loads((tmp_path / "harness.json").read_text())
+    assert saved["spec"]["scenarios"] == ["Offline", "Server"]
+
+
+def test_closed_scenarios_must_match_the_rules(cache_dir):
+    with pytest.raises(ValueError, match="missing MultiStream"):
+        tiny_spec(cache_dir, division="closed", scenarios=["SingleStream", "Offline"]).resolved_scenarios()
+    with pytest.raises(ValueError, match="not allowed on a 'edge' system"):
+        tiny_spec(cache_dir, benchmark="bert-99.9").resolved_scenarios()
