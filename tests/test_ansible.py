@@ -28,6 +28,7 @@ def test_callback_builds_tree_from_recorded_run(recorded_run, tmp_path):
         "    - name: Point at the recorded results\n"
         "      ansible.builtin.set_fact:\n"
         f"        benchfleet_result_dir: {recorded_run}\n"
+        "        benchfleet_system_overrides: {host_memory_configuration: 1x 24 GB DDR4}\n"
     )
     out = tmp_path / "out"
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
@@ -47,6 +48,10 @@ def test_callback_builds_tree_from_recorded_run(recorded_run, tmp_path):
     assert desc["host_processor_model_name"] == _cpu_model()  # from the real facts of this machine
     assert desc["host_processor_core_count"] != ""
     assert "SYNTHETIC" in desc["sw_notes"]
+    assert desc["host_memory_configuration"] == "1x 24 GB DDR4"  # inventory override wins
+    assert "host_memory_configuration" not in system["unknown_fields"]
+    assert desc["host_processor_frequency"].startswith("unknown")  # not guessed: marked and listed
+    assert "host_processor_frequency" in system["unknown_fields"]
     assert {r["scenario"] for r in summary["results"]} == {"SingleStream", "MultiStream", "Offline"}
     report = check_tree(out / "submission", "v3.1")
     assert report.ok, [str(e) for e in report.errors]
@@ -62,6 +67,7 @@ def test_benchfleet_run_end_to_end(cache_dir, tmp_path):
     assert "SingleStream" in text and "inferred from SingleStream" in text and "SYNTHETIC" in text
     assert f"submission tree: {out / 'submission'}" in text
     assert "benchfleet check: OK" in text
+    assert "harness: " in text and "[SingleStream] accuracy run" in text  # live progress from the host
     tree = out / "submission" / "open" / "benchfleet"
     assert (tree / "results").is_dir() and not (out / "submission" / "closed").exists()
     harness_json = out / "hosts" / "localhost" / "results" / "harness.json"

@@ -81,7 +81,7 @@ class CallbackModule(CallbackBase):
         self.failures: list[dict] = []
 
     def _host(self, result) -> dict:
-        return self.hosts.setdefault(result._host.get_name(), {"facts": {}, "result_dir": None})
+        return self.hosts.setdefault(result._host.get_name(), {"facts": {}, "result_dir": None, "overrides": {}})
 
     def v2_runner_on_ok(self, result):
         res = result._result or {}
@@ -91,6 +91,7 @@ class CallbackModule(CallbackBase):
             h["facts"].update({k if k.startswith("ansible_") else f"ansible_{k}": v for k, v in facts.items()})
         if "benchfleet_result_dir" in facts:
             h["result_dir"] = facts["benchfleet_result_dir"]
+            h["overrides"] = facts.get("benchfleet_system_overrides") or {}
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
         if ignore_errors:
@@ -141,7 +142,7 @@ class CallbackModule(CallbackBase):
                 software=f"benchfleet {meta['benchfleet_version']}, mlcommons-loadgen {meta['host']['loadgen']}, "
                          f"Python {meta['host']['python']}",
                 synthetic=bool(meta.get("synthetic")),
-                overrides=h["facts"].get("ansible_benchfleet_system_overrides") or {},
+                overrides=h["overrides"],
             )
             runs.append(SystemRun(sid, desc.values, rdir))
             systems.append({"host": host, "system_id": sid, "unknown_fields": desc.unknown})

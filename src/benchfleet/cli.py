@@ -120,6 +120,10 @@ def cmd_run(a: argparse.Namespace) -> int:
     print()
     if rows:
         print(_table(rows))
+    for sysinfo in summary.get("systems", []):
+        if sysinfo.get("unknown_fields"):
+            print(f"system {sysinfo['system_id']}: not detected, marked unknown (set benchfleet_system in the "
+                  f"inventory): {', '.join(sysinfo['unknown_fields'])}")
     for f in summary.get("failures", []):
         print(f"FAILED {f['host']} / {f['task']}: {f['message']}")
     if summary.get("error"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,6 +45,9 @@ def run_playbook(playbook: str, inventory: Path, out: Path, extravars: dict, env
             progress(f"{data.get('host')}: UNREACHABLE")
         return True
 
+    stop = threading.Event()
+    if progress:
+        threading.Thread(target=_tail_progress, args=(out / "work", progress, stop), daemon=True).start()
     cmdline = "--check" if check else None
     r = ansible_runner.run(
         private_data_dir=str(private),
@@ -57,8 +61,24 @@ def run_playbook(playbook: str, inventory: Path, out: Path, extravars: dict, env
         cmdline=cmdline,
         rotate_artifacts=1,
     )
+    stop.set()
     summary_path = out / "results.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     summary["ansible_status"] = r.status
     summary["ansible_rc"] = r.rc
     return summary
+
+
+def _tail_progress(workdir: Path, progress: Callable[[str], None], stop: threading.Event) -> None:
+    """Relay the harness's progress lines of hosts whose work folder is on this machine (local runs)."""
+    offsets: dict[Path, int] = {}
+    while not stop.wait(2.0):
+        for f in workdir.glob("*/progress.log"):
+            try:
+                with open(f) as fh:
+                    fh.seek(offsets.get(f, 0))
+                    for line in fh.read().splitlines():
+                        progress(f"  harness: {line}")
+                    offsets[f] = fh.tell()
+            except OSError:
+                continue

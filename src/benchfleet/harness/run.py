@@ -327,7 +327,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="output folder for logs and harness.json")
     a = p.parse_args(argv)
     spec = HarnessSpec.load(a.spec)
-    meta = Harness(spec, Path(a.out), log=lambda m: print(m, flush=True)).run()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    progress = out.parent / "progress.log"  # beside the results: not fetched, read by the CLI
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+        with open(progress, "a") as f:
+            f.write(f"{time.strftime('%H:%M:%S')} {message}\n")
+
+    meta = Harness(spec, out, log=log).run()
     print(json.dumps({"ok": True, "scenarios": [
         {k: s.get(k) for k in ("scenario", "metric", "unit", "validity", "accuracy")} for s in meta["scenarios"]
     ]}), flush=True)
