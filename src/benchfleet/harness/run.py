@@ -162,7 +162,7 @@ class Harness:
         for name in LOG_FILES + ((ACC_LOG,) if with_accuracy else ()):
             shutil.copy2(src / name, dst / name)
 
-    def _record(self, scen_out: Path, folder: str, kind: str, logdir: Path) -> dict:
+    def _record(self, folder: str, kind: str, logdir: Path) -> dict:
         d = DetailLog(logdir / "mlperf_log_detail.txt")
         value, unit = metric(d, folder) if kind != "accuracy" else (None, "")
         return {
@@ -174,7 +174,7 @@ class Harness:
             "unit": unit,
             "early_stopping_met": d["early_stopping_met"],
             "min_duration_ms": d["effective_min_duration_ms"],
-            "duration_ns": d["result_test_duration"] if d["result_test_duration"] is not None else None,
+            "duration_ns": d["result_test_duration"],
             "query_count": d["result_query_count"],
             "errors": d.errors(),
         }
@@ -186,7 +186,7 @@ class Harness:
         batch = self._batch_for(scenario)
         single, multi = timings[0], timings[1] if batch > 1 else timings[0]
         sset = st.build(rules, bench, scenario, spec.mode == "quick", single, multi, batch,
-                        spec.server_target_qps, self.cache.count)
+                        spec.server_target_qps)
         scen_out.mkdir(parents=True, exist_ok=True)
         (scen_out / "user.conf").write_text(sset.user_conf())
         result: dict = {"scenario": scenario, "settings": sset.values, "runs": []}
@@ -202,7 +202,7 @@ class Harness:
         full_dir.mkdir(exist_ok=True)
         shutil.copy2(acc_dir / ACC_LOG, full_dir / ACC_LOG)  # kept for `benchfleet check` to recompute
         acc.truncate_with_hash(acc_dir / ACC_LOG, acc_dir / "accuracy.txt")
-        rec = self._record(scen_out, scenario, "accuracy", acc_dir)
+        rec = self._record(scenario, "accuracy", acc_dir)
         rec.update(accuracy=score, good=good, total=total)
         result["runs"].append(rec)
         result["accuracy"] = score
@@ -212,7 +212,7 @@ class Harness:
         logs = self._loadgen(work / "performance", sset, accuracy_mode=False)
         perf_dir = scen_out / "performance" / "run_1"
         self._copy_logs(logs, perf_dir)
-        rec = self._record(scen_out, scenario, "performance", perf_dir)
+        rec = self._record(scenario, "performance", perf_dir)
         result["runs"].append(rec)
         result.update(metric=rec["metric"], unit=rec["unit"], validity=rec["validity"])
 
@@ -245,7 +245,7 @@ class Harness:
                     (tacc / "accuracy.txt").write_text("")
                     acc.truncate_with_hash(tacc / ACC_LOG, tacc / "accuracy.txt")
                     passed = passed and acc_ok
-                rec = self._record(scen_out, scenario, test, tdir / "performance" / "run_1")
+                rec = self._record(scenario, test, tdir / "performance" / "run_1")
                 rec["passed"] = passed
                 result["runs"].append(rec)
                 result["compliance"][test] = passed

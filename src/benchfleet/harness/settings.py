@@ -43,8 +43,8 @@ def _fmt(v: float) -> str:
 
 
 def build(rules: RoundRules, bench: BenchmarkRule, scenario: str, quick: bool,
-          sample_latency_s: float, batch_latency_s: float, batch: int, target_qps: float | None = None,
-          dataset_size: int | None = None) -> ScenarioSettings:
+          sample_latency_s: float, batch_latency_s: float, batch: int,
+          target_qps: float | None = None) -> ScenarioSettings:
     """Settings for ``scenario``; latencies are what a warm-up measured on this host."""
     s = ScenarioSettings(bench.loadgen_model, scenario)
     r = s.round_values

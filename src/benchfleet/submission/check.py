@@ -15,9 +15,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from benchfleet.harness import accuracy as acc
 from benchfleet.harness import compliance as comp
-from benchfleet.harness.logs import DetailLog
+from benchfleet.harness.logs import DetailLog, metric
 from benchfleet.rules import get_round
 from benchfleet.rules.table import RoundRules
 from benchfleet.submission.system import FIELDS
@@ -68,7 +70,7 @@ class Report:
 
 class Checker:
     def __init__(self, root: Path, rules: RoundRules, accuracy_logs: Path | None = None,
-                 labels: list[int] | None = None):
+                 labels: np.ndarray | None = None):
         self.root, self.rules = Path(root), rules
         self.report = Report()
         self.full_logs = _index_accuracy_logs(accuracy_logs) if accuracy_logs else {}
@@ -304,7 +306,7 @@ class Checker:
             if full is None:
                 self.warn(adir, "accuracy not recomputed: no full accuracy log with this hash was given")
             else:
-                recomputed, _, _ = acc.score_imagenet(acc.read_accuracy_log(full), _labels_array(self.labels))
+                recomputed, _, _ = acc.score_imagenet(acc.read_accuracy_log(full), self.labels)
                 if abs(recomputed - value) > 0.0015:
                     self.err(adir / "accuracy.txt",
                              f"reports {value} but the accuracy log scores {recomputed:.3f} against the labels")
@@ -368,8 +370,6 @@ class Checker:
                 ok = False
         value = None
         try:
-            from benchfleet.harness.logs import metric
-
             value, _ = metric(d, scen)
         except (TypeError, KeyError, ValueError, ZeroDivisionError):
             self.err(detail, "the result metric cannot be read")
@@ -446,17 +446,11 @@ def _index_accuracy_logs(folder: Path) -> dict[str, Path]:
     return out
 
 
-def _labels_array(labels):
-    import numpy as np
-
-    return np.asarray(labels)
-
-
 def check_tree(root: Path, round_version: str = "v3.1", accuracy_logs: Path | None = None,
                dataset: Path | None = None) -> Report:
     labels = None
     if dataset is not None:
         from benchfleet.data.imagenet import ImageNetVal
 
-        labels = ImageNetVal.open(dataset, require_files=False).labels.tolist()
+        labels = ImageNetVal.open(dataset, require_files=False).labels
     return Checker(root, get_round(round_version), accuracy_logs, labels).run()
