@@ -32,7 +32,7 @@ def _desc() -> dict:
 @pytest.fixture()
 def tree(recorded_run, tmp_path) -> Path:
     root = tmp_path / "tree"
-    write_tree(root, "TestOrg", "closed", [SystemRun(SYSTEM, _desc(), recorded_run)])
+    write_tree(root, "TestOrg", [SystemRun(SYSTEM, _desc(), recorded_run)])
     return root
 
 

@@ -1,52 +1,32 @@
 # Copyright: benchfleet contributors
 # Apache License 2.0
-"""Aggregate every host's fetched benchmark logs into one MLPerf submission tree."""
+"""Record every sweep cell's state as it happens and write one MLPerf submission tree at the end."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: benchfleet_submission
 type: aggregate
-short_description: Write an MLPerf submission tree from the hosts of a benchfleet run
+short_description: Track benchfleet sweep cells and write the run's MLPerf submission tree
 description:
-  - Collects each host's facts and the folder its benchmark results were fetched to
-    (the C(benchfleet_result_dir) fact set by the C(benchfleet_benchmark) role).
-  - At the end of the playbook, writes the submission tree and a results.json summary.
+  - Per host, keeps the gathered facts and inventory overrides (for the system descriptions) in the
+    run directory, and the state of each cell (running with the harness's progress, failed with the
+    task and message, unreachable), so that C(benchfleet status) and C(benchfleet sweep --resume)
+    work from the run directory alone.
+  - Finished cells are moved into the run directory by the C(benchfleet.mlperf.cell_accept) module;
+    at the end of the playbook this plugin rebuilds the submission tree, C(results.json) and
+    C(results.csv) from every finished cell of the run (this invocation's and earlier ones').
 requirements:
   - the benchfleet Python package on the controller
 options:
-  output_dir:
-    description: Folder that receives C(submission/) and C(results.json).
+  run_dir:
+    description: The run directory (C(runs/<run-id>)) holding C(plan.json).
     type: path
     env:
-      - name: BENCHFLEET_OUTPUT_DIR
+      - name: BENCHFLEET_RUN_DIR
     ini:
       - section: benchfleet
-        key: output_dir
-  submitter:
-    description: Submitter (organisation) name used in the tree.
-    type: str
-    default: benchfleet
-    env:
-      - name: BENCHFLEET_SUBMITTER
-  division:
-    description: closed or open.
-    type: str
-    default: open
-    env:
-      - name: BENCHFLEET_DIVISION
-  system_type:
-    description: datacenter, edge or both.
-    type: str
-    default: edge
-    env:
-      - name: BENCHFLEET_SYSTEM_TYPE
-  round:
-    description: MLPerf round whose rules apply.
-    type: str
-    default: v3.1
-    env:
-      - name: BENCHFLEET_ROUND
+        key: run_dir
 """
 
 EXAMPLES = r"""
@@ -54,19 +34,21 @@ EXAMPLES = r"""
 # [defaults]
 # callbacks_enabled = benchfleet_submission
 # [benchfleet]
-# output_dir = ./benchfleet-out/run-1
+# run_dir = ./runs/sweep-1
 """
 
 RETURN = r"""
-# Writes <output_dir>/submission/ and <output_dir>/results.json; returns nothing to Ansible.
+# Writes <run_dir>/hosts/, <run_dir>/status/, <run_dir>/submission/, results.json and results.csv.
 """
 
 import json
-import os
+import time
 import traceback
 from pathlib import Path
 
 from ansible.plugins.callback import CallbackBase
+
+FACT_ACTIONS = ("ansible.builtin.gather_facts", "gather_facts", "ansible.builtin.setup", "setup")
 
 
 class CallbackModule(CallbackBase):
@@ -77,83 +59,125 @@ class CallbackModule(CallbackBase):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.hosts: dict[str, dict] = {}
-        self.failures: list[dict] = []
+        self.rd = None
+        self.current: dict[str, str | None] = {}
+        self.started: dict[str, float] = {}
+        self.check_mode = False
 
-    def _host(self, result) -> dict:
-        return self.hosts.setdefault(result._host.get_name(), {"facts": {}, "result_dir": None, "overrides": {}})
+    # --- set-up -------------------------------------------------------------------------
+    def v2_playbook_on_start(self, playbook):
+        from ansible import context
 
+        self.check_mode = bool(context.CLIARGS.get("check"))
+        run_dir = self.get_option("run_dir")
+        if not run_dir:
+            self._display.warning("benchfleet_submission: no run_dir set (BENCHFLEET_RUN_DIR); nothing recorded")
+            return
+        from benchfleet.sweep.rundir import RunDir
+
+        rd = RunDir(Path(run_dir))
+        if not rd.exists():
+            self._display.warning(f"benchfleet_submission: {run_dir} has no plan.json; nothing recorded")
+            return
+        self.rd = rd
+
+    def _active(self) -> bool:
+        return self.rd is not None and not self.check_mode
+
+    # --- per-host records ------------------------------------------------------------------
+    def _host_record(self, host: str, facts: dict | None = None, overrides: dict | None = None) -> None:
+        from benchfleet.sweep.rundir import write_atomic
+
+        p = self.rd.host_file(host)
+        rec = json.loads(p.read_text()) if p.is_file() else {"facts": {}, "overrides": {}}
+        if facts is not None:
+            rec["facts"] = {k if k.startswith("ansible_") else f"ansible_{k}": v for k, v in facts.items()}
+            rec["facts_time"] = time.time()
+        if overrides is not None:
+            rec["overrides"] = overrides
+        write_atomic(p, json.dumps(rec, indent=1, default=str))
+
+    def _status(self, host: str, cell: str, state: str, **kw) -> None:
+        from benchfleet.sweep.rundir import CellState
+
+        if self.rd.done(cell):
+            return
+        self.rd.write_status(CellState(cell, host, state, started=self.started.get(cell), **kw))
+
+    # --- events ------------------------------------------------------------------------
     def v2_runner_on_ok(self, result):
+        if not self._active():
+            return
+        host = result._host.get_name()
         res = result._result or {}
         facts = res.get("ansible_facts") or {}
-        h = self._host(result)
-        if result._task.action in ("ansible.builtin.gather_facts", "gather_facts", "ansible.builtin.setup", "setup"):
-            h["facts"].update({k if k.startswith("ansible_") else f"ansible_{k}": v for k, v in facts.items()})
-        if "benchfleet_result_dir" in facts:
-            h["result_dir"] = facts["benchfleet_result_dir"]
-            h["overrides"] = facts.get("benchfleet_system_overrides") or {}
+        action = result._task.action
+        if action in FACT_ACTIONS:
+            self._host_record(host, facts=facts)
+            self.rd.clear_host_failure(host)
+        if "benchfleet_system_overrides" in facts:
+            self._host_record(host, overrides=facts["benchfleet_system_overrides"] or {})
+        if "benchfleet_cell_current" in facts:
+            cell = facts["benchfleet_cell_current"]
+            self.current[host] = cell
+            self.started[cell] = time.time()
+            self._status(host, cell, "running", progress="starting")
+        elif action.endswith("harness_cell") and self.current.get(host):
+            self._status(host, self.current[host], "running", progress=res.get("progress", ""))
+        elif action.endswith("cell_accept") and self.current.get(host):
+            cell = self.current.pop(host)
+            self.rd.status_file(cell).unlink(missing_ok=True)
+
+    def v2_runner_retry(self, result):
+        if not self._active():
+            return
+        host = result._host.get_name()
+        if self.current.get(host):
+            self._status(host, self.current[host], "running", progress=(result._result or {}).get("progress", ""))
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
-        if ignore_errors:
+        if ignore_errors or not self._active():
             return
+        host = result._host.get_name()
         res = result._result or {}
-        self.failures.append({"host": result._host.get_name(), "task": result._task.get_name(),
-                              "message": str(res.get("msg") or res.get("stderr") or "")[-2000:]})
+        task = result._task.get_name()
+        message = str(res.get("msg") or res.get("stderr") or res.get("module_stderr") or "")[-3000:]
+        cell = self.current.get(host)
+        if cell is None:
+            self.rd.write_host_failure(host, "setup", task, message)
+            return
+        action = result._task.action
+        if action.endswith("harness_cell") and res.get("running"):
+            kind, message = "timeout", f"did not finish in time ({res.get('attempts', '?')} waits); stopped"
+        elif action.endswith("harness_cell"):
+            kind = "harness"
+        elif action.endswith(("fetch", "cell_accept")):
+            kind = "fetch"
+        else:
+            kind = "harness"
+        self._status(host, cell, "failed", kind=kind, task=task, message=message, finished=time.time())
+        self.current[host] = None
 
     def v2_runner_on_unreachable(self, result):
-        self.failures.append({"host": result._host.get_name(), "task": result._task.get_name(),
-                              "message": "unreachable: " + str((result._result or {}).get("msg", ""))})
+        if not self._active():
+            return
+        host = result._host.get_name()
+        message = "host unreachable: " + str((result._result or {}).get("msg", "")).strip()[-1000:]
+        task = result._task.get_name()
+        cell = self.current.pop(host, None)
+        if cell:
+            self._status(host, cell, "failed", kind="unreachable", task=task, message=message, finished=time.time())
+        self.rd.write_host_failure(host, "unreachable", task, message)
 
     def v2_playbook_on_stats(self, stats):
-        out = self.get_option("output_dir")
-        if not out:
-            self._display.warning("benchfleet_submission: no output_dir set; no submission tree written")
+        if not self._active():
             return
-        out = Path(out)
-        summary = {"failures": self.failures, "systems": [], "tree": None, "results": []}
+        from benchfleet.sweep.aggregate import aggregate
+        from benchfleet.sweep.rundir import write_atomic
+
         try:
-            summary.update(self._write_tree(out))
-        except Exception as exc:  # report, never lose what was fetched
-            summary["error"] = f"{type(exc).__name__}: {exc}"
-            summary["traceback"] = traceback.format_exc()
+            aggregate(self.rd.root)
+            (self.rd.root / "aggregate-error.txt").unlink(missing_ok=True)
+        except Exception as exc:  # report, never lose what was fetched: cells/ is untouched
+            write_atomic(self.rd.root / "aggregate-error.txt", traceback.format_exc())
             self._display.error(f"benchfleet_submission: could not write the tree: {exc}")
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = out / "results.json.part"
-        tmp.write_text(json.dumps(summary, indent=2, default=str))
-        os.replace(tmp, out / "results.json")
-
-    def _write_tree(self, out: Path) -> dict:
-        from benchfleet.submission.system import describe, system_id
-        from benchfleet.submission.tree import SystemRun, write_tree
-
-        division = self.get_option("division")
-        runs, systems, rows = [], [], []
-        for host, h in sorted(self.hosts.items()):
-            if not h["result_dir"]:
-                continue
-            rdir = Path(h["result_dir"])
-            meta = json.loads((rdir / "harness.json").read_text())
-            b = meta["backend"]
-            sid = system_id(h["facts"], b["name"], b["device"])
-            desc = describe(
-                h["facts"], division=division, submitter=self.get_option("submitter"),
-                system_type=self.get_option("system_type"),
-                framework=f"{b['name']} {b['version']}",
-                software=f"benchfleet {meta['benchfleet_version']}, mlcommons-loadgen {meta['host']['loadgen']}, "
-                         f"Python {meta['host']['python']}",
-                synthetic=bool(meta.get("synthetic")),
-                overrides=h["overrides"],
-            )
-            runs.append(SystemRun(sid, desc.values, rdir))
-            systems.append({"host": host, "system_id": sid, "unknown_fields": desc.unknown})
-            for s in meta["scenarios"]:
-                rows.append({"system": sid, "benchmark": meta["benchmark"], "scenario": s["scenario"],
-                             "metric": s.get("metric"), "unit": s.get("unit"), "validity": s.get("validity"),
-                             "accuracy": s.get("accuracy"), "inferred_from": s.get("inferred_from"),
-                             "compliance": s.get("compliance"), "synthetic": meta.get("synthetic"),
-                             "not_for_submission": meta.get("not_for_submission")})
-        tree = None
-        if runs:
-            write_tree(out / "submission", self.get_option("submitter"), division, runs, self.get_option("round"))
-            tree = str(out / "submission")
-        return {"systems": systems, "tree": tree, "results": rows}

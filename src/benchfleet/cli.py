@@ -23,6 +23,22 @@ EPILOG_RUN = """examples:
 """
 
 
+EPILOG_SWEEP = """examples:
+  benchfleet sweep sweeps/example.yml --check
+      validate the sweep file and print the plan: cells, hosts, estimated time; runs nothing
+  benchfleet sweep sweeps/lab.yml --inventory inventories/lab
+      run every cell; hosts work in parallel, each its cells in turn; live progress
+  benchfleet sweep --resume lab-3f2a9c01d4
+      run only the cells not done (after a lost host, a failure or Ctrl-C)
+  benchfleet status lab-3f2a9c01d4
+      per host and cell: pending, running (current scenario), done, failed and why
+
+The run directory runs/<run-id>/ holds the plan, every fetched log, the submission tree,
+results.json / results.csv and the Ansible event stream (ansible/artifacts/*/job_events).
+Running the same sweep file again continues the same run: finished cells are never re-run.
+"""
+
+
 class UsageError(Exception):
     pass
 
@@ -64,100 +80,196 @@ def _spec_from_args(a: argparse.Namespace):
     return spec
 
 
-def _table(rows: list[dict]) -> str:
-    head = ("system", "benchmark", "scenario", "metric", "value", "valid", "accuracy", "notes")
-    body = []
-    for r in rows:
-        notes = []
-        if r.get("inferred_from"):
-            notes.append(f"inferred from {r['inferred_from']}")
-        if r.get("compliance"):
-            failed = [t for t, ok in r["compliance"].items() if not ok]
-            notes.append("compliance " + ("FAIL " + ",".join(failed) if failed else "pass"))
-        if r.get("synthetic"):
-            notes.append("SYNTHETIC")
-        if r.get("not_for_submission"):
-            notes.append("not for submission")
-        value = r.get("metric")
-        body.append((r["system"], r["benchmark"], r["scenario"], r.get("unit") or "",
-                     f"{value:.3f}" if isinstance(value, (int, float)) else "-", r.get("validity") or "-",
-                     f"{r['accuracy']:.3f}%" if isinstance(r.get("accuracy"), (int, float)) else "-", "; ".join(notes)))
-    cols = zip(head, *body, strict=False)
-    widths = [max(len(str(x)) for x in col) for col in cols] if body else [len(h) for h in head]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*b) for b in body])
+def _sweep_from_run_args(a: argparse.Namespace, spec) -> dict:
+    """`benchfleet run` is a sweep of one system: every host of the inventory, one benchmark."""
+    return {
+        "submitter": a.submitter, "round": spec.round, "mode": spec.mode, "division": [spec.division],
+        "benchmarks": [spec.benchmark], "backends": [spec.backend], "devices": [spec.device],
+        "scenarios": spec.scenarios or ["required"], "offline": spec.offline, "model": spec.model,
+        "dataset": spec.dataset, "dataset_count": spec.dataset_count, "synthetic_width": spec.synthetic_width,
+        "cache_dir": spec.cache_dir, "defaults": {"threads": spec.threads, "batch": spec.batch},
+        "systems": [{"name": "local", "hosts": ["all"], "system_type": spec.system_type}],
+    }
 
 
 def cmd_run(a: argparse.Namespace) -> int:
     from benchfleet import project
-    from benchfleet.runner import run_playbook
+    from benchfleet.sweep.plan import expand
+    from benchfleet.sweep.schema import SweepError, parse
 
     spec = _spec_from_args(a)
-    run_id = a.run_id or time.strftime("%Y%m%d-%H%M%S")
-    out = Path(a.out).expanduser().resolve() if a.out else Path("benchfleet-out").resolve() / run_id
+    if a.submitter.strip() == "" or " " in a.submitter:
+        raise UsageError("--submitter: give your organisation's name without spaces, e.g. MyLab")
     inventory = Path(a.inventory) if a.inventory else project.home() / "inventories" / "local"
     if not inventory.exists():
         raise UsageError(f"--inventory: {inventory} does not exist")
-    if a.submitter.strip() == "" or " " in a.submitter:
-        raise UsageError("--submitter: give your organisation's name without spaces, e.g. MyLab")
-    out.mkdir(parents=True, exist_ok=True)
+    run_id = a.run_id or time.strftime("%Y%m%d-%H%M%S")
+    out = Path(a.out).expanduser().resolve() if a.out else (Path(a.runs_dir) / run_id).resolve()
+    try:
+        sweep = parse(_sweep_from_run_args(a, spec), "run")
+        plan = expand(sweep, inventory, run_id)
+    except SweepError as exc:
+        raise UsageError(str(exc)) from None
     print(f"benchfleet {__version__}: run {run_id} -> {out}", flush=True)
     print(f"  {spec.benchmark} on {spec.backend}/{spec.device}, {spec.division} division, {spec.mode} mode, "
-          f"scenarios {', '.join(spec.resolved_scenarios())}", flush=True)
-    started = time.time()
-    summary = run_playbook(
-        "run.yml", inventory, out,
-        extravars={"benchfleet_benchmark_spec": spec.model_dump(), "benchfleet_benchmark_run_id": run_id,
-                   "benchfleet_benchmark_fetch_dir": str(out / "hosts"),
-                   "benchfleet_benchmark_workdir": str(out / "work")},
-        env={"BENCHFLEET_OUTPUT_DIR": str(out), "BENCHFLEET_SUBMITTER": a.submitter,
-             "BENCHFLEET_DIVISION": spec.division, "BENCHFLEET_SYSTEM_TYPE": spec.system_type,
-             "BENCHFLEET_ROUND": spec.round},
-        progress=lambda line: print(f"  [{time.time() - started:6.0f}s] {line}", flush=True),
-        check=a.check,
-    )
-    rows = summary.get("results", [])
+          f"scenarios {', '.join(spec.resolved_scenarios())}, hosts {', '.join(plan.hosts)}", flush=True)
+    return _execute(plan, out, None, inventory, a)
+
+
+def cmd_sweep(a: argparse.Namespace) -> int:
+    from benchfleet import project
+    from benchfleet.sweep.plan import expand
+    from benchfleet.sweep.report import duration, plan_table
+    from benchfleet.sweep.rundir import RunDir
+    from benchfleet.sweep.schema import SweepError, load
+
+    runs = Path(a.runs_dir)
+    if a.resume:
+        if a.sweep_file:
+            raise UsageError("--resume: give the run id alone; the run directory holds its plan")
+        rd = RunDir(runs / a.resume)
+        if not rd.exists():
+            known = sorted(p.parent.name for p in runs.glob("*/plan.json")) if runs.is_dir() else []
+            raise UsageError(f"--resume: no run {a.resume!r} in {runs}/"
+                             + (f" (runs there: {', '.join(known)})" if known else ""))
+        plan = rd.plan()
+        inventory = Path(a.inventory) if a.inventory else Path(plan.inventory)
+        print(f"benchfleet {__version__}: resuming {plan.run_id}: {len(rd.pending(plan))} of "
+              f"{len(plan.cells)} cells to run", flush=True)
+        return _execute(plan, rd.root, None, inventory, a, resume=True)
+    if not a.sweep_file:
+        raise UsageError("sweep file: give one (e.g. sweeps/lab.yml), or --resume <run-id>")
+    inventory = Path(a.inventory) if a.inventory else project.home() / "inventories" / "local"
+    if not inventory.exists():
+        raise UsageError(f"--inventory: {inventory} does not exist")
+    try:
+        sweep = load(a.sweep_file)
+        plan = expand(sweep, inventory.resolve(), a.run_id)
+    except SweepError as exc:
+        raise UsageError(str(exc)) from None
+    if not a.run_id:
+        stem = Path(a.sweep_file).stem
+        plan.run_id = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}" if a.new else f"{stem}-{plan.fingerprint()}"
+    if a.check:
+        print(f"sweep {a.sweep_file}: valid. Plan for run {plan.run_id} (nothing was run):\n")
+        for name, sysdef in plan.systems.items():
+            hosts = sorted({c.host for c in plan.cells if c.system == name})
+            print(f"  system {name} ({sysdef['system_type']}): {', '.join(hosts)}")
+        print()
+        print(plan_table(plan))
+        print(f"\n{len(plan.cells)} cells on {len(plan.hosts)} hosts; estimated {duration(plan.estimate_s())} "
+              "with hosts in parallel (rough: from a 2-core CPU reference)")
+        return 0
+    sweep_text = Path(a.sweep_file).read_text()
+    print(f"benchfleet {__version__}: sweep {a.sweep_file} -> run {plan.run_id} ({len(plan.cells)} cells on "
+          f"{len(plan.hosts)} hosts)", flush=True)
+    return _execute(plan, runs / plan.run_id, sweep_text, inventory, a)
+
+
+def _execute(plan, out: Path, sweep_text: str | None, inventory: Path, a: argparse.Namespace,
+             resume: bool = False) -> int:
+    from benchfleet.sweep import execute
+    from benchfleet.sweep.rundir import RunDir
+
+    rd = RunDir(out)
+    if not resume:
+        try:
+            execute.prepare(rd, plan, sweep_text)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    if not rd.pending() and not a.check:
+        print(f"nothing to do: all {len(plan.cells)} cells of run {plan.run_id} are done; nothing was changed "
+              f"(tree: {out / 'submission'}; `benchfleet status {plan.run_id}` shows them)")
+        return 0
+    outcome = execute.run(rd, inventory=inventory, forks=getattr(a, "forks", 0), check=a.check)
+    if a.check:
+        print(f"check mode: Ansible reported what would change for {len(outcome.ran)} cells (rc {outcome.ansible_rc})")
+        return 0 if outcome.ansible_rc == 0 else 1
+    return _report(rd, outcome)
+
+
+def _report(rd, outcome) -> int:
+    from benchfleet.submission.check import check_tree
+    from benchfleet.sweep.report import results_table
+
+    plan = rd.plan()
+    s = outcome.summary
+    rows = s.get("results", [])
     print()
     if rows:
-        print(_table(rows))
-    for sysinfo in summary.get("systems", []):
+        print(results_table(rows))
+    for sysinfo in s.get("systems", []):
         if sysinfo.get("unknown_fields"):
-            print(f"system {sysinfo['system_id']}: not detected, marked unknown (set benchfleet_system in the "
-                  f"inventory): {', '.join(sysinfo['unknown_fields'])}")
-    for f in summary.get("failures", []):
-        print(f"FAILED {f['host']} / {f['task']}: {f['message']}")
-    if summary.get("error"):
-        print(f"ERROR writing the submission tree: {summary['error']}")
-    tree = summary.get("tree")
-    rc = 0 if summary.get("ansible_rc") == 0 and tree else 1
+            print(f"system {sysinfo['system_id']} ({sysinfo['host']}): not detected, marked unknown (set "
+                  f"benchfleet_system in the inventory): {', '.join(sysinfo['unknown_fields'])}")
+    invalid = s.get("invalid_results", [])
+    if invalid:
+        print(f"\nINVALID results ({len(invalid)}; the benchmark ran, the rules were not met):")
+        for r in invalid:
+            print(f"  {r['system']} {r['benchmark']} {r['scenario']}: {r['validity']}")
+    fails = s.get("failures", [])
+    for label, group in (("infrastructure", [f for f in fails if f["infrastructure"]]),
+                         ("cells", [f for f in fails if not f["infrastructure"]])):
+        if group:
+            print(f"\nFAILURES ({label}, {len(group)}):")
+            for f in group:
+                print(f"  {f['host']} / {f['cell']}: {f['kind']}"
+                      f"{' in ' + repr(f['task']) if f['task'] else ''}: {_tail(f['message'])}")
+    pending = rd.pending(plan)
+    tree = s.get("tree")
+    ok = bool(tree)
     if tree:
-        from benchfleet.submission.check import check_tree
-
-        dataset = _synthetic_or_given_dataset(out)
-        report = check_tree(Path(tree), spec.round, accuracy_logs=out / "hosts", dataset=dataset)
+        labels = next(iter(sorted((rd.root / "cells").glob("*/results/labels"))), None)
+        report = check_tree(Path(tree), plan.round, accuracy_logs=rd.root / "cells", dataset=labels)
+        ok = report.ok
         print(f"\nsubmission tree: {tree}")
+        print(f"results: {rd.root / 'results.json'} and results.csv")
         print(f"benchfleet check: {'OK' if report.ok else f'{len(report.errors)} error(s)'}"
               f" ({len([f for f in report.findings if f.level == 'WARNING'])} warning(s))")
         for f in report.errors[:20]:
             print(f"  {f}")
         if any(r.get("synthetic") for r in rows):
             print("NOTE: SYNTHETIC model and dataset: this checks the pipeline; it is not a result to publish.")
-    print(f"done in {time.time() - started:.0f}s")
-    return rc
+    if outcome.interrupted:
+        print("\ninterrupted: finished cells are kept; harness processes already started keep running on "
+              "their hosts and are collected by a resume")
+    if pending:
+        print(f"\n{len(pending)} of {len(plan.cells)} cells not done: "
+              f"benchfleet sweep --resume {plan.run_id} --runs-dir {rd.root.parent} runs only those")
+    print(f"done in {outcome.wall_s:.0f}s")
+    if outcome.interrupted:
+        return 130
+    return 0 if ok and not pending and outcome.ansible_rc == 0 else 1
 
 
-def _synthetic_or_given_dataset(out: Path) -> Path | None:
-    for hj in sorted((out / "hosts").glob("*/results/harness.json")):
-        meta = json.loads(hj.read_text())
-        spec = meta["spec"]
-        if meta.get("synthetic"):
-            from benchfleet.models.synthetic import dataset_dir_for
+def _tail(message: str, limit: int = 400) -> str:
+    """The end of a message (a traceback's last lines say what went wrong)."""
+    text = " | ".join(line.strip() for line in message.strip().splitlines()[-4:])
+    return text if len(text) <= limit else "..." + text[-limit:]
 
-            return dataset_dir_for(Path(spec["cache_dir"]).expanduser() / "synthetic", spec["dataset_count"],
-                                   spec["synthetic_width"])
-        if spec["dataset"] not in ("auto", "synthetic"):
-            return Path(spec["dataset"]).expanduser()
-    return None
+
+def cmd_status(a: argparse.Namespace) -> int:
+    from benchfleet.sweep.report import status_table
+    from benchfleet.sweep.rundir import RunDir
+
+    rd = RunDir(Path(a.runs_dir) / a.run_id)
+    if not rd.exists():
+        raise UsageError(f"run id: no run {a.run_id!r} in {a.runs_dir}/")
+    plan = rd.plan()
+    states = rd.states(plan)
+    if a.json:
+        print(json.dumps({"run_id": plan.run_id, "cells": [dict(st.__dict__, label=plan.cell(cid).label)
+                                                           for cid, st in states.items()]}, indent=2))
+        return 0
+    counts = {k: sum(1 for s in states.values() if s.state == k) for k in ("done", "running", "failed", "pending")}
+    print(f"run {plan.run_id}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    for host in plan.hosts:
+        hf = rd.host_failure(host)
+        if hf:
+            print(f"  host {host}: {hf['kind']} in {hf['task']!r}: {hf['message'][:300]}")
+    print()
+    print(status_table(plan, states))
+    return 0
 
 
 def cmd_check(a: argparse.Namespace) -> int:
@@ -216,11 +328,33 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--round", default="v3.1", help="MLPerf round whose rules apply (v3.1)")
     r.add_argument("--submitter", default="benchfleet", help="organisation name in the tree (no spaces)")
     r.add_argument("--inventory", default="", help="Ansible inventory (default: inventories/local)")
-    r.add_argument("--out", default="", help="output folder (default ./benchfleet-out/<run-id>)")
+    r.add_argument("--out", default="", help="run directory (default ./runs/<run-id>)")
+    r.add_argument("--runs-dir", default="runs", help=argparse.SUPPRESS)
     r.add_argument("--run-id", default="", help=argparse.SUPPRESS)
     r.add_argument("--cache-dir", default="", help="model/dataset cache (default ~/.cache/benchfleet)")
     r.add_argument("--check", action="store_true", help="Ansible check mode: show what would change, run nothing")
     r.set_defaults(func=cmd_run)
+
+    sw = sub.add_parser("sweep", help="run a sweep file across a fleet of hosts into one submission tree",
+                        epilog=EPILOG_SWEEP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sw.add_argument("sweep_file", nargs="?", default="", help="the sweep file (YAML); see sweeps/example.yml")
+    sw.add_argument("--inventory", default="", help="Ansible inventory with the sweep's hosts (default: "
+                                                    "inventories/local; on --resume: the run's own)")
+    sw.add_argument("--check", action="store_true", help="validate and print the plan (cells, hosts, estimated "
+                                                         "time); runs nothing, creates nothing")
+    sw.add_argument("--resume", default="", metavar="RUN_ID", help="run only the cells of RUN_ID not done yet")
+    sw.add_argument("--run-id", default="", help="name the run (default: <sweep-file>-<plan fingerprint>, so the "
+                                                 "same sweep again continues the same run)")
+    sw.add_argument("--new", action="store_true", help="start a fresh run even if this sweep ran before")
+    sw.add_argument("--runs-dir", default="runs", help="where run directories live (default ./runs)")
+    sw.add_argument("--forks", type=int, default=0, help="hosts worked on at once (default: all, up to 50)")
+    sw.set_defaults(func=cmd_sweep)
+
+    stt = sub.add_parser("status", help="per host and cell: pending, running, done or failed, and why")
+    stt.add_argument("run_id", help="the run id (a folder in --runs-dir)")
+    stt.add_argument("--runs-dir", default="runs", help="where run directories live (default ./runs)")
+    stt.add_argument("--json", action="store_true", help="machine-readable output")
+    stt.set_defaults(func=cmd_status)
 
     c = sub.add_parser("check", help="validate a submission tree against a round's rules")
     c.add_argument("tree", help="folder holding closed/ and/or open/")

@@ -11,8 +11,8 @@ def home() -> Path:
     candidates = [Path(env)] if env else []
     candidates += [Path(__file__).resolve().parents[2], Path.cwd()]
     for c in candidates:
-        if (c / "playbooks" / "run.yml").is_file():
+        if (c / "playbooks" / "sweep.yml").is_file():
             return c
     raise FileNotFoundError(
-        "benchfleet: playbooks/run.yml not found; run from the benchfleet checkout or set BENCHFLEET_HOME"
+        "benchfleet: playbooks/sweep.yml not found; run from the benchfleet checkout or set BENCHFLEET_HOME"
     )

@@ -43,8 +43,15 @@ class OnnxRuntimeBackend:
         so.add_session_config_entry("session.intra_op.allow_spinning", os.environ.get("BENCHFLEET_ORT_SPIN", "1"))
         providers = ["CPUExecutionProvider"]
         if self.device == "cuda":
-            providers.insert(0, "CUDAExecutionProvider")
+            available = ort.get_available_providers()
+            if "CUDAExecutionProvider" not in available:
+                raise RuntimeError(f"device: cuda asked, but this onnxruntime {ort.__version__} has no "
+                                   f"CUDAExecutionProvider (it has {', '.join(available)}); install "
+                                   "onnxruntime-gpu on the host or use device cpu")
+            providers = ["CUDAExecutionProvider"]  # never fall back to the CPU silently
         self.session = ort.InferenceSession(self.model_path, so, providers=providers)
+        if self.session.get_providers()[0] != providers[0]:
+            raise RuntimeError(f"device: {self.device} asked, but onnxruntime runs on {self.session.get_providers()}")
         names = {o.name for o in self.session.get_outputs()}
         if self.output_name not in names:
             raise ValueError(f"model: output {self.output_name!r} not in {self.model_path} (has {sorted(names)})")

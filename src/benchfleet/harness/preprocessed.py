@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.format import open_memmap
 
+from benchfleet.cachelock import locked
 from benchfleet.data.imagenet import OUT_SIZE, ImageNetVal
 
 
@@ -22,6 +23,13 @@ def ensure(ds: ImageNetVal, cache_dir: Path, log: Callable[[str], None] = print)
     path = cache_file(ds, cache_dir)
     if path.is_file():
         return path
+    with locked(path):
+        if not path.is_file():
+            _write(ds, path, log)
+    return path
+
+
+def _write(ds: ImageNetVal, path: Path, log: Callable[[str], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     arr = open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(ds), 3, OUT_SIZE, OUT_SIZE))
@@ -33,7 +41,6 @@ def ensure(ds: ImageNetVal, cache_dir: Path, log: Callable[[str], None] = print)
     arr.flush()
     del arr
     tmp.replace(path)
-    return path
 
 
 def open_samples(path: Path) -> np.ndarray:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchfleet import __version__
-from benchfleet.data.imagenet import ImageNetVal
+from benchfleet.data.imagenet import VAL_MAP, ImageNetVal
 from benchfleet.harness import accuracy as acc
 from benchfleet.harness import compliance as comp
 from benchfleet.harness import settings as st
@@ -125,7 +125,7 @@ class Harness:
         self.spec, self.out, self.log = spec, Path(out), log
         self.rules = get_round(spec.round)
         self.bench = self.rules.benchmark(spec.benchmark)
-        self.scenarios = spec.resolved_scenarios()
+        self.scenarios = spec.run_scenarios()
 
     def _batch_for(self, scenario: str) -> int:
         if scenario == "SingleStream":
@@ -174,7 +174,7 @@ class Harness:
             "unit": unit,
             "early_stopping_met": d["early_stopping_met"],
             "min_duration_ms": d["effective_min_duration_ms"],
-            "duration_ns": d["result_test_duration"],
+            "duration_s": _window_s(d["power_begin"], d["power_end"]),
             "query_count": d["result_query_count"],
             "errors": d.errors(),
         }
@@ -275,11 +275,14 @@ class Harness:
                                threads=threads, device=spec.device)
         self.backend_info = {"name": backend.name, "version": backend.version, "threads": threads,
                              "device": spec.device}
+        labels = self.out / "labels"
+        labels.mkdir(exist_ok=True)  # the controller's `benchfleet check` rescores accuracy with these
+        shutil.copy2(self.inputs.dataset.root / VAL_MAP, labels / VAL_MAP)
         timing_batch = max(self._batch_for(s) for s in self.scenarios)
         single, multi = _measure(backend, self.cache, timing_batch)
         del backend
         self.log(f"warm-up: {single * 1000:.1f} ms per sample, {multi * 1000:.1f} ms per batch of {timing_batch}")
-        inferred = spec.offline_inferred()
+        inferred = spec.offline_inferred() and "Offline" in self.scenarios
         results: dict[str, dict] = {}
         for scenario in self.scenarios:
             if scenario == "Offline" and inferred:
@@ -308,6 +311,17 @@ class Harness:
         return meta
 
 
+def _window_s(begin: str | None, end: str | None) -> float | None:
+    """Seconds between LoadGen's power_begin and power_end stamps (the timed part of the test)."""
+    from datetime import datetime
+
+    try:
+        fmt = "%m-%d-%Y %H:%M:%S.%f"
+        return round((datetime.strptime(end, fmt) - datetime.strptime(begin, fmt)).total_seconds(), 3)
+    except (TypeError, ValueError):
+        return None
+
+
 def _loadgen_version() -> str:
     try:
         from importlib.metadata import version
@@ -327,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="output folder for logs and harness.json")
     a = p.parse_args(argv)
     spec = HarnessSpec.load(a.spec)
-    out = Path(a.out)
+    out = Path(a.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     progress = out.parent / "progress.log"  # beside the results: not fetched, read by the CLI
 

@@ -37,6 +37,8 @@ class HarnessSpec(BaseModel):
     server_target_qps: float | None = None
     cache_dir: str = "~/.cache/benchfleet"
     compliance: bool | None = None  # None: closed yes, open no
+    # The scenarios this invocation runs (one sweep cell), a subset of resolved_scenarios(); None: all.
+    only: list[str] | None = None
 
     @field_validator("round")
     @classmethod
@@ -81,6 +83,18 @@ class HarnessSpec(BaseModel):
                     + (f"; not allowed {', '.join(extra)}" if extra else "")
                 )
         return self.scenarios
+
+    def run_scenarios(self) -> list[str]:
+        """What this invocation runs: ``only`` (checked against the division's set) or every scenario."""
+        scen = self.resolved_scenarios()
+        if self.only is None:
+            return scen
+        extra = [s for s in self.only if s not in scen]
+        if extra:
+            raise ValueError(f"only: {', '.join(extra)} not among this run's scenarios ({', '.join(scen)})")
+        if "Offline" in self.only and self.offline_inferred() and "SingleStream" not in self.only:
+            raise ValueError("only: an inferred Offline comes from SingleStream; run them together")
+        return [s for s in scen if s in self.only]
 
     def wants_compliance(self) -> bool:
         return self.division == "closed" if self.compliance is None else self.compliance

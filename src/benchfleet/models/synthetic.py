@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from benchfleet.cachelock import locked
 from benchfleet.data import synthetic as synth_data
 from benchfleet.data.imagenet import PROVENANCE, VAL_MAP, ImageNetVal
 from benchfleet.models import resnet50_onnx as r50
@@ -51,8 +52,12 @@ def dataset_dir_for(root: Path, count: int, width: int, seed: int = 2023) -> Pat
 def make_pair(root: Path, count: int = 1024, width: int = 64, seed: int = 2023, threads: int = 2,
               log=print) -> SyntheticPair:
     """Create (or reuse) model + dataset under ``root``; idempotent for the same arguments."""
-    key = f"resnet50-w{width}-s{seed}-n{count}"
-    base = Path(root) / key
+    base = Path(root) / f"resnet50-w{width}-s{seed}-n{count}"
+    with locked(base):
+        return _make_pair(base, count, width, seed, threads, log)
+
+
+def _make_pair(base: Path, count: int, width: int, seed: int, threads: int, log) -> SyntheticPair:
     model_path, data_dir = base / "resnet50_v1_synthetic.onnx", base / "imagenet-synthetic"
     meta_path = data_dir / PROVENANCE
     if model_path.is_file() and meta_path.is_file():

@@ -86,13 +86,17 @@ def _copy_logs(src: Path, dst: Path, names: tuple[str, ...]) -> None:
             _copy(src / n, dst / n)
 
 
-def write_tree(root: Path, submitter: str, division: str, runs: list[SystemRun], round_version: str = "v3.1") -> Path:
-    """Write (or extend) the tree at ``root``; returns the submitter folder."""
+def write_tree(root: Path, submitter: str, runs: list[SystemRun], round_version: str = "v3.1") -> list[Path]:
+    """Write (or extend) the tree at ``root``; each run goes to its own division. Returns the submitter folders."""
     rules = get_round(round_version)
-    sub = Path(root) / division / submitter
+    written: list[Path] = []
     synthetic_any = False
     for run in runs:
         meta = run.meta
+        division = meta["spec"]["division"]
+        sub = Path(root) / division / submitter
+        if sub not in written:
+            written.append(sub)
         bench = rules.benchmark(meta["benchmark"]).name
         impl = implementation_id(meta)
         synthetic_any |= bool(meta.get("synthetic"))
@@ -136,4 +140,4 @@ def write_tree(root: Path, submitter: str, division: str, runs: list[SystemRun],
         text += ["SYNTHETIC: at least one system ran a generated model on a generated dataset. "
                  "These results check the pipeline and are NOT for publication or submission.", ""]
     notes.write_text("\n".join(text))
-    return sub
+    return written

@@ -1,0 +1,262 @@
+#!/usr/bin/python
+# Copyright: benchfleet contributors
+# Apache License 2.0
+"""Start, follow or stop one benchfleet harness cell on a host."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: harness_cell
+short_description: Start, follow or stop one benchfleet harness cell on a host
+description:
+  - Runs C(python -m benchfleet.harness) for one sweep cell, detached from the connection, so that a
+    lost SSH connection does not kill a benchmark and a later run can collect what it measured.
+  - The cell folder holds C(spec.json), C(pid), C(rc) (written when the harness exits), C(stdout.log),
+    C(stderr.log), C(progress.log) and C(results/).
+  - Idempotent; a finished cell is never started again and a running one is not started twice.
+options:
+  path:
+    description: The cell folder on the host.
+    type: path
+    required: true
+  state:
+    description:
+      - C(started) launches the harness unless it is running or finished (a failed cell is started again).
+      - C(finished) waits up to I(wait) seconds; when the harness has exited 0 it packs C(results.tgz) and
+        returns its sha256; when it failed, the module fails with the end of its stderr.
+      - C(stopped) ends a running harness (used when a cell times out).
+    type: str
+    choices: [started, finished, stopped]
+    default: started
+  spec:
+    description: The harness spec (state=started).
+    type: dict
+  python:
+    description: Python interpreter with benchfleet installed (state=started).
+    type: str
+  wait:
+    description: Seconds to wait for the harness in one call (state=finished).
+    type: int
+    default: 10
+attributes:
+  check_mode:
+    support: full
+author: benchfleet contributors
+"""
+
+EXAMPLES = r"""
+- name: Start the harness
+  benchfleet.mlperf.harness_cell:
+    path: /var/tmp/benchfleet/run-1/node1.resnet50.onnxruntime-cpu.open.SingleStream
+    spec: "{{ cell.spec }}"
+    python: /opt/benchfleet/venv/bin/python
+
+- name: Wait for it, reporting progress
+  benchfleet.mlperf.harness_cell:
+    path: /var/tmp/benchfleet/run-1/node1.resnet50.onnxruntime-cpu.open.SingleStream
+    state: finished
+    wait: 10
+  register: cell
+  until: cell.finished
+  retries: 360
+  delay: 0
+"""
+
+RETURN = r"""
+finished:
+  description: Whether the harness has exited successfully (state=finished).
+  type: bool
+  returned: always
+running:
+  description: Whether the harness process is alive.
+  type: bool
+  returned: always
+progress:
+  description: The last line of the harness's progress log.
+  type: str
+  returned: always
+archive:
+  description: Path of C(results.tgz) on the host.
+  type: str
+  returned: when finished
+sha256:
+  description: sha256 of C(results.tgz).
+  type: str
+  returned: when finished
+elapsed:
+  description: Seconds since the harness was started.
+  type: float
+  returned: when known
+"""
+
+import hashlib
+import json
+import os
+import shlex
+import signal
+import subprocess
+import tarfile
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+SCRIPT = ('"$0" -m benchfleet.harness --spec spec.json --out results >stdout.log 2>stderr.log; '
+          'echo $? >rc.tmp; mv rc.tmp rc')
+
+
+def _read(path, default=""):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return default
+
+
+def _alive(path):
+    pid = _read(os.path.join(path, "pid")).strip()
+    if not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except OSError:
+        return None
+    cmdline = _read(f"/proc/{pid}/cmdline")
+    return int(pid) if "benchfleet.harness" in cmdline else None
+
+
+def _rc(path):
+    text = _read(os.path.join(path, "rc")).strip()
+    return int(text) if text.lstrip("-").isdigit() else None
+
+
+def _last_line(path):
+    lines = _read(os.path.join(path, "progress.log")).strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def _started_at(path):
+    try:
+        return os.stat(os.path.join(path, "pid")).st_mtime
+    except OSError:
+        return None
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def start(module, path):
+    done = _rc(path) == 0 and os.path.isfile(os.path.join(path, "results", "harness.json"))
+    if done:
+        return dict(changed=False, msg="finished earlier; not started again")
+    pid = _alive(path)
+    if pid:
+        return dict(changed=False, msg=f"already running (pid {pid})")
+    if module.check_mode:
+        return dict(changed=True, msg="would start the harness")
+    spec, python = module.params["spec"], module.params["python"]
+    if not spec or not python:
+        module.fail_json(msg="state=started needs spec and python")
+    os.makedirs(path, exist_ok=True)
+    for name in ("rc", "rc.tmp", "results.tgz", "stderr.log", "stdout.log"):
+        try:
+            os.unlink(os.path.join(path, name))
+        except OSError:
+            pass
+    with open(os.path.join(path, "spec.json"), "w") as f:
+        json.dump(spec, f, indent=2)
+    proc = subprocess.Popen(["/bin/sh", "-c", SCRIPT, python], cwd=path, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            close_fds=True)
+    with open(os.path.join(path, "pid"), "w") as f:
+        f.write(str(proc.pid))
+    return dict(changed=True, msg=f"started: {shlex.join([python, '-m', 'benchfleet.harness'])} (pid {proc.pid})")
+
+
+def finished(module, path):
+    deadline = time.time() + max(0, module.params["wait"])
+    while True:
+        rc = _rc(path)
+        if rc is not None or module.check_mode:
+            break
+        if not _alive(path):
+            time.sleep(0.5)  # the harness may be writing rc right now
+            rc = _rc(path)
+            if rc is None:
+                module.fail_json(msg="the harness process ended without an exit status (killed, or the host "
+                                     "rebooted); the next run starts this cell again",
+                                 finished=False, running=False, progress=_last_line(path))
+            break
+        if time.time() >= deadline:
+            started = _started_at(path)
+            return dict(changed=False, finished=False, running=True, progress=_last_line(path),
+                        elapsed=round(time.time() - started, 1) if started else None)
+        time.sleep(min(1.0, max(0.05, deadline - time.time())))
+    started = _started_at(path)
+    elapsed = round(time.time() - started, 1) if started else None
+    if module.check_mode and rc is None:
+        return dict(changed=False, finished=True, running=bool(_alive(path)), progress=_last_line(path),
+                    msg="check mode: not waiting")
+    if rc != 0:
+        err = _read(os.path.join(path, "stderr.log")).strip()
+        module.fail_json(msg=f"the harness failed (exit {rc}): {err[-3000:]}", finished=False, running=False,
+                         rc=rc, progress=_last_line(path))
+    archive = os.path.join(path, "results.tgz")
+    changed = False
+    if not os.path.isfile(archive):
+        if module.check_mode:
+            return dict(changed=True, finished=True, running=False, progress=_last_line(path))
+        tmp = archive + ".tmp"
+        with tarfile.open(tmp, "w:gz") as tar:
+            tar.add(os.path.join(path, "results"), arcname="results")
+        os.replace(tmp, archive)
+        changed = True
+    return dict(changed=changed, finished=True, running=False, progress=_last_line(path), archive=archive,
+                sha256=_sha256(archive), elapsed=elapsed)
+
+
+def stop(module, path):
+    pid = _alive(path)
+    if not pid:
+        return dict(changed=False, msg="not running")
+    if not module.check_mode:
+        try:
+            os.killpg(pid, signal.SIGTERM)
+            for _ in range(50):
+                if not _alive(path):
+                    break
+                time.sleep(0.1)
+            else:
+                os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    return dict(changed=True, msg=f"stopped pid {pid}")
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            state=dict(type="str", default="started", choices=["started", "finished", "stopped"]),
+            spec=dict(type="dict"),
+            python=dict(type="str"),
+            wait=dict(type="int", default=10),
+        ),
+        supports_check_mode=True,
+    )
+    path = module.params["path"]
+    action = {"started": start, "finished": finished, "stopped": stop}[module.params["state"]]
+    result = dict(finished=False, running=False, progress="")
+    result.update(action(module, path))
+    if module.params["state"] != "finished":
+        result["running"] = bool(_alive(path))
+        result["progress"] = _last_line(path)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Sweeps: a sweep file expanded into cells, run across a fleet, aggregated into one tree."""

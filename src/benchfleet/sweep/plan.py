@@ -1,0 +1,172 @@
+"""A sweep expanded into cells: one harness invocation on one host, each with a stable id."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from benchfleet.rules import get_round
+from benchfleet.sweep.schema import SweepError, SweepFile
+
+
+@dataclass(frozen=True)
+class Cell:
+    id: str
+    host: str
+    system: str  # the sweep's system name
+    benchmark: str
+    backend: str
+    device: str
+    division: str
+    scenarios: list[str]  # usually one; SingleStream carries an inferred Offline with it
+    spec: dict  # the HarnessSpec for this cell (with ``only``)
+    estimate_s: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.benchmark} {self.backend}/{self.device} {self.division} {'+'.join(self.scenarios)}"
+
+
+@dataclass
+class Plan:
+    run_id: str
+    sweep: dict  # the validated sweep file, as data
+    inventory: str
+    hosts: list[str]  # every host of the sweep, in sweep order (also used to keep system ids apart)
+    systems: dict[str, dict] = field(default_factory=dict)  # system name -> {system_type, description}
+    cells: list[Cell] = field(default_factory=list)
+
+    @property
+    def submitter(self) -> str:
+        return self.sweep["submitter"]
+
+    @property
+    def round(self) -> str:
+        return self.sweep["round"]
+
+    def cells_of(self, host: str) -> list[Cell]:
+        return [c for c in self.cells if c.host == host]
+
+    def cell(self, cell_id: str) -> Cell:
+        for c in self.cells:
+            if c.id == cell_id:
+                return c
+        raise KeyError(cell_id)
+
+    def fingerprint(self) -> str:
+        """Same sweep, same inventory hosts -> same fingerprint (and the same default run id)."""
+        body = json.dumps({"sweep": self.sweep, "hosts": self.hosts, "cells": [c.id for c in self.cells]},
+                          sort_keys=True)
+        return hashlib.sha256(body.encode()).hexdigest()[:10]
+
+    def to_json(self) -> str:
+        return json.dumps({"run_id": self.run_id, "sweep": self.sweep, "inventory": self.inventory,
+                           "hosts": self.hosts, "systems": self.systems,
+                           "cells": [asdict(c) for c in self.cells]}, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        d = json.loads(text)
+        return cls(d["run_id"], d["sweep"], d["inventory"], d["hosts"], d["systems"],
+                   [Cell(**c) for c in d["cells"]])
+
+    def estimate_s(self) -> float:
+        """Hosts run in parallel, each its cells in sequence."""
+        return max((sum(c.estimate_s for c in self.cells_of(h)) for h in self.hosts), default=0.0)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", text).strip("_") or "x"
+
+
+def resolve_hosts(sweep: SweepFile, inventory: Path) -> dict[int, list[str]]:
+    """systems[i].hosts (group or host names) -> host names, from the inventory."""
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+
+    im = InventoryManager(loader=DataLoader(), sources=[str(inventory)])
+    groups = {g: sorted(h.name for h in obj.get_hosts()) for g, obj in im.groups.items()}
+    out: dict[int, list[str]] = {}
+    owner: dict[str, int] = {}
+    for i, system in enumerate(sweep.systems):
+        names: list[str] = []
+        for j, pattern in enumerate(system.hosts):
+            if pattern in groups:
+                found = groups[pattern]
+            elif pattern in im.hosts:
+                found = [pattern]
+            else:
+                raise SweepError([f"systems[{i}].hosts[{j}]: {pattern!r} is neither a group nor a host of "
+                                  f"{inventory} (groups: {', '.join(sorted(groups))}; hosts: "
+                                  f"{', '.join(sorted(im.hosts)) or 'none'})"])
+            if not found:
+                raise SweepError([f"systems[{i}].hosts[{j}]: group {pattern!r} has no hosts in {inventory}"])
+            names += [h for h in found if h not in names]
+        for h in names:
+            if h in owner and owner[h] != i:
+                raise SweepError([f"systems[{i}].hosts: host {h!r} is already in systems[{owner[h]}] "
+                                  f"({sweep.systems[owner[h]].name!r}); a host belongs to one system"])
+            owner[h] = i
+        out[i] = names
+    return out
+
+
+def estimate_cell_s(spec: dict) -> float:
+    """A rough duration for one cell, from a 2-core CPU reference (faster hosts take less)."""
+    rules = get_round(spec["round"])
+    bench = rules.benchmark(spec["benchmark"])
+    quick = spec["mode"] == "quick"
+    width = spec["synthetic_width"] if spec["model"] in ("auto", "synthetic") else 64
+    per_sample = 0.047 * (width / 64) ** 2 + 0.0005 if spec["device"] == "cpu" else 0.002
+    total = 20.0  # process start-ups, model load, warm-up, fetch
+    for scen in spec["only"]:
+        if scen == "Offline" and "SingleStream" in spec["only"] and spec["offline"] != "measured" and quick:
+            continue
+        acc = spec["dataset_count"] * per_sample
+        floor = 1.0 if quick else rules.min_duration_ms / 1000
+        if scen == "SingleStream":
+            perf = max(floor, rules.min_query_count["SingleStream"] * per_sample)
+        elif scen == "MultiStream":
+            perf = max(floor, rules.multistream_samples_per_query * rules.min_query_count["MultiStream"] * per_sample)
+        elif scen == "Offline":
+            perf = max(floor, rules.offline_min_samples_per_query * per_sample / 2)
+        else:
+            perf = floor
+        runs = 1 + (len(bench.compliance_tests) if spec["division"] == "closed" else 0)
+        total += acc + perf * runs + 8.0 * (runs + 1)
+    return round(total, 1)
+
+
+def expand(sweep: SweepFile, inventory: Path, run_id: str = "") -> Plan:
+    hosts_of = resolve_hosts(sweep, inventory)
+    plan = Plan(run_id, sweep.model_dump(mode="json"), str(inventory), [])
+    for i, system in enumerate(sweep.systems):
+        plan.systems[system.name] = {"system_type": system.system_type, "description": system.description}
+        for host in hosts_of[i]:
+            plan.hosts.append(host)
+            for benchmark in sweep.benchmarks:
+                for backend in system.backends or sweep.backends:
+                    for device in system.devices or sweep.devices:
+                        for division in sweep.division:
+                            base = sweep.harness_spec(system, benchmark, backend, device, division)
+                            for group in _cell_scenarios(base.resolved_scenarios(), base.offline_inferred()):
+                                spec = base.model_copy(update={"only": group}).model_dump()
+                                cid = ".".join(slug(x) for x in (host, benchmark, f"{backend}-{device}", division,
+                                                                 "+".join(group)))
+                                plan.cells.append(Cell(cid, host, system.name, benchmark, backend, device,
+                                                       division, group, spec, estimate_cell_s(spec)))
+    if not plan.run_id:
+        plan.run_id = f"sweep-{plan.fingerprint()}"
+    return plan
+
+
+def _cell_scenarios(scenarios: list[str], offline_inferred: bool) -> list[list[str]]:
+    groups = []
+    for s in scenarios:
+        if s == "Offline" and offline_inferred:
+            continue  # rides with SingleStream
+        groups.append(["SingleStream", "Offline"] if s == "SingleStream" and offline_inferred else [s])
+    return groups

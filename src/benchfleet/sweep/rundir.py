@@ -1,0 +1,144 @@
+"""The run directory ``runs/<run-id>/``: the plan, each cell's state, every fetched log.
+
+    plan.json                 the expanded plan (written once)
+    sweep.yml                 the sweep file as given
+    hosts/<host>.json         facts and inventory overrides of each host (for system descriptions)
+    cells/<cell-id>/          a finished cell: cell.json, SHA256SUMS, results/ (moved in atomically)
+    status/<cell-id>.json     the last state of a cell that is not finished (running, failed)
+    status/_host-<host>.json  a host-level failure (unreachable, set-up)
+    incoming/                 archives being fetched (never read as results)
+    ansible/                  ansible-runner private data dir: artifacts/<ident>/job_events is the event stream
+    submission/, results.json, results.csv   the aggregate, rebuilt from cells/ after every invocation
+
+Only finished cells live in ``cells/``; a crash or Ctrl-C leaves at most a stray file in
+``incoming/`` or a ``.tmp`` folder, both ignored and cleaned up on the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchfleet.sweep.plan import Plan
+
+PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+# Failure kinds: infrastructure (the host or its set-up) apart from the benchmark itself.
+INFRA_KINDS = ("unreachable", "setup", "fetch")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass
+class CellState:
+    cell: str
+    host: str
+    state: str
+    kind: str = ""  # failed: unreachable | setup | harness | timeout
+    task: str = ""
+    message: str = ""
+    progress: str = ""
+    started: float | None = None
+    finished: float | None = None
+    validity: str = ""  # done: VALID/INVALID of the cell's results
+
+    @property
+    def infra(self) -> bool:
+        return self.kind in INFRA_KINDS
+
+
+class RunDir:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    # paths
+    @property
+    def plan_path(self) -> Path:
+        return self.root / "plan.json"
+
+    def cell_dir(self, cell_id: str) -> Path:
+        return self.root / "cells" / cell_id
+
+    def host_file(self, host: str) -> Path:
+        return self.root / "hosts" / f"{host}.json"
+
+    def status_file(self, cell_id: str) -> Path:
+        return self.root / "status" / f"{cell_id}.json"
+
+    def host_status_file(self, host: str) -> Path:
+        return self.root / "status" / f"_host-{host}.json"
+
+    def exists(self) -> bool:
+        return self.plan_path.is_file()
+
+    def plan(self) -> Plan:
+        return Plan.from_json(self.plan_path.read_text())
+
+    def save_plan(self, plan: Plan, sweep_text: str | None = None) -> None:
+        write_atomic(self.plan_path, plan.to_json())
+        if sweep_text is not None:
+            write_atomic(self.root / "sweep.yml", sweep_text)
+
+    def done(self, cell_id: str) -> bool:
+        return (self.cell_dir(cell_id) / "cell.json").is_file()
+
+    def cell_record(self, cell_id: str) -> dict:
+        return json.loads((self.cell_dir(cell_id) / "cell.json").read_text())
+
+    def write_status(self, st: CellState) -> None:
+        write_atomic(self.status_file(st.cell), json.dumps(st.__dict__, indent=2))
+
+    def write_host_failure(self, host: str, kind: str, task: str, message: str) -> None:
+        write_atomic(self.host_status_file(host), json.dumps(
+            {"host": host, "kind": kind, "task": task, "message": message, "time": time.time()}, indent=2))
+
+    def clear_host_failure(self, host: str) -> None:
+        self.host_status_file(host).unlink(missing_ok=True)
+
+    def host_failure(self, host: str) -> dict | None:
+        p = self.host_status_file(host)
+        return json.loads(p.read_text()) if p.is_file() else None
+
+    def states(self, plan: Plan | None = None) -> dict[str, CellState]:
+        plan = plan or self.plan()
+        out: dict[str, CellState] = {}
+        for c in plan.cells:
+            if self.done(c.id):
+                rec = self.cell_record(c.id)
+                out[c.id] = CellState(c.id, c.host, DONE, started=rec.get("started"), finished=rec.get("finished"),
+                                      validity=rec.get("validity", ""))
+                continue
+            p = self.status_file(c.id)
+            if p.is_file():
+                d = json.loads(p.read_text())
+                out[c.id] = CellState(**{k: d.get(k) for k in CellState.__dataclass_fields__})
+            else:
+                out[c.id] = CellState(c.id, c.host, PENDING)
+            hf = self.host_failure(c.host)
+            if hf and out[c.id].state == PENDING:
+                out[c.id] = CellState(c.id, c.host, PENDING, kind=hf["kind"], task=hf["task"],
+                                      message=f"not run: {hf['message']}")
+        return out
+
+    def pending(self, plan: Plan | None = None) -> list[str]:
+        plan = plan or self.plan()
+        return [c.id for c in plan.cells if not self.done(c.id)]
+
+    def clean_partials(self) -> None:
+        """Drop what an interrupted invocation left half-written (never a finished cell)."""
+        import shutil
+
+        for p in (self.root / "cells").glob(".*.tmp") if (self.root / "cells").is_dir() else []:
+            shutil.rmtree(p, ignore_errors=True)
+        for p in (self.root / "incoming").glob("*") if (self.root / "incoming").is_dir() else []:
+            p.unlink(missing_ok=True)

@@ -1,0 +1,300 @@
+"""The sweep file: what to run on which systems, validated before anything runs.
+
+Every error names the field path (``systems[1].hosts``) and what is allowed there.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from benchfleet.harness.spec import HarnessSpec
+from benchfleet.rules import get_round
+from benchfleet.rules.table import SCENARIOS, SYSTEM_TYPES
+from benchfleet.submission.system import FIELDS as SYSTEM_FIELDS
+
+# What the harness can run today (a round may list more benchmarks than we implement).
+IMPLEMENTED_BENCHMARKS = ("resnet50",)
+BACKENDS = ("onnxruntime",)
+DEVICES = ("cpu", "cuda")
+REQUIRED = "required"  # scenarios: what the division and system type need
+
+
+class SweepError(ValueError):
+    """A sweep file that cannot run; ``errors`` holds one line per problem, each naming its field."""
+
+    def __init__(self, errors: list[str], source: str = "sweep"):
+        self.errors = errors
+        super().__init__(f"{source}: " + "; ".join(errors) if len(errors) == 1
+                         else f"{source}: {len(errors)} problems:\n  " + "\n  ".join(errors))
+
+
+class Tuning(BaseModel):
+    """Per-system knobs passed to the harness."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threads: int = Field(0, ge=0, description="inference threads (0: all cores)")
+    batch: int = Field(0, ge=0, description="batch for Offline/Server (0: 8)")
+    server_target_qps: float | None = Field(None, gt=0, description="Server scenario target QPS")
+
+
+class SystemEntry(BaseModel):
+    """One kind of system: inventory hosts (cloud systems will give ``cloud:`` instead, same shape)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    hosts: list[str] = Field(min_length=1, description="inventory groups or host names")
+    system_type: str = "edge"
+    backends: list[str] | None = None  # default: the sweep's
+    devices: list[str] | None = None  # default: the sweep's
+    overrides: Tuning = Field(default_factory=Tuning)
+    description: dict[str, str] = Field(default_factory=dict, description="system JSON values that win over facts")
+
+    @field_validator("hosts", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("system_type")
+    @classmethod
+    def _system_type(cls, v: str) -> str:
+        if v not in SYSTEM_TYPES:
+            raise ValueError(f"must be one of {', '.join(SYSTEM_TYPES)}")
+        return v
+
+    @field_validator("backends")
+    @classmethod
+    def _backends(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else _choices(v, BACKENDS, "backend")
+
+    @field_validator("devices")
+    @classmethod
+    def _devices(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else _choices(v, DEVICES, "device")
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, v: dict[str, str]) -> dict[str, str]:
+        for k in v:
+            if k not in SYSTEM_FIELDS:
+                near = difflib.get_close_matches(k, SYSTEM_FIELDS, n=1)
+                raise ValueError(f"{k!r} is not a system description key"
+                                 + (f"; did you mean {near[0]!r}?" if near else ""))
+        return {k: str(x) for k, x in v.items()}
+
+
+class SweepFile(BaseModel):
+    """benchmarks x backends x devices x scenarios x division on every host of every system."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    submitter: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    round: str = "v3.1"
+    mode: Literal["quick", "valid"] = "quick"
+    division: list[Literal["open", "closed"]] = Field(default_factory=lambda: ["open"], min_length=1)
+    benchmarks: list[str] = Field(default_factory=lambda: ["resnet50"], min_length=1)
+    backends: list[str] = Field(default_factory=lambda: ["onnxruntime"], min_length=1)
+    devices: list[str] = Field(default_factory=lambda: ["cpu"], min_length=1)
+    scenarios: list[str] = Field(default_factory=lambda: [REQUIRED], min_length=1)
+    offline: Literal["auto", "measured", "inferred"] = "auto"
+    model: str = "auto"
+    dataset: str = "auto"
+    dataset_count: int = Field(1024, ge=1)
+    synthetic_width: int = Field(64, ge=1)
+    cache_dir: str = "~/.cache/benchfleet"
+    cell_timeout_s: int = Field(0, ge=0, description="give up on a cell after this long (0: from the estimate)")
+    defaults: Tuning = Field(default_factory=Tuning)
+    systems: list[SystemEntry] = Field(min_length=1)
+
+    @field_validator("division", "benchmarks", "backends", "devices", "scenarios", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("round")
+    @classmethod
+    def _round(cls, v: str) -> str:
+        try:
+            get_round(v)
+        except ValueError as exc:
+            raise ValueError(str(exc).removeprefix("round: ")) from None
+        return v
+
+    @field_validator("backends")
+    @classmethod
+    def _backends(cls, v: list[str]) -> list[str]:
+        return _choices(v, BACKENDS, "backend")
+
+    @field_validator("devices")
+    @classmethod
+    def _devices(cls, v: list[str]) -> list[str]:
+        return _choices(v, DEVICES, "device")
+
+    @field_validator("scenarios")
+    @classmethod
+    def _scenarios(cls, v: list[str]) -> list[str]:
+        if v == [REQUIRED]:
+            return v
+        return _choices(v, SCENARIOS, "scenario", extra=f" (or '{REQUIRED}' for what the division needs)")
+
+    @model_validator(mode="after")
+    def _semantics(self) -> SweepFile:
+        rules = get_round(self.round)
+        for i, b in enumerate(self.benchmarks):
+            try:
+                name = rules.benchmark(b).name
+            except ValueError as exc:
+                raise _at(("benchmarks", i), str(exc).split(": ", 1)[-1]) from None
+            if name not in IMPLEMENTED_BENCHMARKS:
+                raise _at(("benchmarks", i), f"{name!r} is a {self.round} benchmark that benchfleet does not run "
+                                             f"yet; choose from {', '.join(IMPLEMENTED_BENCHMARKS)}")
+        names = [s.name for s in self.systems]
+        for i, n in enumerate(names):
+            if n in names[:i]:
+                raise _at(("systems", i, "name"), f"{n!r} is used twice; give each system its own name")
+        wanted = self.scenario_list()
+        for i, system in enumerate(self.systems):
+            for b in self.benchmarks:
+                allowed = rules.benchmark(b).scenarios_for(system.system_type)
+                where = f"for {b} on systems[{i}] ({system.name!r}, {system.system_type})"
+                for j, scen in enumerate(wanted or []):
+                    if scen not in allowed and "closed" in self.division:
+                        raise _at(("scenarios", j), f"{scen} is not allowed in the closed division {where}; "
+                                                    f"allowed: {', '.join(allowed)}")
+                if wanted and "closed" in self.division:
+                    missing = [s for s in allowed if s not in wanted]
+                    if missing:
+                        raise _at(("scenarios",), f"the closed division needs {', '.join(allowed)} {where}; "
+                                                  f"missing {', '.join(missing)} (or use scenarios: {REQUIRED})")
+                if self.offline == "inferred" and (system.system_type != "edge"
+                                                   or (wanted and "SingleStream" not in wanted)):
+                    raise _at(("offline",), f"'inferred' needs an edge system running SingleStream {where}")
+        return self
+
+    def scenario_list(self) -> list[str] | None:
+        return None if self.scenarios == [REQUIRED] else self.scenarios
+
+    def harness_spec(self, system: SystemEntry, benchmark: str, backend: str, device: str,
+                     division: str, only: list[str] | None = None) -> HarnessSpec:
+        t = self.defaults.model_copy(update=system.overrides.model_dump(exclude_unset=True))
+        return HarnessSpec(
+            benchmark=benchmark, round=self.round, division=division, system_type=system.system_type,
+            mode=self.mode, scenarios=self.scenario_list(), backend=backend, device=device, model=self.model,
+            dataset=self.dataset, dataset_count=self.dataset_count, synthetic_width=self.synthetic_width,
+            offline=self.offline, threads=t.threads, batch=t.batch, server_target_qps=t.server_target_qps,
+            cache_dir=self.cache_dir, only=only,
+        )
+
+
+def _choices(values: list[str], allowed: tuple[str, ...], what: str, extra: str = "") -> list[str]:
+    for v in values:
+        if v not in allowed:
+            near = difflib.get_close_matches(v, allowed, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise ValueError(f"unknown {what} {v!r}{hint} allowed: {', '.join(allowed)}{extra}")
+    return list(dict.fromkeys(values))
+
+
+class _FieldError(ValueError):
+    def __init__(self, loc: tuple, msg: str):
+        self.loc, self.msg = loc, msg
+        super().__init__(msg)
+
+
+def _at(loc: tuple, msg: str) -> _FieldError:
+    return _FieldError(loc, msg)
+
+
+def field_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "sweep"
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    model: type[BaseModel] = SweepFile
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        ann = model.model_fields.get(part)
+        sub = ann and ann.annotation
+        inner = getattr(sub, "__args__", (sub,))
+        found = [t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)]
+        if not found:
+            return []
+        model = found[0]
+    return list(model.model_fields)
+
+
+def _messages(exc: ValidationError) -> list[str]:
+    out, seen = [], set()
+    errors = exc.errors()
+    # A misspelt required key shows up twice (missing + unknown): report it once, as the typo.
+    typos = set()
+    for e in errors:
+        if e["type"] == "extra_forbidden":
+            loc = tuple(e["loc"])
+            near = difflib.get_close_matches(str(loc[-1]), _allowed_keys(loc), n=1)
+            if near:
+                typos.add(loc[:-1] + (near[0],))
+    for e in errors:
+        if e["type"] == "missing" and tuple(e["loc"]) in typos:
+            continue
+        loc = tuple(e["loc"])
+        ctx = e.get("ctx") or {}
+        inner = ctx.get("error")
+        if isinstance(inner, _FieldError):
+            loc = inner.loc if not loc else loc[:0] + inner.loc
+            msg = inner.msg
+        elif e["type"] == "extra_forbidden":
+            allowed = _allowed_keys(loc)
+            near = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            msg = ("unknown key" + (f"; did you mean {near[0]!r}?" if near else "")
+                   + f" allowed here: {', '.join(allowed)}")
+        elif e["type"] == "missing":
+            msg = "required" + _HINTS.get(str(loc[-1]), "")
+        elif e["type"] == "string_pattern_mismatch":
+            msg = "use letters, digits, '.', '_' or '-' (no spaces), starting with a letter or digit"
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+        if loc in seen:
+            continue
+        seen.add(loc)
+        out.append(f"{field_path(loc)}: {msg}")
+    return out
+
+
+_HINTS = {
+    "submitter": ": your organisation's name as it appears in the submission, e.g. submitter: MyLab",
+    "systems": ": a list of systems, e.g. systems: [{name: lab, hosts: [all]}]",
+    "hosts": ": inventory groups or host names, e.g. hosts: [gpu_nodes]",
+    "name": ": a short name for this system, e.g. name: lab-cpu",
+}
+
+
+def parse(data: Any, source: str = "sweep") -> SweepFile:
+    if not isinstance(data, dict):
+        raise SweepError([f"sweep: expected a mapping of keys (submitter, systems, ...), got {type(data).__name__}"],
+                         source)
+    try:
+        return SweepFile.model_validate(data)
+    except ValidationError as exc:
+        raise SweepError(_messages(exc), source) from None
+
+
+def load(path: str | Path) -> SweepFile:
+    p = Path(path)
+    if not p.is_file():
+        raise SweepError([f"sweep file: {p} does not exist"], str(p))
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise SweepError([f"not valid YAML: {exc}"], str(p)) from None
+    return parse(data, str(p))

@@ -1,0 +1,152 @@
+"""A sweep over real SSH hosts (sshd on loopback ports, each with its own work folder)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchfleet.submission.check import check_tree
+from benchfleet.sweep.rundir import RunDir
+from tests.sshfleet import Fleet
+
+BENCHFLEET = str(Path(sys.executable).parent / "benchfleet")
+
+
+@pytest.fixture()
+def fleet(tmp_path):
+    f = Fleet.start(tmp_path / "fleet", 3)
+    yield f
+    f.stop()
+
+
+def _sweep(tmp_path: Path, cache_dir: Path) -> Path:
+    f = tmp_path / "lab.yml"
+    f.write_text(yaml.safe_dump({
+        "submitter": "TestLab", "division": "open", "scenarios": ["SingleStream", "MultiStream"],
+        "model": "synthetic", "dataset": "synthetic", "synthetic_width": 8, "cache_dir": str(cache_dir),
+        "defaults": {"threads": 1},
+        "systems": [{"name": "lab", "hosts": ["lab"], "description": {"host_storage_type": "NVMe SSD"}}],
+    }))
+    return f
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_sweep_survives_a_lost_host_then_resume_completes_it(fleet, cache_dir, tmp_path):
+    inv = fleet.inventory(tmp_path / "inventory.yml")
+    sweep = _sweep(tmp_path, cache_dir)
+    runs = tmp_path / "runs"
+    cmd = [BENCHFLEET, "sweep", str(sweep), "--inventory", str(inv), "--runs-dir", str(runs)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+
+    # Lose node3 (its sshd, its sessions and what it was running) once its first cell is home.
+    deadline = time.time() + 600
+    while not list(runs.glob("*/cells/node3.*SingleStream/cell.json")):
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.time() < deadline, "node3's first cell never finished"
+        time.sleep(0.2)
+    fleet.kill("node3", with_work=True)
+    out, _ = proc.communicate(timeout=900)
+
+    assert proc.returncode == 1, out  # finished, with a failure
+    (run_dir,) = runs.iterdir()
+    rd = RunDir(run_dir)
+    states = rd.states()
+    lost = "node3.resnet50.onnxruntime-cpu.open.MultiStream"
+    assert {c for c, s in states.items() if s.state != "done"} == {lost}, out
+    assert states[lost].kind == "unreachable" and states[lost].infra
+    assert "FAILURES (infrastructure, 1)" in out and f"node3 / {lost}: unreachable" in out
+    assert f"benchfleet sweep --resume {run_dir.name}" in out
+    summary = json.loads((run_dir / "results.json").read_text())
+    assert summary["cells"] == {"done": 5, "running": 0, "failed": 1, "pending": 0}
+    assert [(f["host"], f["kind"]) for f in summary["failures"]] == [("node3", "unreachable")]
+    systems = {s["host"]: s["system_id"] for s in summary["systems"]}
+    assert set(systems) == {"node1", "node2", "node3"}  # node3's SingleStream came home before the loss
+    assert len(set(systems.values())) == 3  # identical hardware, still one id each
+    report = check_tree(run_dir / "submission", "v3.1", accuracy_logs=run_dir / "cells")
+    assert report.ok, [str(e) for e in report.errors]
+
+    status = subprocess.run([BENCHFLEET, "status", run_dir.name, "--runs-dir", str(runs)], capture_output=True,
+                            text=True)
+    assert "5 done, 0 running, 1 failed, 0 pending" in status.stdout
+    assert "host node3: unreachable" in status.stdout
+
+    # Every finished cell is checksummed; the event stream is kept.
+    for cell in (run_dir / "cells").iterdir():
+        sums = (cell / "SHA256SUMS").read_text().splitlines()
+        assert any(line.endswith("results/harness.json") for line in sums)
+    assert list((run_dir / "ansible" / "artifacts").glob("*/job_events/*.json"))
+
+    # sshd comes back: --resume runs only the missing cell.
+    fleet.up("node3")
+    before = {c: (run_dir / "cells" / c / "cell.json").stat().st_mtime_ns for c in states if c != lost}
+    resumed = subprocess.run([BENCHFLEET, "sweep", "--resume", run_dir.name, "--runs-dir", str(runs)],
+                             capture_output=True, text=True, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "1 of 6 cells to run" in resumed.stdout
+    assert "node3: resnet50 onnxruntime/cpu open MultiStream: started" in resumed.stdout
+    assert "node1:" not in resumed.stdout and "node2:" not in resumed.stdout  # healthy hosts left alone
+    assert {c: (run_dir / "cells" / c / "cell.json").stat().st_mtime_ns for c in before} == before
+    summary = json.loads((run_dir / "results.json").read_text())
+    assert summary["cells"]["done"] == 6 and summary["failures"] == []
+    assert len({(r["system"], r["scenario"]) for r in summary["results"]}) == 6
+    sub = run_dir / "submission" / "open" / "TestLab"
+    assert len(list((sub / "systems").glob("*.json"))) == 3
+    desc = json.loads(next((sub / "systems").glob("*_h3.json")).read_text())
+    assert desc["host_storage_type"] == "NVMe SSD"  # the sweep's description wins over facts
+    report = check_tree(run_dir / "submission", "v3.1", accuracy_logs=run_dir / "cells")
+    assert report.ok, [str(e) for e in report.errors]
+    csv_rows = (run_dir / "results.csv").read_text().splitlines()
+    assert len(csv_rows) == 7 and csv_rows[0].startswith("system,host,cell,division,benchmark,scenario")
+
+    # The same sweep again: nothing to do, nothing touched.
+    snap = _snapshot(run_dir)
+    again = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "nothing to do: all 6 cells" in again.stdout and "nothing was changed" in again.stdout
+    assert _snapshot(run_dir) == snap
+
+
+def test_failures_are_isolated_per_host_and_per_cell(cache_dir, tmp_path):
+    """A host whose set-up fails and a cell that fails do not stop the other host's cells."""
+    inv = tmp_path / "inventory.yml"
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {
+        "good": dict(local, benchfleet_benchmark_workdir=str(tmp_path / "good")),
+        "broken": dict(local, benchfleet_harness_python="/nonexistent/python",
+                       benchfleet_benchmark_workdir=str(tmp_path / "broken")),
+    }}}))
+    sweep = tmp_path / "s.yml"
+    sweep.write_text(yaml.safe_dump({
+        "submitter": "TestLab", "scenarios": ["SingleStream"], "devices": ["cuda", "cpu"], "model": "synthetic",
+        "dataset": "synthetic", "synthetic_width": 8, "cache_dir": str(cache_dir), "defaults": {"threads": 1},
+        "systems": [{"name": "good", "hosts": ["good"]}, {"name": "broken", "hosts": ["broken"]}],
+    }))
+    runs = tmp_path / "runs"
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    proc = subprocess.run([BENCHFLEET, "sweep", str(sweep), "--inventory", str(inv), "--runs-dir", str(runs),
+                           "--run-id", "iso"], capture_output=True, text=True, cwd=tmp_path, env=env)
+    out = proc.stdout
+    assert proc.returncode == 1, out + proc.stderr
+    states = RunDir(runs / "iso").states()
+    assert states["good.resnet50.onnxruntime-cuda.open.SingleStream"].state == "failed"
+    assert states["good.resnet50.onnxruntime-cuda.open.SingleStream"].kind == "harness"
+    assert states["good.resnet50.onnxruntime-cpu.open.SingleStream"].state == "done"  # the next cell went on
+    for dev in ("cuda", "cpu"):
+        st = states[f"broken.resnet50.onnxruntime-{dev}.open.SingleStream"]
+        assert st.state == "pending" and st.kind == "setup" and st.message.startswith("not run:")
+    assert "FAILURES (infrastructure, 2)" in out and "broken / broken.resnet50.onnxruntime-cpu" in out
+    assert "FAILURES (cells, 1)" in out and "CUDAExecutionProvider" in out
+    summary = json.loads((runs / "iso" / "results.json").read_text())
+    assert [(r["host"], r["scenario"]) for r in summary["results"]] == [("good", "SingleStream")]
+    assert check_tree(runs / "iso" / "submission", "v3.1").ok

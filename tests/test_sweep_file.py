@@ -1,0 +1,115 @@
+"""Sweep files: every mistake is refused before anything runs, with the field path and what is allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchfleet.cli import main
+from benchfleet.sweep.plan import expand
+from benchfleet.sweep.schema import SweepError, parse
+
+GOOD = {"submitter": "MyLab", "systems": [{"name": "lab", "hosts": ["all"]}]}
+
+
+def _with(**kw) -> dict:
+    d = yaml.safe_load(yaml.safe_dump(GOOD))
+    d.update(kw)
+    return d
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (_with(benchmarks=["resnet101"]), "benchmarks[0]: 'resnet101' is not a v3.1 benchmark; choose one of"),
+        (_with(benchmarks=["resnet50", "bert-99"]),
+         "benchmarks[1]: 'bert-99' is a v3.1 benchmark that benchfleet does not run yet; choose from resnet50"),
+        (_with(division="closed", scenarios=["SingleStream", "MultiStream", "Offline", "Server"]),
+         "scenarios[3]: Server is not allowed in the closed division for resnet50 on systems[0] ('lab', edge); "
+         "allowed: SingleStream, MultiStream, Offline"),
+        (_with(division="closed", scenarios=["SingleStream"]),
+         "scenarios: the closed division needs SingleStream, MultiStream, Offline for resnet50 on systems[0] "
+         "('lab', edge); missing MultiStream, Offline"),
+        ({"systems": [{"name": "lab", "hosts": ["all"]}]},
+         "submitter: required: your organisation's name as it appears in the submission"),
+        (_with(systems=[{"name": "lab", "hsots": ["all"]}]),
+         "systems[0].hsots: unknown key; did you mean 'hosts'? allowed here: name, hosts, system_type"),
+        (_with(sytems=[]), "sytems: unknown key; did you mean 'systems'?"),
+        (_with(systems=[{"name": "lab", "hosts": ["all"], "overrides": {"thread": 2}}]),
+         "systems[0].overrides.thread: unknown key; did you mean 'threads'? allowed here: threads, batch"),
+        (_with(devices=["gpu"]), "devices: unknown device 'gpu'; did you mean 'cpu'? allowed: cpu, cuda"),
+        (_with(submitter="My Lab"), "submitter: use letters, digits, '.', '_' or '-' (no spaces)"),
+        (_with(systems=[{"name": "lab", "hosts": ["all"], "system_type": "laptop"}]),
+         "systems[0].system_type: must be one of datacenter, edge"),
+        (_with(systems=[{"name": "a", "hosts": ["all"], "description": {"host_memory_config": "x"}}]),
+         "systems[0].description: 'host_memory_config' is not a system description key; "
+         "did you mean 'host_memory_configuration'?"),
+        (_with(round="v9.9"), "round: unknown MLPerf round 'v9.9'; known rounds: v3.1"),
+        (_with(systems=[{"name": "a", "hosts": ["all"]}, {"name": "a", "hosts": ["x"]}]),
+         "systems[1].name: 'a' is used twice"),
+    ],
+)
+def test_bad_sweep_file_names_the_field(data, message, tmp_path, capsys):
+    f = tmp_path / "bad.yml"
+    f.write_text(yaml.safe_dump(data))
+    runs = tmp_path / "runs"
+    rc = main(["sweep", str(f), "--runs-dir", str(runs)])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert message in err
+    assert err.count("\n") == 1, err  # one mistake, one error line
+    assert not runs.exists()  # nothing created before the error
+
+
+def test_hosts_must_exist_in_the_inventory(tmp_path, capsys):
+    inv = tmp_path / "inv.yml"
+    inv.write_text(yaml.safe_dump({"all": {"children": {"lab": {"hosts": {"n1": {}, "n2": {}}}}}}))
+    f = tmp_path / "s.yml"
+    f.write_text(yaml.safe_dump(_with(systems=[{"name": "lab", "hosts": ["lab"]}, {"name": "gpu",
+                                                                                   "hosts": ["gpu_nodes"]}])))
+    assert main(["sweep", str(f), "--inventory", str(inv), "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "systems[1].hosts[0]: 'gpu_nodes' is neither a group nor a host of" in err
+    assert "groups: all, lab, ungrouped; hosts: n1, n2" in err
+    with pytest.raises(SweepError, match=r"host 'n1' is already in systems\[0\]"):
+        expand(parse(_with(systems=[{"name": "a", "hosts": ["lab"]}, {"name": "b", "hosts": ["n1"]}])), inv)
+
+
+def test_expansion_gives_stable_cell_ids_and_check_prints_the_plan(tmp_path, capsys):
+    inv = tmp_path / "inv.yml"
+    inv.write_text(yaml.safe_dump({"all": {"children": {"lab": {"hosts": {"n1": {}, "n2": {}}}}}}))
+    data = _with(division=["open", "closed"], systems=[{"name": "lab", "hosts": ["lab"],
+                                                        "overrides": {"threads": 1}}],
+                 defaults={"threads": 2, "batch": 4})
+    plan = expand(parse(data), inv)
+    ids = [c.id for c in plan.cells]
+    # open: SingleStream (+ inferred Offline); closed edge: SingleStream (+ Offline) and MultiStream
+    assert ids == [f"{h}.resnet50.onnxruntime-cpu.{d}" for h in ("n1", "n2")
+                   for d in ("open.SingleStream+Offline", "closed.SingleStream+Offline", "closed.MultiStream")]
+    assert ids == [c.id for c in expand(parse(data), inv).cells]  # stable
+    assert plan.fingerprint() == expand(parse(data), inv).fingerprint()
+    spec = plan.cells[0].spec
+    assert spec["threads"] == 1 and spec["batch"] == 4  # system override over sweep default
+    assert spec["only"] == ["SingleStream", "Offline"]
+    f = tmp_path / "s.yml"
+    f.write_text(yaml.safe_dump(data))
+    runs = tmp_path / "runs"
+    assert main(["sweep", str(f), "--inventory", str(inv), "--check", "--runs-dir", str(runs)]) == 0
+    out = capsys.readouterr().out
+    assert "system lab (edge): n1, n2" in out
+    assert "6 cells on 2 hosts; estimated" in out
+    assert all(i in out for i in ids)
+    assert not runs.exists()  # --check creates nothing
+
+
+def test_resume_needs_a_known_run(tmp_path, capsys):
+    assert main(["sweep", "--resume", "nope", "--runs-dir", str(tmp_path)]) == 2
+    assert "--resume: no run 'nope' in" in capsys.readouterr().err
+    assert main(["status", "nope", "--runs-dir", str(tmp_path)]) == 2
+
+
+def test_example_sweep_is_valid():
+    root = Path(__file__).resolve().parents[1]
+    assert parse(yaml.safe_load((root / "sweeps" / "example.yml").read_text())).submitter == "MyLab"
