@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from benchfleet.runner import ansible_env
 from benchfleet.submission.check import check_tree
+from benchfleet.sweep.plan import Cell, Plan
+from benchfleet.sweep.rundir import RunDir
 from tests.conftest import ROOT
 
 VENV_BIN = Path(sys.executable).parent
@@ -21,28 +25,38 @@ def _cpu_model() -> str:
     return ""
 
 
+def _recorded_plan(run_dir: Path, recorded_run: Path) -> str:
+    """A run directory with one finished cell: the recorded closed run, as if fetched from localhost."""
+    meta = json.loads((recorded_run / "harness.json").read_text())
+    cell = Cell("localhost.recorded", "localhost", "local", "resnet50", "onnxruntime", "cpu", "closed",
+                [s["scenario"] for s in meta["scenarios"]], meta["spec"], 0.0)
+    plan = Plan("recorded", {"submitter": "TestOrg", "round": "v3.1"}, str(ROOT / "inventories" / "local"),
+                ["localhost"], {"local": {"system_type": "edge", "description": {}}}, [cell])
+    rd = RunDir(run_dir)
+    rd.save_plan(plan)
+    shutil.copytree(recorded_run, rd.cell_dir(cell.id) / "results")
+    (rd.cell_dir(cell.id) / "cell.json").write_text(json.dumps({"cell": cell.id, "host": "localhost"}))
+    return cell.id
+
+
 def test_callback_builds_tree_from_recorded_run(recorded_run, tmp_path):
+    run_dir = tmp_path / "run"
+    _recorded_plan(run_dir, recorded_run)
     play = tmp_path / "play.yml"
     play.write_text(
         "- hosts: localhost\n  gather_facts: true\n  tasks:\n"
-        "    - name: Point at the recorded results\n"
+        "    - name: Inventory overrides\n"
         "      ansible.builtin.set_fact:\n"
-        f"        benchfleet_result_dir: {recorded_run}\n"
         "        benchfleet_system_overrides: {host_memory_configuration: 1x 24 GB DDR4}\n"
     )
-    out = tmp_path / "out"
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-               ANSIBLE_CALLBACK_PLUGINS=str(ROOT / "plugins" / "callback"),
-               ANSIBLE_CALLBACKS_ENABLED="benchfleet_submission", BENCHFLEET_OUTPUT_DIR=str(out),
-               BENCHFLEET_DIVISION="closed", BENCHFLEET_SUBMITTER="TestOrg",
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+    env = dict(os.environ, **ansible_env(tmp_path / "ansible", run_dir))
     proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(ROOT / "inventories" / "local"), str(play)],
                           env=env, capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    summary = json.loads((out / "results.json").read_text())
-    assert summary["tree"] == str(out / "submission") and summary["failures"] == []
+    summary = json.loads((run_dir / "results.json").read_text())
+    assert summary["tree"] == str(run_dir / "submission") and summary["failures"] == []
     (system,) = summary["systems"]
-    desc = json.loads((out / "submission" / "closed" / "TestOrg" / "systems" / f"{system['system_id']}.json")
+    desc = json.loads((run_dir / "submission" / "closed" / "TestOrg" / "systems" / f"{system['system_id']}.json")
                       .read_text())
     assert all(isinstance(v, str) for v in desc.values())
     assert desc["host_processor_model_name"] == _cpu_model()  # from the real facts of this machine
@@ -53,7 +67,8 @@ def test_callback_builds_tree_from_recorded_run(recorded_run, tmp_path):
     assert desc["host_processor_frequency"].startswith("unknown")  # not guessed: marked and listed
     assert "host_processor_frequency" in system["unknown_fields"]
     assert {r["scenario"] for r in summary["results"]} == {"SingleStream", "MultiStream", "Offline"}
-    report = check_tree(out / "submission", "v3.1")
+    assert json.loads((run_dir / "hosts" / "localhost.json").read_text())["facts"]["ansible_processor_vcpus"]
+    report = check_tree(run_dir / "submission", "v3.1")
     assert report.ok, [str(e) for e in report.errors]
 
 
@@ -67,13 +82,14 @@ def test_benchfleet_run_end_to_end(cache_dir, tmp_path):
     assert "SingleStream" in text and "inferred from SingleStream" in text and "SYNTHETIC" in text
     assert f"submission tree: {out / 'submission'}" in text
     assert "benchfleet check: OK" in text
-    assert "harness: " in text and "[SingleStream] accuracy run" in text  # live progress from the host
+    assert "[SingleStream] accuracy run" in text and "[SingleStream] performance run" in text  # live progress
     tree = out / "submission" / "open" / "benchfleet"
     assert (tree / "results").is_dir() and not (out / "submission" / "closed").exists()
-    harness_json = out / "hosts" / "localhost" / "results" / "harness.json"
+    harness_json = out / "cells" / "localhost.resnet50.onnxruntime-cpu.open.SingleStream+Offline" / "results" \
+        / "harness.json"
     stamp = harness_json.stat().st_mtime_ns
     # Idempotent re-run: finished work is kept, the harness does not run again.
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
     assert harness_json.stat().st_mtime_ns == stamp
-    assert "benchfleet check: OK" in again.stdout
+    assert "nothing to do: all 1 cells of run e2e are done" in again.stdout

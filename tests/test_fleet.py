@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -150,3 +151,38 @@ def test_failures_are_isolated_per_host_and_per_cell(cache_dir, tmp_path):
     summary = json.loads((runs / "iso" / "results.json").read_text())
     assert [(r["host"], r["scenario"]) for r in summary["results"]] == [("good", "SingleStream")]
     assert check_tree(runs / "iso" / "submission", "v3.1").ok
+
+
+def test_ctrl_c_keeps_finished_cells_and_resume_collects_the_rest(cache_dir, tmp_path):
+    sweep = tmp_path / "s.yml"
+    sweep.write_text(yaml.safe_dump({
+        "submitter": "TestLab", "scenarios": ["SingleStream", "MultiStream"], "model": "synthetic",
+        "dataset": "synthetic", "synthetic_width": 8, "cache_dir": str(cache_dir), "defaults": {"threads": 1},
+        "systems": [{"name": "local", "hosts": ["all"]}],
+    }))
+    runs = tmp_path / "runs"
+    cmd = [BENCHFLEET, "sweep", str(sweep), "--runs-dir", str(runs), "--run-id", "int"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    deadline = time.time() + 300
+    while not list(runs.glob("int/cells/*SingleStream/cell.json")):
+        assert proc.poll() is None and time.time() < deadline, proc.stdout.read() if proc.poll() else "timeout"
+        time.sleep(0.2)
+    while not list(runs.glob("int/status/*MultiStream.json")):  # the second cell is being followed
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    assert "interrupted: finished cells are kept" in out
+    rd = RunDir(runs / "int")
+    states = rd.states()
+    ss, ms = (f"localhost.resnet50.onnxruntime-cpu.open.{s}" for s in ("SingleStream", "MultiStream"))
+    assert states[ss].state == "done"
+    assert states[ms].state == "failed" and states[ms].kind == "interrupted"
+    summary = json.loads((runs / "int" / "results.json").read_text())
+    assert [r["scenario"] for r in summary["results"]] == ["SingleStream"]  # the tree holds what finished
+    resumed = subprocess.run([BENCHFLEET, "sweep", "--resume", "int", "--runs-dir", str(runs)], capture_output=True,
+                             text=True, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert RunDir(runs / "int").states()[ms].state == "done"
+    assert {r["scenario"] for r in json.loads((runs / "int" / "results.json").read_text())["results"]} == {
+        "SingleStream", "MultiStream"}

@@ -147,8 +147,8 @@ class CallbackModule(CallbackBase):
             self.rd.write_host_failure(host, "setup", task, message)
             return
         action = result._task.action
-        if action.endswith("harness_cell") and res.get("running"):
-            kind, message = "timeout", f"did not finish in time ({res.get('attempts', '?')} waits); stopped"
+        if action.endswith("harness_cell") and res.get("timed_out"):
+            kind = "timeout"
         elif action.endswith("harness_cell"):
             kind = "harness"
         elif action.endswith(("fetch", "cell_accept")):

@@ -35,9 +35,17 @@ options:
     description: Python interpreter with benchfleet installed (state=started).
     type: str
   wait:
-    description: Seconds to wait for the harness in one call (state=finished).
+    description:
+      - Seconds to wait for the harness in one call (state=finished). The call returns earlier when the
+        harness logs new progress lines, so that followers see each step.
     type: int
     default: 10
+  timeout:
+    description:
+      - Seconds after the start at which a running harness is stopped and the cell fails (state=finished);
+        0 waits for ever.
+    type: int
+    default: 0
 attributes:
   check_mode:
     support: full
@@ -75,6 +83,11 @@ progress:
   description: The last line of the harness's progress log.
   type: str
   returned: always
+progress_new:
+  description: Progress lines logged since the previous state=finished call (a cursor kept in the cell folder).
+  type: list
+  elements: str
+  returned: state=finished
 archive:
   description: Path of C(results.tgz) on the host.
   type: str
@@ -134,6 +147,20 @@ def _last_line(path):
     return lines[-1] if lines else ""
 
 
+def _new_lines(path, peek=False):
+    """Progress lines after the follower's cursor; the cursor moves unless peek."""
+    lines = _read(os.path.join(path, "progress.log")).splitlines()
+    cursor_file = os.path.join(path, "progress.cursor")
+    seen = _read(cursor_file).strip()
+    seen = int(seen) if seen.isdigit() else 0
+    new = lines[seen:]
+    if new and not peek:
+        with open(cursor_file + ".tmp", "w") as f:
+            f.write(str(len(lines)))
+        os.replace(cursor_file + ".tmp", cursor_file)
+    return new
+
+
 def _started_at(path):
     try:
         return os.stat(os.path.join(path, "pid")).st_mtime
@@ -162,7 +189,7 @@ def start(module, path):
     if not spec or not python:
         module.fail_json(msg="state=started needs spec and python")
     os.makedirs(path, exist_ok=True)
-    for name in ("rc", "rc.tmp", "results.tgz", "stderr.log", "stdout.log"):
+    for name in ("rc", "rc.tmp", "results.tgz", "stderr.log", "stdout.log", "progress.log", "progress.cursor"):
         try:
             os.unlink(os.path.join(path, name))
         except OSError:
@@ -179,6 +206,7 @@ def start(module, path):
 
 def finished(module, path):
     deadline = time.time() + max(0, module.params["wait"])
+    timeout = module.params["timeout"]
     while True:
         rc = _rc(path)
         if rc is not None or module.check_mode:
@@ -189,13 +217,20 @@ def finished(module, path):
             if rc is None:
                 module.fail_json(msg="the harness process ended without an exit status (killed, or the host "
                                      "rebooted); the next run starts this cell again",
-                                 finished=False, running=False, progress=_last_line(path))
+                                 finished=False, running=False, progress=_last_line(path),
+                                 progress_new=_new_lines(path))
             break
-        if time.time() >= deadline:
-            started = _started_at(path)
+        started = _started_at(path)
+        elapsed = round(time.time() - started, 1) if started else None
+        if timeout and elapsed and elapsed > timeout:
+            stop(module, path)
+            module.fail_json(msg=f"timed out: the cell ran {elapsed:.0f} s, over its {timeout} s limit; stopped",
+                             finished=False, running=False, timed_out=True, progress=_last_line(path),
+                             progress_new=_new_lines(path))
+        if time.time() >= deadline or _new_lines(path, peek=True):
             return dict(changed=False, finished=False, running=True, progress=_last_line(path),
-                        elapsed=round(time.time() - started, 1) if started else None)
-        time.sleep(min(1.0, max(0.05, deadline - time.time())))
+                        progress_new=_new_lines(path), elapsed=elapsed)
+        time.sleep(min(0.5, max(0.05, deadline - time.time())))
     started = _started_at(path)
     elapsed = round(time.time() - started, 1) if started else None
     if module.check_mode and rc is None:
@@ -204,7 +239,7 @@ def finished(module, path):
     if rc != 0:
         err = _read(os.path.join(path, "stderr.log")).strip()
         module.fail_json(msg=f"the harness failed (exit {rc}): {err[-3000:]}", finished=False, running=False,
-                         rc=rc, progress=_last_line(path))
+                         rc=rc, progress=_last_line(path), progress_new=_new_lines(path))
     archive = os.path.join(path, "results.tgz")
     changed = False
     if not os.path.isfile(archive):
@@ -215,8 +250,8 @@ def finished(module, path):
             tar.add(os.path.join(path, "results"), arcname="results")
         os.replace(tmp, archive)
         changed = True
-    return dict(changed=changed, finished=True, running=False, progress=_last_line(path), archive=archive,
-                sha256=_sha256(archive), elapsed=elapsed)
+    return dict(changed=changed, finished=True, running=False, progress=_last_line(path),
+                progress_new=_new_lines(path), archive=archive, sha256=_sha256(archive), elapsed=elapsed)
 
 
 def stop(module, path):
@@ -245,6 +280,7 @@ def main():
             spec=dict(type="dict"),
             python=dict(type="str"),
             wait=dict(type="int", default=10),
+            timeout=dict(type="int", default=0),
         ),
         supports_check_mode=True,
     )

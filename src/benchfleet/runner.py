@@ -48,7 +48,7 @@ def ansible_env(private: Path, run_dir: Path | None = None) -> dict[str, str]:
 
 def run_playbook(run_dir: Path, inventory: Path, extravars: dict, on_event: Callable[[dict], None],
                  limit: list[str] | None = None, forks: int = 5, check: bool = False,
-                 ident: str | None = None):
+                 ident: str | None = None, cancel: Callable[[], bool] | None = None):
     """Run playbooks/sweep.yml; every event goes to ``on_event`` and stays in ansible/artifacts/."""
     import ansible_runner
 
@@ -71,6 +71,7 @@ def run_playbook(run_dir: Path, inventory: Path, extravars: dict, on_event: Call
         forks=forks,
         quiet=True,
         event_handler=handler,
+        cancel_callback=cancel,
         cmdline="--check" if check else None,
         ident=ident,
         rotate_artifacts=0,

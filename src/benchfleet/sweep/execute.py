@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import time
+import uuid
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
@@ -12,7 +16,7 @@ from typing import TextIO
 from benchfleet.sweep.aggregate import aggregate
 from benchfleet.sweep.plan import Plan
 from benchfleet.sweep.progress import Progress
-from benchfleet.sweep.rundir import RunDir
+from benchfleet.sweep.rundir import FAILED, RUNNING, RunDir
 
 
 @dataclass
@@ -33,7 +37,39 @@ def prepare(rd: RunDir, plan: Plan, sweep_text: str | None) -> None:
                              "it, or give a new --run-id")
         return
     rd.root.mkdir(parents=True, exist_ok=True)
+    plan.uid = plan.uid or uuid.uuid4().hex[:8]
     rd.save_plan(plan, sweep_text)
+
+
+@contextmanager
+def _signals_set(stop: threading.Event):
+    """SIGINT/SIGTERM stop the playbook (ansible-runner cancels it) instead of killing the controller."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if stop.is_set():  # a second Ctrl-C: leave now
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nbenchfleet: stopping; finished cells are kept (Ctrl-C again to leave at once)", file=sys.stderr,
+              flush=True)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _mark_interrupted(rd: RunDir, plan: Plan) -> None:
+    for st in rd.states(plan).values():
+        if st.state == RUNNING:
+            st.state, st.kind, st.finished = FAILED, "interrupted", time.time()
+            st.message = ("the controller stopped following this cell; its harness may still be running on the "
+                          "host and --resume collects it")
+            rd.write_status(st)
 
 
 def run(rd: RunDir, *, inventory: Path | None = None, forks: int = 0, check: bool = False,
@@ -55,7 +91,7 @@ def run(rd: RunDir, *, inventory: Path | None = None, forks: int = 0, check: boo
     hosts = [h for h in plan.hosts if h in by_host]
     extravars = {
         "benchfleet_sweep_cells": by_host,
-        "benchfleet_benchmark_run_id": plan.run_id,
+        "benchfleet_benchmark_run_id": plan.host_folder,
         "benchfleet_benchmark_run_dir": str(rd.root.resolve()),
     }
     timeout = plan.sweep.get("cell_timeout_s") or 0
@@ -66,15 +102,21 @@ def run(rd: RunDir, *, inventory: Path | None = None, forks: int = 0, check: boo
     progress.start()
     started = time.time()
     ident = time.strftime("%Y%m%d-%H%M%S")
-    interrupted, rc = False, None
-    try:
-        r = run_playbook(rd.root.resolve(), Path(inventory or plan.inventory), extravars, progress.event,
-                         limit=hosts, forks=forks or min(len(hosts), 50), check=check, ident=ident)
-        rc = r.rc
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        progress.stop()
+    stop = threading.Event()
+    rc = None
+    with _signals_set(stop):
+        try:
+            r = run_playbook(rd.root.resolve(), Path(inventory or plan.inventory), extravars, progress.event,
+                             limit=hosts, forks=forks or min(len(hosts), 50), check=check, ident=ident,
+                             cancel=stop.is_set)
+            rc = r.rc
+        except KeyboardInterrupt:
+            stop.set()
+        finally:
+            progress.stop()
+    interrupted = stop.is_set()
+    if interrupted and not check:
+        _mark_interrupted(rd, plan)
     if check:
         return Outcome(pending, {}, rc, interrupted, time.time() - started)
     results = rd.root / "results.json"

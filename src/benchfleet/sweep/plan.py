@@ -38,6 +38,13 @@ class Plan:
     hosts: list[str]  # every host of the sweep, in sweep order (also used to keep system ids apart)
     systems: dict[str, dict] = field(default_factory=dict)  # system name -> {system_type, description}
     cells: list[Cell] = field(default_factory=list)
+    # Set when the run directory is created: names the hosts' work folders, so that a new run
+    # directory with the same run id never picks up another run's results.
+    uid: str = ""
+
+    @property
+    def host_folder(self) -> str:
+        return f"{self.run_id}-{self.uid}" if self.uid else self.run_id
 
     @property
     def submitter(self) -> str:
@@ -64,14 +71,14 @@ class Plan:
 
     def to_json(self) -> str:
         return json.dumps({"run_id": self.run_id, "sweep": self.sweep, "inventory": self.inventory,
-                           "hosts": self.hosts, "systems": self.systems,
+                           "hosts": self.hosts, "systems": self.systems, "uid": self.uid,
                            "cells": [asdict(c) for c in self.cells]}, indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
         d = json.loads(text)
         return cls(d["run_id"], d["sweep"], d["inventory"], d["hosts"], d["systems"],
-                   [Cell(**c) for c in d["cells"]])
+                   [Cell(**c) for c in d["cells"]], d.get("uid", ""))
 
     def estimate_s(self) -> float:
         """Hosts run in parallel, each its cells in sequence."""

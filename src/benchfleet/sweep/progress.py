@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from typing import TextIO
@@ -32,8 +33,7 @@ class Progress:
     def _frame(self) -> str:
         done = sum(1 for c in self.cells if self.states[c].state == "done")
         failed = sum(1 for c in self.cells if self.states[c].state == "failed")
-        sub = Plan(self.plan.run_id, self.plan.sweep, self.plan.inventory, self.plan.hosts, self.plan.systems,
-                   [c for c in self.plan.cells if c.id in self.cells])
+        sub = dataclasses.replace(self.plan, cells=[c for c in self.plan.cells if c.id in self.cells])
         head = (f"sweep {self.plan.run_id}: {done}/{len(self.cells)} cells done, {failed} failed, "
                 f"elapsed {duration(time.time() - self.t0)}")
         return head + "\n" + status_table(sub, self.states)
@@ -84,7 +84,9 @@ class Progress:
                 self._set(host, cell, "running", progress="starting", started=time.time())
                 self.line(f"{host}: {self.plan.cell(cell).label}: started")
             elif action.endswith("harness_cell") and cell:
-                self._progress(host, cell, res.get("progress", ""))
+                if res.get("msg") and not res.get("changed") and "progress_new" not in res:
+                    self.line(f"{host}: {self.plan.cell(cell).label}: {res['msg']}")  # e.g. finished earlier
+                self._progress(host, cell, res)
             elif action.endswith("cell_accept") and cell:
                 self._set(host, cell, "done", validity=res.get("validity", ""), finished=time.time())
                 self.current[host] = None
@@ -92,12 +94,13 @@ class Progress:
             elif action in ("gather_facts", "ansible.builtin.gather_facts", "setup", "ansible.builtin.setup"):
                 self.line(f"{host}: facts gathered")
         elif kind == "runner_retry" and cell:
-            self._progress(host, cell, res.get("progress", ""))
+            self._progress(host, cell, res)
         elif kind == "runner_on_failed" and not data.get("ignore_errors"):
             msg = str(res.get("msg") or res.get("stderr") or "").strip().splitlines()
             why = msg[-1][:300] if msg else ""
             if cell:
-                kind_ = "timeout" if res.get("running") else "harness"
+                self._progress(host, cell, res)
+                kind_ = "timeout" if res.get("timed_out") else "harness"
                 self._set(host, cell, "failed", kind=kind_, task=data.get("task", ""), message=why,
                           finished=time.time())
                 self.current[host] = None
@@ -111,8 +114,10 @@ class Progress:
                 self.current[host] = None
             self.line(f"{host}: UNREACHABLE ({str(res.get('msg', '')).strip()[:200]})")
 
-    def _progress(self, host: str, cell: str, text: str) -> None:
+    def _progress(self, host: str, cell: str, res: dict) -> None:
+        text = res.get("progress") or ""
         st = self.states.get(cell)
-        if st and st.progress != text and text:
+        if st and st.state == "running" and text and st.progress != text:
             self._set(host, cell, "running", progress=text)
-            self.line(f"{host}: {self.plan.cell(cell).label}: {text.split(' ', 1)[-1]}")
+        for line in res.get("progress_new") or []:
+            self.line(f"{host}: {self.plan.cell(cell).label}: {line.split(' ', 1)[-1]}")

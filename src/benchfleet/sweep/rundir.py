@@ -39,6 +39,13 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _float(x) -> float | None:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return None
+
+
 @dataclass
 class CellState:
     cell: str
@@ -115,7 +122,10 @@ class RunDir:
         for c in plan.cells:
             if self.done(c.id):
                 rec = self.cell_record(c.id)
-                out[c.id] = CellState(c.id, c.host, DONE, started=rec.get("started"), finished=rec.get("finished"),
+                took = _float(rec.get("harness_seconds"))
+                finished = _float(rec.get("accepted"))
+                out[c.id] = CellState(c.id, c.host, DONE, finished=finished,
+                                      started=finished - took if finished and took is not None else None,
                                       validity=rec.get("validity", ""))
                 continue
             p = self.status_file(c.id)
