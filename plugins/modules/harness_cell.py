@@ -22,8 +22,9 @@ options:
   state:
     description:
       - C(started) launches the harness unless it is running or finished (a failed cell is started again).
-      - C(finished) waits up to I(wait) seconds; when the harness has exited 0 it packs C(results.tgz) and
-        returns its sha256; when it failed, the module fails with the end of its stderr.
+      - C(finished) first does what C(started) does when I(spec) and I(python) are given (one round trip
+        for both), then waits up to I(wait) seconds; when the harness has exited 0 it packs C(results.tgz)
+        and returns its sha256; when it failed, the module fails with the end of its stderr.
       - C(stopped) ends a running harness (used when a cell times out).
     type: str
     choices: [started, finished, stopped]
@@ -40,6 +41,10 @@ options:
         harness logs new progress lines, so that followers see each step.
     type: int
     default: 10
+  min_wait:
+    description: Seconds a state=finished call waits at least before returning for new progress lines.
+    type: float
+    default: 2.0
   timeout:
     description:
       - Seconds after the start at which a running harness is stopped and the cell fails (state=finished);
@@ -100,6 +105,14 @@ elapsed:
   description: Seconds since the harness was started.
   type: float
   returned: when known
+started_at:
+  description: When the harness started (epoch seconds, host clock).
+  type: float
+  returned: when finished
+ended_at:
+  description: When the harness exited (epoch seconds, host clock).
+  type: float
+  returned: when finished
 """
 
 import hashlib
@@ -179,7 +192,7 @@ def _sha256(path):
 def start(module, path):
     done = _rc(path) == 0 and os.path.isfile(os.path.join(path, "results", "harness.json"))
     if done:
-        return dict(changed=False, msg="finished earlier; not started again")
+        return dict(changed=False, finished_earlier=True, msg="finished earlier; collected, not run again")
     pid = _alive(path)
     if pid:
         return dict(changed=False, msg=f"already running (pid {pid})")
@@ -201,11 +214,40 @@ def start(module, path):
                             close_fds=True)
     with open(os.path.join(path, "pid"), "w") as f:
         f.write(str(proc.pid))
+    for _ in range(100):  # until the child has exec'd the harness command line (followers look for it)
+        if _alive(path) or proc.poll() is not None:
+            break
+        time.sleep(0.02)
     return dict(changed=True, msg=f"started: {shlex.join([python, '-m', 'benchfleet.harness'])} (pid {proc.pid})")
 
 
 def finished(module, path):
-    deadline = time.time() + max(0, module.params["wait"])
+    launched = {}
+    if module.params["spec"] and module.params["python"]:
+        launched = start(module, path)
+        if module.check_mode and launched.get("changed"):
+            return dict(launched, finished=True, running=False, progress="")
+    result = _follow(module, path)
+    result["changed"] = bool(result.get("changed") or launched.get("changed"))
+    if launched.get("finished_earlier"):
+        result["start_msg"] = launched["msg"]  # collected now, not run again
+    return result
+
+
+def _times(path):
+    """When the harness started (pid file) and ended (rc file), as epoch seconds."""
+    out = {}
+    for key, name in (("started_at", "pid"), ("ended_at", "rc")):
+        try:
+            out[key] = os.stat(os.path.join(path, name)).st_mtime
+        except OSError:
+            pass
+    return out
+
+
+def _follow(module, path):
+    call_start = time.time()
+    deadline = call_start + max(0, module.params["wait"])
     timeout = module.params["timeout"]
     while True:
         rc = _rc(path)
@@ -227,7 +269,10 @@ def finished(module, path):
             module.fail_json(msg=f"timed out: the cell ran {elapsed:.0f} s, over its {timeout} s limit; stopped",
                              finished=False, running=False, timed_out=True, progress=_last_line(path),
                              progress_new=_new_lines(path))
-        if time.time() >= deadline or _new_lines(path, peek=True):
+        # New progress lines end the call early, but not before min_wait: followers of many hosts
+        # would otherwise spend more CPU on polling than the benchmarks they follow.
+        early = time.time() >= call_start + module.params["min_wait"] and _new_lines(path, peek=True)
+        if time.time() >= deadline or early:
             return dict(changed=False, finished=False, running=True, progress=_last_line(path),
                         progress_new=_new_lines(path), elapsed=elapsed)
         time.sleep(min(0.5, max(0.05, deadline - time.time())))
@@ -251,7 +296,8 @@ def finished(module, path):
         os.replace(tmp, archive)
         changed = True
     return dict(changed=changed, finished=True, running=False, progress=_last_line(path),
-                progress_new=_new_lines(path), archive=archive, sha256=_sha256(archive), elapsed=elapsed)
+                progress_new=_new_lines(path), archive=archive, sha256=_sha256(archive), elapsed=elapsed,
+                **_times(path))
 
 
 def stop(module, path):
@@ -281,6 +327,7 @@ def main():
             python=dict(type="str"),
             wait=dict(type="int", default=10),
             timeout=dict(type="int", default=0),
+            min_wait=dict(type="float", default=2.0),
         ),
         supports_check_mode=True,
     )

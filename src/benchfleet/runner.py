@@ -38,6 +38,7 @@ def ansible_env(private: Path, run_dir: Path | None = None) -> dict[str, str]:
         "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_HOST_KEY_CHECKING": "False",
+        "ANSIBLE_PIPELINING": "True",
         # The harness runs with this interpreter on local hosts; make the same venv visible.
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
     }

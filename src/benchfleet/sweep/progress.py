@@ -84,8 +84,8 @@ class Progress:
                 self._set(host, cell, "running", progress="starting", started=time.time())
                 self.line(f"{host}: {self.plan.cell(cell).label}: started")
             elif action.endswith("harness_cell") and cell:
-                if res.get("msg") and not res.get("changed") and "progress_new" not in res:
-                    self.line(f"{host}: {self.plan.cell(cell).label}: {res['msg']}")  # e.g. finished earlier
+                if res.get("start_msg"):
+                    self.line(f"{host}: {self.plan.cell(cell).label}: {res['start_msg']}")  # e.g. finished earlier
                 self._progress(host, cell, res)
             elif action.endswith("cell_accept") and cell:
                 self._set(host, cell, "done", validity=res.get("validity", ""), finished=time.time())
