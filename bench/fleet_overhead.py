@@ -15,6 +15,9 @@ cells in sequence), which also counts the staggered starts of hosts that wait fo
 
 Goal: overhead at 16 hosts <= 2x overhead at 1 host.
 
+"controller CPU" is the CPU time of the benchfleet CLI and everything it ran on the controller
+(ansible-playbook, its workers, ssh clients), not the hosts' side.
+
 Usage: python bench/fleet_overhead.py [--hosts 1,4,16] [--cache /tmp/bfcache] [--keep]
 Needs sshd (openssh-server). All hosts share this machine's cores, so the harness times grow with
 the host count; they are subtracted, the orchestration that remains is what is compared.
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import subprocess
 import sys
@@ -72,10 +76,13 @@ def one(n: int, tmp: Path, cache: Path) -> dict:
     try:
         inv = fleet.inventory(root / "inventory.yml")
         sweep = sweep_file(root / "sweep.yml", cache)
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         proc = subprocess.run([BENCHFLEET, "sweep", str(sweep), "--inventory", str(inv), "--runs-dir",
                                str(root / "runs"), "--run-id", f"n{n}"], capture_output=True, text=True)
         wall = time.perf_counter() - t
+        ru2 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        controller_cpu = (ru2.ru_utime - ru.ru_utime) + (ru2.ru_stime - ru.ru_stime)
         if proc.returncode != 0:
             raise RuntimeError(f"sweep on {n} hosts failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
     finally:
@@ -87,7 +94,7 @@ def one(n: int, tmp: Path, cache: Path) -> dict:
         per_host[rec["host"]] = per_host.get(rec["host"], 0.0) + float(rec["harness_seconds"])
         intervals.append((float(rec["harness_started_at"]), float(rec["harness_ended_at"])))
     busy = union_length(intervals)
-    return {"hosts": n, "wall_s": wall, "busy_s": busy, "overhead_s": wall - busy,
+    return {"hosts": n, "wall_s": wall, "busy_s": busy, "overhead_s": wall - busy, "controller_cpu_s": controller_cpu,
             "critical_s": wall - max(per_host.values()), "mean_harness_s": sum(per_host.values()) / len(per_host)}
 
 
@@ -114,10 +121,11 @@ def main() -> int:
     rows = [one(int(n), tmp, cache) for n in a.hosts.split(",")]
     first = rows[0]["overhead_s"]
     print(f"{'hosts':>5}  {'wall s':>7}  {'busy s':>7}  {'mean cell s':>11}  {'overhead s':>10}  {'vs first':>8}"
-          f"  {'critical s':>10}")
+          f"  {'critical s':>10}  {'controller CPU s':>16}  {'per host':>8}")
     for r in rows:
         print(f"{r['hosts']:>5}  {r['wall_s']:7.1f}  {r['busy_s']:7.1f}  {r['mean_harness_s']:11.1f}  "
-              f"{r['overhead_s']:10.1f}  {r['overhead_s'] / first:7.2f}x  {r['critical_s']:10.1f}")
+              f"{r['overhead_s']:10.1f}  {r['overhead_s'] / first:7.2f}x  {r['critical_s']:10.1f}  "
+              f"{r['controller_cpu_s']:16.1f}  {r['controller_cpu_s'] / r['hosts']:8.2f}")
     worst = rows[-1]["overhead_s"] / first
     print(f"goal: {rows[-1]['hosts']} hosts cost at most 2x the overhead of {rows[0]['hosts']}: "
           f"{'met' if worst <= 2 else 'NOT met'} ({worst:.2f}x)")

@@ -97,7 +97,10 @@ class Fleet:
             f"PidFile {h.root / 'sshd.pid'}", f"AuthorizedKeysFile {self.root / 'authorized_keys'}",
             "StrictModes no", "UsePAM no", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
             "PermitRootLogin prohibit-password", "PubkeyAuthentication yes", f"Subsystem sftp {SFTP}",
-            "MaxStartups 200", "MaxSessions 200", "LogLevel ERROR", "",
+            "MaxStartups 200", "MaxSessions 200", "LogLevel ERROR",
+            # bash sources ~/.bashrc for commands from sshd only at SHLVL 0; the tests kill sessions
+            # with SIGKILL, which must not leave a login script's locks (pyenv rehash) behind.
+            "SetEnv SHLVL=1", "",
         ]))
         log = open(h.root / "sshd.log", "a")
         h.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(conf)], stdout=log, stderr=log,

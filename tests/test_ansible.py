@@ -11,6 +11,7 @@ from pathlib import Path
 
 from benchfleet.runner import ansible_env
 from benchfleet.submission.check import check_tree
+from benchfleet.submission.system import UNKNOWN
 from benchfleet.sweep.plan import Cell, Plan
 from benchfleet.sweep.rundir import RunDir
 from tests.conftest import ROOT
@@ -23,6 +24,11 @@ def _cpu_model() -> str:
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return ""
+
+
+def _mem_gb() -> int:
+    kb = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
+    return round(kb / 1024 / 1024)
 
 
 def _recorded_plan(run_dir: Path, recorded_run: Path) -> str:
@@ -44,10 +50,9 @@ def test_callback_builds_tree_from_recorded_run(recorded_run, tmp_path):
     _recorded_plan(run_dir, recorded_run)
     play = tmp_path / "play.yml"
     play.write_text(
-        "- hosts: localhost\n  gather_facts: true\n  tasks:\n"
-        "    - name: Inventory overrides\n"
-        "      ansible.builtin.set_fact:\n"
-        "        benchfleet_system_overrides: {host_memory_configuration: 1x 24 GB DDR4}\n"
+        "- hosts: localhost\n  gather_facts: false\n"
+        "  vars:\n    benchfleet_system: {host_memory_configuration: 1x 24 GB DDR4}\n"
+        "  roles: [benchfleet_harness]\n"
     )
     env = dict(os.environ, **ansible_env(tmp_path / "ansible", run_dir))
     proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(ROOT / "inventories" / "local"), str(play)],
@@ -64,10 +69,12 @@ def test_callback_builds_tree_from_recorded_run(recorded_run, tmp_path):
     assert "SYNTHETIC" in desc["sw_notes"]
     assert desc["host_memory_configuration"] == "1x 24 GB DDR4"  # inventory override wins
     assert "host_memory_configuration" not in system["unknown_fields"]
-    assert desc["host_processor_frequency"].startswith("unknown")  # not guessed: marked and listed
-    assert "host_processor_frequency" in system["unknown_fields"]
+    assert desc["host_memory_capacity"] == f"{_mem_gb()} GB"
+    assert desc["host_processor_caches"].startswith("L1d ")  # from sysfs
+    # every value not detected is marked, and every marked value is listed for the user
+    assert sorted(system["unknown_fields"]) == sorted(k for k, v in desc.items() if v == UNKNOWN)
     assert {r["scenario"] for r in summary["results"]} == {"SingleStream", "MultiStream", "Offline"}
-    assert json.loads((run_dir / "hosts" / "localhost.json").read_text())["facts"]["ansible_processor_vcpus"]
+    assert json.loads((run_dir / "hosts" / "localhost.json").read_text())["facts"]["vcpus"] == os.cpu_count()
     report = check_tree(run_dir / "submission", "v3.1")
     assert report.ok, [str(e) for e in report.errors]
 

@@ -10,19 +10,17 @@ from pathlib import Path
 import pytest
 
 from benchfleet.submission.check import check_tree
+from benchfleet.submission.system import UNKNOWN, describe, system_id
 from benchfleet.submission.tree import SystemRun, write_tree
 
 SYSTEM = "Test_CPU_2c_onnxruntime_cpu"
 
 
 def _desc() -> dict:
-    from benchfleet.submission.system import describe
 
-    facts = {"ansible_processor": ["0", "GenuineIntel", "Test CPU"], "ansible_processor_count": 1,
-             "ansible_processor_cores": 2, "ansible_processor_vcpus": 2, "ansible_memtotal_mb": 24000,
-             "ansible_distribution": "Debian", "ansible_distribution_version": "12",
-             "ansible_devices": {"vda": {"size": "252.00 GB"}}, "ansible_interfaces": ["lo", "eth0"],
-             "ansible_kernel": "6.1"}
+    facts = {"cpu_model": "Test CPU", "sockets": 1, "cores_per_socket": 2, "vcpus": 2, "mem_total_mb": 24000,
+             "os": "Debian GNU/Linux 12 (bookworm)", "storage_bytes": 252_000_000_000, "nics": [{"name": "eth0"}],
+             "kernel": "6.1"}
     return describe(facts, division="closed", submitter="TestOrg", framework="onnxruntime 1.x",
                     software="benchfleet", synthetic=True,
                     overrides={"host_processor_frequency": "2.0 GHz", "host_processor_caches": "L2 1 MB",
@@ -180,3 +178,19 @@ def test_compliance_rule_is_recomputed(tree):
 def test_early_stopping_not_met(tree):
     _set_log_value(_detail(tree, "SingleStream"), "early_stopping_met", False)
     assert any("early stopping condition was not met" in e for e in _errors(tree))
+
+
+def test_undetected_values_are_marked_and_listed_never_guessed():
+    host = {"cpu_model": "Test CPU", "vcpus": 4, "mem_total_mb": 8192, "kernel": "6.1"}
+    d = describe(host, division="open", submitter="T", framework="onnxruntime", software="x", synthetic=False)
+    for k in ("host_processor_frequency", "host_processor_caches", "host_memory_configuration", "host_storage_type",
+              "host_storage_capacity", "operating_system", "host_processors_per_node"):
+        assert d.values[k] == UNKNOWN and k in d.unknown
+    assert d.values["host_processor_core_count"] == "4" and d.values["host_memory_capacity"] == "8 GB"
+    gpu = {**host, "gpus": [{"name": "NVIDIA H200", "memory_mib": 143771, "driver": "570.1"}]}
+    d = describe(gpu, division="open", submitter="T", framework="onnxruntime", software="x", synthetic=False,
+                 device="cuda")
+    assert d.values["accelerators_per_node"] == "1" and d.values["accelerator_model_name"] == "NVIDIA H200"
+    assert "accelerator_frequency" in d.unknown
+    assert system_id(gpu, "onnxruntime", "cuda") == "Test_4c_1xH200_onnxruntime_cuda"
+    assert system_id(gpu, "onnxruntime", "cpu") == "Test_4c_onnxruntime_cpu"

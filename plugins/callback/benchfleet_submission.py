@@ -9,11 +9,12 @@ name: benchfleet_submission
 type: aggregate
 short_description: Track benchfleet sweep cells and write the run's MLPerf submission tree
 description:
-  - Per host, keeps the gathered facts and inventory overrides (for the system descriptions) in the
+  - Per host, keeps the C(benchfleet_host) facts (from the C(benchfleet.mlperf.host_facts) module)
+    and inventory overrides (for the system descriptions) in the
     run directory, and the state of each cell (running with the harness's progress, failed with the
     task and message, unreachable), so that C(benchfleet status) and C(benchfleet sweep --resume)
     work from the run directory alone.
-  - Finished cells are moved into the run directory by the C(benchfleet.mlperf.cell_accept) module;
+  - Finished cells are moved into the run directory by the C(benchfleet.mlperf.cell_fetch) action;
     at the end of the playbook this plugin rebuilds the submission tree, C(results.json) and
     C(results.csv) from every finished cell of the run (this invocation's and earlier ones').
 requirements:
@@ -47,8 +48,6 @@ import traceback
 from pathlib import Path
 
 from ansible.plugins.callback import CallbackBase
-
-FACT_ACTIONS = ("ansible.builtin.gather_facts", "gather_facts", "ansible.builtin.setup", "setup")
 
 
 class CallbackModule(CallbackBase):
@@ -91,7 +90,7 @@ class CallbackModule(CallbackBase):
         p = self.rd.host_file(host)
         rec = json.loads(p.read_text()) if p.is_file() else {"facts": {}, "overrides": {}}
         if facts is not None:
-            rec["facts"] = {k if k.startswith("ansible_") else f"ansible_{k}": v for k, v in facts.items()}
+            rec["facts"] = facts
             rec["facts_time"] = time.time()
         if overrides is not None:
             rec["overrides"] = overrides
@@ -112,11 +111,10 @@ class CallbackModule(CallbackBase):
         res = result._result or {}
         facts = res.get("ansible_facts") or {}
         action = result._task.action
-        if action in FACT_ACTIONS:
-            self._host_record(host, facts=facts)
+        if "benchfleet_host" in facts:
+            self._host_record(host, facts=facts["benchfleet_host"],
+                              overrides=facts["benchfleet_host"].get("overrides") or {})
             self.rd.clear_host_failure(host)
-        if "benchfleet_system_overrides" in facts:
-            self._host_record(host, overrides=facts["benchfleet_system_overrides"] or {})
         if "benchfleet_cell_current" in facts:
             cell = facts["benchfleet_cell_current"]
             self.current[host] = cell
@@ -124,7 +122,7 @@ class CallbackModule(CallbackBase):
             self._status(host, cell, "running", progress="starting")
         elif action.endswith("harness_cell") and self.current.get(host):
             self._status(host, self.current[host], "running", progress=res.get("progress", ""))
-        elif action.endswith("cell_accept") and self.current.get(host):
+        elif action.endswith("cell_fetch") and self.current.get(host):
             cell = self.current.pop(host)
             self.rd.status_file(cell).unlink(missing_ok=True)
 
@@ -151,7 +149,7 @@ class CallbackModule(CallbackBase):
             kind = "timeout"
         elif action.endswith("harness_cell"):
             kind = "harness"
-        elif action.endswith(("fetch", "cell_accept")):
+        elif action.endswith("cell_fetch"):
             kind = "fetch"
         else:
             kind = "harness"
@@ -165,7 +163,9 @@ class CallbackModule(CallbackBase):
         message = "host unreachable: " + str((result._result or {}).get("msg", "")).strip()[-1000:]
         task = result._task.get_name()
         cell = self.current.pop(host, None)
-        if cell:
+        if cell and self.rd.done(cell):  # lost right after the cell came home: it stays done
+            self.rd.status_file(cell).unlink(missing_ok=True)
+        elif cell:
             self._status(host, cell, "failed", kind="unreachable", task=task, message=message, finished=time.time())
         self.rd.write_host_failure(host, "unreachable", task, message)
 

@@ -41,6 +41,13 @@ options:
         harness logs new progress lines, so that followers see each step.
     type: int
     default: 10
+  session:
+    description:
+      - An id of the controller's run (state=finished). The first call of a session does what
+        C(started) does; later calls of the same session only follow, so a harness that finished
+        while being followed is not reported as "finished earlier", and one that died is not restarted.
+    type: str
+    default: ""
   min_wait:
     description: Seconds a state=finished call waits at least before returning for new progress lines.
     type: float
@@ -223,8 +230,13 @@ def start(module, path):
 
 def finished(module, path):
     launched = {}
-    if module.params["spec"] and module.params["python"]:
+    session = module.params["session"]
+    first = not session or _read(os.path.join(path, "session")).strip() != session
+    if first and module.params["spec"] and module.params["python"]:
         launched = start(module, path)
+        if session and not module.check_mode:
+            with open(os.path.join(path, "session"), "w") as f:
+                f.write(session)
         if module.check_mode and launched.get("changed"):
             return dict(launched, finished=True, running=False, progress="")
     result = _follow(module, path)
@@ -328,6 +340,7 @@ def main():
             wait=dict(type="int", default=10),
             timeout=dict(type="int", default=0),
             min_wait=dict(type="float", default=2.0),
+            session=dict(type="str", default=""),
         ),
         supports_check_mode=True,
     )

@@ -1,4 +1,4 @@
-"""The v3.1 system description (``systems/<id>.json``) from Ansible facts.
+"""The v3.1 system description (``systems/<id>.json``) from the host_facts module's facts.
 
 Every value is a string (contract §0.5). Values that cannot be known from facts get an
 explicit marker, are listed in ``unknown``, and can be overridden per host.
@@ -30,25 +30,26 @@ class SystemDescription:
     unknown: list[str] = field(default_factory=list)
 
 
-def _cpu_model(facts: dict) -> str:
-    proc = facts.get("ansible_processor") or []
-    # Ansible lists [index, vendor, model, index, vendor, model, ...]
-    names = [p for p in proc if isinstance(p, str) and not p.isdigit() and not p.startswith(("Genuine", "Authentic"))]
-    return names[0].strip() if names else ""
+def _gib(mb: int) -> str:
+    return f"{mb / 1024:.0f} GB"
 
 
-def system_id(facts: dict, backend: str, device: str) -> str:
+def system_id(host: dict, backend: str, device: str) -> str:
     """A hardware-derived id (no hostname or address), safe as a folder name."""
-    cpu = _cpu_model(facts) or "cpu"
+    cpu = host.get("cpu_model") or "cpu"
     cpu = re.sub(r"\(R\)|\(TM\)|CPU|Processor|@.*$|\d+-Core", "", cpu)
     cpu = re.sub(r"[^A-Za-z0-9]+", "_", cpu).strip("_")
-    cores = facts.get("ansible_processor_vcpus") or facts.get("ansible_processor_nproc") or 0
-    return f"{cpu}_{cores}c_{backend}_{device}"
+    gpu = ""
+    if device == "cuda" and host.get("gpus"):
+        gpus = host["gpus"]
+        gpu = f"_{len(gpus)}x" + re.sub(r"[^A-Za-z0-9]+", "_", gpus[0]["name"].replace("NVIDIA", "")).strip("_")
+    return f"{cpu}_{host.get('vcpus') or 0}c{gpu}_{backend}_{device}"
 
 
-def describe(facts: dict, *, division: str, submitter: str, status: str = "available",
+def describe(host: dict, *, division: str, submitter: str, status: str = "available",
              system_type: str = "edge", framework: str, software: str, synthetic: bool,
-             overrides: dict | None = None) -> SystemDescription:
+             device: str = "cpu", overrides: dict | None = None) -> SystemDescription:
+    """``host`` is the ``benchfleet_host`` fact of the benchfleet.mlperf.host_facts module."""
     unknown: list[str] = []
 
     def known(name: str, value) -> str:
@@ -57,66 +58,62 @@ def describe(facts: dict, *, division: str, submitter: str, status: str = "avail
             return UNKNOWN
         return str(value)
 
-    cpu = _cpu_model(facts)
-    sockets = facts.get("ansible_processor_count")
-    cores_per_socket = facts.get("ansible_processor_cores")
-    vcpus = facts.get("ansible_processor_vcpus")
-    mem_mb = facts.get("ansible_memtotal_mb")
-    os_name = " ".join(str(x) for x in (facts.get("ansible_distribution"), facts.get("ansible_distribution_version"))
-                       if x)
-    kernel = facts.get("ansible_kernel")
-    disks = facts.get("ansible_devices") or {}
-    disk_bytes = 0
-    for name, dev in disks.items():
-        if name.startswith(("loop", "ram", "dm-", "sr", "zram")):
-            continue
-        size = str(dev.get("size", ""))
-        m = re.match(r"([\d.]+)\s*(TB|GB|MB)", size)
-        if m:
-            disk_bytes += float(m.group(1)) * {"TB": 1e12, "GB": 1e9, "MB": 1e6}[m.group(2)]
-    nics = [i for i in facts.get("ansible_interfaces") or [] if i != "lo"]
-    virt = facts.get("ansible_virtualization_role")
+    cpu = host.get("cpu_model", "")
+    sockets = host.get("sockets")
+    per_socket = host.get("cores_per_socket")
+    vcpus = host.get("vcpus")
+    mhz = host.get("cpu_mhz")
+    nics = host.get("nics") or []
+    virt = host.get("virtualization")
+    gpus = host.get("gpus") or [] if device == "cuda" else []
+    storage = host.get("storage_bytes")
     values = {
         "division": division,
         "submitter": submitter,
         "status": status,
         "system_type": system_type,
         "system_type_detail": "virtual machine" if virt == "guest" else "on-premise",
-        "system_name": f"{cpu or 'CPU'} ({vcpus or '?'} vCPU) with {framework}",
+        "system_name": f"{cpu or 'CPU'} ({vcpus or '?'} vCPU)"
+                       + (f" with {len(gpus)}x {gpus[0]['name']}" if gpus else "") + f", {framework}",
         "number_of_nodes": "1",
         "host_processors_per_node": known("host_processors_per_node", sockets),
         "host_processor_model_name": known("host_processor_model_name", cpu),
         "host_processor_core_count": known("host_processor_core_count",
-                                           (cores_per_socket or 0) * (sockets or 1) if cores_per_socket else vcpus),
-        "host_processor_frequency": known("host_processor_frequency", facts.get("benchfleet_cpu_mhz")),
-        "host_processor_caches": known("host_processor_caches", facts.get("benchfleet_cpu_caches")),
+                                           per_socket * (sockets or 1) if per_socket else vcpus),
+        "host_processor_frequency": known("host_processor_frequency",
+                                          f"{mhz} MHz ({host.get('cpu_mhz_source')})" if mhz else None),
+        "host_processor_caches": known("host_processor_caches", host.get("caches")),
         "host_processor_interconnect": "N/A" if (sockets or 1) == 1 else UNKNOWN,
-        "host_memory_capacity": known("host_memory_capacity", f"{mem_mb / 1024:.0f} GB" if mem_mb else None),
-        "host_memory_configuration": known("host_memory_configuration", facts.get("benchfleet_memory_configuration")),
-        "host_storage_type": known("host_storage_type", facts.get("benchfleet_storage_type")),
-        "host_storage_capacity": known("host_storage_capacity", f"{disk_bytes / 1e9:.0f} GB" if disk_bytes else None),
+        "host_memory_capacity": known("host_memory_capacity",
+                                      _gib(host["mem_total_mb"]) if host.get("mem_total_mb") else None),
+        "host_memory_configuration": known("host_memory_configuration", host.get("memory_configuration")),
+        "host_storage_type": known("host_storage_type", host.get("storage_type")),
+        "host_storage_capacity": known("host_storage_capacity", f"{storage / 1e9:.0f} GB" if storage else None),
         "host_networking": "N/A (single-node benchmark, no network in the SUT)",
         "host_network_card_count": str(len(nics)) if nics else "0 (no network card used)",
         "host_networking_topology": "N/A",
-        "accelerators_per_node": "0",
-        "accelerator_model_name": "N/A",
-        "accelerator_memory_capacity": "N/A",
-        "accelerator_memory_configuration": "N/A",
-        "accelerator_host_interconnect": "N/A",
-        "accelerator_interconnect": "N/A",
-        "accelerator_frequency": "N/A",
-        "accelerator_interconnect_topology": "N/A",
-        "accelerator_on-chip_memories": "N/A",
+        "accelerators_per_node": str(len(gpus)),
+        "accelerator_model_name": gpus[0]["name"] if gpus else "N/A",
+        "accelerator_memory_capacity": f"{gpus[0]['memory_mib'] / 1024:.0f} GB" if gpus else "N/A",
+        "accelerator_memory_configuration": UNKNOWN if gpus else "N/A",
+        "accelerator_host_interconnect": UNKNOWN if gpus else "N/A",
+        "accelerator_interconnect": UNKNOWN if gpus else "N/A",
+        "accelerator_frequency": UNKNOWN if gpus else "N/A",
+        "accelerator_interconnect_topology": UNKNOWN if gpus else "N/A",
+        "accelerator_on-chip_memories": UNKNOWN if gpus else "N/A",
         "cooling": "air" if virt != "guest" else "provider managed (virtual machine)",
         "framework": framework,
-        "other_software_stack": f"{software}; kernel {kernel}" if kernel else software,
-        "operating_system": known("operating_system", os_name),
+        "other_software_stack": f"{software}; kernel {host['kernel']}" if host.get("kernel") else software,
+        "operating_system": known("operating_system", host.get("os")),
         "hw_notes": "",
         "sw_notes": "",
     }
+    if gpus:
+        unknown += [k for k, v in values.items() if k.startswith("accelerator_") and v == UNKNOWN]
+        values["sw_notes"] = f"NVIDIA driver {gpus[0]['driver']}"
     if synthetic:
-        values["sw_notes"] = ("SYNTHETIC: generated model and dataset; a pipeline check, "
-                              "not a result for publication")
+        values["sw_notes"] = "; ".join(x for x in (values["sw_notes"], "SYNTHETIC: generated model and dataset; "
+                                                   "a pipeline check, not a result for publication") if x)
     for k, v in (overrides or {}).items():
         values[k] = str(v)  # the inventory knows best; unknown keys only warn in the checker
         if k in unknown:

@@ -65,7 +65,7 @@ def aggregate(run_dir: Path) -> dict:
             framework=f"{b['name']} {b['version']}",
             software=f"benchfleet {meta['benchfleet_version']}, mlcommons-loadgen {meta['host']['loadgen']}, "
                      f"Python {meta['host']['python']}",
-            synthetic=bool(meta.get("synthetic")),
+            synthetic=bool(meta.get("synthetic")), device=cell.device,
             overrides={**sysdef.get("description", {}), **(hf.get("overrides") or {})},
         )
         runs.append(SystemRun(sid, desc.values, cdir / "results"))

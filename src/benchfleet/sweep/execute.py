@@ -101,7 +101,8 @@ def run(rd: RunDir, *, inventory: Path | None = None, forks: int = 0, check: boo
     progress = Progress(plan, rd.states(plan), stream, live, pending)
     progress.start()
     started = time.time()
-    ident = time.strftime("%Y%m%d-%H%M%S")
+    ident = time.strftime("%Y%m%d-%H%M%S") + f"-{uuid.uuid4().hex[:6]}"
+    extravars["benchfleet_benchmark_session"] = ident
     stop = threading.Event()
     rc = None
     with _signals_set(stop):

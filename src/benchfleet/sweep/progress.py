@@ -87,7 +87,7 @@ class Progress:
                 if res.get("start_msg"):
                     self.line(f"{host}: {self.plan.cell(cell).label}: {res['start_msg']}")  # e.g. finished earlier
                 self._progress(host, cell, res)
-            elif action.endswith("cell_accept") and cell:
+            elif action.endswith("cell_fetch") and cell:
                 self._set(host, cell, "done", validity=res.get("validity", ""), finished=time.time())
                 self.current[host] = None
                 self.line(f"{host}: {self.plan.cell(cell).label}: done ({res.get('validity', '')})")
