@@ -100,3 +100,16 @@ def test_benchfleet_run_end_to_end(cache_dir, tmp_path):
     assert again.returncode == 0, again.stdout + again.stderr
     assert harness_json.stat().st_mtime_ns == stamp
     assert "nothing to do: all 1 cells of run e2e are done" in again.stdout
+
+
+def test_check_mode_runs_nothing(cache_dir, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.run([str(VENV_BIN / "benchfleet"), "run", "--check", "--synthetic-width", "8", "--out", str(out),
+                           "--cache-dir", str(cache_dir), "--run-id", "chk"], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "check mode: Ansible reported what would change for 1 cells (rc 0)" in proc.stdout
+    assert "FAILED" not in proc.stdout
+    assert not (out / "cells").exists() and not (out / "submission").exists()
+    uid = json.loads((out / "plan.json").read_text())["uid"]
+    assert not (Path.home() / ".benchfleet" / "work" / f"chk-{uid}").exists()  # no harness was started
