@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from benchfleet.rules import get_round
 from benchfleet.rules.table import SCENARIOS, SYSTEM_TYPES
@@ -16,13 +16,22 @@ Mode = Literal["quick", "valid"]
 OfflinePolicy = Literal["auto", "measured", "inferred"]
 
 
+def _system_type(v: str) -> str:
+    if v not in SYSTEM_TYPES:
+        raise ValueError(f"must be one of {', '.join(SYSTEM_TYPES)}")
+    return v
+
+
+SystemType = Annotated[str, AfterValidator(_system_type)]
+
+
 class HarnessSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     benchmark: str = "resnet50"
     round: str = "v3.1"
     division: Division = "open"
-    system_type: str = "edge"
+    system_type: SystemType = "edge"
     mode: Mode = "quick"
     scenarios: list[str] | None = None  # None: what the division and system type need
     backend: str = "onnxruntime"
@@ -44,13 +53,6 @@ class HarnessSpec(BaseModel):
     @classmethod
     def _round(cls, v: str) -> str:
         get_round(v)
-        return v
-
-    @field_validator("system_type")
-    @classmethod
-    def _system_type(cls, v: str) -> str:
-        if v not in SYSTEM_TYPES:
-            raise ValueError(f"must be one of {', '.join(SYSTEM_TYPES)}")
         return v
 
     @field_validator("scenarios")

@@ -12,9 +12,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from benchfleet.harness.spec import HarnessSpec
+from benchfleet.harness.spec import HarnessSpec, SystemType
 from benchfleet.rules import get_round
-from benchfleet.rules.table import SCENARIOS, SYSTEM_TYPES
+from benchfleet.rules.table import SCENARIOS
 from benchfleet.submission.system import FIELDS as SYSTEM_FIELDS
 
 # What the harness can run today (a round may list more benchmarks than we implement).
@@ -50,7 +50,7 @@ class SystemEntry(BaseModel):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     hosts: list[str] = Field(min_length=1, description="inventory groups or host names")
-    system_type: str = "edge"
+    system_type: SystemType = "edge"
     backends: list[str] | None = None  # default: the sweep's
     devices: list[str] | None = None  # default: the sweep's
     overrides: Tuning = Field(default_factory=Tuning)
@@ -60,13 +60,6 @@ class SystemEntry(BaseModel):
     @classmethod
     def _one_or_many(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
-
-    @field_validator("system_type")
-    @classmethod
-    def _system_type(cls, v: str) -> str:
-        if v not in SYSTEM_TYPES:
-            raise ValueError(f"must be one of {', '.join(SYSTEM_TYPES)}")
-        return v
 
     @field_validator("backends")
     @classmethod
