@@ -15,8 +15,8 @@ from benchfleet.sweep.rundir import CellState
 class Progress:
     def __init__(self, plan: Plan, states: dict[str, CellState], stream: TextIO, live: bool, cells: list[str]):
         self.plan, self.stream, self.live = plan, stream, live
-        self.states = dict(states)
         self.cells = set(cells)  # the cells this invocation runs
+        self.states = {c.id: states.get(c.id) or CellState(c.id, c.host, "pending") for c in plan.cells}
         self.current: dict[str, str | None] = {}
         self.t0 = time.time()
         self._lock = threading.Lock()
