@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -14,13 +13,7 @@ import time
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+from benchfleet.harness.accuracy import sha256_file
 
 
 def _safe_members(tar: tarfile.TarFile, root: str):
@@ -52,7 +45,7 @@ class ActionModule(ActionBase):
         incoming = os.path.join(os.path.dirname(parent), "incoming", f"{name}.tgz")
         os.makedirs(os.path.dirname(incoming), exist_ok=True)
         self._connection.fetch_file(args["src"], incoming)
-        actual = _sha256(incoming)
+        actual = sha256_file(incoming)
         if actual != args["sha256"]:
             os.unlink(incoming)
             raise AnsibleActionFail(f"checksum mismatch for {args['src']}: the host said {args['sha256']}, the copy "
@@ -67,7 +60,7 @@ class ActionModule(ActionBase):
             for d, _, files in sorted(os.walk(tmp_dir)):
                 for f in sorted(files):
                     full = os.path.join(d, f)
-                    sums.append(f"{_sha256(full)}  {os.path.relpath(full, tmp_dir)}\n")
+                    sums.append(f"{sha256_file(full)}  {os.path.relpath(full, tmp_dir)}\n")
                     count += 1
             with open(os.path.join(tmp_dir, "SHA256SUMS"), "w") as f:
                 f.writelines(sums)

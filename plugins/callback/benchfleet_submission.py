@@ -144,16 +144,10 @@ class CallbackModule(CallbackBase):
         if cell is None:
             self.rd.write_host_failure(host, "setup", task, message)
             return
-        action = result._task.action
-        if action.endswith("harness_cell") and res.get("timed_out"):
-            kind = "timeout"
-        elif action.endswith("harness_cell"):
-            kind = "harness"
-        elif action.endswith("cell_fetch"):
-            kind = "fetch"
-        else:
-            kind = "harness"
-        self._status(host, cell, "failed", kind=kind, task=task, message=message, finished=time.time())
+        from benchfleet.sweep.rundir import failure_kind
+
+        self._status(host, cell, "failed", kind=failure_kind(result._task.action, res), task=task, message=message,
+                     finished=time.time())
         self.current[host] = None
 
     def v2_runner_on_unreachable(self, result):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from benchfleet.submission.system import describe, system_id
 from benchfleet.submission.tree import SystemRun, write_tree
+from benchfleet.sweep.plan import Plan
 from benchfleet.sweep.rundir import DONE, FAILED, RunDir, write_atomic
 
 CSV_COLUMNS = ("system", "host", "cell", "division", "benchmark", "scenario", "mode", "metric", "value",
@@ -27,15 +28,14 @@ def _facts(rd: RunDir, host: str) -> dict:
     return json.loads(p.read_text()) if p.is_file() else {"facts": {}, "overrides": {}}
 
 
-def system_ids(rd: RunDir) -> dict[tuple[str, str, str], str]:
+def system_ids(plan: Plan, host_facts: dict[str, dict]) -> dict[tuple[str, str, str], str]:
     """(host, backend, device) -> a hardware-derived system id, unique within the run.
 
     Hosts whose hardware gives the same id (identical servers, or test hosts on one machine) get a
     suffix from their place in the plan (``_h2``), which is stable across resumes.
     """
-    plan = rd.plan()
     keys = sorted({(c.host, c.backend, c.device) for c in plan.cells})
-    base = {k: system_id(_facts(rd, k[0])["facts"], k[1], k[2]) for k in keys}
+    base = {k: system_id(host_facts[k[0]]["facts"], k[1], k[2]) for k in keys}
     owners: dict[str, set[str]] = {}
     for (host, _, _), sid in base.items():
         owners.setdefault(sid, set()).add(host)
@@ -46,7 +46,8 @@ def aggregate(run_dir: Path) -> dict:
     rd = RunDir(run_dir)
     plan = rd.plan()
     states = rd.states(plan)
-    ids = system_ids(rd)
+    host_facts = {h: _facts(rd, h) for h in plan.hosts}
+    ids = system_ids(plan, host_facts)
     runs: list[SystemRun] = []
     rows: list[dict] = []
     systems: dict[str, dict] = {}
@@ -56,7 +57,7 @@ def aggregate(run_dir: Path) -> dict:
         cdir = rd.cell_dir(cell.id)
         meta = json.loads((cdir / "results" / "harness.json").read_text())
         record = rd.cell_record(cell.id)
-        hf = _facts(rd, cell.host)
+        hf = host_facts[cell.host]
         b = meta["backend"]
         sid = ids[(cell.host, cell.backend, cell.device)]
         sysdef = plan.systems[cell.system]

@@ -73,13 +73,11 @@ def _mark_interrupted(rd: RunDir, plan: Plan) -> None:
 
 
 def run(rd: RunDir, *, inventory: Path | None = None, forks: int = 0, check: bool = False,
-        stream: TextIO = sys.stdout, live: bool | None = None, only_hosts: list[str] | None = None) -> Outcome:
+        stream: TextIO = sys.stdout, live: bool | None = None) -> Outcome:
     from benchfleet.runner import run_playbook
 
     plan = rd.plan()
     pending = rd.pending(plan)
-    if only_hosts:
-        pending = [c for c in pending if plan.cell(c).host in only_hosts]
     if not pending:
         summary = json.loads((rd.root / "results.json").read_text()) if (rd.root / "results.json").is_file() else {}
         return Outcome([], summary, None)

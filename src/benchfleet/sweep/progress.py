@@ -9,7 +9,7 @@ from typing import TextIO
 
 from benchfleet.sweep.plan import Plan
 from benchfleet.sweep.report import duration, status_table
-from benchfleet.sweep.rundir import CellState
+from benchfleet.sweep.rundir import CellState, failure_kind
 
 
 class Progress:
@@ -100,8 +100,7 @@ class Progress:
             why = msg[-1][:300] if msg else ""
             if cell:
                 self._progress(host, cell, res)
-                kind_ = "timeout" if res.get("timed_out") else "harness"
-                self._set(host, cell, "failed", kind=kind_, task=data.get("task", ""), message=why,
+                self._set(host, cell, "failed", kind=failure_kind(action, res), task=data.get("task", ""), message=why,
                           finished=time.time())
                 self.current[host] = None
                 self.line(f"{host}: {self.plan.cell(cell).label}: FAILED in '{data.get('task')}': {why}")

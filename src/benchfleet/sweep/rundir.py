@@ -29,6 +29,13 @@ PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 INFRA_KINDS = ("unreachable", "setup", "fetch")
 
 
+def failure_kind(action: str, result: dict) -> str:
+    """What kind of failure a failed task inside a cell is (the callback and the live view agree)."""
+    if action.endswith("cell_fetch"):
+        return "fetch"
+    return "timeout" if result.get("timed_out") else "harness"
+
+
 def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

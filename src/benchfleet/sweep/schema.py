@@ -143,14 +143,14 @@ class SweepFile(BaseModel):
             try:
                 name = rules.benchmark(b).name
             except ValueError as exc:
-                raise _at(("benchmarks", i), str(exc).split(": ", 1)[-1]) from None
+                raise _FieldError(("benchmarks", i), str(exc).split(": ", 1)[-1]) from None
             if name not in IMPLEMENTED_BENCHMARKS:
-                raise _at(("benchmarks", i), f"{name!r} is a {self.round} benchmark that benchfleet does not run "
-                                             f"yet; choose from {', '.join(IMPLEMENTED_BENCHMARKS)}")
+                raise _FieldError(("benchmarks", i), f"{name!r} is a {self.round} benchmark that benchfleet does "
+                                                     f"not run yet; choose from {', '.join(IMPLEMENTED_BENCHMARKS)}")
         names = [s.name for s in self.systems]
         for i, n in enumerate(names):
             if n in names[:i]:
-                raise _at(("systems", i, "name"), f"{n!r} is used twice; give each system its own name")
+                raise _FieldError(("systems", i, "name"), f"{n!r} is used twice; give each system its own name")
         wanted = self.scenario_list()
         for i, system in enumerate(self.systems):
             for b in self.benchmarks:
@@ -158,16 +158,17 @@ class SweepFile(BaseModel):
                 where = f"for {b} on systems[{i}] ({system.name!r}, {system.system_type})"
                 for j, scen in enumerate(wanted or []):
                     if scen not in allowed and "closed" in self.division:
-                        raise _at(("scenarios", j), f"{scen} is not allowed in the closed division {where}; "
-                                                    f"allowed: {', '.join(allowed)}")
+                        raise _FieldError(("scenarios", j), f"{scen} is not allowed in the closed division "
+                                                            f"{where}; allowed: {', '.join(allowed)}")
                 if wanted and "closed" in self.division:
                     missing = [s for s in allowed if s not in wanted]
                     if missing:
-                        raise _at(("scenarios",), f"the closed division needs {', '.join(allowed)} {where}; "
-                                                  f"missing {', '.join(missing)} (or use scenarios: {REQUIRED})")
+                        raise _FieldError(("scenarios",), f"the closed division needs {', '.join(allowed)} "
+                                                          f"{where}; missing {', '.join(missing)} "
+                                                          f"(or use scenarios: {REQUIRED})")
                 if self.offline == "inferred" and (system.system_type != "edge"
                                                    or (wanted and "SingleStream" not in wanted)):
-                    raise _at(("offline",), f"'inferred' needs an edge system running SingleStream {where}")
+                    raise _FieldError(("offline",), f"'inferred' needs an edge system running SingleStream {where}")
         return self
 
     def scenario_list(self) -> list[str] | None:
@@ -198,10 +199,6 @@ class _FieldError(ValueError):
     def __init__(self, loc: tuple, msg: str):
         self.loc, self.msg = loc, msg
         super().__init__(msg)
-
-
-def _at(loc: tuple, msg: str) -> _FieldError:
-    return _FieldError(loc, msg)
 
 
 def field_path(loc: tuple) -> str:
@@ -244,7 +241,7 @@ def _messages(exc: ValidationError) -> list[str]:
         ctx = e.get("ctx") or {}
         inner = ctx.get("error")
         if isinstance(inner, _FieldError):
-            loc = inner.loc if not loc else loc[:0] + inner.loc
+            loc = inner.loc
             msg = inner.msg
         elif e["type"] == "extra_forbidden":
             allowed = _allowed_keys(loc)
