@@ -54,6 +54,8 @@ class Host:
     port: int
     root: Path  # this host's own folder: work directory, sshd config and log
     proc: subprocess.Popen | None = None
+    address: str = "127.0.0.1"
+    authorized_keys: Path | None = None  # default: the fleet's test key
 
     @property
     def workdir(self) -> Path:
@@ -86,6 +88,14 @@ class Fleet:
             fleet._wait(h)
         return fleet
 
+    def add(self, name: str, address: str, port: int = 22, authorized_keys: Path | None = None) -> Host:
+        """Another host listening on ``address`` (an address added to the loopback device for it)."""
+        h = Host(name, port, self.root / name, address=address, authorized_keys=authorized_keys)
+        h.workdir.mkdir(parents=True, exist_ok=True)
+        self.hosts.append(h)
+        self.up(name)
+        return h
+
     def host(self, name: str) -> Host:
         return next(h for h in self.hosts if h.name == name)
 
@@ -93,8 +103,9 @@ class Fleet:
         h = self.host(name)
         conf = h.root / "sshd_config"
         conf.write_text("\n".join([
-            f"Port {h.port}", "ListenAddress 127.0.0.1", f"HostKey {self.root / 'host_key'}",
-            f"PidFile {h.root / 'sshd.pid'}", f"AuthorizedKeysFile {self.root / 'authorized_keys'}",
+            f"Port {h.port}", f"ListenAddress {h.address}", f"HostKey {self.root / 'host_key'}",
+            f"PidFile {h.root / 'sshd.pid'}",
+            f"AuthorizedKeysFile {h.authorized_keys or self.root / 'authorized_keys'}",
             "StrictModes no", "UsePAM no", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
             "PermitRootLogin prohibit-password", "PubkeyAuthentication yes", f"Subsystem sftp {SFTP}",
             "MaxStartups 200", "MaxSessions 200", "LogLevel ERROR",
@@ -114,7 +125,7 @@ class Fleet:
             if h.proc and h.proc.poll() is not None:
                 raise RuntimeError(f"sshd for {h.name} exited: {(h.root / 'sshd.log').read_text()[-2000:]}")
             try:
-                with socket.create_connection(("127.0.0.1", h.port), timeout=1) as s:
+                with socket.create_connection((h.address, h.port), timeout=1) as s:
                     if s.recv(4).startswith(b"SSH-"):
                         return
             except OSError:

@@ -111,6 +111,9 @@ class CallbackModule(CallbackBase):
         res = result._result or {}
         facts = res.get("ansible_facts") or {}
         action = result._task.action
+        if action.endswith("cloud_instances"):
+            self._cloud(res)
+            return
         if "benchfleet_host" in facts:
             self._host_record(host, facts=facts["benchfleet_host"],
                               overrides=facts["benchfleet_host"].get("overrides") or {})
@@ -126,6 +129,22 @@ class CallbackModule(CallbackBase):
             cell = self.current.pop(host)
             self.rd.status_file(cell).unlink(missing_ok=True)
 
+    def _cloud(self, res: dict, failure: str = "") -> None:
+        """Provisioning: every attempt goes to cloud/attempts.jsonl; hosts left without an instance fail."""
+        from benchfleet.sweep.rundir import write_atomic
+
+        attempts = self.rd.root / "cloud" / "attempts.jsonl"
+        attempts.parent.mkdir(parents=True, exist_ok=True)
+        with open(attempts, "a") as f:
+            for a in res.get("attempts") or []:
+                f.write(json.dumps({**a, "time": time.time()}) + "\n")
+        for host, why in (res.get("failed_hosts") or {}).items():
+            self.rd.write_host_failure(host, "provision", "Create the instances the run's cloud systems need", why)
+        for host in res.get("created") or []:
+            self.rd.clear_host_failure(host)
+        if failure:
+            write_atomic(self.rd.root / "cloud" / "failure.txt", failure + "\n")
+
     def v2_runner_retry(self, result):
         if not self._active():
             return
@@ -140,6 +159,9 @@ class CallbackModule(CallbackBase):
         res = result._result or {}
         task = result._task.get_name()
         message = str(res.get("msg") or res.get("stderr") or res.get("module_stderr") or "")[-3000:]
+        if result._task.action.endswith("cloud_instances"):
+            self._cloud(res, failure=f"{task}: {message}")
+            return
         cell = self.current.get(host)
         if cell is None:
             self.rd.write_host_failure(host, "setup", task, message)

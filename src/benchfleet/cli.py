@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -36,6 +37,20 @@ EPILOG_SWEEP = """examples:
 The run directory runs/<run-id>/ holds the plan, every fetched log, the submission tree,
 results.json / results.csv and the Ansible event stream (ansible/artifacts/*/job_events).
 Running the same sweep file again continues the same run: finished cells are never re-run.
+"""
+
+
+EPILOG_TEARDOWN = """examples:
+  benchfleet teardown clouds-3f2a9c01d4
+      delete every instance, key pair, security group, resource group and firewall rule tagged
+      benchfleet-run=clouds-3f2a9c01d4, on every cloud whose credentials are configured; confirmed by listing
+  benchfleet reap --dry-run
+      list resources of any run past their benchfleet-expires tag (a controller that died, a lost laptop)
+  benchfleet reap --older-than 6h --provider aws --region us-east-1
+      delete instances of any run launched more than 6 hours ago
+
+Credentials come from each SDK's own chain: AWS_PROFILE or the AWS_* variables; AZURE_SUBSCRIPTION_ID with
+az login or a managed identity; GOOGLE_CLOUD_PROJECT with gcloud auth application-default login.
 """
 
 
@@ -149,7 +164,10 @@ def cmd_sweep(a: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if not a.run_id:
         stem = Path(a.sweep_file).stem
+        if plan.cloud_systems():  # the run id names cloud resources: lowercase, digits, dashes
+            stem = re.sub(r"[^a-z0-9-]+", "-", stem.lower()).strip("-")[:24] or "sweep"
         plan.run_id = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}" if a.new else f"{stem}-{plan.fingerprint()}"
+    cloud_ok = _cloud_checks(plan, a) if plan.cloud_systems() else True
     if a.check:
         print(f"sweep {a.sweep_file}: valid. Plan for run {plan.run_id} (nothing was run):\n")
         for name, sysdef in plan.systems.items():
@@ -159,11 +177,59 @@ def cmd_sweep(a: argparse.Namespace) -> int:
         print(plan_table(plan))
         print(f"\n{len(plan.cells)} cells on {len(plan.hosts)} hosts; estimated {duration(plan.estimate_s())} "
               "with hosts in parallel (rough: from a 2-core CPU reference)")
-        return 0
+        return 0 if cloud_ok else 1
+    if not cloud_ok:
+        raise UsageError("the cloud checks above failed; nothing was created")
     sweep_text = Path(a.sweep_file).read_text()
     print(f"benchfleet {__version__}: sweep {a.sweep_file} -> run {plan.run_id} ({len(plan.cells)} cells on "
           f"{len(plan.hosts)} hosts)", flush=True)
     return _execute(plan, runs / plan.run_id, sweep_text, inventory, a)
+
+
+def _cloud_checks(plan, a: argparse.Namespace) -> bool:
+    """Before anything is created: run id, SSH ingress, credentials and offerings, cost against --max-cost."""
+    from benchfleet.cloud import prices
+    from benchfleet.cloud.base import ProviderError, check_run_id
+    from benchfleet.sweep import cloud
+
+    try:
+        check_run_id(plan.run_id)
+    except ValueError as exc:
+        raise UsageError(f"--run-id: {exc}") from None
+    est = prices.estimate(plan)
+    print(f"cloud cost estimate (price table of {prices.TABLE_DATE}; instances x USD/h x (cells + "
+          f"{prices.SETUP_S / 60:.0f} min set-up)):")
+    for name, count, rate, hours, usd in est.lines:
+        print(f"  {name}: {count} x {rate:.4f} USD/h x {hours:.2f} h = {usd:.2f} USD")
+    for m in est.missing:
+        print(f"  {m}")
+    print(f"  total: {est.total:.2f} USD" + (" (without the systems above that have no price)" if est.missing
+                                               else ""))
+    if a.max_cost is not None:
+        if est.missing:
+            raise UsageError(f"--max-cost: cannot hold the run to {a.max_cost} USD: " + "; ".join(est.missing))
+        if est.total > a.max_cost:
+            raise UsageError(f"--max-cost: the estimate, {est.total:.2f} USD, is above {a.max_cost:.2f} USD; "
+                             "raise --max-cost, or use fewer or smaller instances, fewer cells, or spot")
+    ok = True
+    if not a.check:
+        try:
+            cloud.resolve_cidrs(plan)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    for name, c in plan.cloud_systems().items():
+        try:
+            from benchfleet.cloud import fleet
+
+            count = sum(1 for h in plan.hosts if plan.cells_of(h) and plan.cells_of(h)[0].system == name)
+            problems = fleet.provider(c["provider"], **{k: c[k] for k in ("subscription", "project") if c.get(k)}
+                                      ).preflight(c["regions"], c["instance_type"], count)
+        except (ProviderError, ValueError) as exc:
+            problems = [str(exc)]
+        print(f"cloud check {name} ({c['provider']} {c['instance_type']} x {count} in "
+              f"{', '.join(c['regions'])}): " + ("OK" if not problems else "; ".join(problems)))
+        ok = ok and not problems
+    return ok
 
 
 def _execute(plan, out: Path, sweep_text: str | None, inventory: Path, a: argparse.Namespace,
@@ -272,6 +338,70 @@ def cmd_status(a: argparse.Namespace) -> int:
     return 0
 
 
+def _targets(a: argparse.Namespace):
+    from benchfleet.cloud import fleet
+    from benchfleet.cloud.base import ProviderError
+
+    providers = [p.strip() for p in a.provider.split(",") if p.strip()] or None
+    regions = [r.strip() for r in a.region.split(",") if r.strip()] or None
+    try:
+        targets, notes = fleet.configured(providers, regions)
+    except (ValueError, ProviderError) as exc:
+        raise UsageError(str(exc)) from None
+    for n in notes:
+        print(n)
+    if not targets:
+        raise UsageError("no cloud account found: set credentials the way each SDK expects (AWS_PROFILE, "
+                         "AZURE_SUBSCRIPTION_ID + az login, GOOGLE_CLOUD_PROJECT + gcloud auth) or --provider")
+    return targets
+
+
+def cmd_teardown(a: argparse.Namespace) -> int:
+    """Delete everything tagged with the run, on every configured cloud (no local state needed)."""
+    from benchfleet.cloud import fleet
+    from benchfleet.cloud.base import check_run_id
+
+    try:
+        check_run_id(a.run_id)
+    except ValueError as exc:
+        raise UsageError(f"run_id: {exc}") from None
+    rd_root = Path(a.runs_dir) / a.run_id
+    ledger = rd_root / "cloud" / "ledger.jsonl" if rd_root.is_dir() else None
+    rep = fleet.teardown(a.run_id, _targets(a), ledger=ledger, log=print)
+    for d in rep.deleted:
+        print(f"deleted {d}")
+    if rep.ok:
+        import shutil
+
+        shutil.rmtree(rd_root / "ssh", ignore_errors=True)
+        print(f"teardown {a.run_id}: {len(rep.deleted)} resource(s) deleted; nothing tagged "
+              f"benchfleet-run={a.run_id} is left (confirmed by listing)")
+        return 0
+    print("teardown INCOMPLETE: " + "; ".join(rep.remaining + rep.errors) + "; run it again")
+    return 1
+
+
+def _seconds(text: str) -> float:
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd]?)", text.strip())
+    if not m:
+        raise UsageError(f"--older-than: {text!r} is not a duration; give e.g. 90m, 6h or 2d")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+def cmd_reap(a: argparse.Namespace) -> int:
+    """Delete instances of any run past their benchfleet-expires tag (or older than --older-than)."""
+    from benchfleet.cloud import fleet
+
+    older = _seconds(a.older_than) if a.older_than else None
+    rep = fleet.reap(_targets(a), older_than_s=older, dry_run=a.dry_run, log=print)
+    verb = "would delete" if a.dry_run else "deleted"
+    for d in rep.deleted:
+        print(f"{verb} {d}")
+    print(f"reap: {len(rep.deleted)} resource(s) {verb}"
+          + ("" if rep.ok else "; INCOMPLETE: " + "; ".join(rep.remaining + rep.errors)))
+    return 0 if rep.ok else 1
+
+
 def cmd_check(a: argparse.Namespace) -> int:
     from benchfleet.submission.check import check_tree
 
@@ -348,7 +478,26 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--new", action="store_true", help="start a fresh run even if this sweep ran before")
     sw.add_argument("--runs-dir", default="runs", help="where run directories live (default ./runs)")
     sw.add_argument("--forks", type=int, default=0, help="hosts worked on at once (default: all, up to 50)")
+    sw.add_argument("--max-cost", type=float, default=None, metavar="USD",
+                    help="refuse to start when the cloud cost estimate is above this")
     sw.set_defaults(func=cmd_sweep)
+
+    td = sub.add_parser("teardown", help="delete every cloud resource a run made (found by its tags)",
+                        epilog=EPILOG_TEARDOWN, formatter_class=argparse.RawDescriptionHelpFormatter)
+    td.add_argument("run_id", help="the run id (tag benchfleet-run)")
+    td.add_argument("--provider", default="", help="comma list of clouds (default: every configured one)")
+    td.add_argument("--region", default="", help="comma list of regions to scan (default: all)")
+    td.add_argument("--runs-dir", default="runs", help=argparse.SUPPRESS)
+    td.set_defaults(func=cmd_teardown)
+
+    rp = sub.add_parser("reap", help="delete expired resources of any benchfleet run on every configured cloud",
+                        epilog=EPILOG_TEARDOWN, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rp.add_argument("--older-than", default="", metavar="AGE",
+                    help="also instances launched longer ago than this (90m, 6h, 2d); default: past their expiry tag")
+    rp.add_argument("--dry-run", action="store_true", help="list what would be deleted; delete nothing")
+    rp.add_argument("--provider", default="", help="comma list of clouds (default: every configured one)")
+    rp.add_argument("--region", default="", help="comma list of regions to scan (default: all)")
+    rp.set_defaults(func=cmd_reap)
 
     stt = sub.add_parser("status", help="per host and cell: pending, running, done or failed, and why")
     stt.add_argument("run_id", help="the run id (a folder in --runs-dir)")

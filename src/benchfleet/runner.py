@@ -47,7 +47,7 @@ def ansible_env(private: Path, run_dir: Path | None = None) -> dict[str, str]:
     return env
 
 
-def run_playbook(run_dir: Path, inventory: Path, extravars: dict, on_event: Callable[[dict], None],
+def run_playbook(run_dir: Path, inventory: Path | list[Path], extravars: dict, on_event: Callable[[dict], None],
                  limit: list[str] | None = None, forks: int = 5, check: bool = False,
                  ident: str | None = None, cancel: Callable[[], bool] | None = None):
     """Run playbooks/sweep.yml; every event goes to ``on_event`` and stays in ansible/artifacts/."""
@@ -65,7 +65,7 @@ def run_playbook(run_dir: Path, inventory: Path, extravars: dict, on_event: Call
         private_data_dir=str(private),
         project_dir=str(home),
         playbook=str(home / "playbooks" / "sweep.yml"),
-        inventory=str(inventory),
+        inventory=[str(p) for p in inventory] if isinstance(inventory, list) else str(inventory),
         extravars=extravars,
         envvars=ansible_env(private, run_dir),
         limit=",".join(limit) if limit else None,

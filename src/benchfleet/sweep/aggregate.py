@@ -20,7 +20,8 @@ from benchfleet.sweep.rundir import DONE, FAILED, RunDir, write_atomic
 
 CSV_COLUMNS = ("system", "host", "cell", "division", "benchmark", "scenario", "mode", "metric", "value",
                "validity", "accuracy", "inferred_from", "compliance", "performance_duration_s",
-               "min_duration_s", "cell_harness_s", "synthetic", "not_for_submission")
+               "min_duration_s", "cell_harness_s", "synthetic", "not_for_submission", "provider", "instance_type",
+               "usd_per_hour", "usd_per_million_samples")
 
 
 def _facts(rd: RunDir, host: str) -> dict:
@@ -84,6 +85,7 @@ def aggregate(run_dir: Path) -> dict:
                 "performance_duration_s": perf.get("duration_s"),
                 "min_duration_s": perf["min_duration_ms"] / 1000 if perf.get("min_duration_ms") else None,
                 "cell_harness_s": record.get("harness_elapsed_s"),
+                **_cloud_cost(sysdef.get("cloud"), s["scenario"], s.get("metric"), record),
             })
     failures = []
     for st in states.values():
@@ -112,9 +114,28 @@ def aggregate(run_dir: Path) -> dict:
         "invalid_results": [r for r in rows if r["validity"] != "VALID"],
         "failures": failures,
     }
+    if plan.cloud_systems():
+        from benchfleet.cloud.prices import actual
+
+        summary["cloud_cost"] = actual(run_dir / "cloud" / "ledger.jsonl", plan)
     write_atomic(run_dir / "results.json", json.dumps(summary, indent=2, default=str) + "\n")
     write_atomic(run_dir / "results.csv", _csv(rows))
     return summary
+
+
+def _cloud_cost(cloud: dict | None, scenario: str, metric, record: dict) -> dict:
+    """Cloud results: the instance's price and what a million samples cost at the measured rate."""
+    if not cloud:
+        return {}
+    from benchfleet.cloud.prices import PriceError, hourly, usd_per_million_samples
+
+    try:
+        rate = hourly(cloud["provider"], cloud["instance_type"], cloud["spot"], cloud.get("price_per_hour"))
+    except PriceError:
+        return {"usd_per_hour": None, "usd_per_million_samples": None}
+    return {"instance_type": cloud["instance_type"], "provider": cloud["provider"], "usd_per_hour": rate,
+            "usd_per_million_samples": usd_per_million_samples(rate, scenario, metric),
+            "instance": record.get("instance", "")}
 
 
 def _csv(rows: list[dict]) -> str:

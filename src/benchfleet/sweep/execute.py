@@ -26,6 +26,7 @@ class Outcome:
     ansible_rc: int | None
     interrupted: bool = False
     wall_s: float = 0.0
+    teardown: dict | None = None  # cloud runs: what the teardown deleted and anything left
 
 
 def prepare(rd: RunDir, plan: Plan, sweep_text: str | None) -> None:
@@ -73,10 +74,70 @@ def _mark_interrupted(rd: RunDir, plan: Plan) -> None:
 
 
 def run(rd: RunDir, *, inventory: Path | None = None, forks: int = 0, check: bool = False,
-        stream: TextIO = sys.stdout, live: bool | None = None) -> Outcome:
+        stream: TextIO = sys.stdout, live: bool | None = None, max_rounds: int = 3) -> Outcome:
+    """Run the pending cells. With cloud systems, instances lost mid-run (spot preemption) cost their cell a
+    fresh instance in a further round, up to ``max_rounds`` in all; the run's instances are deleted at the end,
+    whatever happened (Ctrl-C included)."""
+    plan = rd.plan()
+    if not plan.cloud_systems() or check:
+        return _invoke(rd, plan, inventory, forks, check, stream, live)
+    from benchfleet.sweep import cloud
+
+    ran: list[str] = []
+    try:
+        for round_no in range(1, max_rounds + 1):
+            out = _invoke(rd, plan, inventory, forks, check, stream, live, cloud_vars=cloud.prepare(rd, plan))
+            ran += [c for c in out.ran if c not in ran]
+            rep = cloud.teardown(rd, plan, log=lambda m: print(f"teardown: {m}", file=stream, flush=True))
+            _report_teardown(rep, stream)
+            out.teardown = {"deleted": rep.deleted, "remaining": rep.remaining, "errors": rep.errors}
+            lost = _lost_cells(rd, plan, cloud.vanished_hosts(rd))
+            if out.interrupted or not lost or round_no == max_rounds:
+                break
+            print(f"round {round_no + 1}: {len(lost)} cell(s) lost with their instance; running them again on "
+                  f"new instances: {', '.join(lost)}", file=stream, flush=True)
+    except BaseException:
+        rep = cloud.teardown(rd, plan, log=lambda m: print(f"teardown: {m}", file=stream, flush=True))
+        _report_teardown(rep, stream)
+        raise
+    out.ran = ran
+    out.summary = aggregate(rd.root)
+    return out
+
+
+def _report_teardown(rep, stream: TextIO) -> None:
+    if rep.ok:
+        print("teardown: confirmed by listing: nothing of this run is left on its clouds"
+              + (f" ({len(rep.deleted)} resource(s) deleted now)" if rep.deleted else ""), file=stream, flush=True)
+    else:
+        print("teardown: INCOMPLETE: " + "; ".join(rep.remaining + rep.errors) + " -- run `benchfleet teardown "
+              "<run-id>` again, or `benchfleet reap`", file=stream, flush=True)
+
+
+def _lost_cells(rd: RunDir, plan: Plan, vanished: set[str]) -> list[str]:
+    """Cells of cloud hosts that failed because the host went away: they run again on a new instance.
+    A result is never stitched from two instances: the whole cell starts over."""
+    cloud_hosts = {h for h in plan.hosts if plan.cells_of(h) and plan.cells_of(h)[0].system in plan.cloud_systems()}
+    lost = []
+    for cid, st in rd.states(plan).items():
+        if st.host in cloud_hosts and st.state == FAILED and st.kind in ("unreachable", "preempted"):
+            if st.host in vanished:
+                st.kind = "preempted"
+                st.message = "the instance went away mid-cell (spot preemption or deleted outside benchfleet); " \
+                             "the cell runs again, from the start, on a new instance. " + st.message
+                rd.write_status(st)
+            lost.append(cid)
+    for h in cloud_hosts:
+        hf = rd.host_failure(h)
+        if hf and hf["kind"] == "unreachable":
+            rd.clear_host_failure(h)
+    return lost
+
+
+def _invoke(rd: RunDir, plan: Plan, inventory: Path | None, forks: int, check: bool, stream: TextIO,
+            live: bool | None, cloud_vars: dict | None = None) -> Outcome:
     from benchfleet.runner import run_playbook
 
-    plan = rd.plan()
     pending = rd.pending(plan)
     if not pending:
         summary = json.loads((rd.root / "results.json").read_text()) if (rd.root / "results.json").is_file() else {}
@@ -89,9 +150,23 @@ def run(rd: RunDir, *, inventory: Path | None = None, forks: int = 0, check: boo
     hosts = [h for h in plan.hosts if h in by_host]
     extravars = {
         "benchfleet_sweep_cells": by_host,
+        "benchfleet_hosts": ",".join(hosts),
         "benchfleet_benchmark_run_id": plan.host_folder,
         "benchfleet_benchmark_run_dir": str(rd.root.resolve()),
     }
+    inventories: list[Path] = [Path(inventory or plan.inventory)]
+    limit = hosts
+    if cloud_vars:
+        from benchfleet.sweep import cloud
+
+        wanted = set(hosts)
+        cloud_vars = {**cloud_vars, "systems": [
+            {**s, "hosts": [h for h in s["hosts"] if h in wanted]} for s in cloud_vars["systems"]]}
+        cloud_vars["systems"] = [s for s in cloud_vars["systems"] if s["hosts"]]
+        extravars["benchfleet_cloud"] = cloud_vars  # the playbook tears down; the CLI confirms by listing
+        (rd.root / "cloud" / "failure.txt").unlink(missing_ok=True)
+        inventories.append(cloud.inventory_file(rd))
+        limit = [*hosts, "localhost"]
     timeout = plan.sweep.get("cell_timeout_s") or 0
     if timeout:
         extravars["benchfleet_benchmark_cell_timeout_s"] = timeout
@@ -105,8 +180,8 @@ def run(rd: RunDir, *, inventory: Path | None = None, forks: int = 0, check: boo
     rc = None
     with _signals_set(stop):
         try:
-            r = run_playbook(rd.root.resolve(), Path(inventory or plan.inventory), extravars, progress.event,
-                             limit=hosts, forks=forks or min(len(hosts), 50), check=check, ident=ident,
+            r = run_playbook(rd.root.resolve(), inventories, extravars, progress.event,
+                             limit=limit, forks=forks or min(len(limit), 50), check=check, ident=ident,
                              cancel=stop.is_set)
             rc = r.rc
         except KeyboardInterrupt:
@@ -118,9 +193,24 @@ def run(rd: RunDir, *, inventory: Path | None = None, forks: int = 0, check: boo
         _mark_interrupted(rd, plan)
     if check:
         return Outcome(pending, {}, rc, interrupted, time.time() - started)
+    if cloud_vars:
+        _unprovisioned(rd, plan, hosts)
     results = rd.root / "results.json"
     if interrupted or not results.is_file() or results.stat().st_mtime < started:
         summary = aggregate(rd.root)  # the callback did not get to it: build from what finished
     else:
         summary = json.loads(results.read_text())
     return Outcome(pending, summary, rc, interrupted, time.time() - started)
+
+
+def _unprovisioned(rd: RunDir, plan: Plan, hosts: list[str]) -> None:
+    """Cloud hosts that never got an instance (the provisioning play failed as a whole) say why."""
+    failure = rd.root / "cloud" / "failure.txt"
+    if not failure.is_file():
+        return
+    states = rd.states(plan)
+    for h in hosts:
+        if plan.cells_of(h)[0].system in plan.cloud_systems() and not rd.host_failure(h) and all(
+                states[c.id].state == "pending" for c in plan.cells_of(h)):
+            rd.write_host_failure(h, "provision", "Create the instances the run's cloud systems need",
+                                  failure.read_text().strip())

@@ -80,6 +80,13 @@ class Plan:
         return cls(d["run_id"], d["sweep"], d["inventory"], d["hosts"], d["systems"],
                    [Cell(**c) for c in d["cells"]], d.get("uid", ""))
 
+    def cloud_systems(self) -> dict[str, dict]:
+        """System name -> its cloud spec, for the systems whose instances benchfleet creates."""
+        return {n: s["cloud"] for n, s in self.systems.items() if s.get("cloud")}
+
+    def host_estimate_s(self, host: str) -> float:
+        return sum(c.estimate_s for c in self.cells_of(host))
+
     def estimate_s(self) -> float:
         """Hosts run in parallel, each its cells in sequence."""
         return max((sum(c.estimate_s for c in self.cells_of(h)) for h in self.hosts), default=0.0)
@@ -100,6 +107,13 @@ def resolve_hosts(sweep: SweepFile, inventory: Path) -> dict[int, list[str]]:
     owner: dict[str, int] = {}
     for i, system in enumerate(sweep.systems):
         names: list[str] = []
+        if system.cloud:
+            for h in system.cloud_hosts():
+                if h in im.hosts:
+                    raise SweepError([f"systems[{i}].name: cloud hosts {system.name}-N would clash with host {h!r} "
+                                      f"of {inventory}; rename the system"])
+            out[i] = system.cloud_hosts()
+            continue
         for j, pattern in enumerate(system.hosts):
             if pattern in groups:
                 found = groups[pattern]
@@ -152,6 +166,8 @@ def expand(sweep: SweepFile, inventory: Path, run_id: str = "") -> Plan:
     plan = Plan(run_id, sweep.model_dump(mode="json"), str(inventory), [])
     for i, system in enumerate(sweep.systems):
         plan.systems[system.name] = {"system_type": system.system_type, "description": system.description}
+        if system.cloud:
+            plan.systems[system.name]["cloud"] = system.cloud.model_dump(mode="json")
         for host in hosts_of[i]:
             plan.hosts.append(host)
             for benchmark in sweep.benchmarks:

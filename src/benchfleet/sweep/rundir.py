@@ -26,7 +26,7 @@ from benchfleet.sweep.plan import Plan
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 # Failure kinds: infrastructure (the host or its set-up) apart from the benchmark itself.
-INFRA_KINDS = ("unreachable", "setup", "fetch")
+INFRA_KINDS = ("unreachable", "setup", "fetch", "provision", "preempted")
 
 
 def failure_kind(action: str, result: dict) -> str:

@@ -6,6 +6,7 @@ Every error names the field path (``systems[1].hosts``) and what is allowed ther
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,13 +44,61 @@ class Tuning(BaseModel):
     server_target_qps: float | None = Field(None, gt=0, description="Server scenario target QPS")
 
 
+CLOUD_PROVIDERS = ("aws", "azure", "gcp")
+
+
+class CloudSpec(BaseModel):
+    """Instances benchfleet creates for a system, benchmarks and deletes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["aws", "azure", "gcp"]
+    regions: list[str] = Field(min_length=1, description="tried in order (next one on a regional quota error)")
+    zones: list[str] = Field(default_factory=list, description="zone candidates (default: every zone offering "
+                                                               "the type), tried in order on capacity errors")
+    instance_type: str = Field(min_length=1)
+    image: str = Field("ubuntu-22.04", min_length=1)
+    count: int = Field(1, ge=1, le=64)
+    disk_gb: int = Field(50, ge=8)
+    spot: bool = False
+    ssh_user: str = "ubuntu"
+    ssh_cidr: str = Field("auto", description="who may reach port 22 (auto: this controller's public address)")
+    address: Literal["public", "private"] = "public"
+    expires_h: float = Field(0, ge=0, description="hard limit on the instances' life (0: from the estimate)")
+    price_per_hour: float | None = Field(None, ge=0, description="USD/hour when the price table has no entry")
+    subscription: str = Field("", description="Azure subscription id (default: AZURE_SUBSCRIPTION_ID)")
+    project: str = Field("", description="GCP project (default: GOOGLE_CLOUD_PROJECT)")
+    vars: dict[str, Any] = Field(default_factory=dict, description="host variables for the instances")
+
+    @field_validator("regions", "zones", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("ssh_cidr")
+    @classmethod
+    def _cidr(cls, v: str) -> str:
+        import ipaddress
+
+        if v == "auto":
+            return v
+        try:
+            return str(ipaddress.ip_network(v, strict=False))
+        except ValueError:
+            raise ValueError(f"{v!r} is not an address range; give e.g. 203.0.113.7/32, or auto") from None
+
+    def options(self) -> dict[str, str]:
+        return {k: v for k, v in (("subscription", self.subscription), ("project", self.project)) if v}
+
+
 class SystemEntry(BaseModel):
-    """One kind of system: inventory hosts (cloud systems will give ``cloud:`` instead, same shape)."""
+    """One kind of system: inventory hosts, or cloud instances benchfleet creates (``cloud:``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    hosts: list[str] = Field(min_length=1, description="inventory groups or host names")
+    hosts: list[str] = Field(default_factory=list, description="inventory groups or host names")
+    cloud: CloudSpec | None = None
     system_type: SystemType = "edge"
     backends: list[str] | None = None  # default: the sweep's
     devices: list[str] | None = None  # default: the sweep's
@@ -60,6 +109,21 @@ class SystemEntry(BaseModel):
     @classmethod
     def _one_or_many(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _hosts_or_cloud(self) -> SystemEntry:
+        if self.cloud and self.hosts:
+            raise _FieldError(("hosts",), "give hosts (inventory) or cloud (instances benchfleet creates), not both")
+        if not self.cloud and not self.hosts:
+            raise _FieldError(("hosts",), "required" + _HINTS["hosts"] + "; or cloud: {provider: aws, ...}")
+        if self.cloud and not re.match(r"^[a-z][a-z0-9-]{0,40}$", self.name):
+            raise _FieldError(("name",), f"{self.name!r} names cloud instances: use lowercase letters, digits "
+                                         "and '-' (at most 41), starting with a letter")
+        return self
+
+    def cloud_hosts(self) -> list[str]:
+        """The plan's host names of a cloud system: <name>-1 .. <name>-<count>."""
+        return [f"{self.name}-{i + 1}" for i in range(self.cloud.count)] if self.cloud else []
 
     @field_validator("backends")
     @classmethod
@@ -241,7 +305,7 @@ def _messages(exc: ValidationError) -> list[str]:
         ctx = e.get("ctx") or {}
         inner = ctx.get("error")
         if isinstance(inner, _FieldError):
-            loc = inner.loc
+            loc = loc + inner.loc
             msg = inner.msg
         elif e["type"] == "extra_forbidden":
             allowed = _allowed_keys(loc)

@@ -1,0 +1,269 @@
+"""AWS EC2 through boto3: every EC2 call benchfleet makes is in this module.
+
+Credentials and endpoints come only from boto3's standard chain (environment, shared files, SSO,
+instance roles; ``AWS_ENDPOINT_URL`` for an alternative endpoint such as moto's server).
+Per run and region: one key pair and one security group (SSH from the controller only), both tagged;
+instances require IMDSv2 and terminate themselves when they power off at their expiry.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from benchfleet.cloud.base import (
+    AUTH,
+    BAD_REQUEST,
+    CAPACITY,
+    NOT_FOUND,
+    OTHER,
+    QUOTA,
+    QUOTA_GLOBAL,
+    TAG_EXPIRES,
+    TAG_HOST,
+    TAG_OWNER,
+    TAG_RUN,
+    TAG_SYSTEM,
+    Instance,
+    LaunchRequest,
+    ProviderError,
+    parse_expires,
+)
+
+NAME = "aws"
+# Image aliases: owner and name pattern (the newest match wins). Anything starting with ami- is used as is.
+IMAGES = {
+    "ubuntu-22.04": ("099720109477", "ubuntu/images/hvm-ssd*/ubuntu-jammy-22.04-amd64-server-*"),
+    "ubuntu-24.04": ("099720109477", "ubuntu/images/hvm-ssd*/ubuntu-noble-24.04-amd64-server-*"),
+    "debian-12": ("136693071363", "debian-12-amd64-*"),
+}
+_KINDS = {
+    "InsufficientInstanceCapacity": CAPACITY, "Unsupported": CAPACITY, "InsufficientCapacity": CAPACITY,
+    "SpotMaxPriceTooLow": CAPACITY, "InsufficientHostCapacity": CAPACITY,
+    "InstanceLimitExceeded": QUOTA, "VcpuLimitExceeded": QUOTA, "MaxSpotInstanceCountExceeded": QUOTA,
+    "RequestLimitExceeded": OTHER, "AccountLimitExceeded": QUOTA_GLOBAL,
+    "AuthFailure": AUTH, "UnauthorizedOperation": AUTH, "InvalidClientTokenId": AUTH, "ExpiredToken": AUTH,
+    "OptInRequired": AUTH, "Blocked": AUTH,
+}
+
+
+def _kind(code: str) -> str:
+    if code in _KINDS:
+        return _KINDS[code]
+    if code.endswith(".NotFound"):
+        return NOT_FOUND
+    if code.startswith("Invalid") or code in ("MissingParameter", "ValidationError"):
+        return BAD_REQUEST
+    return OTHER
+
+
+def _tags(d: dict) -> list[dict]:
+    return [{"Key": k, "Value": v} for k, v in d.items()]
+
+
+def _untag(tags: list[dict] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in tags or []}
+
+
+class AwsProvider:
+    name = NAME
+
+    def __init__(self):
+        import boto3
+
+        self._session = boto3.session.Session()
+        self._clients: dict[str, object] = {}
+
+    def _ec2(self, region: str):
+        if region not in self._clients:
+            from botocore.config import Config
+
+            self._clients[region] = self._session.client(
+                "ec2", region_name=region, config=Config(retries={"max_attempts": 5, "mode": "standard"}))
+        return self._clients[region]
+
+    def _call(self, region: str, op: str, **kw):
+        from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+
+        try:
+            return getattr(self._ec2(region), op)(**kw)
+        except ClientError as exc:
+            err = exc.response.get("Error", {})
+            code = err.get("Code", "Unknown")
+            raise ProviderError(_kind(code), code, f"{err.get('Message', exc)} ({region})", NAME) from None
+        except NoCredentialsError:
+            raise ProviderError(AUTH, "NoCredentials", "no AWS credentials found: set AWS_PROFILE or "
+                                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws configure`", NAME) from None
+        except NoRegionError:
+            raise ProviderError(BAD_REQUEST, "NoRegion", "no region given", NAME) from None
+
+    # -- before anything is created
+    def preflight(self, regions: list[str], instance_type: str, count: int) -> list[str]:
+        problems = []
+        for region in regions:
+            try:
+                offered = self._call(region, "describe_instance_type_offerings", LocationType="availability-zone",
+                                     Filters=[{"Name": "instance-type", "Values": [instance_type]}])
+            except ProviderError as exc:
+                problems.append(str(exc))
+                if exc.kind == AUTH:
+                    break
+                continue
+            if not offered.get("InstanceTypeOfferings"):
+                problems.append(f"aws: {instance_type} is not offered in any zone of {region}")
+        return problems
+
+    def regions(self) -> list[str]:
+        import os
+
+        home = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        return sorted(r["RegionName"] for r in self._call(home, "describe_regions").get("Regions", []))
+
+    def zones(self, region: str, instance_type: str) -> list[str]:
+        offered = self._call(region, "describe_instance_type_offerings", LocationType="availability-zone",
+                             Filters=[{"Name": "instance-type", "Values": [instance_type]}])
+        return sorted(o["Location"] for o in offered.get("InstanceTypeOfferings", []))
+
+    # -- run-scoped resources
+    def prepare(self, run: str, region: str, req: LaunchRequest) -> None:
+        name = f"benchfleet-{run}"
+        keys = self._call(region, "describe_key_pairs", Filters=[{"Name": "key-name", "Values": [name]}])
+        if not keys.get("KeyPairs"):
+            self._call(region, "import_key_pair", KeyName=name, PublicKeyMaterial=req.public_key.encode(),
+                       TagSpecifications=[{"ResourceType": "key-pair", "Tags": _tags(self._run_tags(req))}])
+        groups = self._call(region, "describe_security_groups", Filters=[{"Name": "group-name", "Values": [name]}])
+        if not groups.get("SecurityGroups"):
+            sg = self._call(region, "create_security_group", GroupName=name,
+                            Description=f"benchfleet run {run}: SSH from the controller only",
+                            TagSpecifications=[{"ResourceType": "security-group",
+                                                "Tags": _tags(self._run_tags(req))}])
+            self._call(region, "authorize_security_group_ingress", GroupId=sg["GroupId"], IpPermissions=[{
+                "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+                "IpRanges": [{"CidrIp": req.ssh_cidr, "Description": "benchfleet controller"}]}])
+
+    @staticmethod
+    def _run_tags(req: LaunchRequest) -> dict[str, str]:
+        return {k: v for k, v in req.tags.items() if k in (TAG_RUN, TAG_EXPIRES, TAG_OWNER)}
+
+    def _image(self, region: str, image: str) -> str:
+        if image.startswith("ami-"):
+            return image
+        if image not in IMAGES:
+            raise ProviderError(BAD_REQUEST, "UnknownImage", f"image {image!r}: give an ami-... id or one of "
+                                f"{', '.join(IMAGES)}", NAME)
+        owner, pattern = IMAGES[image]
+        found = self._call(region, "describe_images", Owners=[owner],
+                           Filters=[{"Name": "name", "Values": [pattern]}]).get("Images", [])
+        if not found:
+            raise ProviderError(BAD_REQUEST, "UnknownImage", f"no {image} image in {region}; give an ami-... id",
+                                NAME)
+        return max(found, key=lambda i: i.get("CreationDate", ""))["ImageId"]
+
+    def create(self, req: LaunchRequest) -> Instance:
+        name = f"benchfleet-{req.run}"
+        region = req.region
+        sg = self._call(region, "describe_security_groups",
+                        Filters=[{"Name": "group-name", "Values": [name]}])["SecurityGroups"][0]["GroupId"]
+        kw = dict(
+            ImageId=self._image(region, req.image), InstanceType=req.instance_type, MinCount=1, MaxCount=1,
+            KeyName=name, SecurityGroupIds=[sg], Placement={"AvailabilityZone": req.zone},
+            InstanceInitiatedShutdownBehavior="terminate", UserData=req.user_data(),
+            MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
+            BlockDeviceMappings=[{"DeviceName": "/dev/sda1",
+                                  "Ebs": {"VolumeSize": req.disk_gb, "DeleteOnTermination": True}}],
+            TagSpecifications=[{"ResourceType": t, "Tags": _tags({**req.tags, "Name": req.host})}
+                               for t in ("instance", "volume")],
+        )
+        if req.spot:
+            kw["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": {
+                "SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"}}
+        out = self._call(region, "run_instances", **kw)
+        return self._instance(region, out["Instances"][0])
+
+    @staticmethod
+    def _instance(region: str, d: dict) -> Instance:
+        t = _untag(d.get("Tags"))
+        launched = d.get("LaunchTime")
+        return Instance(
+            provider=NAME, id=d["InstanceId"], host=t.get(TAG_HOST, ""), system=t.get(TAG_SYSTEM, ""),
+            run=t.get(TAG_RUN, ""), region=region, zone=d.get("Placement", {}).get("AvailabilityZone", ""),
+            instance_type=d.get("InstanceType", ""), state=d.get("State", {}).get("Name", ""),
+            public_ip=d.get("PublicIpAddress", ""), private_ip=d.get("PrivateIpAddress", ""),
+            spot=d.get("InstanceLifecycle") == "spot",
+            launched_at=launched.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(launched, "strftime") else str(launched),
+            expires=t.get(TAG_EXPIRES, ""), owner=t.get(TAG_OWNER, ""),
+        )
+
+    def list(self, regions: list[str], run: str | None = None) -> list[Instance]:
+        filters = [{"Name": f"tag:{TAG_RUN}", "Values": [run]} if run else {"Name": "tag-key", "Values": [TAG_RUN]},
+                   {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped",
+                                                              "shutting-down"]}]
+        out = []
+        for region in regions:
+            pages = self._ec2(region).get_paginator("describe_instances").paginate(Filters=filters)
+            try:
+                for page in pages:
+                    for r in page.get("Reservations", []):
+                        out += [self._instance(region, d) for d in r.get("Instances", [])]
+            except Exception as exc:  # noqa: BLE001 - classified below
+                raise self._classified(exc, region) from None
+        return out
+
+    def _classified(self, exc: Exception, region: str) -> ProviderError:
+        from botocore.exceptions import ClientError
+
+        if isinstance(exc, ClientError):
+            code = exc.response.get("Error", {}).get("Code", "Unknown")
+            return ProviderError(_kind(code), code, f"{exc} ({region})", NAME)
+        return ProviderError(OTHER, type(exc).__name__, f"{exc} ({region})", NAME)
+
+    def delete_instances(self, instances: list[Instance]) -> None:
+        by_region: dict[str, list[str]] = {}
+        for i in instances:
+            by_region.setdefault(i.region, []).append(i.id)
+        for region, ids in by_region.items():
+            try:
+                self._call(region, "terminate_instances", InstanceIds=ids)
+            except ProviderError as exc:
+                if exc.kind != NOT_FOUND:
+                    raise
+
+    def cleanup(self, regions: list[str], run: str | None = None, expired_before: datetime | None = None,
+                dry_run: bool = False) -> list[str]:
+        """Key pairs and security groups of the run (or of expired runs) once no instance uses them."""
+        done = []
+        tag_filter = ([{"Name": f"tag:{TAG_RUN}", "Values": [run]}] if run
+                      else [{"Name": "tag-key", "Values": [TAG_RUN]}])
+        for region in regions:
+            live = {i.run for i in self.list([region])}
+            for sg in self._call(region, "describe_security_groups", Filters=tag_filter).get("SecurityGroups", []):
+                if self._wanted(_untag(sg.get("Tags")), run, expired_before, live):
+                    done.append(f"aws:{region}:security-group/{sg['GroupName']}")
+                    if not dry_run:
+                        self._retry(lambda g=sg, r=region: self._call(r, "delete_security_group", GroupId=g["GroupId"]))
+            for kp in self._call(region, "describe_key_pairs", Filters=tag_filter).get("KeyPairs", []):
+                if self._wanted(_untag(kp.get("Tags")), run, expired_before, live):
+                    done.append(f"aws:{region}:key-pair/{kp['KeyName']}")
+                    if not dry_run:
+                        self._call(region, "delete_key_pair", KeyName=kp["KeyName"])
+        return done
+
+    @staticmethod
+    def _wanted(t: dict[str, str], run: str | None, expired_before: datetime | None, live: set[str]) -> bool:
+        if run:
+            return t.get(TAG_RUN) == run
+        exp = parse_expires(t.get(TAG_EXPIRES, ""))
+        return t.get(TAG_RUN) not in live and exp is not None and expired_before is not None and exp <= expired_before
+
+    @staticmethod
+    def _retry(fn, attempts: int = 10, delay: float = 3.0):
+        """A security group is in use until its instances are gone: retry DependencyViolation."""
+        for i in range(attempts):
+            try:
+                return fn()
+            except ProviderError as exc:
+                if exc.kind == NOT_FOUND:
+                    return None
+                if exc.code != "DependencyViolation" or i == attempts - 1:
+                    raise
+                time.sleep(delay)

@@ -1,0 +1,358 @@
+"""A run's cloud instances across providers: provision with failover, teardown and reap.
+
+The same functions serve the Ansible module (``benchfleet.mlperf.cloud_instances``), the inventory
+plugin and the CLI (``benchfleet teardown``/``reap`` and the teardown after every sweep).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from benchfleet.cloud.base import (
+    AUTH,
+    BAD_REQUEST,
+    CAPACITY,
+    QUOTA,
+    QUOTA_GLOBAL,
+    Instance,
+    LaunchRequest,
+    Provider,
+    ProviderError,
+    tags,
+    utcnow_iso,
+)
+
+PROVIDERS = ("aws", "azure", "gcp")
+
+
+def provider(name: str, **options) -> Provider:
+    """The provider module for a cloud; options are its account coordinates (Azure subscription, GCP project)."""
+    if name == "aws":
+        from benchfleet.cloud.aws import AwsProvider
+
+        return AwsProvider()
+    if name == "azure":
+        from benchfleet.cloud.azure import AzureProvider
+
+        return AzureProvider(subscription=options.get("subscription") or "")
+    if name == "gcp":
+        from benchfleet.cloud.gcp import GcpProvider
+
+        return GcpProvider(project=options.get("project") or "")
+    raise ValueError(f"unknown cloud provider {name!r}; choose from {', '.join(PROVIDERS)}")
+
+
+@dataclass
+class Attempt:
+    system: str
+    host: str
+    provider: str
+    region: str
+    zone: str
+    outcome: str  # created | capacity | quota | ... (an error kind)
+    message: str = ""
+
+
+@dataclass
+class SystemRequest:
+    """One cloud system of a sweep, as the module and the CLI pass it."""
+
+    name: str
+    provider: str
+    regions: list[str]
+    zones: list[str]
+    instance_type: str
+    image: str
+    hosts: list[str]  # the plan's host names, one instance each
+    disk_gb: int = 50
+    spot: bool = False
+    ssh_user: str = "ubuntu"
+    ssh_cidr: str = ""  # SSH ingress from here only (default: provision's ssh_cidr)
+    hours: float = 6.0  # until expiry
+    options: dict = field(default_factory=dict)  # subscription / project
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SystemRequest:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+@dataclass
+class ProvisionResult:
+    instances: list[Instance] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)  # hosts given a new instance
+    attempts: list[Attempt] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # host -> why it has no instance
+
+    def to_dict(self) -> dict:
+        return {"instances": [i.to_dict() for i in self.instances], "created": self.created,
+                "attempts": [asdict(a) for a in self.attempts], "failed": self.failed}
+
+
+def _zones(p: Provider, region: str, system: SystemRequest) -> list[str]:
+    wanted = [z for z in system.zones if z.startswith(region)] if system.zones else []
+    if wanted:
+        return wanted
+    finder = getattr(p, "zones", None)
+    return finder(region, system.instance_type) if finder else [""]
+
+
+def provision(run: str, systems: list[SystemRequest], public_key: str, ssh_cidr: str = "",
+              check: bool = False, ledger: Path | None = None,
+              on_attempt: Callable[[Attempt], None] | None = None) -> ProvisionResult:
+    """Give every host of every system a running instance; existing ones are kept (idempotent).
+
+    Failover: capacity -> next zone; regional quota -> next region; auth or global quota -> that cloud
+    stops; a bad request stops that system. Every attempt is recorded.
+    """
+    out = ProvisionResult()
+    stopped: dict[str, str] = {}  # provider -> why
+    for system in systems:
+        p = provider(system.provider, **system.options)
+        existing = {i.host: i for i in p.list(system.regions, run) if i.alive}
+        prepared: set[str] = set()
+        start = 0  # (region, zone) index that worked last: the next instance starts there
+        for host in system.hosts:
+            if host in existing:
+                out.instances.append(existing[host])
+                continue
+            if system.provider in stopped:
+                out.failed[host] = stopped[system.provider]
+                continue
+            if check:
+                out.created.append(host)
+                continue
+            places = [(r, z) for r in system.regions for z in _zones(p, r, system)]
+            i = start
+            reason = "no region or zone left to try"
+            while i < len(places):
+                region, zone = places[i]
+                t, expires = tags(run, system.hours, host, system.name)
+                req = LaunchRequest(run, host, system.name, region, zone, system.instance_type, system.image,
+                                    system.disk_gb, system.spot, system.ssh_user, public_key,
+                                    system.ssh_cidr or ssh_cidr, t, expires)
+                try:
+                    if region not in prepared:
+                        p.prepare(run, region, req)
+                        prepared.add(region)
+                    inst = p.create(req)
+                except ProviderError as exc:
+                    att = Attempt(system.name, host, system.provider, region, zone, exc.kind, str(exc))
+                    out.attempts.append(att)
+                    if on_attempt:
+                        on_attempt(att)
+                    reason = str(exc)
+                    if exc.kind in (AUTH, QUOTA_GLOBAL):
+                        stopped[system.provider] = f"{system.provider} stopped: {exc}"
+                        break
+                    if exc.kind == BAD_REQUEST:
+                        break
+                    if exc.kind == QUOTA:  # skip the rest of this region
+                        i += 1
+                        while i < len(places) and places[i][0] == region:
+                            i += 1
+                        continue
+                    i += 1  # capacity or anything else: next zone
+                    continue
+                att = Attempt(system.name, host, system.provider, region, zone, "created", inst.id)
+                out.attempts.append(att)
+                if on_attempt:
+                    on_attempt(att)
+                start = i
+                out.instances.append(inst)
+                out.created.append(host)
+                record(ledger, "created", inst)
+                break
+            else:
+                out.failed[host] = reason
+                continue
+            if host not in out.created:
+                out.failed[host] = stopped.get(system.provider, reason)
+    return out
+
+
+def record(ledger: Path | None, event: str, inst: Instance) -> None:
+    """Append to the run's instance ledger (uptime -> actual cost)."""
+    if ledger is None:
+        return
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    with open(ledger, "a") as f:
+        f.write(json.dumps({"event": event, "at": utcnow_iso(), **inst.to_dict()}) + "\n")
+
+
+@dataclass
+class TeardownReport:
+    deleted: list[str] = field(default_factory=list)  # instance ids and run-scoped resources
+    remaining: list[str] = field(default_factory=list)  # still there after the retries
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.remaining and not self.errors
+
+
+def _scan(targets: list[tuple[Provider, list[str]]], run: str | None,
+          select: Callable[[Instance], bool]) -> list[tuple[Provider, Instance]]:
+    found = []
+    for p, regions in targets:
+        found += [(p, i) for i in p.list(regions, run) if select(i)]
+    return found
+
+
+def delete(targets: list[tuple[Provider, list[str]]], run: str | None, select: Callable[[Instance], bool],
+           expired_before: datetime | None = None, dry_run: bool = False, ledger: Path | None = None,
+           timeout_s: float = 600, poll_s: float = 2.0, log: Callable[[str], None] = lambda s: None
+           ) -> TeardownReport:
+    """Delete the selected instances, confirm by listing until none is left, then run-scoped resources."""
+    rep = TeardownReport()
+    try:
+        victims = _scan(targets, run, select)
+    except ProviderError as exc:
+        rep.errors.append(str(exc))
+        return rep
+    rep.deleted += [f"{p.name}:{i.region}:instance/{i.id} ({i.host or '?'}, run {i.run})" for p, i in victims]
+    if dry_run:
+        for p, regions in targets:
+            rep.deleted += p.cleanup(regions, run, expired_before, dry_run=True)
+        return rep
+    by_provider: dict[int, tuple[Provider, list[Instance]]] = {}
+    for p, i in victims:
+        by_provider.setdefault(id(p), (p, []))[1].append(i)
+    for p, insts in by_provider.values():
+        log(f"deleting {len(insts)} instance(s) on {p.name}: {', '.join(i.host or i.id for i in insts)}")
+        try:
+            p.delete_instances(insts)
+        except ProviderError as exc:
+            rep.errors.append(str(exc))
+    deadline = time.time() + timeout_s
+    ids = {(p.name, i.id) for p, i in victims}
+    left: list[tuple[Provider, Instance]] = []
+    while ids:
+        try:
+            left = [(p, i) for p, i in _scan(targets, run, lambda i: True) if (p.name, i.id) in ids]
+        except ProviderError as exc:
+            rep.errors.append(str(exc))
+            break
+        if not left:
+            break
+        if time.time() > deadline:
+            rep.remaining += [f"{p.name}:{i.region}:instance/{i.id} ({i.state})" for p, i in left]
+            break
+        # Retry the delete for anything still running (a lost request, a provider hiccup).
+        for p, insts in _group(left):
+            try:
+                p.delete_instances([i for i in insts if i.state not in ("shutting-down", "deleting", "stopping")])
+            except ProviderError:
+                pass
+        time.sleep(poll_s)
+    for _p, i in victims:
+        if not any(i.id == x.id for _q, x in left):
+            record(ledger, "deleted", i)
+    for p, regions in targets:
+        try:
+            rep.deleted += p.cleanup(regions, run, expired_before)
+        except ProviderError as exc:
+            rep.errors.append(str(exc))
+    return rep
+
+
+def _group(pairs: list[tuple[Provider, Instance]]) -> list[tuple[Provider, list[Instance]]]:
+    out: dict[int, tuple[Provider, list[Instance]]] = {}
+    for p, i in pairs:
+        out.setdefault(id(p), (p, []))[1].append(i)
+    return list(out.values())
+
+
+def teardown(run: str, targets: list[tuple[Provider, list[str]]], ledger: Path | None = None,
+             log: Callable[[str], None] = lambda s: None, timeout_s: float = 600) -> TeardownReport:
+    return delete(targets, run, lambda i: i.run == run, ledger=ledger, log=log, timeout_s=timeout_s)
+
+
+def reap(targets: list[tuple[Provider, list[str]]], older_than_s: float | None = None, dry_run: bool = False,
+         log: Callable[[str], None] = lambda s: None) -> TeardownReport:
+    """Instances of any run that are past their expiry tag, or launched more than ``older_than_s`` ago."""
+    from benchfleet.cloud.base import parse_expires
+
+    now = datetime.now(timezone.utc)
+
+    def expired(i: Instance) -> bool:
+        exp = parse_expires(i.expires)
+        if exp is not None and exp <= now:
+            return True
+        if older_than_s is not None and i.launched_at:
+            try:
+                launched = datetime.strptime(i.launched_at[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+            except ValueError:
+                return False
+            return (now - launched).total_seconds() >= older_than_s
+        return False
+
+    cutoff = now if older_than_s is None else now + _far()
+    return delete(targets, None, expired, expired_before=cutoff, dry_run=dry_run, log=log)
+
+
+def _far():
+    from datetime import timedelta
+
+    return timedelta(days=3650)  # --older-than: run-scoped leftovers of any run with no instance left
+
+
+def ssh_key(folder: Path, run: str) -> tuple[Path, str]:
+    """A fresh ed25519 key for this run (mode 0600); returns its path and public key line."""
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    key = folder / "id_ed25519"
+    if not key.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"benchfleet-{run}", "-f", str(key)],
+                       check=True)
+    os.chmod(key, 0o600)
+    return key, (folder / "id_ed25519.pub").read_text().strip()
+
+
+def controller_cidr(timeout: float = 4.0) -> str:
+    """This controller's public address as a /32, asked of AWS's checkip service."""
+    import urllib.request
+
+    with urllib.request.urlopen("https://checkip.amazonaws.com", timeout=timeout) as r:  # noqa: S310
+        ip = r.read().decode().strip()
+    return f"{ip}/32"
+
+
+ERROR_KINDS = (CAPACITY, QUOTA, QUOTA_GLOBAL, AUTH, BAD_REQUEST)
+
+
+def configured(providers: list[str] | None = None, regions: list[str] | None = None
+               ) -> tuple[list[tuple[Provider, list[str]]], list[str]]:
+    """Every cloud whose account the SDK chains can name, with the regions to scan (AWS: all enabled
+    regions unless given; Azure and GCP list subscription- or project-wide). Returns (targets, notes)."""
+    out, notes = [], []
+    for name in providers or list(PROVIDERS):
+        if name == "aws":
+            import boto3
+
+            if boto3.session.Session().get_credentials() is None:
+                notes.append("aws: skipped, no credentials in boto3's chain")
+                continue
+            p = provider("aws")
+            out.append((p, regions or p.regions()))
+        elif name == "azure":
+            sub = os.environ.get("AZURE_SUBSCRIPTION_ID", "")
+            if not sub:
+                notes.append("azure: skipped, AZURE_SUBSCRIPTION_ID is not set")
+                continue
+            out.append((provider("azure", subscription=sub), regions or []))
+        elif name == "gcp":
+            project = os.environ.get("GOOGLE_CLOUD_PROJECT", "") or os.environ.get("CLOUDSDK_CORE_PROJECT", "")
+            if not project:
+                notes.append("gcp: skipped, GOOGLE_CLOUD_PROJECT is not set")
+                continue
+            out.append((provider("gcp", project=project), regions or []))
+        else:
+            raise ValueError(f"--provider: unknown cloud {name!r}; choose from {', '.join(PROVIDERS)}")
+    return out, notes

@@ -1,0 +1,129 @@
+"""Cloud prices: a dated table (USD per hour, Linux, the cheapest common region of each cloud), the
+estimate before a run, the actual cost from recorded uptime after it, and dollars per million samples.
+
+Prices change: the table says when it was taken; a system's ``price_per_hour`` in the sweep file wins.
+Spot prices move daily; the spot column is a typical recent price, good for an estimate only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+TABLE_DATE = "2024-06-01"  # list prices as published then (us-east-1, eastus, us-central1)
+
+# provider -> instance type -> (on-demand, spot) USD/hour
+PRICES: dict[str, dict[str, tuple[float, float]]] = {
+    "aws": {
+        "m5.large": (0.096, 0.035), "m5.xlarge": (0.192, 0.07), "m5.2xlarge": (0.384, 0.14),
+        "c6i.large": (0.085, 0.034), "c6i.2xlarge": (0.34, 0.135), "c6i.4xlarge": (0.68, 0.27),
+        "c7i.2xlarge": (0.357, 0.14), "m7i.2xlarge": (0.4032, 0.16), "c7g.2xlarge": (0.29, 0.11),
+        "g4dn.xlarge": (0.526, 0.21), "g5.xlarge": (1.006, 0.40), "g6.xlarge": (0.805, 0.33),
+        "p4d.24xlarge": (32.773, 12.5), "p5.48xlarge": (98.32, 40.0),
+    },
+    "azure": {
+        "Standard_D2s_v5": (0.096, 0.019), "Standard_D4s_v5": (0.192, 0.038), "Standard_D8s_v5": (0.384, 0.077),
+        "Standard_F8s_v2": (0.338, 0.068), "Standard_NC4as_T4_v3": (0.526, 0.158),
+        "Standard_NC24ads_A100_v4": (3.673, 1.1), "Standard_ND96isr_H100_v5": (98.32, 39.0),
+    },
+    "gcp": {
+        "e2-standard-2": (0.067, 0.02), "n2-standard-4": (0.194, 0.047), "n2-standard-8": (0.388, 0.094),
+        "c3-standard-8": (0.419, 0.038), "g2-standard-4": (0.707, 0.224), "a2-highgpu-1g": (3.673, 1.1),
+        "a3-highgpu-8g": (88.49, 30.0),
+    },
+}
+
+
+class PriceError(ValueError):
+    pass
+
+
+def hourly(provider: str, instance_type: str, spot: bool = False, override: float | None = None) -> float:
+    if override is not None:
+        return float(override)
+    try:
+        on_demand, spot_price = PRICES[provider][instance_type]
+    except KeyError:
+        raise PriceError(f"no {provider} price for {instance_type!r} in the price table ({TABLE_DATE}); set "
+                         "price_per_hour in the system's cloud section") from None
+    return spot_price if spot else on_demand
+
+
+SETUP_S = 600.0  # boot, SSH, harness install: added to every instance's estimated uptime
+
+
+@dataclass
+class Estimate:
+    lines: list[tuple[str, int, float, float, float]]  # system, count, $/h, hours each, USD
+    missing: list[str]
+
+    @property
+    def total(self) -> float:
+        return round(sum(x[4] for x in self.lines), 2)
+
+
+def estimate(plan) -> Estimate:
+    """Instances x hourly price x (their cells' estimated time + set-up); hosts run in parallel."""
+    lines, missing = [], []
+    for name, cloud in plan.cloud_systems().items():
+        hosts = [h for h in plan.hosts if any(c.system == name for c in plan.cells_of(h))]
+        hours = max((plan.host_estimate_s(h) for h in hosts), default=0.0) / 3600 + SETUP_S / 3600
+        try:
+            rate = hourly(cloud["provider"], cloud["instance_type"], cloud["spot"], cloud.get("price_per_hour"))
+        except PriceError as exc:
+            missing.append(f"{name}: {exc}")
+            continue
+        lines.append((name, len(hosts), rate, round(hours, 3), round(rate * hours * len(hosts), 2)))
+    return Estimate(lines, missing)
+
+
+def expiry_hours(plan, name: str) -> float:
+    """Hard limit on an instance's life: 3x its cells' estimate + 1 h, unless the sweep sets expires_h."""
+    cloud = plan.cloud_systems()[name]
+    if cloud.get("expires_h"):
+        return float(cloud["expires_h"])
+    hosts = [h for h in plan.hosts if any(c.system == name for c in plan.cells_of(h))]
+    return round(max((plan.host_estimate_s(h) for h in hosts), default=0.0) * 3 / 3600 + 1.0, 2)
+
+
+def _t(s: str) -> datetime:
+    return datetime.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")
+
+
+def actual(ledger: Path, plan) -> dict:
+    """Cost from recorded uptime: each instance from launch to its confirmed deletion (or now)."""
+    clouds = plan.cloud_systems()
+    seen: dict[str, dict] = {}
+    if ledger.is_file():
+        for line in ledger.read_text().splitlines():
+            e = json.loads(line)
+            key = f"{e['provider']}:{e['id']}"
+            d = seen.setdefault(key, {"id": e["id"], "host": e["host"], "system": e["system"],
+                                      "provider": e["provider"], "instance_type": e["instance_type"],
+                                      "spot": e["spot"], "launched_at": e.get("launched_at") or e["at"]})
+            if e["event"] == "deleted":
+                d["deleted_at"] = e["at"]
+    total = 0.0
+    now = datetime.utcnow()
+    for d in seen.values():
+        end = _t(d["deleted_at"]) if d.get("deleted_at") else now
+        d["uptime_s"] = max(0.0, (end - _t(d["launched_at"])).total_seconds())
+        cloud = clouds.get(d["system"], {})
+        try:
+            d["usd_per_hour"] = hourly(d["provider"], d["instance_type"], d["spot"], cloud.get("price_per_hour"))
+            d["usd"] = round(d["usd_per_hour"] * d["uptime_s"] / 3600, 4)
+            total += d["usd"]
+        except PriceError:
+            d["usd_per_hour"] = d["usd"] = None
+    return {"price_table": TABLE_DATE, "instances": list(seen.values()), "total_usd": round(total, 4)}
+
+
+def usd_per_million_samples(usd_per_hour: float, scenario: str, metric: float | None) -> float | None:
+    """What a million samples cost at the measured rate on this instance."""
+    if not metric:
+        return None
+    per_s = {"Offline": metric, "Server": metric, "SingleStream": 1000.0 / metric,
+             "MultiStream": 8 * 1000.0 / metric}.get(scenario)
+    return round(usd_per_hour / 3600 / per_s * 1e6, 4) if per_s else None
