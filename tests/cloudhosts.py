@@ -142,3 +142,68 @@ class InstanceHosts:
 def workdir_vars(root: Path) -> dict:
     """Host variables that give every instance its own work folder (they all share this machine)."""
     return {"benchfleet_benchmark_workdir": f"{root}/{{{{ benchfleet_instance.id }}}}/work"}
+
+
+class FaultProxy:
+    """An HTTP proxy in front of moto that answers chosen EC2 calls with the errors a real region gives
+    (no capacity in a zone, a vCPU quota), to drive benchfleet's failover. Point AWS_ENDPOINT_URL at it."""
+
+    def __init__(self, upstream: str, rules: list[dict]):
+        # rule: {"action": "RunInstances", "contains": "us-east-1a", "code": "...", "after": n successes}
+        self.upstream, self.rules = upstream.rstrip("/"), rules
+        self.successes: dict[str, int] = {}
+        self.seen: list[tuple[str, str]] = []  # (action, answered code or "ok")
+        import http.server
+        import urllib.parse
+        import urllib.request
+
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                form = urllib.parse.parse_qs(body.decode(errors="replace"))
+                action = (form.get("Action") or [""])[0]
+                text = urllib.parse.unquote_plus(body.decode(errors="replace"))
+                for rule in proxy.rules:
+                    if rule["action"] == action and rule.get("contains", "") in text and \
+                            proxy.successes.get(action, 0) >= rule.get("after", 0):
+                        proxy.seen.append((action, rule["code"]))
+                        err = (f"<?xml version='1.0' encoding='UTF-8'?><Response><Errors><Error><Code>{rule['code']}"
+                               f"</Code><Message>injected by the test: {rule['code']}</Message></Error></Errors>"
+                               "<RequestID>test</RequestID></Response>").encode()
+                        self.send_response(rule.get("status", 400))
+                        self.send_header("Content-Type", "text/xml")
+                        self.send_header("Content-Length", str(len(err)))
+                        self.end_headers()
+                        self.wfile.write(err)
+                        return
+                req = urllib.request.Request(proxy.upstream + self.path, data=body, method="POST",
+                                             headers={k: v for k, v in self.headers.items() if k.lower() != "host"})
+                try:
+                    with urllib.request.urlopen(req) as r:
+                        status, headers, data = r.status, r.headers, r.read()
+                except urllib.error.HTTPError as e:
+                    status, headers, data = e.code, e.headers, e.read()
+                if status == 200:
+                    proxy.successes[action] = proxy.successes.get(action, 0) + 1
+                proxy.seen.append((action, "ok" if status == 200 else str(status)))
+                self.send_response(status)
+                self.send_header("Content-Type", headers.get("Content-Type", "text/xml"))
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FaultProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()

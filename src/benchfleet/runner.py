@@ -57,17 +57,54 @@ def run_playbook(run_dir: Path, inventory: Path | list[Path], extravars: dict, o
     private = run_dir / "ansible"
     private.mkdir(parents=True, exist_ok=True)
 
+    scrubbed = []
+
     def handler(ev: dict) -> bool:
+        if not scrubbed and ident:
+            scrubbed.append(scrub_command_file(private / "artifacts" / ident))
         on_event(ev)
         return True  # keep every event in artifacts/<ident>/job_events
 
+    try:
+        return _run(ansible_runner, private, home, inventory, extravars, envvars=ansible_env(private, run_dir),
+                    limit=limit, forks=forks, handler=handler, cancel=cancel, check=check, ident=ident)
+    finally:
+        if ident:
+            scrub_command_file(private / "artifacts" / ident)
+
+
+# ansible-runner records the whole environment of ansible-playbook in artifacts/<ident>/command; cloud
+# credentials travel in that environment (each SDK's standard chain), so only these names stay there.
+_KEEP_ENV = ("ANSIBLE_", "BENCHFLEET_", "PATH", "HOME", "LANG", "LC_", "PYTHONPATH", "VIRTUAL_ENV")
+
+
+def scrub_command_file(artifact_dir: Path) -> bool:
+    """Drop every environment variable but Ansible's and ours from ansible-runner's record of the command."""
+    import json
+
+    p = artifact_dir / "command"
+    if not p.is_file():
+        return False
+    data = json.loads(p.read_text())
+    env = data.get("env") or {}
+    data["env"] = {k: v for k, v in env.items() if k.startswith(_KEEP_ENV)}
+    data["env_removed"] = len(env) - len(data["env"])
+    tmp = p.with_name(".command.tmp")
+    tmp.write_text(json.dumps(data))
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, p)
+    return True
+
+
+def _run(ansible_runner, private: Path, home: Path, inventory, extravars: dict, *, envvars, limit, forks, handler,
+         cancel, check, ident):
     return ansible_runner.run(
         private_data_dir=str(private),
         project_dir=str(home),
         playbook=str(home / "playbooks" / "sweep.yml"),
         inventory=[str(p) for p in inventory] if isinstance(inventory, list) else str(inventory),
         extravars=extravars,
-        envvars=ansible_env(private, run_dir),
+        envvars=envvars,
         limit=",".join(limit) if limit else None,
         forks=forks,
         quiet=True,

@@ -1,0 +1,135 @@
+"""Cloud systems on AWS, end to end against moto's server: each instance moto launches becomes a real SSH
+host on this machine (tests/cloudhosts.py), so provisioning, the inventory plugin, the benchmark over SSH
+and the teardown all run for real. Faults are injected one per test."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchfleet.runner import ansible_env
+from benchfleet.submission.check import check_tree
+from tests.cloudhosts import FaultProxy, InstanceHosts, ec2, moto_ec2, run_resources, tagged_instances, workdir_vars
+from tests.sshfleet import Fleet
+
+BENCHFLEET = str(Path(sys.executable).parent / "benchfleet")
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to add loopback addresses (ip addr)")
+
+
+@pytest.fixture()
+def aws(tmp_path):
+    with moto_ec2() as env:
+        fleet = Fleet.start(tmp_path / "fleet", 0)
+        with InstanceHosts(fleet) as hosts:
+            yield env, fleet, hosts
+        fleet.stop()
+        assert not hosts.errors, hosts.errors
+
+
+def _sweep(tmp_path: Path, fleet: Fleet, cache_dir: Path, count: int = 3, regions=("us-east-1",),
+           scenarios=("SingleStream",), **cloud) -> Path:
+    f = tmp_path / "clouds.yml"
+    f.write_text(yaml.safe_dump({
+        "submitter": "TestLab", "division": "open", "scenarios": list(scenarios), "model": "synthetic",
+        "dataset": "synthetic", "synthetic_width": 8, "cache_dir": str(cache_dir), "defaults": {"threads": 1},
+        "systems": [{"name": "aws-m5", "cloud": {
+            "provider": "aws", "regions": list(regions), "instance_type": "m5.large", "image": "ami-785db401",
+            "count": count, "ssh_user": "root", "ssh_cidr": "127.0.0.1/32",
+            # every instance is this machine: its own work folder, and this venv's Python
+            "vars": {**workdir_vars(fleet.root), "ansible_python_interpreter": sys.executable,
+                     "benchfleet_harness_python": sys.executable}, **cloud}}],
+    }))
+    return f
+
+
+def _wait(cond, timeout: float, what: str, proc: subprocess.Popen | None = None):
+    deadline = time.time() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"benchfleet exited while waiting for {what}: {proc.stdout.read()}")
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def _start(sweep: Path, runs: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([BENCHFLEET, "sweep", str(sweep), "--runs-dir", str(runs), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})}, start_new_session=True)
+
+
+def test_sweep_of_three_instances_is_listed_benchmarked_and_torn_down(aws, cache_dir, tmp_path):
+    env, fleet, hosts = aws
+    sweep = _sweep(tmp_path, fleet, cache_dir)
+    runs = tmp_path / "runs"
+    proc = _start(sweep, runs)
+    _wait(lambda: len(hosts.up) == 3, 120, "three instances", proc)
+    run_dir = next(runs.iterdir())
+    run = run_dir.name
+    private_key = (run_dir / "ssh" / "id_ed25519").read_text()
+    assert oct((run_dir / "ssh" / "id_ed25519").stat().st_mode & 0o777) == "0o600"
+
+    # The inventory plugin lists the run's instances by their plan names, at their public addresses.
+    listed = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-inventory"), "-i", str(run_dir / "cloud.benchfleet_cloud.yml"),
+         "--list"], capture_output=True, text=True, env={**os.environ, **ansible_env(tmp_path / "inv-private")})
+    assert listed.returncode == 0, listed.stderr
+    inv = json.loads(listed.stdout, object_hook=lambda d: d.get("__ansible_unsafe", d))
+    live = {next(t["Value"] for t in i["Tags"] if t["Key"] == "benchfleet-host"): i
+            for i in tagged_instances(run, states=["pending", "running"])}
+    assert sorted(inv["aws_m5"]["hosts"]) == sorted(live) == ["aws-m5-1", "aws-m5-2", "aws-m5-3"]
+    assert sorted(inv["benchfleet_cloud"]["children"]) == ["aws_m5"]
+    for name, i in live.items():
+        hv = inv["_meta"]["hostvars"][name]
+        assert hv["ansible_host"] == i["PublicIpAddress"] and hv["benchfleet_instance"]["id"] == i["InstanceId"]
+        tags = {t["Key"]: t["Value"] for t in i["Tags"]}
+        assert tags["benchfleet-run"] == run and tags["benchfleet-owner"] and len(tags["benchfleet-expires"]) == 14
+        assert i["MetadataOptions"]["HttpTokens"] == "required"  # IMDSv2 only
+        attr = ec2().describe_instance_attribute(InstanceId=i["InstanceId"], Attribute="instanceInitiatedShutdownBehavior")
+        assert attr["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"
+    (sg,) = ec2().describe_security_groups(Filters=[{"Name": "tag:benchfleet-run", "Values": [run]}])["SecurityGroups"]
+    assert [(p["FromPort"], [r["CidrIp"] for r in p["IpRanges"]]) for p in sg["IpPermissions"]] == [(22, ["127.0.0.1/32"])]
+
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    assert "teardown: confirmed by listing: nothing of this run is left" in out
+    assert run_resources(run) == []  # no instance, security group or key pair with the run tag
+    assert not (run_dir / "ssh").exists()  # the run's key is gone with its key pair
+    report = check_tree(run_dir / "submission", "v3.1", accuracy_logs=run_dir / "cells")
+    assert report.ok, [str(e) for e in report.errors]
+    summary = json.loads((run_dir / "results.json").read_text())
+    assert summary["cells"]["done"] == 3
+    cost = summary["cloud_cost"]
+    assert len(cost["instances"]) == 3 and all(i["deleted_at"] and i["uptime_s"] > 0 for i in cost["instances"])
+    assert cost["total_usd"] == pytest.approx(sum(i["uptime_s"] for i in cost["instances"]) * 0.096 / 3600, abs=1e-3)
+    rows = list(csv.DictReader(open(run_dir / "results.csv")))
+    for r in rows:  # SingleStream: 1000/latency samples per second at 0.096 USD/h
+        assert float(r["usd_per_million_samples"]) == pytest.approx(0.096 / 3600 / (1000 / float(r["value"])) * 1e6,
+                                                                  rel=1e-3)
+    records = {json.loads(p.read_text())["instance"] for p in run_dir.glob("cells/*/cell.json")}
+    assert records == {i["InstanceId"] for i in live.values()}  # each cell names the one instance it ran on
+
+    # Secrets and addresses: none in any log, event file, result or the tree.
+    secrets = [env["AWS_SECRET_ACCESS_KEY"], env["AWS_ACCESS_KEY_ID"],
+               "".join(private_key.strip().splitlines()[1:-1])[:60]]
+    addresses = [i["PublicIpAddress"] for i in live.values()] + [i["PrivateIpAddress"] for i in live.values()]
+    for p in run_dir.rglob("*"):
+        if p.is_file():
+            text = p.read_bytes().decode(errors="replace")
+            for s in secrets:
+                assert s not in text, f"a secret is in {p}"
+            if "submission" in p.relative_to(run_dir).parts:
+                for a in [*addresses, socket.gethostname(), *live.keys(), *(i["InstanceId"] for i in live.values())]:
+                    assert a not in text, f"{a!r} is in the submission tree: {p}"
