@@ -133,3 +133,119 @@ def test_sweep_of_three_instances_is_listed_benchmarked_and_torn_down(aws, cache
             if "submission" in p.relative_to(run_dir).parts:
                 for a in [*addresses, socket.gethostname(), *live.keys(), *(i["InstanceId"] for i in live.values())]:
                     assert a not in text, f"{a!r} is in the submission tree: {p}"
+
+
+def test_provisioning_failures_fail_over_report_and_leave_nothing(aws, cache_dir, tmp_path):
+    """No capacity in us-east-1a -> next zone; after two instances the vCPU quota is used up in every region
+    -> the third host gets none. The two run, the third is an infrastructure failure, all is torn down."""
+    env, fleet, hosts = aws
+    rules = [{"action": "RunInstances", "contains": "us-east-1a", "code": "InsufficientInstanceCapacity"},
+             {"action": "RunInstances", "code": "VcpuLimitExceeded", "after": 2}]
+    with FaultProxy(env["AWS_ENDPOINT_URL"], rules) as proxy:
+        sweep = _sweep(tmp_path, fleet, cache_dir, regions=("us-east-1", "us-west-2"))
+        runs = tmp_path / "runs"
+        proc = _start(sweep, runs, env={"AWS_ENDPOINT_URL": proxy.url})
+        out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 1, out
+    run_dir = next(runs.iterdir())
+    attempts = [json.loads(line) for line in (run_dir / "cloud" / "attempts.jsonl").read_text().splitlines()]
+    outcome = [(a["host"], a["zone"], a["outcome"]) for a in attempts]
+    assert outcome[:4] == [("aws-m5-1", "us-east-1a", "capacity"), ("aws-m5-1", "us-east-1b", "created"),
+                           ("aws-m5-2", "us-east-1b", "created"), ("aws-m5-3", "us-east-1b", "quota")]
+    # quota skips the rest of us-east-1; us-west-2 is tried next and is out of quota too
+    assert outcome[4:] == [("aws-m5-3", "us-west-2a", "quota")]
+    summary = json.loads((run_dir / "results.json").read_text())
+    assert summary["cells"]["done"] == 2
+    (fail,) = summary["failures"]
+    assert fail["host"] == "aws-m5-3" and fail["kind"] == "provision" and fail["infrastructure"]
+    assert "VcpuLimitExceeded" in fail["message"]
+    assert "aws-m5-3 / aws-m5-3.resnet50.onnxruntime-cpu.open.SingleStream: provision" in out
+    assert check_tree(run_dir / "submission", "v3.1", accuracy_logs=run_dir / "cells").ok
+    assert run_resources(run_dir.name, ("us-east-1", "us-west-2")) == []
+
+
+def test_instance_lost_mid_benchmark_reruns_its_cell_on_a_new_instance(aws, cache_dir, tmp_path):
+    env, fleet, hosts = aws
+    sweep = _sweep(tmp_path, fleet, cache_dir, count=2, scenarios=("SingleStream", "MultiStream"))
+    runs = tmp_path / "runs"
+    proc = _start(sweep, runs)
+    run_dir = _wait(lambda: next(iter(runs.glob("*/plan.json")), None), 60, "the run", proc).parent
+    # Once aws-m5-2's first cell is home, its instance is preempted (terminated) mid second cell.
+    _wait(lambda: list(run_dir.glob("cells/aws-m5-2.*SingleStream/cell.json")), 300, "aws-m5-2's first cell", proc)
+    (victim,) = [i for i in tagged_instances(run_dir.name, states=["running", "pending"])
+                 if {"Key": "benchfleet-host", "Value": "aws-m5-2"} in i["Tags"]]
+    ec2().terminate_instances(InstanceIds=[victim["InstanceId"]])
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out
+    assert "round 2: 1 cell(s) lost with their instance" in out
+    lost = "aws-m5-2.resnet50.onnxruntime-cpu.open.MultiStream"
+    rec = json.loads((run_dir / "cells" / lost / "cell.json").read_text())
+    assert rec["instance"] and rec["instance"] != victim["InstanceId"]  # all of it on the new instance
+    first = json.loads(next(run_dir.glob("cells/aws-m5-2.*SingleStream/cell.json")).read_text())
+    assert first["instance"] == victim["InstanceId"]
+    summary = json.loads((run_dir / "results.json").read_text())
+    assert summary["cells"]["done"] == 4 and not summary["failures"]
+    assert len(summary["cloud_cost"]["instances"]) == 3  # two, and the replacement
+    assert check_tree(run_dir / "submission", "v3.1", accuracy_logs=run_dir / "cells").ok
+    assert run_resources(run_dir.name) == []
+
+
+def test_sigint_tears_down_before_exit(aws, cache_dir, tmp_path):
+    env, fleet, hosts = aws
+    sweep = _sweep(tmp_path, fleet, cache_dir, count=2, scenarios=("SingleStream", "MultiStream"))
+    runs = tmp_path / "runs"
+    proc = _start(sweep, runs)
+    _wait(lambda: list(runs.glob("*/status/*.json")) and len(hosts.up) == 2, 120, "cells running", proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 130, out
+    run_dir = next(runs.iterdir())
+    assert "teardown: confirmed by listing: nothing of this run is left" in out
+    assert run_resources(run_dir.name) == []
+
+
+def test_controller_killed_then_reap_deletes_what_it_left(aws, cache_dir, tmp_path):
+    env, fleet, hosts = aws
+    sweep = _sweep(tmp_path, fleet, cache_dir, count=2)
+    runs = tmp_path / "runs"
+    proc = _start(sweep, runs)
+    _wait(lambda: len(hosts.up) == 2, 120, "two instances", proc)
+    run = next(runs.iterdir()).name
+    os.killpg(proc.pid, signal.SIGKILL)  # the controller dies with everything it started
+    proc.wait()
+    left = run_resources(run)
+    assert len(left) == 4, left  # two instances, the security group and the key pair
+    reap = [BENCHFLEET, "reap", "--provider", "aws", "--region", "us-east-1,us-west-2"]
+    dry = subprocess.run([*reap, "--dry-run"], capture_output=True, text=True, cwd=tmp_path)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "reap: 0 resource(s) would delete" in dry.stdout  # nothing is past its expiry yet
+    dry = subprocess.run([*reap, "--older-than", "0s", "--dry-run"], capture_output=True, text=True, cwd=tmp_path)
+    assert dry.stdout.count(f"run {run})") == 2 and run_resources(run) == left  # listed, not deleted
+    done = subprocess.run([*reap, "--older-than", "0s"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"deleted aws:us-east-1:security-group/benchfleet-{run}" in done.stdout
+    assert run_resources(run) == []
+    _wait(lambda: not hosts.up, 30, "the instances' hosts to go")
+
+
+def test_check_and_max_cost_create_nothing(aws, cache_dir, tmp_path):
+    env, fleet, hosts = aws
+    sweep = _sweep(tmp_path, fleet, cache_dir)
+    runs = tmp_path / "runs"
+    before = (tagged_instances(), ec2().describe_security_groups()["SecurityGroups"],
+              ec2().describe_key_pairs()["KeyPairs"])
+    chk = subprocess.run([BENCHFLEET, "sweep", str(sweep), "--check", "--runs-dir", str(runs)], capture_output=True,
+                         text=True)
+    assert chk.returncode == 0, chk.stdout + chk.stderr
+    assert "cloud check aws-m5 (aws m5.large x 3 in us-east-1): OK" in chk.stdout
+    assert "aws-m5: 3 x 0.0960 USD/h" in chk.stdout
+    cap = subprocess.run([BENCHFLEET, "sweep", str(sweep), "--max-cost", "0.001", "--runs-dir", str(runs)],
+                         capture_output=True, text=True)
+    assert cap.returncode == 2 and "--max-cost: the estimate" in cap.stderr, cap.stdout + cap.stderr
+    bad = _sweep(tmp_path, fleet, cache_dir, instance_type="m5.huge")
+    res = subprocess.run([BENCHFLEET, "sweep", str(bad), "--runs-dir", str(runs)], capture_output=True, text=True)
+    assert res.returncode == 2 and "m5.huge is not offered in any zone of us-east-1" in res.stdout, res.stdout
+    after = (tagged_instances(), ec2().describe_security_groups()["SecurityGroups"],
+             ec2().describe_key_pairs()["KeyPairs"])
+    assert after == before and not hosts.up
+    assert not runs.exists()
