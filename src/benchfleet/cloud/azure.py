@@ -1,0 +1,253 @@
+"""Azure through azure-mgmt-compute, -network and -resource: every Azure call benchfleet makes is here.
+
+One resource group per run (``benchfleet-<run>``) holds every VNet, NSG, public IP, NIC, disk and VM of
+the run, so one delete removes them all. Credentials come only from azure-identity's
+DefaultAzureCredential chain (environment, workload or managed identity, Azure CLI login); the
+subscription from the sweep or AZURE_SUBSCRIPTION_ID. ``BENCHFLEET_AZURE_ARM_ENDPOINT`` points at another
+Resource Manager endpoint (sovereign clouds, a test server).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from datetime import datetime
+
+from benchfleet.cloud.base import (
+    AUTH,
+    BAD_REQUEST,
+    CAPACITY,
+    NOT_FOUND,
+    OTHER,
+    QUOTA,
+    QUOTA_GLOBAL,
+    TAG_EXPIRES,
+    TAG_HOST,
+    TAG_OWNER,
+    TAG_RUN,
+    TAG_SYSTEM,
+    Instance,
+    LaunchRequest,
+    ProviderError,
+    parse_expires,
+)
+
+NAME = "azure"
+IMAGES = {  # alias -> (publisher, offer, sku)
+    "ubuntu-22.04": ("Canonical", "0001-com-ubuntu-server-jammy", "22_04-lts-gen2"),
+    "ubuntu-24.04": ("Canonical", "ubuntu-24_04-lts", "server"),
+    "debian-12": ("Debian", "debian-12", "12-gen2"),
+}
+_KINDS = {
+    "SkuNotAvailable": CAPACITY, "ZonalAllocationFailed": CAPACITY, "AllocationFailed": CAPACITY,
+    "OverconstrainedAllocationRequest": CAPACITY, "OverconstrainedZonalAllocationRequest": CAPACITY,
+    "QuotaExceeded": QUOTA, "OperationNotAllowed": QUOTA, "SubscriptionQuotaExceeded": QUOTA_GLOBAL,
+    "AuthorizationFailed": AUTH, "InvalidAuthenticationToken": AUTH, "AuthenticationFailed": AUTH,
+    "SubscriptionNotFound": AUTH, "ResourceNotFound": NOT_FOUND, "ResourceGroupNotFound": NOT_FOUND,
+    "NotFound": NOT_FOUND,
+}
+_STATES = {"succeeded": "running", "creating": "pending", "updating": "running", "deleting": "deleting",
+           "failed": "failed"}
+
+
+def _rg(run: str) -> str:
+    return f"benchfleet-{run}"
+
+
+class AzureProvider:
+    name = NAME
+
+    def __init__(self, subscription: str = ""):
+        from azure.identity import DefaultAzureCredential
+        from azure.mgmt.compute import ComputeManagementClient
+        from azure.mgmt.network import NetworkManagementClient
+        from azure.mgmt.resource.resources import ResourceManagementClient
+
+        self.subscription = subscription or os.environ.get("AZURE_SUBSCRIPTION_ID", "")
+        if not self.subscription:
+            raise ProviderError(AUTH, "NoSubscription", "no Azure subscription: set subscription in the system's "
+                                "cloud section or AZURE_SUBSCRIPTION_ID", NAME)
+        kw = {}
+        endpoint = os.environ.get("BENCHFLEET_AZURE_ARM_ENDPOINT")
+        if endpoint:
+            kw = {"base_url": endpoint, "credential_scopes": ["https://management.azure.com/.default"]}
+        cred = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+        self.compute = ComputeManagementClient(cred, self.subscription, **kw)
+        self.network = NetworkManagementClient(cred, self.subscription, **kw)
+        self.resources = ResourceManagementClient(cred, self.subscription, **kw)
+
+    def _call(self, fn, *args, where: str = "", **kw):
+        from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+
+        try:
+            out = fn(*args, **kw)
+            return out.result() if hasattr(out, "result") and hasattr(out, "done") else out
+        except ClientAuthenticationError as exc:
+            raise ProviderError(AUTH, "Authentication", f"{exc.message} {where}".strip(), NAME) from None
+        except HttpResponseError as exc:
+            code = (exc.error.code if exc.error else None) or str(exc.status_code)
+            kind = _KINDS.get(code, BAD_REQUEST if code.startswith("Invalid") or exc.status_code == 400 else OTHER)
+            if exc.status_code == 404:
+                kind = NOT_FOUND
+            raise ProviderError(kind, code, f"{(exc.error.message if exc.error else exc.message)} {where}".strip(),
+                                NAME) from None
+
+    # -- before anything is created
+    def preflight(self, regions: list[str], instance_type: str, count: int) -> list[str]:
+        problems = []
+        for region in regions:
+            try:
+                usage = {u.name.value: u for u in self._call(lambda r=region: list(self.compute.usage.list(r)),
+                                                             where=f"({region})")}
+            except ProviderError as exc:
+                problems.append(str(exc))
+                if exc.kind == AUTH:
+                    break
+                continue
+            cores = usage.get("cores")
+            if cores is not None and cores.current_value >= cores.limit:
+                problems.append(f"azure: the cores quota of {region} is used up ({cores.current_value}/{cores.limit})")
+        return problems
+
+    def zones(self, region: str, instance_type: str) -> list[str]:
+        return [""]  # regional placement unless the sweep lists zones ("1", "2", "3")
+
+    # -- run-scoped resources: the resource group, its network and its NSG (SSH from the controller only)
+    def prepare(self, run: str, region: str, req: LaunchRequest) -> None:
+        from azure.mgmt.network import models as nm
+
+        rg = _rg(run)
+        run_tags = {k: v for k, v in req.tags.items() if k in (TAG_RUN, TAG_EXPIRES, TAG_OWNER)}
+        try:  # a resource group keeps its first location; later regions only add their network
+            self._call(self.resources.resource_groups.get, rg)
+        except ProviderError as exc:
+            if exc.kind != NOT_FOUND:
+                raise
+            self._call(self.resources.resource_groups.create_or_update, rg, {"location": region, "tags": run_tags})
+        self._call(self.network.network_security_groups.begin_create_or_update, rg, f"nsg-{region}",
+                   nm.NetworkSecurityGroup(location=region, tags=run_tags, security_rules=[nm.SecurityRule(
+                       name="ssh-from-controller", protocol="Tcp", direction="Inbound", access="Allow",
+                       priority=100, source_address_prefix=req.ssh_cidr, source_port_range="*",
+                       destination_address_prefix="*", destination_port_range="22")]), where=f"({region})")
+        self._call(self.network.virtual_networks.begin_create_or_update, rg, f"vnet-{region}", nm.VirtualNetwork(
+            location=region, tags=run_tags, address_space=nm.AddressSpace(address_prefixes=["10.42.0.0/16"]),
+            subnets=[nm.Subnet(name="default", address_prefix="10.42.0.0/24")]), where=f"({region})")
+
+    def _image(self, image: str) -> dict:
+        if image.startswith("/"):
+            return {"id": image}
+        if image.count(":") == 3:
+            publisher, offer, sku, version = image.split(":")
+            return {"publisher": publisher, "offer": offer, "sku": sku, "version": version}
+        if image not in IMAGES:
+            raise ProviderError(BAD_REQUEST, "UnknownImage", f"image {image!r}: give publisher:offer:sku:version, "
+                                f"an image id, or one of {', '.join(IMAGES)}", NAME)
+        publisher, offer, sku = IMAGES[image]
+        return {"publisher": publisher, "offer": offer, "sku": sku, "version": "latest"}
+
+    def create(self, req: LaunchRequest) -> Instance:
+        from azure.mgmt.compute import models as cm
+        from azure.mgmt.network import models as nm
+
+        rg, region, name = _rg(req.run), req.region, req.host
+        where = f"({region}{' zone ' + req.zone if req.zone else ''})"
+        zones = [req.zone] if req.zone else None
+        subnet = self._call(self.network.subnets.get, rg, f"vnet-{region}", "default", where=where)
+        nsg = self._call(self.network.network_security_groups.get, rg, f"nsg-{region}", where=where)
+        ip = self._call(self.network.public_ip_addresses.begin_create_or_update, rg, f"{name}-ip", nm.PublicIPAddress(
+            location=region, tags=req.tags, sku=nm.PublicIPAddressSku(name="Standard"),
+            public_ip_allocation_method="Static", zones=zones), where=where)
+        nic = self._call(self.network.network_interfaces.begin_create_or_update, rg, f"{name}-nic",
+                         nm.NetworkInterface(location=region, tags=req.tags,
+                                             network_security_group=nm.NetworkSecurityGroup(id=nsg.id),
+                                             ip_configurations=[nm.NetworkInterfaceIPConfiguration(
+                                                 name="ip", subnet=nm.Subnet(id=subnet.id),
+                                                 public_ip_address=nm.PublicIPAddress(id=ip.id))]), where=where)
+        vm = cm.VirtualMachine(
+            location=region, tags=req.tags, zones=zones,
+            hardware_profile=cm.HardwareProfile(vm_size=req.instance_type),
+            storage_profile=cm.StorageProfile(image_reference=cm.ImageReference(**self._image(req.image)),
+                                              os_disk=cm.OSDisk(create_option="FromImage", delete_option="Delete",
+                                                                disk_size_gb=req.disk_gb)),
+            os_profile=cm.OSProfile(
+                computer_name=name, admin_username=req.ssh_user,
+                custom_data=base64.b64encode(req.user_data().encode()).decode(),
+                linux_configuration=cm.LinuxConfiguration(
+                    disable_password_authentication=True, ssh=cm.SshConfiguration(public_keys=[cm.SshPublicKey(
+                        path=f"/home/{req.ssh_user}/.ssh/authorized_keys", key_data=req.public_key)]))),
+            network_profile=cm.NetworkProfile(network_interfaces=[cm.NetworkInterfaceReference(
+                id=nic.id, delete_option="Delete")]),
+        )
+        if req.spot:
+            vm.priority, vm.eviction_policy = "Spot", "Delete"
+            vm.billing_profile = cm.BillingProfile(max_price=-1)
+        try:
+            out = self._call(self.compute.virtual_machines.begin_create_or_update, rg, name, vm, where=where)
+        except ProviderError:
+            # the VM was refused: its NIC and IP would wait for the group's delete; free them now
+            for fn, n in ((self.network.network_interfaces.begin_delete, f"{name}-nic"),
+                          (self.network.public_ip_addresses.begin_delete, f"{name}-ip")):
+                try:
+                    self._call(fn, rg, n)
+                except ProviderError:
+                    pass
+            raise
+        return self._instance(rg, out, ip.ip_address or "", (nic.ip_configurations[0].private_ip_address or ""))
+
+    def _instance(self, rg: str, vm, public_ip: str = "", private_ip: str = "") -> Instance:
+        t = vm.tags or {}
+        return Instance(
+            provider=NAME, id=vm.name, host=t.get(TAG_HOST, ""), system=t.get(TAG_SYSTEM, ""), run=t.get(TAG_RUN, ""),
+            region=vm.location, zone=(vm.zones or [""])[0], instance_type=vm.hardware_profile.vm_size,
+            state=_STATES.get((vm.provisioning_state or "").lower(), "pending"), public_ip=public_ip,
+            private_ip=private_ip, spot=(vm.priority or "").lower() == "spot",
+            launched_at=vm.time_created.strftime("%Y-%m-%dT%H:%M:%SZ") if getattr(vm, "time_created", None) else "",
+            expires=t.get(TAG_EXPIRES, ""), owner=t.get(TAG_OWNER, ""), extra={"resource_group": rg},
+        )
+
+    def _groups(self, run: str | None) -> list:
+        flt = f"tagName eq '{TAG_RUN}'" + (f" and tagValue eq '{run}'" if run else "")
+        return self._call(lambda: list(self.resources.resource_groups.list(filter=flt)))
+
+    def list(self, regions: list[str], run: str | None = None) -> list[Instance]:
+        out = []
+        for g in self._groups(run):
+            for vm in self._call(lambda n=g.name: list(self.compute.virtual_machines.list(n))):
+                pub = priv = ""
+                try:
+                    pub = self._call(self.network.public_ip_addresses.get, g.name, f"{vm.name}-ip").ip_address or ""
+                    nic = self._call(self.network.network_interfaces.get, g.name, f"{vm.name}-nic")
+                    priv = nic.ip_configurations[0].private_ip_address or ""
+                except ProviderError:
+                    pass
+                out.append(self._instance(g.name, vm, pub, priv))
+        return out
+
+    def delete_instances(self, instances: list[Instance]) -> None:
+        for i in instances:
+            try:
+                self._call(self.compute.virtual_machines.begin_delete, i.extra.get("resource_group") or _rg(i.run),
+                           i.id)
+            except ProviderError as exc:
+                if exc.kind != NOT_FOUND:
+                    raise
+
+    def cleanup(self, regions: list[str], run: str | None = None, expired_before: datetime | None = None,
+                dry_run: bool = False) -> list[str]:
+        """The run's resource group (one delete takes its NICs, IPs, NSGs, disks and network with it)."""
+        done = []
+        live = {i.run for i in self.list([])} if not run else set()
+        for g in self._groups(run):
+            t = g.tags or {}
+            if not run:
+                exp = parse_expires(t.get(TAG_EXPIRES, ""))
+                if t.get(TAG_RUN) in live or exp is None or expired_before is None or exp > expired_before:
+                    continue
+            done.append(f"azure:{g.location}:resource-group/{g.name}")
+            if not dry_run:
+                try:
+                    self._call(self.resources.resource_groups.begin_delete, g.name)
+                except ProviderError as exc:
+                    if exc.kind != NOT_FOUND:
+                        raise
+        return done

@@ -1,0 +1,232 @@
+"""Small local HTTPS servers that speak the REST calls benchfleet's Azure and GCP providers make, so the
+real SDK clients (azure-mgmt-*, google-cloud-compute) and their real credential chains run against them.
+
+Both serve over TLS with a certificate made for the test (REQUESTS_CA_BUNDLE points at it), issue tokens
+the way the standard chains fetch them (App Service managed identity for Azure, an authorized-user token
+endpoint for Google), keep resources in memory, make clients poll long-running operations, and answer
+with injected errors (capacity, quota) by rule.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import json
+import re
+import ssl
+import threading
+import time
+import urllib.parse
+import uuid
+from pathlib import Path
+
+TOKEN = "bf-fake-access-token-93b1"
+
+
+def make_cert(folder: Path) -> tuple[Path, Path]:
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                        x509.DNSName("localhost")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    return folder / "cert.pem", folder / "key.pem"
+
+
+class FakeServer:
+    """Base: TLS, JSON, a request log, error rules: {"method", "path" (regex), "body" (substring), "status",
+    "code", "message", "times" (how often; default always)}."""
+
+    def __init__(self, folder: Path):
+        self.cert, key = make_cert(folder)
+        self.rules: list[dict] = []
+        self.log: list[tuple[str, str, int]] = []
+        self.lock = threading.Lock()
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _do(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(n) if n else b""
+                url = urllib.parse.urlsplit(self.path)
+                query = dict(urllib.parse.parse_qsl(url.query))
+                with fake.lock:
+                    status, body, headers = fake.injected(self.command, url.path, raw) or fake.handle(
+                        self.command, url.path, query, raw, self.headers)
+                    fake.log.append((self.command, url.path, status))
+                data = b"" if body is None else json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _do
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.cert, key)
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+    def injected(self, method: str, path: str, raw: bytes):
+        for rule in self.rules:
+            if rule.get("method", method) == method and re.search(rule.get("path", ""), path) and \
+                    rule.get("body", "") in raw.decode(errors="replace") and rule.get("times", 1) != 0:
+                if "times" in rule:
+                    rule["times"] -= 1
+                return self.error(rule["status"], rule["code"], rule.get("message", f"injected: {rule['code']}"))
+        return None
+
+    def error(self, status: int, code: str, message: str):
+        raise NotImplementedError
+
+    def handle(self, method, path, query, raw, headers):
+        raise NotImplementedError
+
+
+class FakeAzure(FakeServer):
+    """Azure Resource Manager: generic resources by path, resource groups (cascading delete), async PUT and
+    DELETE operations that need polling, compute usages for the quota check, and the App Service managed
+    identity token endpoint that DefaultAzureCredential finds through IDENTITY_ENDPOINT/IDENTITY_HEADER."""
+
+    IDENTITY_HEADER = "bf-identity-secret-7d41c0"
+
+    def __init__(self, folder: Path, subscription: str = "00000000-0000-4000-8000-00000000b00f"):
+        self.subscription = subscription
+        self.resources: dict[str, dict] = {}  # lower-case id -> resource
+        self.operations: dict[str, list[str]] = {}  # id -> statuses still to report
+        self.ips = 0
+        super().__init__(folder)
+
+    def env(self) -> dict[str, str]:
+        return {"IDENTITY_ENDPOINT": f"{self.url}/msi/token", "IDENTITY_HEADER": self.IDENTITY_HEADER,
+                "AZURE_SUBSCRIPTION_ID": self.subscription, "BENCHFLEET_AZURE_ARM_ENDPOINT": self.url,
+                "REQUESTS_CA_BUNDLE": str(self.cert), "AZURE_CLIENT_ID": "", "MSI_ENDPOINT": ""}
+
+    def error(self, status, code, message):
+        return status, {"error": {"code": code, "message": message}}, None
+
+    def _op(self, statuses: list[str]) -> str:
+        op = uuid.uuid4().hex
+        self.operations[op] = statuses
+        return f"{self.url}/subscriptions/{self.subscription}/providers/Microsoft.Fake/operations/{op}"
+
+    def handle(self, method, path, query, raw, headers):
+        if path == "/msi/token":
+            if headers.get("X-IDENTITY-HEADER") != self.IDENTITY_HEADER:
+                return 401, {"error": "bad identity header"}, None
+            return 200, {"access_token": TOKEN, "expires_on": str(int(time.time()) + 3600),
+                         "resource": query.get("resource", ""), "token_type": "Bearer"}, None
+        if headers.get("Authorization") != f"Bearer {TOKEN}":
+            return self.error(401, "InvalidAuthenticationToken", "no or a wrong token")
+        key = path.lower().rstrip("/")
+        m = re.match(r".*/providers/microsoft\.fake/operations/(\w+)$", key)
+        if m:
+            left = self.operations.get(m.group(1), [])
+            status = left.pop(0) if left else "Succeeded"
+            if status == "Deleting":
+                return 202, None, {"Location": self.url + path, "retry-after-ms": "100"}
+            if status in ("InProgress",):
+                return 200, {"status": status}, {"retry-after-ms": "100"}
+            return 200, {"status": status} if status != "Deleted" else None, None
+        m = re.match(r".*/providers/microsoft\.compute/locations/([^/]+)/usages$", key)
+        if m:
+            used = sum(1 for r in self.resources.values() if r["type"].lower().endswith("virtualmachines")
+                       and r["location"] == m.group(1)) * 2
+            return 200, {"value": [{"name": {"value": "cores", "localizedValue": "Total Regional vCPUs"},
+                                    "currentValue": used, "limit": 100, "unit": "Count"}]}, None
+        if method == "PUT":
+            return self._put(path, key, json.loads(raw or b"{}"))
+        if method == "GET":
+            if key in self.resources:
+                return 200, self.resources[key], None
+            items = self._children(key)
+            if items is not None:
+                flt = query.get("$filter", "")
+                tn = re.search(r"tagName eq '([^']+)'", flt)
+                tv = re.search(r"tagValue eq '([^']+)'", flt)
+                if tn:
+                    items = [r for r in items if tn.group(1) in (r.get("tags") or {})
+                             and (not tv or r["tags"][tn.group(1)] == tv.group(1))]
+                return 200, {"value": items}, None
+            return self.error(404, "ResourceNotFound", f"{path} not found")
+        if method == "DELETE":
+            if key not in self.resources:
+                return 204, None, None
+            for k in [k for k in self.resources if k == key or k.startswith(key + "/")]:
+                del self.resources[k]
+            return 202, None, {"Location": self._op(["Deleting", "Deleted"]), "retry-after-ms": "100"}
+        return self.error(405, "MethodNotAllowed", method)
+
+    def _children(self, key: str):
+        """A collection GET: the resources directly of that type under that parent."""
+        parts = key.split("/")
+        if key.endswith("/resourcegroups"):
+            return [r for k, r in self.resources.items() if re.fullmatch(re.escape(key) + r"/[^/]+", k)]
+        if len(parts) >= 2 and parts[-2].startswith("microsoft."):
+            return [r for k, r in self.resources.items() if re.fullmatch(re.escape(key) + r"/[^/]+", k)]
+        return None
+
+    def _put(self, path: str, key: str, body: dict):
+        parts = path.rstrip("/").split("/")
+        rtype = ("Microsoft.Resources/resourceGroups" if parts[-2].lower() == "resourcegroups"
+                 else f"{parts[-4]}/{parts[-2]}" if len(parts) >= 4 else parts[-2])
+        if "/resourcegroups/" in key and rtype != "Microsoft.Resources/resourceGroups":
+            rg = key.split("/providers/")[0]
+            if rg not in self.resources:
+                return self.error(404, "ResourceGroupNotFound", f"resource group of {path} not found")
+        res = {**body, "id": path.rstrip("/"), "name": parts[-1], "type": rtype}
+        props = res.setdefault("properties", {})
+        existed = key in self.resources
+        if rtype == "Microsoft.Resources/resourceGroups":
+            props["provisioningState"] = "Succeeded"
+            self.resources[key] = res
+            return (200 if existed else 201), res, None
+        props["provisioningState"] = "Succeeded"
+        if rtype.lower().endswith("publicipaddresses"):
+            self.ips += 1
+            props["ipAddress"] = f"20.0.{self.ips // 250}.{self.ips % 250 + 1}"
+        if rtype.lower().endswith("networkinterfaces"):
+            for c in props.get("ipConfigurations", []):
+                c.setdefault("properties", {})["privateIPAddress"] = f"10.42.0.{self.ips + 3}"
+        if rtype.lower().endswith("virtualnetworks"):
+            for sn in props.get("subnets", []):
+                sn["id"] = f"{res['id']}/subnets/{sn['name']}"
+                sub = {**sn, "type": "Microsoft.Network/virtualNetworks/subnets"}
+                self.resources[sn["id"].lower()] = sub
+        if rtype.lower().endswith("virtualmachines"):
+            props["timeCreated"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        self.resources[key] = res
+        # Creating, then polled until Succeeded (the client must follow the async operation)
+        shown = {**res, "properties": {**props, "provisioningState": "Creating"}}
+        return 201, shown, {"Azure-AsyncOperation": self._op(["InProgress", "Succeeded"]), "retry-after-ms": "100"}
+
+    def groups(self) -> list[str]:
+        return [r["name"] for k, r in self.resources.items() if r["type"] == "Microsoft.Resources/resourceGroups"]
