@@ -230,3 +230,150 @@ class FakeAzure(FakeServer):
 
     def groups(self) -> list[str]:
         return [r["name"] for k, r in self.resources.items() if r["type"] == "Microsoft.Resources/resourceGroups"]
+
+
+class FakeGcp(FakeServer):
+    """Compute Engine v1: instances (insert, get, aggregated list with label filters, delete), firewalls,
+    regions (quotas), zone and global operations that report RUNNING before DONE, and the OAuth token
+    endpoint an authorized-user credentials file (GOOGLE_APPLICATION_CREDENTIALS) names."""
+
+    CLIENT_EMAIL = "benchfleet-test@bf-test-project.iam.gserviceaccount.com"
+
+    def __init__(self, folder: Path, project: str = "bf-test-project"):
+        self.project = project
+        self.instances: dict[str, dict] = {}  # zone/name -> instance
+        self.firewalls: dict[str, dict] = {}
+        self.operations: dict[str, dict] = {}
+        self.n = 0
+        self.folder = folder
+        super().__init__(folder)
+
+    def env(self) -> dict[str, str]:
+        """A service-account key file (its token_uri is this server), as GOOGLE_APPLICATION_CREDENTIALS."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        creds = self.folder / "adc.json"
+        if not getattr(self, "private_key", None):
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            self.private_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()).decode()
+            creds.write_text(json.dumps({
+                "type": "service_account", "project_id": self.project, "private_key_id": "bf-test-key",
+                "private_key": self.private_key, "client_email": self.CLIENT_EMAIL, "client_id": "1",
+                "token_uri": f"{self.url}/token"}))
+        return {"GOOGLE_APPLICATION_CREDENTIALS": str(creds), "GOOGLE_CLOUD_PROJECT": self.project,
+                "BENCHFLEET_GCP_COMPUTE_ENDPOINT": self.url, "REQUESTS_CA_BUNDLE": str(self.cert)}
+
+    def _authorized(self, header: str) -> bool:
+        """An access token from /token, or the self-signed JWT google-auth makes from the service account key
+        (checked against that key)."""
+        import jwt_check
+
+        return header == f"Bearer {TOKEN}" or jwt_check.valid(header.removeprefix("Bearer "), self.private_key,
+                                                                self.CLIENT_EMAIL)
+
+    def error(self, status, code, message):
+        # Errors come back the way Compute reports them: a finished operation that carries the error.
+        op = self._op("zone", "us-central1-a", error={"errors": [{"code": code, "message": message}]},
+                      status_code=status, message=message)
+        return 200, op, None
+
+    def _op(self, scope: str, where: str, target: str = "", error: dict | None = None, status_code: int = 200,
+            message: str = "") -> dict:
+        name = f"operation-{uuid.uuid4().hex[:12]}"
+        op = {"kind": "compute#operation", "name": name, "status": "RUNNING" if not error else "DONE",
+              "targetLink": target, "progress": 0}
+        if scope == "zone":
+            op["zone"] = f"{self.url}/compute/v1/projects/{self.project}/zones/{where}"
+        if error:
+            op.update(error=error, httpErrorStatusCode=status_code, httpErrorMessage=message)
+        self.operations[name] = op
+        return op
+
+    def handle(self, method, path, query, raw, headers):
+        if path == "/token":
+            import base64
+
+            form = dict(urllib.parse.parse_qsl(raw.decode()))
+            claims = form.get("assertion", "..").split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
+            if claims.get("iss") != self.CLIENT_EMAIL:
+                return 400, {"error": "invalid_grant"}, None
+            return 200, {"access_token": TOKEN, "expires_in": 3600, "token_type": "Bearer"}, None
+        if not self._authorized(headers.get("Authorization") or ""):
+            return 401, {"error": {"code": 401, "message": "no or a wrong token", "errors": [
+                {"reason": "authError", "message": "bad token"}]}}, None
+        base = f"/compute/v1/projects/{self.project}"
+        if not path.startswith(base):
+            return 404, {"error": {"code": 404, "message": f"{path} not found",
+                                   "errors": [{"reason": "notFound"}]}}, None
+        rest = path[len(base):]
+        m = re.fullmatch(r"/(?:zones/[^/]+|global)/operations/([^/]+)", rest)
+        if m:
+            op = self.operations[m.group(1)]
+            if op["status"] == "RUNNING":  # reported once, then done: the client has to poll
+                op = self.operations[m.group(1)] = {**op, "status": "DONE", "progress": 100}
+                return 200, {**op, "status": "RUNNING"}, None
+            return 200, op, None
+        m = re.fullmatch(r"/regions/([^/]+)", rest)
+        if m:
+            used = sum(2 for i in self.instances.values() if i["zone"].rsplit("/", 1)[-1].startswith(m.group(1)))
+            return 200, {"name": m.group(1), "quotas": [{"metric": "CPUS", "limit": 24.0, "usage": float(used)}]}, None
+        m = re.fullmatch(r"/zones/([^/]+)/instances(?:/([^/]+))?", rest)
+        if m:
+            zone, name = m.groups()
+            key = f"{zone}/{name}"
+            if method == "POST" and not name:
+                body = json.loads(raw)
+                self.n += 1
+                self.instances[f"{zone}/{body['name']}"] = {
+                    **body, "zone": f"{self.url}{base}/zones/{zone}", "status": "RUNNING", "id": str(self.n),
+                    "creationTimestamp": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f-00:00"),
+                    "machineType": f"{self.url}{base}/{body['machineType']}",
+                    "networkInterfaces": [{**nic, "networkIP": f"10.128.0.{self.n + 1}", "accessConfigs": [
+                        {**ac, "natIP": f"34.1.0.{self.n + 1}"} for ac in nic.get("accessConfigs", [])]}
+                        for nic in body.get("networkInterfaces", [])]}
+                return 200, self._op("zone", zone, f"{base}/zones/{zone}/instances/{body['name']}"), None
+            if method == "GET" and name:
+                if key not in self.instances:
+                    return 404, {"error": {"code": 404, "message": f"instance {name} not found",
+                                           "errors": [{"reason": "notFound"}]}}, None
+                return 200, self.instances[key], None
+            if method == "DELETE" and name:
+                if self.instances.pop(key, None) is None:
+                    return 404, {"error": {"code": 404, "message": f"instance {name} not found",
+                                           "errors": [{"reason": "notFound"}]}}, None
+                return 200, self._op("zone", zone, f"{base}/zones/{zone}/instances/{name}"), None
+        if rest == "/aggregated/instances":
+            flt = query.get("filter", "")
+            exact = re.search(r'labels\.([\w-]+) = "([^"]+)"', flt)
+            present = re.search(r"labels\.([\w-]+):\*", flt)
+            items: dict[str, dict] = {}
+            for i in self.instances.values():
+                labels = i.get("labels") or {}
+                if exact and labels.get(exact.group(1)) != exact.group(2):
+                    continue
+                if present and present.group(1) not in labels:
+                    continue
+                zone = i["zone"].rsplit("/", 1)[-1]
+                items.setdefault(f"zones/{zone}", {"instances": []})["instances"].append(i)
+            return 200, {"items": items}, None
+        m = re.fullmatch(r"/global/firewalls(?:/([^/]+))?", rest)
+        if m:
+            name = m.group(1)
+            if method == "POST":
+                body = json.loads(raw)
+                self.firewalls[body["name"]] = body
+                return 200, self._op("global", "", f"{base}/global/firewalls/{body['name']}"), None
+            if method == "GET" and not name:
+                return 200, {"items": list(self.firewalls.values())}, None
+            if name not in self.firewalls:
+                return 404, {"error": {"code": 404, "message": f"firewall {name} not found",
+                                       "errors": [{"reason": "notFound"}]}}, None
+            if method == "GET":
+                return 200, self.firewalls[name], None
+            if method == "DELETE":
+                del self.firewalls[name]
+                return 200, self._op("global", "", f"{base}/global/firewalls/{name}"), None
+        return 404, {"error": {"code": 404, "message": f"{method} {path}: not served by this fake"}}, None

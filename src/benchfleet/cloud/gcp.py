@@ -1,0 +1,237 @@
+"""Google Compute Engine through google-cloud-compute: every GCP call benchfleet makes is here.
+
+Credentials come only from Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud's
+application-default login, the metadata server); the project from the sweep or GOOGLE_CLOUD_PROJECT.
+``BENCHFLEET_GCP_COMPUTE_ENDPOINT`` points at another Compute endpoint (private service connect, a test
+server). Per run: one firewall rule (SSH from the controller to instances tagged with the run). Each
+instance deletes itself at its expiry (``max_run_duration`` with termination action DELETE).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from datetime import datetime
+
+from benchfleet.cloud.base import (
+    AUTH,
+    BAD_REQUEST,
+    CAPACITY,
+    NOT_FOUND,
+    OTHER,
+    QUOTA,
+    QUOTA_GLOBAL,
+    TAG_EXPIRES,
+    TAG_HOST,
+    TAG_OWNER,
+    TAG_RUN,
+    TAG_SYSTEM,
+    Instance,
+    LaunchRequest,
+    ProviderError,
+    parse_expires,
+)
+
+NAME = "gcp"
+IMAGES = {
+    "ubuntu-22.04": "projects/ubuntu-os-cloud/global/images/family/ubuntu-2204-lts",
+    "ubuntu-24.04": "projects/ubuntu-os-cloud/global/images/family/ubuntu-2404-lts-amd64",
+    "debian-12": "projects/debian-cloud/global/images/family/debian-12",
+    "rocky-9": "projects/rocky-linux-cloud/global/images/family/rocky-linux-9",
+}
+_CODES = {
+    "ZONE_RESOURCE_POOL_EXHAUSTED": CAPACITY, "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS": CAPACITY,
+    "RESOURCE_POOL_EXHAUSTED": CAPACITY, "UNSUPPORTED_OPERATION": CAPACITY,
+    "QUOTA_EXCEEDED": QUOTA, "RESOURCE_NOT_FOUND": NOT_FOUND, "NOT_FOUND": NOT_FOUND,
+}
+_STATES = {"PROVISIONING": "provisioning", "STAGING": "staging", "RUNNING": "running", "STOPPING": "stopping",
+           "SUSPENDING": "stopping", "SUSPENDED": "stopped", "TERMINATED": "terminated", "REPAIRING": "pending"}
+
+
+def _kind(code: str, message: str) -> str:
+    if code == "QUOTA_EXCEEDED" and "ALL_REGIONS" in message:  # e.g. 'CPUS_ALL_REGIONS': the project's
+        return QUOTA_GLOBAL
+    return _CODES.get(code, OTHER)
+
+
+def instance_name(run: str, host: str) -> str:
+    """Instance names are unique per project: the plan's host name and a short hash of the run."""
+    return f"{host}-{hashlib.sha1(run.encode()).hexdigest()[:6]}"[:63]
+
+
+def _firewall(run: str) -> str:
+    return f"benchfleet-{run}-ssh"[:63]
+
+
+class GcpProvider:
+    name = NAME
+
+    def __init__(self, project: str = ""):
+        from google.api_core.client_options import ClientOptions
+        from google.cloud import compute_v1
+
+        self.project = project or os.environ.get("GOOGLE_CLOUD_PROJECT", "")
+        if not self.project:
+            raise ProviderError(AUTH, "NoProject", "no GCP project: set project in the system's cloud section or "
+                                "GOOGLE_CLOUD_PROJECT", NAME)
+        endpoint = os.environ.get("BENCHFLEET_GCP_COMPUTE_ENDPOINT")
+        opts = {"client_options": ClientOptions(api_endpoint=endpoint)} if endpoint else {}
+        self.c = compute_v1
+        self.instances = compute_v1.InstancesClient(**opts)
+        self.firewalls = compute_v1.FirewallsClient(**opts)
+        self.regions_client = compute_v1.RegionsClient(**opts)
+        if endpoint:
+            # The operation pollers inside each client are built without its client options (they would poll
+            # compute.googleapis.com); hand them pollers for the same endpoint.
+            ops = {"zone_operations": compute_v1.ZoneOperationsClient(**opts),
+                   "global_operations": compute_v1.GlobalOperationsClient(**opts)}
+            for client in (self.instances, self.firewalls):
+                client.transport._extended_operations_services.update(ops)
+
+    def _call(self, fn, *args, where: str = "", wait: bool = True, **kw):
+        from google.api_core import exceptions as gex
+        from google.auth import exceptions as aex
+
+        op = None
+        try:
+            op = fn(*args, **kw)
+            if wait and hasattr(op, "result") and hasattr(op, "error_code"):
+                op.result(timeout=600)
+            return op
+        except aex.GoogleAuthError as exc:
+            raise ProviderError(AUTH, "Credentials", f"{exc} {where}".strip(), NAME) from None
+        except gex.GoogleAPICallError as exc:
+            code, message = "", exc.message or str(exc)
+            errs = getattr(getattr(op, "error", None), "errors", None) if op is not None else None
+            if errs:
+                code, message = errs[0].code, errs[0].message
+            else:
+                reasons = [e.get("reason", "") for e in (exc.errors or []) if isinstance(e, dict)]
+                code = {"quotaExceeded": "QUOTA_EXCEEDED", "notFound": "NOT_FOUND"}.get(reasons[0] if reasons else "",
+                                                                                        exc.__class__.__name__)
+            kind = _kind(code, message)
+            if kind == OTHER:
+                kind = (NOT_FOUND if isinstance(exc, gex.NotFound) else AUTH
+                        if isinstance(exc, gex.Unauthorized | gex.Forbidden) else BAD_REQUEST
+                        if isinstance(exc, gex.BadRequest) else OTHER)
+            raise ProviderError(kind, code, f"{message} {where}".strip(), NAME) from None
+
+    # -- before anything is created
+    def preflight(self, regions: list[str], instance_type: str, count: int) -> list[str]:
+        problems = []
+        for region in regions:
+            try:
+                r = self._call(self.regions_client.get, project=self.project, region=region, where=f"({region})")
+            except ProviderError as exc:
+                problems.append(str(exc))
+                if exc.kind == AUTH:
+                    break
+                continue
+            cpus = next((q for q in r.quotas if q.metric == "CPUS"), None)
+            if cpus is not None and cpus.usage >= cpus.limit:
+                problems.append(f"gcp: the CPUS quota of {region} is used up ({cpus.usage:.0f}/{cpus.limit:.0f})")
+        return problems
+
+    def zones(self, region: str, instance_type: str) -> list[str]:
+        return [f"{region}-{z}" for z in "abc"]
+
+    # -- run-scoped: a firewall rule for SSH from the controller to this run's instances
+    def prepare(self, run: str, region: str, req: LaunchRequest) -> None:
+        c = self.c
+        try:
+            self._call(self.firewalls.get, project=self.project, firewall=_firewall(run))
+            return
+        except ProviderError as exc:
+            if exc.kind != NOT_FOUND:
+                raise
+        fw = c.Firewall(name=_firewall(run), network="global/networks/default", direction="INGRESS",
+                        source_ranges=[req.ssh_cidr], target_tags=[f"benchfleet-{run}"],
+                        allowed=[c.Allowed(I_p_protocol="tcp", ports=["22"])],
+                        description=f"{TAG_RUN}={run} {TAG_EXPIRES}={req.tags[TAG_EXPIRES]} "
+                                    f"{TAG_OWNER}={req.tags[TAG_OWNER]}")
+        self._call(self.firewalls.insert, project=self.project, firewall_resource=fw)
+
+    def create(self, req: LaunchRequest) -> Instance:
+        c = self.c
+        image = IMAGES.get(req.image, req.image)
+        if "/" not in image:
+            raise ProviderError(BAD_REQUEST, "UnknownImage", f"image {req.image!r}: give projects/.../images/... or "
+                                f"one of {', '.join(IMAGES)}", NAME)
+        hours = max(1, int((req.expires_at - datetime.now(req.expires_at.tzinfo)).total_seconds()))
+        sched = c.Scheduling(max_run_duration=c.Duration(seconds=hours), instance_termination_action="DELETE")
+        if req.spot:
+            sched.provisioning_model = "SPOT"
+        inst = c.Instance(
+            name=instance_name(req.run, req.host), machine_type=f"zones/{req.zone}/machineTypes/{req.instance_type}",
+            labels=req.tags, tags=c.Tags(items=[f"benchfleet-{req.run}"]), scheduling=sched,
+            disks=[c.AttachedDisk(boot=True, auto_delete=True, initialize_params=c.AttachedDiskInitializeParams(
+                source_image=image, disk_size_gb=req.disk_gb, labels=req.tags))],
+            network_interfaces=[c.NetworkInterface(network="global/networks/default", access_configs=[
+                c.AccessConfig(name="external", type_="ONE_TO_ONE_NAT")])],
+            metadata=c.Metadata(items=[c.Items(key="ssh-keys", value=f"{req.ssh_user}:{req.public_key}"),
+                                       c.Items(key="startup-script", value=req.user_data())]),
+        )
+        where = f"({req.zone})"
+        self._call(self.instances.insert, project=self.project, zone=req.zone, instance_resource=inst, where=where)
+        got = self._call(self.instances.get, project=self.project, zone=req.zone, instance=inst.name, where=where)
+        return self._instance(got)
+
+    def _instance(self, i) -> Instance:
+        labels = dict(i.labels)
+        zone = i.zone.rsplit("/", 1)[-1]
+        nic = i.network_interfaces[0] if i.network_interfaces else None
+        return Instance(
+            provider=NAME, id=i.name, host=labels.get(TAG_HOST, ""), system=labels.get(TAG_SYSTEM, ""),
+            run=labels.get(TAG_RUN, ""), region=zone.rsplit("-", 1)[0], zone=zone,
+            instance_type=i.machine_type.rsplit("/", 1)[-1], state=_STATES.get(i.status, i.status.lower()),
+            public_ip=(nic.access_configs[0].nat_i_p if nic and nic.access_configs else "") if nic else "",
+            private_ip=nic.network_i_p if nic else "", spot=i.scheduling.provisioning_model == "SPOT",
+            launched_at=re.sub(r"\.\d+", "", i.creation_timestamp)[:19] + "Z" if i.creation_timestamp else "",
+            expires=labels.get(TAG_EXPIRES, ""), owner=labels.get(TAG_OWNER, ""), extra={"project": self.project},
+        )
+
+    def list(self, regions: list[str], run: str | None = None) -> list[Instance]:
+        flt = f'labels.{TAG_RUN} = "{run}"' if run else f"labels.{TAG_RUN}:*"
+        pages = self._call(self.instances.aggregated_list, request=self.c.AggregatedListInstancesRequest(
+            project=self.project, filter=flt), wait=False)
+        out = []
+        try:
+            for _zone, scoped in pages:
+                out += [self._instance(i) for i in scoped.instances]
+        except Exception as exc:  # noqa: BLE001 - a page fetch failing mid-listing
+            raise ProviderError(OTHER, type(exc).__name__, str(exc), NAME) from None
+        if regions:
+            out = [i for i in out if i.region in regions or not i.region]
+        return out
+
+    def delete_instances(self, instances: list[Instance]) -> None:
+        for i in instances:
+            try:
+                self._call(self.instances.delete, project=self.project, zone=i.zone, instance=i.id,
+                           where=f"({i.zone})")
+            except ProviderError as exc:
+                if exc.kind != NOT_FOUND:
+                    raise
+
+    def cleanup(self, regions: list[str], run: str | None = None, expired_before: datetime | None = None,
+                dry_run: bool = False) -> list[str]:
+        """The run's firewall rule (firewalls carry no labels: its description holds the tags)."""
+        done = []
+        live = {i.run for i in self.list([])} if not run else set()
+        for fw in self._call(self.firewalls.list, project=self.project, wait=False):
+            tags = dict(re.findall(r"(benchfleet-[a-z]+)=(\S+)", fw.description or ""))
+            if TAG_RUN not in tags or (run and tags[TAG_RUN] != run):
+                continue
+            if not run:
+                exp = parse_expires(tags.get(TAG_EXPIRES, ""))
+                if tags[TAG_RUN] in live or exp is None or expired_before is None or exp > expired_before:
+                    continue
+            done.append(f"gcp:global:firewall/{fw.name}")
+            if not dry_run:
+                try:
+                    self._call(self.firewalls.delete, project=self.project, firewall=fw.name)
+                except ProviderError as exc:
+                    if exc.kind != NOT_FOUND:
+                        raise
+        return done
