@@ -23,7 +23,20 @@ from pathlib import Path
 TOKEN = "bf-fake-access-token-93b1"
 
 
+_CERT: tuple[Path, Path] | None = None
+
+
 def make_cert(folder: Path) -> tuple[Path, Path]:
+    """One certificate for every fake in this process, so one REQUESTS_CA_BUNDLE serves them all."""
+    global _CERT
+    if _CERT is None:
+        import tempfile
+
+        _CERT = _new_cert(Path(tempfile.mkdtemp(prefix="benchfleet-fake-tls-")))
+    return _CERT
+
+
+def _new_cert(folder: Path) -> tuple[Path, Path]:
     import ipaddress
 
     from cryptography import x509
@@ -53,6 +66,7 @@ class FakeServer:
     "code", "message", "times" (how often; default always)}."""
 
     def __init__(self, folder: Path):
+        folder.mkdir(parents=True, exist_ok=True)
         self.cert, key = make_cert(folder)
         self.rules: list[dict] = []
         self.log: list[tuple[str, str, int]] = []

@@ -96,7 +96,9 @@ class ProvisionResult:
 
 
 def _zones(p: Provider, region: str, system: SystemRequest) -> list[str]:
-    wanted = [z for z in system.zones if z.startswith(region)] if system.zones else []
+    # AWS and GCP zones name their region (us-east-1a, us-central1-a); Azure's (1, 2, 3) apply to every region.
+    wanted = [z for z in system.zones if z.startswith(region)
+              or not any(z.startswith(r) for r in system.regions)]
     if wanted:
         return wanted
     finder = getattr(p, "zones", None)

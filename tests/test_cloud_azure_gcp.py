@@ -1,0 +1,203 @@
+"""Azure and GCP: the real SDK clients and credential chains against local HTTPS servers that speak the REST
+calls used (tests/cloudfakes.py). Create, list, poll and delete; quota and capacity errors from the server
+drive the failover; what a dead controller leaves behind is found and deleted by reap."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchfleet.cloud import fleet
+from benchfleet.runner import ansible_env
+from tests.cloudfakes import FakeAzure, FakeGcp
+
+BENCHFLEET = str(Path(sys.executable).parent / "benchfleet")
+PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBenchfleetTestKeyOnlyForTheFakes0000000000 test"
+
+
+@pytest.fixture()
+def azure(tmp_path, monkeypatch):
+    f = FakeAzure(tmp_path / "azure")
+    for k, v in f.env().items():
+        monkeypatch.setenv(k, v) if v else monkeypatch.delenv(k, raising=False)
+    yield f
+    f.stop()
+
+
+@pytest.fixture()
+def gcp(tmp_path, monkeypatch):
+    f = FakeGcp(tmp_path / "gcp")
+    for k, v in f.env().items():
+        monkeypatch.setenv(k, v)
+    yield f
+    f.stop()
+
+
+def _system(provider: str, name: str, regions: list[str], itype: str, count: int = 2, **kw):
+    return fleet.SystemRequest(name=name, provider=provider, regions=regions, zones=kw.pop("zones", []),
+                               instance_type=itype, image="ubuntu-22.04", hosts=[f"{name}-{i + 1}" for i in range(count)],
+                               ssh_cidr="198.51.100.7/32", ssh_user="bench", **kw)
+
+
+def _targets(provider: str):
+    return [(fleet.provider(provider), [])]
+
+
+def test_azure_create_list_poll_delete(azure):
+    res = fleet.provision("az-run", [_system("azure", "az-d4", ["eastus"], "Standard_D4s_v5", spot=True)], PUB)
+    assert res.created == ["az-d4-1", "az-d4-2"] and not res.failed
+    rg = azure.resources["/subscriptions/%s/resourcegroups/benchfleet-az-run" % azure.subscription]
+    assert set(rg["tags"]) == {"benchfleet-run", "benchfleet-expires", "benchfleet-owner"}
+    vm = next(r for k, r in azure.resources.items() if k.endswith("/virtualmachines/az-d4-1"))
+    p = vm["properties"]
+    assert p["priority"] == "Spot" and p["evictionPolicy"] == "Delete"
+    assert p["osProfile"]["linuxConfiguration"]["ssh"]["publicKeys"][0]["keyData"] == PUB
+    assert "shutdown -P" in __import__("base64").b64decode(p["osProfile"]["customData"]).decode()
+    nsg = next(r for k, r in azure.resources.items() if "/networksecuritygroups/" in k)
+    assert nsg["properties"]["securityRules"][0]["properties"]["sourceAddressPrefix"] == "198.51.100.7/32"
+    # long-running operations were followed: each PUT's async operation was polled to Succeeded
+    assert sum(1 for m, path, _ in azure.log if m == "GET" and "/operations/" in path) >= 8
+    listed = fleet.provider("azure").list([], "az-run")
+    assert sorted(i.host for i in listed) == ["az-d4-1", "az-d4-2"] and all(i.public_ip and i.spot for i in listed)
+    again = fleet.provision("az-run", [_system("azure", "az-d4", ["eastus"], "Standard_D4s_v5", spot=True)], PUB)
+    assert again.created == []  # idempotent: both hosts already have their VM
+    rep = fleet.teardown("az-run", _targets("azure"))
+    assert rep.ok and "azure:eastus:resource-group/benchfleet-az-run" in rep.deleted
+    assert azure.resources == {}  # the group's delete took the NICs, IPs, NSG, network and disks with it
+
+
+def test_azure_failover_capacity_zone_then_quota_region_then_auth_stops(azure):
+    azure.rules += [
+        {"method": "PUT", "path": "virtualMachines/az-f-1$", "body": '"zones": ["1"]', "status": 409,
+         "code": "ZonalAllocationFailed"},
+        {"method": "PUT", "path": "virtualMachines/az-f-2$", "body": '"location": "eastus"', "status": 409,
+         "code": "QuotaExceeded"},
+    ]
+    system = _system("azure", "az-f", ["eastus", "westus2"], "Standard_D4s_v5", count=2, zones=["1", "2"])
+    res = fleet.provision("az-fail", [system], PUB)
+    got = [(a.host, a.region, a.zone, a.outcome) for a in res.attempts]
+    assert got == [("az-f-1", "eastus", "1", "capacity"), ("az-f-1", "eastus", "2", "created"),
+                   ("az-f-2", "eastus", "2", "quota"), ("az-f-2", "westus2", "1", "created")], got
+    assert fleet.teardown("az-fail", _targets("azure")).ok and azure.resources == {}
+    azure.rules = [{"method": "PUT", "path": "virtualMachines/", "status": 403, "code": "AuthorizationFailed"}]
+    res = fleet.provision("az-auth", [_system("azure", "az-a", ["eastus", "westus2"], "Standard_D4s_v5")], PUB)
+    assert [a.outcome for a in res.attempts] == ["auth"]  # one try, then this cloud stops
+    assert set(res.failed) == {"az-a-1", "az-a-2"} and "azure stopped" in res.failed["az-a-2"]
+    assert fleet.teardown("az-auth", _targets("azure")).ok and azure.resources == {}
+
+
+def test_azure_reap_finds_what_a_dead_controller_left(azure):
+    fleet.provision("az-left", [_system("azure", "az-l", ["eastus"], "Standard_D2s_v5", count=1)], PUB)
+    # no teardown: the controller died. Nothing is past its expiry yet, so a plain reap keeps it.
+    assert fleet.reap(_targets("azure")).deleted == []
+    dry = fleet.reap(_targets("azure"), older_than_s=0, dry_run=True)
+    assert any("instance/az-l-1" in d for d in dry.deleted) and azure.groups() == ["benchfleet-az-left"]
+    rep = fleet.reap(_targets("azure"), older_than_s=0)
+    assert rep.ok and "azure:eastus:resource-group/benchfleet-az-left" in rep.deleted
+    assert azure.resources == {}
+
+
+def test_gcp_create_list_poll_delete(gcp):
+    res = fleet.provision("gc-run", [_system("gcp", "gcp-n2", ["us-central1"], "n2-standard-4", spot=True)], PUB)
+    assert res.created == ["gcp-n2-1", "gcp-n2-2"] and not res.failed
+    inst = next(iter(gcp.instances.values()))
+    assert set(inst["labels"]) >= {"benchfleet-run", "benchfleet-expires", "benchfleet-owner"}
+    assert inst["scheduling"]["instanceTerminationAction"] == "DELETE"  # deletes itself at its expiry
+    assert int(inst["scheduling"]["maxRunDuration"]["seconds"]) > 0
+    assert inst["scheduling"]["provisioningModel"] == "SPOT"
+    assert {"key": "ssh-keys", "value": f"bench:{PUB}"} in inst["metadata"]["items"]
+    (fw,) = gcp.firewalls.values()
+    assert fw["sourceRanges"] == ["198.51.100.7/32"] and fw["targetTags"] == ["benchfleet-gc-run"]
+    # operations were polled: each insert's operation was fetched while RUNNING, then DONE
+    assert sum(1 for m, path, _ in gcp.log if m == "GET" and "/operations/" in path) >= 3
+    listed = fleet.provider("gcp").list([], "gc-run")
+    assert sorted(i.host for i in listed) == ["gcp-n2-1", "gcp-n2-2"] and all(i.public_ip for i in listed)
+    assert fleet.provision("gc-run", [_system("gcp", "gcp-n2", ["us-central1"], "n2-standard-4")], PUB).created == []
+    rep = fleet.teardown("gc-run", _targets("gcp"))
+    assert rep.ok and "gcp:global:firewall/benchfleet-gc-run-ssh" in rep.deleted
+    assert gcp.instances == {} and gcp.firewalls == {}
+
+
+def test_gcp_failover_capacity_zone_then_quota_region_then_global_quota_stops(gcp):
+    gcp.rules += [
+        {"method": "POST", "path": "us-central1-a/instances$", "status": 503, "code": "ZONE_RESOURCE_POOL_EXHAUSTED"},
+        {"method": "POST", "path": "us-central1-./instances$", "body": "gcp-f-2", "status": 403,
+         "code": "QUOTA_EXCEEDED", "message": "Quota 'CPUS' exceeded. Limit: 8.0 in region us-central1."},
+    ]
+    res = fleet.provision("gc-fail", [_system("gcp", "gcp-f", ["us-central1", "europe-west4"], "n2-standard-4")], PUB)
+    got = [(a.host, a.zone, a.outcome) for a in res.attempts]
+    assert got == [("gcp-f-1", "us-central1-a", "capacity"), ("gcp-f-1", "us-central1-b", "created"),
+                   ("gcp-f-2", "us-central1-b", "quota"), ("gcp-f-2", "europe-west4-a", "created")], got
+    assert fleet.teardown("gc-fail", _targets("gcp")).ok and gcp.instances == {}
+    gcp.rules = [{"method": "POST", "path": "/instances$", "status": 403, "code": "QUOTA_EXCEEDED",
+                  "message": "Quota 'CPUS_ALL_REGIONS' exceeded. Limit: 32.0 globally."}]
+    res = fleet.provision("gc-glob", [_system("gcp", "gcp-g", ["us-central1", "europe-west4"], "n2-standard-4")], PUB)
+    assert [a.outcome for a in res.attempts] == ["quota-global"] and "gcp stopped" in res.failed["gcp-g-2"]
+    assert fleet.teardown("gc-glob", _targets("gcp")).ok and gcp.firewalls == {}
+
+
+def test_gcp_reap_finds_what_a_dead_controller_left(gcp):
+    fleet.provision("gc-left", [_system("gcp", "gcp-l", ["us-central1"], "e2-standard-2", count=1)], PUB)
+    assert fleet.reap(_targets("gcp")).deleted == []
+    rep = fleet.reap(_targets("gcp"), older_than_s=0)
+    assert rep.ok and gcp.instances == {} and gcp.firewalls == {}
+    assert "gcp:global:firewall/benchfleet-gc-left-ssh" in rep.deleted
+
+
+def test_inventory_plugin_lists_a_run_across_clouds(azure, gcp, tmp_path):
+    fleet.provision("multi", [_system("azure", "az-m", ["eastus"], "Standard_D2s_v5", count=1),
+                              _system("gcp", "gcp-m", ["us-central1"], "e2-standard-2", count=2)], PUB)
+    cfg = tmp_path / "multi.benchfleet_cloud.yml"
+    cfg.write_text(yaml.safe_dump({
+        "plugin": "benchfleet.mlperf.benchfleet_cloud", "run": "multi", "private_key_file": "/keys/multi",
+        "systems": [{"name": "az-m", "provider": "azure", "regions": ["eastus"], "ssh_user": "azureuser"},
+                    {"name": "gcp-m", "provider": "gcp", "regions": ["us-central1"], "address": "private",
+                     "vars": {"benchfleet_harness_python": "/opt/venv/bin/python"}}],
+        "keyed_groups": [{"key": "benchfleet_instance.region", "prefix": "region"}]}))
+    out = subprocess.run([str(Path(sys.executable).parent / "ansible-inventory"), "-i", str(cfg), "--list"],
+                         capture_output=True, text=True, env={**os.environ, **ansible_env(tmp_path / "private")})
+    assert out.returncode == 0, out.stderr
+    inv = json.loads(out.stdout, object_hook=lambda d: d.get("__ansible_unsafe", d))
+    hv = inv["_meta"]["hostvars"]
+    assert sorted(hv) == ["az-m-1", "gcp-m-1", "gcp-m-2"]
+    assert sorted(inv["benchfleet_cloud"]["children"]) == ["az_m", "gcp_m"]
+    assert inv["provider_gcp"]["hosts"] == ["gcp-m-1", "gcp-m-2"] and inv["region_eastus"]["hosts"] == ["az-m-1"]
+    assert hv["az-m-1"]["ansible_host"].startswith("20.") and hv["az-m-1"]["ansible_user"] == "azureuser"
+    assert hv["gcp-m-1"]["ansible_host"].startswith("10.128.")  # address: private
+    assert hv["gcp-m-2"]["benchfleet_harness_python"] == "/opt/venv/bin/python"
+    assert hv["gcp-m-1"]["ansible_ssh_private_key_file"] == "/keys/multi"
+    for p in ("azure", "gcp"):
+        assert fleet.teardown("multi", _targets(p)).ok
+    assert azure.resources == {} and gcp.instances == {}
+
+
+def test_check_creates_nothing_on_any_cloud(azure, gcp, tmp_path):
+    from tests.cloudhosts import ec2, moto_ec2, tagged_instances
+
+    sweep = tmp_path / "clouds.yml"
+    sweep.write_text(yaml.safe_dump({"submitter": "TestLab", "systems": [
+        {"name": "aws-c", "cloud": {"provider": "aws", "regions": ["us-east-1"], "instance_type": "m5.large",
+                                    "image": "ami-785db401", "count": 2}},
+        {"name": "az-c", "cloud": {"provider": "azure", "regions": ["eastus"], "instance_type": "Standard_D4s_v5"}},
+        {"name": "gcp-c", "cloud": {"provider": "gcp", "regions": ["us-central1"], "instance_type": "n2-standard-4",
+                                    "spot": True}}]}))
+    with moto_ec2():
+        groups = ec2().describe_security_groups()["SecurityGroups"]
+        out = subprocess.run([BENCHFLEET, "sweep", str(sweep), "--check", "--runs-dir", str(tmp_path / "runs")],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert tagged_instances() == [] and ec2().describe_security_groups()["SecurityGroups"] == groups
+        assert ec2().describe_key_pairs()["KeyPairs"] == []
+    for system in ("aws-c (aws m5.large x 2", "az-c (azure Standard_D4s_v5 x 1", "gcp-c (gcp n2-standard-4 x 1"):
+        assert f"cloud check {system}" in out.stdout and "): OK" in out.stdout
+    assert "gcp-c: 1 x 0.0470 USD/h" in out.stdout  # spot price
+    assert azure.resources == {} and {m for m, _, _ in azure.log} == {"GET"}
+    assert gcp.instances == {} and {m for m, _, _ in gcp.log} <= {"GET", "POST"}
+    assert all(p == "/token" for m, p, _ in gcp.log if m == "POST")
+    assert not (tmp_path / "runs").exists()
