@@ -95,12 +95,16 @@ def test_sweep_of_three_instances_is_listed_benchmarked_and_torn_down(aws, cache
         hv = inv["_meta"]["hostvars"][name]
         assert hv["ansible_host"] == i["PublicIpAddress"] and hv["benchfleet_instance"]["id"] == i["InstanceId"]
         tags = {t["Key"]: t["Value"] for t in i["Tags"]}
-        assert tags["benchfleet-run"] == run and tags["benchfleet-owner"] and len(tags["benchfleet-expires"]) == 14
+        assert tags["benchfleet-run"] == run and tags["benchfleet-owner"]
+        assert len(tags["benchfleet-expires"]) == 14
         assert i["MetadataOptions"]["HttpTokens"] == "required"  # IMDSv2 only
-        attr = ec2().describe_instance_attribute(InstanceId=i["InstanceId"], Attribute="instanceInitiatedShutdownBehavior")
+        attr = ec2().describe_instance_attribute(InstanceId=i["InstanceId"],
+                                                 Attribute="instanceInitiatedShutdownBehavior")
         assert attr["InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"
-    (sg,) = ec2().describe_security_groups(Filters=[{"Name": "tag:benchfleet-run", "Values": [run]}])["SecurityGroups"]
-    assert [(p["FromPort"], [r["CidrIp"] for r in p["IpRanges"]]) for p in sg["IpPermissions"]] == [(22, ["127.0.0.1/32"])]
+    (sg,) = ec2().describe_security_groups(Filters=[{"Name": "tag:benchfleet-run", "Values": [run]}])[
+        "SecurityGroups"]
+    ingress = [(p["FromPort"], [r["CidrIp"] for r in p["IpRanges"]]) for p in sg["IpPermissions"]]
+    assert ingress == [(22, ["127.0.0.1/32"])]
 
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out

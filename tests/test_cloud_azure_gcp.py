@@ -41,8 +41,8 @@ def gcp(tmp_path, monkeypatch):
 
 def _system(provider: str, name: str, regions: list[str], itype: str, count: int = 2, **kw):
     return fleet.SystemRequest(name=name, provider=provider, regions=regions, zones=kw.pop("zones", []),
-                               instance_type=itype, image="ubuntu-22.04", hosts=[f"{name}-{i + 1}" for i in range(count)],
-                               ssh_cidr="198.51.100.7/32", ssh_user="bench", **kw)
+                               instance_type=itype, image="ubuntu-22.04", ssh_cidr="198.51.100.7/32",
+                               hosts=[f"{name}-{i + 1}" for i in range(count)], ssh_user="bench", **kw)
 
 
 def _targets(provider: str):
@@ -52,7 +52,7 @@ def _targets(provider: str):
 def test_azure_create_list_poll_delete(azure):
     res = fleet.provision("az-run", [_system("azure", "az-d4", ["eastus"], "Standard_D4s_v5", spot=True)], PUB)
     assert res.created == ["az-d4-1", "az-d4-2"] and not res.failed
-    rg = azure.resources["/subscriptions/%s/resourcegroups/benchfleet-az-run" % azure.subscription]
+    rg = azure.resources[f"/subscriptions/{azure.subscription}/resourcegroups/benchfleet-az-run"]
     assert set(rg["tags"]) == {"benchfleet-run", "benchfleet-expires", "benchfleet-owner"}
     vm = next(r for k, r in azure.resources.items() if k.endswith("/virtualmachines/az-d4-1"))
     p = vm["properties"]

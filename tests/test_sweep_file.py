@@ -14,6 +14,9 @@ from benchfleet.sweep.schema import SweepError, parse
 GOOD = {"submitter": "MyLab", "systems": [{"name": "lab", "hosts": ["all"]}]}
 
 
+CLOUD = {"provider": "aws", "regions": ["us-east-1"], "instance_type": "m5.large"}
+
+
 def _with(**kw) -> dict:
     d = yaml.safe_load(yaml.safe_dump(GOOD))
     d.update(kw)
@@ -35,7 +38,7 @@ def _with(**kw) -> dict:
         ({"systems": [{"name": "lab", "hosts": ["all"]}]},
          "submitter: required: your organisation's name as it appears in the submission"),
         (_with(systems=[{"name": "lab", "hsots": ["all"]}]),
-         "systems[0].hsots: unknown key; did you mean 'hosts'? allowed here: name, hosts, system_type"),
+         "systems[0].hsots: unknown key; did you mean 'hosts'? allowed here: name, hosts, cloud, system_type"),
         (_with(sytems=[]), "sytems: unknown key; did you mean 'systems'?"),
         (_with(systems=[{"name": "lab", "hosts": ["all"], "overrides": {"thread": 2}}]),
          "systems[0].overrides.thread: unknown key; did you mean 'threads'? allowed here: threads, batch"),
@@ -49,6 +52,20 @@ def _with(**kw) -> dict:
         (_with(round="v9.9"), "round: unknown MLPerf round 'v9.9'; known rounds: v3.1"),
         (_with(systems=[{"name": "a", "hosts": ["all"]}, {"name": "a", "hosts": ["x"]}]),
          "systems[1].name: 'a' is used twice"),
+        # cloud systems: bad input is refused before any resource exists
+        (_with(systems=[{"name": "a", "hosts": ["h"], "cloud": CLOUD}]),
+         "systems[0].hosts: give hosts (inventory) or cloud (instances benchfleet creates), not both"),
+        (_with(systems=[{"name": "AWS_1", "cloud": CLOUD}]),
+         "systems[0].name: 'AWS_1' names cloud instances: use lowercase letters, digits and '-'"),
+        (_with(systems=[{"name": "a", "cloud": {**CLOUD, "provider": "ovh"}}]),
+         "systems[0].cloud.provider: Input should be 'aws', 'azure' or 'gcp'"),
+        (_with(systems=[{"name": "a", "cloud": {**CLOUD, "ssh_cidr": "everyone"}}]),
+         "systems[0].cloud.ssh_cidr: 'everyone' is not an address range; give e.g. 203.0.113.7/32, or auto"),
+        (_with(systems=[{"name": "a", "cloud": {"provider": "aws", "region": "us-east-1", "instance_type": "t3"}}]),
+         "systems[0].cloud.region: unknown key; did you mean 'regions'?"),
+        (_with(systems=[{"name": "a", "cloud": {**CLOUD, "count": 0}}]),
+         "systems[0].cloud.count: Input should be greater than or equal to 1"),
+        (_with(systems=[{"name": "a"}]), "systems[0].hosts: required: inventory groups or host names"),
     ],
 )
 def test_bad_sweep_file_names_the_field(data, message, tmp_path, capsys):
@@ -113,3 +130,15 @@ def test_resume_needs_a_known_run(tmp_path, capsys):
 def test_example_sweep_is_valid():
     root = Path(__file__).resolve().parents[1]
     assert parse(yaml.safe_load((root / "sweeps" / "example.yml").read_text())).submitter == "MyLab"
+    clouds = parse(yaml.safe_load((root / "sweeps" / "clouds.yml").read_text()))
+    assert [s.cloud.provider for s in clouds.systems] == ["aws", "azure", "gcp"]
+    assert clouds.systems[0].cloud_hosts() == ["aws-c6i-1", "aws-c6i-2"]
+
+
+def test_cloud_run_id_must_name_cloud_resources(tmp_path, capsys):
+    f = tmp_path / "c.yml"
+    f.write_text(yaml.safe_dump(_with(systems=[{"name": "a", "cloud": {**CLOUD, "ssh_cidr": "127.0.0.1/32"}}])))
+    rc = main(["sweep", str(f), "--run-id", "My_Run", "--runs-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--run-id: run id 'My_Run' cannot name cloud resources" in err, err
+    assert not (tmp_path / "runs").exists()

@@ -281,6 +281,8 @@ def _report(rd, outcome) -> int:
             for f in group:
                 print(f"  {f['host']} / {f['cell']}: {f['kind']}"
                       f"{' in ' + repr(f['task']) if f['task'] else ''}: {_tail(f['message'])}")
+    if plan.cloud_systems():
+        _report_cloud(rd, s)
     pending = rd.pending(plan)
     tree = s.get("tree")
     ok = bool(tree)
@@ -306,6 +308,23 @@ def _report(rd, outcome) -> int:
     if outcome.interrupted:
         return 130
     return 0 if ok and not pending and outcome.ansible_rc == 0 else 1
+
+
+def _report_cloud(rd, summary: dict) -> None:
+    """Every provisioning attempt that failed over, and what the instances cost."""
+    p = rd.root / "cloud" / "attempts.jsonl"
+    attempts = [json.loads(x) for x in p.read_text().splitlines()] if p.is_file() else []
+    moved = [a for a in attempts if a["outcome"] != "created"]
+    if moved:
+        print(f"\ncloud provisioning: {len(attempts)} attempt(s), {len(moved)} failed over:")
+        for a in attempts:
+            where = a["region"] + (f" {a['zone']}" if a["zone"] and a["zone"] != a["region"] else "")
+            print(f"  {a['host']}: {a['provider']} {where}: {a['outcome']}"
+                  + ("" if a["outcome"] == "created" else f" ({_tail(a['message'], 160)})"))
+    cost = summary.get("cloud_cost")
+    if cost:
+        print(f"cloud cost: {cost['total_usd']:.4f} USD for {len(cost['instances'])} instance(s), from recorded "
+              f"uptime at the {cost['price_table']} price table (results.csv: usd_per_million_samples)")
 
 
 def _tail(message: str, limit: int = 400) -> str:
