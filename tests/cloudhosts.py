@@ -30,6 +30,10 @@ def moto_ec2(env: dict | None = None):
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
+    import urllib.request
+
+    # moto keeps its state per process: start every test from an empty account
+    urllib.request.urlopen(urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST")).read()
     values = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "AKIABENCHFLEETTEST",
               "AWS_SECRET_ACCESS_KEY": "bf-test-secret-4f9c2e7a1d", "AWS_DEFAULT_REGION": "us-east-1"}
     old = {k: os.environ.get(k) for k in values}
