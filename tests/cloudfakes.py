@@ -282,7 +282,7 @@ class FakeGcp(FakeServer):
     def _authorized(self, header: str) -> bool:
         """An access token from /token, or the self-signed JWT google-auth makes from the service account key
         (checked against that key)."""
-        import jwt_check
+        from tests import jwt_check
 
         return header == f"Bearer {TOKEN}" or jwt_check.valid(header.removeprefix("Bearer "), self.private_key,
                                                                 self.CLIENT_EMAIL)

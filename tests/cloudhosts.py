@@ -16,7 +16,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from sshfleet import Fleet
+from tests.sshfleet import Fleet
 
 
 @contextmanager

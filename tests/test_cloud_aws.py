@@ -253,3 +253,18 @@ def test_check_and_max_cost_create_nothing(aws, cache_dir, tmp_path):
              ec2().describe_key_pairs()["KeyPairs"])
     assert after == before and not hosts.up
     assert not runs.exists()
+
+
+def test_bad_credentials_are_refused_before_anything_is_created(aws, cache_dir, tmp_path):
+    env, fleet, hosts = aws
+    sweep = _sweep(tmp_path, fleet, cache_dir)
+    rules = [{"action": a, "code": "AuthFailure", "status": 401}
+             for a in ("DescribeInstanceTypeOfferings", "RunInstances", "DescribeInstances")]
+    with FaultProxy(env["AWS_ENDPOINT_URL"], rules) as proxy:
+        out = subprocess.run([BENCHFLEET, "sweep", str(sweep), "--runs-dir", str(tmp_path / "runs")],
+                             capture_output=True, text=True, env={**os.environ, "AWS_ENDPOINT_URL": proxy.url})
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "cloud check aws-m5 (aws m5.large x 3 in us-east-1): aws: AuthFailure" in out.stdout
+    assert "the cloud checks above failed; nothing was created" in out.stderr
+    assert [a for a, _ in proxy.seen if a not in ("DescribeInstanceTypeOfferings",)] == []
+    assert not (tmp_path / "runs").exists() and tagged_instances() == []

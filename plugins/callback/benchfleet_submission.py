@@ -160,7 +160,8 @@ class CallbackModule(CallbackBase):
         task = result._task.get_name()
         message = str(res.get("msg") or res.get("stderr") or res.get("module_stderr") or "")[-3000:]
         if result._task.action.endswith("cloud_instances"):
-            self._cloud(res, failure=f"{task}: {message}")
+            if result._task.args.get("state") != "absent":  # a failed teardown is the CLI's to report
+                self._cloud(res, failure=f"{task}: {message}")
             return
         cell = self.current.get(host)
         if cell is None:

@@ -89,7 +89,7 @@ def run(rd: RunDir, *, inventory: Path | None = None, forks: int = 0, check: boo
             out = _invoke(rd, plan, inventory, forks, check, stream, live, cloud_vars=cloud.prepare(rd, plan))
             ran += [c for c in out.ran if c not in ran]
             rep = cloud.teardown(rd, plan, log=lambda m: print(f"teardown: {m}", file=stream, flush=True))
-            _report_teardown(rep, stream)
+            _report_teardown(rep, stream, plan.run_id)
             out.teardown = {"deleted": rep.deleted, "remaining": rep.remaining, "errors": rep.errors}
             lost = _lost_cells(rd, plan, cloud.vanished_hosts(rd))
             if out.interrupted or not lost or round_no == max_rounds:
@@ -98,20 +98,20 @@ def run(rd: RunDir, *, inventory: Path | None = None, forks: int = 0, check: boo
                   f"new instances: {', '.join(lost)}", file=stream, flush=True)
     except BaseException:
         rep = cloud.teardown(rd, plan, log=lambda m: print(f"teardown: {m}", file=stream, flush=True))
-        _report_teardown(rep, stream)
+        _report_teardown(rep, stream, plan.run_id)
         raise
     out.ran = ran
     out.summary = aggregate(rd.root)
     return out
 
 
-def _report_teardown(rep, stream: TextIO) -> None:
+def _report_teardown(rep, stream: TextIO, run: str = "<run-id>") -> None:
     if rep.ok:
         print("teardown: confirmed by listing: nothing of this run is left on its clouds"
               + (f" ({len(rep.deleted)} resource(s) deleted now)" if rep.deleted else ""), file=stream, flush=True)
     else:
-        print("teardown: INCOMPLETE: " + "; ".join(rep.remaining + rep.errors) + " -- run `benchfleet teardown "
-              "<run-id>` again, or `benchfleet reap`", file=stream, flush=True)
+        print("teardown: INCOMPLETE: " + "; ".join(rep.remaining + rep.errors) + f" -- run `benchfleet teardown "
+              f"{run}` again, or `benchfleet reap`", file=stream, flush=True)
 
 
 def _lost_cells(rd: RunDir, plan: Plan, vanished: set[str]) -> list[str]:
