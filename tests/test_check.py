@@ -194,3 +194,21 @@ def test_undetected_values_are_marked_and_listed_never_guessed():
     assert "accelerator_frequency" in d.unknown
     assert system_id(gpu, "onnxruntime", "cuda") == "Test_4c_1xH200_onnxruntime_cuda"
     assert system_id(gpu, "onnxruntime", "cpu") == "Test_4c_onnxruntime_cpu"
+
+
+def test_every_plugin_documents_itself_for_ansible_doc():
+    """ansible-doc parses DOCUMENTATION/EXAMPLES/RETURN of every module and plugin (a YAML slip breaks it)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    doc = str(Path(sys.executable).parent / "ansible-doc")
+    env = {"ANSIBLE_INVENTORY_PLUGINS": str(root / "plugins" / "inventory"),
+           "ANSIBLE_CALLBACK_PLUGINS": str(root / "plugins" / "callback"), "PATH": "/usr/bin:/bin"}
+    plugins = [("module", p.stem, ["-M", str(root / "plugins" / "modules")])
+               for p in (root / "plugins" / "modules").glob("*.py")]
+    plugins += [("inventory", "benchfleet_cloud", []), ("callback", "benchfleet_submission", [])]
+    for kind, name, extra in plugins:
+        out = subprocess.run([doc, "-t", kind, *extra, "--json", name], capture_output=True, text=True, env=env)
+        assert out.returncode == 0 and name in out.stdout, f"{kind} {name}: {out.stderr}"

@@ -16,16 +16,16 @@ description:
     groups, firewall rules) tagged with the run, and confirms it by listing.
   - Every resource carries the tags C(benchfleet-run), C(benchfleet-expires) and C(benchfleet-owner).
   - Credentials come from each SDK's standard chain only (environment, profiles, managed identities).
-  - Runs on the controller (C(delegate_to: localhost)); needs the benchfleet package there.
+  - "Runs on the controller (C(delegate_to: localhost)); needs the benchfleet package there."
 version_added: "0.1.0"
 author: benchfleet contributors
 options:
   run:
-    description: The run id (tag C(benchfleet-run)); lowercase letters, digits and dashes.
+    description: "The run id (tag C(benchfleet-run)); lowercase letters, digits and dashes."
     type: str
     required: true
   state:
-    description: C(present) to create what is missing, C(absent) to delete everything of the run.
+    description: "C(present) to create what is missing, C(absent) to delete everything of the run."
     type: str
     choices: [present, absent]
     default: present
@@ -33,7 +33,7 @@ options:
     description:
       - Cloud systems; each has name, provider (aws, azure, gcp), regions, zones, instance_type, image, hosts
         (the plan's host names, one instance each), disk_gb, spot, ssh_user, ssh_cidr, hours (until the
-        resources expire: their tag and the instances' own power-off) and options (subscription, project).
+        resources expire, by their tag and the instances' own power-off) and options (subscription, project).
     type: list
     elements: dict
     default: []
@@ -109,19 +109,6 @@ from pathlib import Path
 from ansible.module_utils.basic import AnsibleModule
 
 
-def _targets(systems):
-    from benchfleet.cloud import fleet
-
-    seen, out = {}, []
-    for s in systems:
-        key = (s["provider"], tuple(sorted((s.get("options") or {}).items())))
-        if key not in seen:
-            seen[key] = (fleet.provider(s["provider"], **(s.get("options") or {})), [])
-            out.append(seen[key])
-        seen[key][1].extend(r for r in s["regions"] if r not in seen[key][1])
-    return out
-
-
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -150,7 +137,7 @@ def main() -> None:
     ledger = Path(p["ledger"]) if p["ledger"] else None
     try:
         if p["state"] == "absent":
-            targets = _targets(p["systems"])
+            targets = fleet.targets_for(p["systems"])
             if module.check_mode:
                 rep = fleet.delete(targets, p["run"], lambda i: i.run == p["run"], dry_run=True)
             else:

@@ -18,7 +18,6 @@ from pathlib import Path
 from benchfleet.cloud.base import (
     AUTH,
     BAD_REQUEST,
-    CAPACITY,
     QUOTA,
     QUOTA_GLOBAL,
     Instance,
@@ -47,6 +46,18 @@ def provider(name: str, **options) -> Provider:
 
         return GcpProvider(project=options.get("project") or "")
     raise ValueError(f"unknown cloud provider {name!r}; choose from {', '.join(PROVIDERS)}")
+
+
+def targets_for(systems: list[dict]) -> list[tuple[Provider, list[str]]]:
+    """(provider, regions) for the clouds a list of systems uses; one provider object per account."""
+    seen: dict[tuple, tuple[Provider, list[str]]] = {}
+    for s in systems:
+        options = s.get("options") or {}
+        key = (s["provider"], tuple(sorted(options.items())))
+        if key not in seen:
+            seen[key] = (provider(s["provider"], **options), [])
+        seen[key][1].extend(r for r in s["regions"] if r not in seen[key][1])
+    return list(seen.values())
 
 
 @dataclass
@@ -325,8 +336,6 @@ def controller_cidr(timeout: float = 4.0) -> str:
         ip = r.read().decode().strip()
     return f"{ip}/32"
 
-
-ERROR_KINDS = (CAPACITY, QUOTA, QUOTA_GLOBAL, AUTH, BAD_REQUEST)
 
 
 def configured(providers: list[str] | None = None, regions: list[str] | None = None

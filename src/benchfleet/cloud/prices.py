@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 TABLE_DATE = "2024-06-01"  # list prices as published then (us-east-1, eastus, us-central1)
@@ -106,7 +106,7 @@ def actual(ledger: Path, plan) -> dict:
             if e["event"] == "deleted":
                 d["deleted_at"] = e["at"]
     total = 0.0
-    now = datetime.utcnow()
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
     for d in seen.values():
         end = _t(d["deleted_at"]) if d.get("deleted_at") else now
         d["uptime_s"] = max(0.0, (end - _t(d["launched_at"])).total_seconds())

@@ -41,20 +41,14 @@ def system_requests(plan: Plan) -> list[dict]:
 
 
 def targets(plan: Plan) -> list:
-    """(provider, regions) for every cloud the plan uses; one provider object per account."""
-    seen: dict[tuple, tuple] = {}
-    for s in system_requests(plan):
-        key = (s["provider"], tuple(sorted(s["options"].items())))
-        if key not in seen:
-            seen[key] = (fleet.provider(s["provider"], **s["options"]), [])
-        seen[key][1].extend(r for r in s["regions"] if r not in seen[key][1])
-    return list(seen.values())
+    """(provider, regions) for every cloud the plan uses."""
+    return fleet.targets_for(system_requests(plan))
 
 
 def resolve_cidrs(plan: Plan) -> dict[str, str]:
     """ssh_cidr per system; ``auto`` asks for this controller's public address (before anything is created)."""
     out, auto = {}, None
-    for i, (name, c) in enumerate(plan.cloud_systems().items()):
+    for name, c in plan.cloud_systems().items():
         if c["ssh_cidr"] != "auto":
             out[name] = c["ssh_cidr"]
             continue
@@ -65,7 +59,6 @@ def resolve_cidrs(plan: Plan) -> dict[str, str]:
                 raise ValueError(f"systems ({name}).cloud.ssh_cidr: could not find this controller's public "
                                  f"address ({exc}); set ssh_cidr: <your address>/32 in the sweep file") from None
         out[name] = auto
-        del i
     return out
 
 
