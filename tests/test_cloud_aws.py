@@ -206,6 +206,12 @@ def test_sigint_tears_down_before_exit(aws, cache_dir, tmp_path):
     run_dir = next(runs.iterdir())
     assert "teardown: confirmed by listing: nothing of this run is left" in out
     assert run_resources(run_dir.name) == []
+    # --resume gives the unfinished cells new instances, finishes them and tears down again
+    res = subprocess.run([BENCHFLEET, "sweep", "--resume", run_dir.name, "--runs-dir", str(runs)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert json.loads((run_dir / "results.json").read_text())["cells"]["done"] == 4
+    assert run_resources(run_dir.name) == []
 
 
 def test_controller_killed_then_reap_deletes_what_it_left(aws, cache_dir, tmp_path):

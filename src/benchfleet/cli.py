@@ -149,6 +149,8 @@ def cmd_sweep(a: argparse.Namespace) -> int:
                              + (f" (runs there: {', '.join(known)})" if known else ""))
         plan = rd.plan()
         inventory = Path(a.inventory) if a.inventory else Path(plan.inventory)
+        if plan.cloud_systems() and not _cloud_checks(plan, a):
+            raise UsageError("the cloud checks above failed; nothing was created")
         print(f"benchfleet {__version__}: resuming {plan.run_id}: {len(rd.pending(plan))} of "
               f"{len(plan.cells)} cells to run", flush=True)
         return _execute(plan, rd.root, None, inventory, a, resume=True)
