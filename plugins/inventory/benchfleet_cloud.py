@@ -95,7 +95,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
                 hostvars = {
                     "ansible_host": address,
                     "ansible_user": s.get("ssh_user") or "ubuntu",
-                    "ansible_ssh_common_args": f"-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={known}",
+                    # A preempted instance leaves its TCP connections half-open: without keep-alives an SSH
+                    # session to it (and the Ansible worker waiting on it) would hang for ever.
+                    "ansible_ssh_common_args": f"-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={known} "
+                                               "-o ServerAliveInterval=15 -o ServerAliveCountMax=4",
                     "benchfleet_instance": {k: getattr(inst, k) for k in (
                         "provider", "id", "region", "zone", "instance_type", "spot", "launched_at", "expires")},
                     **(s.get("vars") or {}),
