@@ -56,6 +56,8 @@ class Host:
     proc: subprocess.Popen | None = None
     address: str = "127.0.0.1"
     authorized_keys: Path | None = None  # default: the fleet's test key
+    netns: str = ""  # run sshd (and so every session) inside this network namespace
+    env: dict[str, str] = field(default_factory=dict)  # set in every session (SetEnv)
 
     @property
     def workdir(self) -> Path:
@@ -88,9 +90,11 @@ class Fleet:
             fleet._wait(h)
         return fleet
 
-    def add(self, name: str, address: str, port: int = 22, authorized_keys: Path | None = None) -> Host:
-        """Another host listening on ``address`` (an address added to the loopback device for it)."""
-        h = Host(name, port, self.root / name, address=address, authorized_keys=authorized_keys)
+    def add(self, name: str, address: str, port: int = 22, authorized_keys: Path | None = None, netns: str = "",
+            env: dict[str, str] | None = None) -> Host:
+        """Another host listening on ``address`` (on the loopback device, or inside network namespace ``netns``)."""
+        h = Host(name, port, self.root / name, address=address, authorized_keys=authorized_keys, netns=netns,
+                 env=env or {})
         h.workdir.mkdir(parents=True, exist_ok=True)
         self.hosts.append(h)
         self.up(name)
@@ -111,11 +115,13 @@ class Fleet:
             "MaxStartups 200", "MaxSessions 200", "LogLevel ERROR",
             # bash sources ~/.bashrc for commands from sshd only at SHLVL 0; the tests kill sessions
             # with SIGKILL, which must not leave a login script's locks (pyenv rehash) behind.
-            "SetEnv SHLVL=1", "",
+            "SetEnv SHLVL=1 " + " ".join(f"{k}={v}" for k, v in h.env.items()), "",
         ]))
         log = open(h.root / "sshd.log", "a")
-        h.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(conf)], stdout=log, stderr=log,
-                                  start_new_session=True)
+        cmd = [SSHD, "-D", "-e", "-f", str(conf)]
+        if h.netns:
+            cmd = ["ip", "netns", "exec", h.netns, *cmd]
+        h.proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
         if wait:
             self._wait(h)
 
@@ -164,7 +170,7 @@ class Fleet:
             self.kill(h.name, with_work=True)
 
     def inventory(self, path: Path, group: str = "lab", extra_hosts: dict | None = None) -> Path:
-        hosts = {h.name: {"ansible_host": "127.0.0.1", "ansible_port": h.port,
+        hosts = {h.name: {"ansible_host": h.address, "ansible_port": h.port,
                           "benchfleet_benchmark_workdir": str(h.workdir)} for h in self.hosts}
         data = {"all": {
             "vars": {

@@ -118,8 +118,8 @@ class CallbackModule(CallbackBase):
             self._host_record(host, facts=facts["benchfleet_host"],
                               overrides=facts["benchfleet_host"].get("overrides") or {})
             self.rd.clear_host_failure(host)
-        if "benchfleet_cell_current" in facts:
-            cell = facts["benchfleet_cell_current"]
+        if "benchfleet_benchmark_cell_current" in facts:
+            cell = facts["benchfleet_benchmark_cell_current"]
             self.current[host] = cell
             self.started[cell] = time.time()
             self._status(host, cell, "running", progress="starting")

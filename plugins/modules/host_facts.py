@@ -41,8 +41,9 @@ EXAMPLES = r"""
 RETURN = r"""
 ansible_facts:
   description: C(benchfleet_host), a dict with cpu_model, sockets, cores_per_socket, vcpus, cpu_mhz,
-    cpu_mhz_source, caches, mem_total_mb, memory_configuration, os, kernel, machine, disks,
-    storage_type, storage_bytes, nics, virtualization, gpus, home, harness, overrides.
+    cpu_mhz_source, caches, mem_total_mb, memory_configuration, os, os_id, os_version, os_like, kernel,
+    machine, disks, storage_type, storage_bytes, nics, virtualization, gpus (nvidia-smi), cuda_version,
+    pci_gpus (NVIDIA devices on the PCI bus, with or without a driver), home, harness, overrides.
   type: dict
   returned: always
 """
@@ -183,6 +184,10 @@ def system():
     name = rel.get("PRETTY_NAME", "").strip('"')
     if name:
         info["os"] = name
+    # what package repositories fit this host (the NVIDIA role chooses from these)
+    info["os_id"] = rel.get("ID", "").strip('"')
+    info["os_version"] = rel.get("VERSION_ID", "").strip('"')
+    info["os_like"] = rel.get("ID_LIKE", "").strip('"').split()
     virt = _run(["systemd-detect-virt"])
     if virt and virt.strip() not in ("none", ""):
         info["virtualization"] = "guest"
@@ -197,7 +202,23 @@ def gpus():
         parts = [p.strip() for p in line.split(",")]
         if len(parts) == 3:
             found.append({"name": parts[0], "memory_mib": int(float(parts[1])), "driver": parts[2]})
-    return {"gpus": found}
+    info = {"gpus": found}
+    m = re.search(r"CUDA Version:\s*([\d.]+)", _run(["nvidia-smi"]) or "") if found else None
+    if m:
+        info["cuda_version"] = m.group(1)
+    return info
+
+
+def pci_gpus():
+    """NVIDIA display/3D controllers on the PCI bus: present whether or not a driver is installed."""
+    found = []
+    base = "/sys/bus/pci/devices"
+    for dev in sorted(os.listdir(base)) if os.path.isdir(base) else []:
+        vendor = _read(f"{base}/{dev}/vendor").strip()
+        klass = _read(f"{base}/{dev}/class").strip()
+        if vendor == "0x10de" and klass.startswith("0x03"):
+            found.append({"slot": dev, "device": _read(f"{base}/{dev}/device").strip()})
+    return {"pci_gpus": found}
 
 
 def probe(python):
@@ -216,7 +237,7 @@ def main():
                                               description=dict(type="dict", default={})),
                            supports_check_mode=True)
     host = {}
-    for part in (cpu, memory, storage, network, system, gpus):
+    for part in (cpu, memory, storage, network, system, gpus, pci_gpus):
         try:
             host.update(part())
         except Exception as exc:  # one unreadable source must not hide the others

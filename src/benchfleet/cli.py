@@ -54,6 +54,17 @@ az login or a managed identity; GOOGLE_CLOUD_PROJECT with gcloud auth applicatio
 """
 
 
+EPILOG_SETUP = """examples:
+  benchfleet setup --inventory inventories/lab
+      NVIDIA driver and CUDA runtime where there is an NVIDIA GPU (from NVIDIA's repositories; a reboot only
+      when the driver needs one), a venv with pinned packages, the frameworks, the benchfleet harness
+  benchfleet bundle wheels/ && benchfleet setup --inventory inventories/airgap --offline wheels/
+      air-gapped lab: the controller pushes every wheel; hosts need no route to any registry
+  benchfleet setup --inventory inventories/lab --check
+      what would change, changing nothing; a second run of setup reports changed=0
+"""
+
+
 class UsageError(Exception):
     pass
 
@@ -423,6 +434,40 @@ def cmd_reap(a: argparse.Namespace) -> int:
     return 0 if rep.ok else 1
 
 
+def cmd_setup(a: argparse.Namespace) -> int:
+    """Run playbooks/setup.yml: NVIDIA (where there is a GPU), venv, wheels/models/data, frameworks, harness."""
+    from benchfleet import hostsetup, project
+
+    inventory = Path(a.inventory) if a.inventory else project.home() / "inventories" / "local"
+    if not inventory.exists():
+        raise UsageError(f"--inventory: {inventory} does not exist")
+    offline = Path(a.offline) if a.offline else None
+    if offline and not any(offline.glob("benchfleet-*.whl")):
+        raise UsageError(f"--offline: {offline} holds no benchfleet wheel; build it with `benchfleet bundle {offline}`")
+    extravars = {"benchfleet_setup_venv_path": a.venv} if a.venv else {}
+    print(f"benchfleet setup: {inventory}{' (offline: ' + str(offline) + ')' if offline else ''}"
+          f"{' (check mode: nothing changes)' if a.check else ''}", flush=True)
+    res = hostsetup.setup(inventory, Path(a.work), offline=offline, check=a.check, extravars=extravars,
+                          limit=[h.strip() for h in a.limit.split(",") if h.strip()] or None)
+    hosts = sorted(set(res.ok) | set(res.changed) | set(res.failed) | set(res.unreachable))
+    for h in hosts:
+        print(f"{h}: ok={res.ok.get(h, 0)} changed={res.changed.get(h, 0)} failed={res.failed.get(h, 0)}"
+              f"{' UNREACHABLE' if res.unreachable.get(h) else ''}")
+    return 0 if res.rc == 0 else 1
+
+
+def cmd_bundle(a: argparse.Namespace) -> int:
+    from benchfleet import hostsetup
+
+    try:
+        hostsetup.bundle(Path(a.out))
+    except RuntimeError as exc:
+        print(f"benchfleet bundle: {exc}", file=sys.stderr)
+        return 1
+    print(f"next: benchfleet setup --inventory <inventory> --offline {a.out}")
+    return 0
+
+
 def cmd_check(a: argparse.Namespace) -> int:
     from benchfleet.submission.check import check_tree
 
@@ -525,6 +570,22 @@ def build_parser() -> argparse.ArgumentParser:
     stt.add_argument("--runs-dir", default="runs", help="where run directories live (default ./runs)")
     stt.add_argument("--json", action="store_true", help="machine-readable output")
     stt.set_defaults(func=cmd_status)
+
+    su = sub.add_parser("setup", help="make hosts ready: NVIDIA driver/CUDA, venv, frameworks, harness (idempotent)",
+                        epilog=EPILOG_SETUP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    su.add_argument("--inventory", default="", help="Ansible inventory (default: inventories/local)")
+    su.add_argument("--offline", default="", metavar="WHEELHOUSE",
+                    help="push every wheel from this folder (benchfleet bundle) so hosts need no registry")
+    su.add_argument("--venv", default="", help="venv path on the hosts (default ~/.benchfleet/venv)")
+    su.add_argument("--limit", default="", help="comma list of hosts or groups")
+    su.add_argument("--check", action="store_true", help="check mode: report what would change, change nothing")
+    su.add_argument("--work", default="runs/setup", help=argparse.SUPPRESS)
+    su.set_defaults(func=cmd_setup)
+
+    bu = sub.add_parser("bundle", help="build the wheelhouse offline mode pushes (benchfleet and its pinned "
+                                       "requirements)")
+    bu.add_argument("out", help="folder for the wheels")
+    bu.set_defaults(func=cmd_bundle)
 
     c = sub.add_parser("check", help="validate a submission tree against a round's rules")
     c.add_argument("tree", help="folder holding closed/ and/or open/")

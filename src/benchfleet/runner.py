@@ -49,8 +49,9 @@ def ansible_env(private: Path, run_dir: Path | None = None) -> dict[str, str]:
 
 def run_playbook(run_dir: Path, inventory: Path | list[Path], extravars: dict, on_event: Callable[[dict], None],
                  limit: list[str] | None = None, forks: int = 5, check: bool = False,
-                 ident: str | None = None, cancel: Callable[[], bool] | None = None):
-    """Run playbooks/sweep.yml; every event goes to ``on_event`` and stays in ansible/artifacts/."""
+                 ident: str | None = None, cancel: Callable[[], bool] | None = None, playbook: str = "sweep.yml"):
+    """Run one of playbooks/ (sweep.yml unless told); every event goes to ``on_event`` and stays in
+    ansible/artifacts/."""
     import ansible_runner
 
     home = project.home()
@@ -67,7 +68,8 @@ def run_playbook(run_dir: Path, inventory: Path | list[Path], extravars: dict, o
 
     try:
         return _run(ansible_runner, private, home, inventory, extravars, envvars=ansible_env(private, run_dir),
-                    limit=limit, forks=forks, handler=handler, cancel=cancel, check=check, ident=ident)
+                    limit=limit, forks=forks, handler=handler, cancel=cancel, check=check, ident=ident,
+                    playbook=playbook)
     finally:
         if ident:
             scrub_command_file(private / "artifacts" / ident)
@@ -97,11 +99,14 @@ def scrub_command_file(artifact_dir: Path) -> bool:
 
 
 def _run(ansible_runner, private: Path, home: Path, inventory, extravars: dict, *, envvars, limit, forks, handler,
-         cancel, check, ident):
+         cancel, check, ident, playbook):
+    # ansible-runner keeps a run's command-line arguments in env/cmdline and reuses them when none are given:
+    # a --check run would make every later run in the same folder a check run too.
+    (private / "env" / "cmdline").unlink(missing_ok=True)
     return ansible_runner.run(
         private_data_dir=str(private),
         project_dir=str(home),
-        playbook=str(home / "playbooks" / "sweep.yml"),
+        playbook=str(home / "playbooks" / playbook),
         inventory=[str(p) for p in inventory] if isinstance(inventory, list) else str(inventory),
         extravars=extravars,
         envvars=envvars,

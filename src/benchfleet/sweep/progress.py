@@ -79,8 +79,8 @@ class Progress:
         cell = self.current.get(host)
         if kind == "runner_on_ok":
             facts = res.get("ansible_facts") or {}
-            if "benchfleet_cell_current" in facts:
-                cell = self.current[host] = facts["benchfleet_cell_current"]
+            if "benchfleet_benchmark_cell_current" in facts:
+                cell = self.current[host] = facts["benchfleet_benchmark_cell_current"]
                 self._set(host, cell, "running", progress="starting", started=time.time())
                 self.line(f"{host}: {self.plan.cell(cell).label}: started")
             elif action.endswith("harness_cell") and cell:

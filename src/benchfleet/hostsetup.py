@@ -1,0 +1,83 @@
+"""``benchfleet setup`` and ``benchfleet bundle``: make hosts ready (playbooks/setup.yml), and build the
+wheelhouse that offline mode pushes to hosts with no route to any registry."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from benchfleet import project
+
+
+def pins() -> list[str]:
+    """The pinned requirements of the harness's venv and its default framework, from the roles' defaults
+    (one place for versions)."""
+    roles = project.home() / "roles"
+    py = yaml.safe_load((roles / "benchfleet_python" / "defaults" / "main.yml").read_text())
+    fw = yaml.safe_load((roles / "benchfleet_frameworks" / "defaults" / "main.yml").read_text())
+    return list(py["benchfleet_python_packages"]) + list(fw["benchfleet_frameworks_packages"]["onnxruntime"]["cpu"])
+
+
+def bundle(out: Path, log=print) -> list[Path]:
+    """Wheels for benchfleet and everything it needs on a CPU host (ONNX Runtime), for offline mode."""
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(out), str(project.home()), *pins()]
+    log(f"building the wheelhouse in {out} (benchfleet and {len(pins())} pinned requirements with their "
+        "dependencies)")
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"pip wheel failed: {p.stderr.strip()[-2000:]}")
+    wheels = sorted(out.glob("*.whl"))
+    log(f"wheelhouse: {len(wheels)} wheels, {sum(w.stat().st_size for w in wheels) / 1e6:.0f} MB")
+    return wheels
+
+
+@dataclass
+class SetupResult:
+    rc: int | None
+    changed: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    unreachable: dict[str, int] = field(default_factory=dict)
+    ok: dict[str, int] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+    facts: dict[str, dict] = field(default_factory=dict)  # host -> benchfleet_host (host_facts)
+
+
+def setup(inventory: Path, work: Path, *, offline: Path | None = None, check: bool = False,
+          limit: list[str] | None = None, extravars: dict | None = None, log=print) -> SetupResult:
+    from benchfleet.runner import run_playbook
+
+    res = SetupResult(None)
+    ev: dict = {}
+
+    def on_event(e: dict) -> None:
+        data = e.get("event_data") or {}
+        if e.get("event") == "playbook_on_stats":
+            ev.update(data)
+        elif e.get("event") == "runner_on_ok" and "benchfleet_host" in ((data.get("res") or {}).get("ansible_facts")
+                                                                           or {}):
+            res.facts[data.get("host")] = data["res"]["ansible_facts"]["benchfleet_host"]
+            if (data.get("res") or {}).get("changed"):
+                log(f"  {data.get('host')}: changed: {data.get('task')}")
+        elif e.get("event") == "runner_on_ok" and (data.get("res") or {}).get("changed"):
+            log(f"  {data.get('host')}: changed: {data.get('task')}")
+        elif e.get("event") in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
+            msg = str((data.get("res") or {}).get("msg", ""))[-300:]
+            res.messages.append(f"{data.get('host')}: {data.get('task')}: {msg}")
+            log(f"  {data.get('host')}: FAILED: {data.get('task')}: {msg}")
+
+    vars_ = dict(extravars or {})
+    if offline:
+        vars_.update(benchfleet_setup_offline=True, benchfleet_setup_wheelhouse_src=str(offline.resolve()))
+    work.mkdir(parents=True, exist_ok=True)
+    r = run_playbook(work.resolve(), inventory, vars_, on_event, limit=limit, forks=20, check=check,
+                     ident=time.strftime("%Y%m%d-%H%M%S"), playbook="setup.yml")
+    res.rc = r.rc
+    res.changed, res.failed = ev.get("changed", {}), ev.get("failures", {})
+    res.unreachable, res.ok = ev.get("dark", {}), ev.get("ok", {})
+    return res

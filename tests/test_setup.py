@@ -1,0 +1,201 @@
+"""Host setup roles (playbooks/setup.yml): twice on localhost and on SSH test hosts (the second run changes
+nothing), the NVIDIA role's plan for recorded hosts of three distributions, offline mode on a host with no
+route to any registry, and the system description the roles' facts give for this machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchfleet import hostsetup
+from benchfleet.runner import ansible_env
+from tests.sshfleet import Fleet
+
+ROOT = Path(__file__).resolve().parents[1]
+FACTS = Path(__file__).resolve().parent / "fixtures" / "hostfacts"
+
+
+@pytest.fixture(scope="module")
+def wheelhouse(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheelhouse")
+    hostsetup.bundle(out, log=lambda m: None)
+    return out
+
+
+def _nvidia_plan(tmp_path: Path, facts: dict, check: bool = True) -> tuple[int, dict]:
+    """Run only the NVIDIA role on localhost with the given host facts; returns (rc, task name -> result)."""
+    import ansible_runner
+
+    play = tmp_path / "nvidia.yml"
+    play.write_text(yaml.safe_dump([{"name": "plan", "hosts": "localhost", "gather_facts": False,
+                                     "roles": ["benchfleet_nvidia"]}]))
+    tasks: dict[str, dict] = {}
+
+    def on_event(e: dict) -> bool:
+        d = e.get("event_data") or {}
+        if e.get("event") in ("runner_on_ok", "runner_on_failed", "runner_on_skipped"):
+            tasks[d["task"]] = {**(d.get("res") or {}), "skipped": e["event"] == "runner_on_skipped"}
+        return False
+
+    r = ansible_runner.run(private_data_dir=str(tmp_path / "private"), playbook=str(play), inventory="localhost,",
+                           extravars={"benchfleet_nvidia_facts": facts, "benchfleet_nvidia_plan_only": check},
+                           envvars=ansible_env(tmp_path / "private"),
+                           cmdline="-c local" + (" --check" if check else ""), quiet=True, event_handler=on_event)
+    return r.rc, tasks
+
+
+@pytest.mark.parametrize(("distro", "manager", "repository", "prerequisites"), [
+    ("ubuntu-22.04", "apt", "https://developer.download.nvidia.com/compute/cuda/repos/ubuntu2204/x86_64/"
+                            "cuda-keyring_1.1-1_all.deb", ["linux-headers-generic"]),
+    ("debian-12", "apt", "https://developer.download.nvidia.com/compute/cuda/repos/debian12/x86_64/"
+                         "cuda-keyring_1.1-1_all.deb", ["linux-headers-amd64"]),
+    ("rocky-9", "dnf", "https://developer.download.nvidia.com/compute/cuda/repos/rhel9/x86_64/cuda-rhel9.repo",
+     ["kernel-devel", "kernel-headers", "epel-release"]),
+])
+def test_nvidia_role_plans_packages_for_recorded_hosts(distro, manager, repository, prerequisites, tmp_path):
+    facts = json.loads((FACTS / f"{distro}.json").read_text())
+    rc, tasks = _nvidia_plan(tmp_path, facts)
+    assert rc == 0, tasks
+    plan = tasks["Plan the driver and CUDA runtime for this distribution"]["ansible_facts"]["benchfleet_nvidia_plan"]
+    assert plan == {"distro": "rhel-9" if distro == "rocky-9" else distro, "needed": True, "gpus_on_pci": 2,
+                    "driver_loaded": False, "manager": manager, "repository": repository,
+                    "prerequisites": prerequisites, "packages": ["cuda-drivers", "cuda-runtime-12-8"]}
+    ran = [name for name, t in tasks.items() if not t["skipped"] and not name.startswith("Validating arguments")]
+    assert ran == ["Plan the driver and CUDA runtime for this distribution", "Report the plan"]  # plan only
+
+
+def test_nvidia_role_skips_hosts_without_a_gpu_and_refuses_unknown_distributions(tmp_path):
+    no_gpu = {**json.loads((FACTS / "debian-12.json").read_text()), "pci_gpus": []}
+    rc, tasks = _nvidia_plan(tmp_path, no_gpu, check=False)  # not plan-only, not check mode: a real run
+    assert rc == 0 and tasks["Plan the driver and CUDA runtime for this distribution"]["ansible_facts"][
+        "benchfleet_nvidia_plan"]["needed"] is False
+    arch = {**json.loads((FACTS / "debian-12.json").read_text()), "os_id": "arch", "os_version": ""}
+    rc, tasks = _nvidia_plan(tmp_path, arch)
+    assert rc != 0
+    msg = tasks["Refuse an NVIDIA host on a distribution without a plan"]["msg"]
+    assert "arch- has an NVIDIA GPU but no NVIDIA repository entry; supported: ubuntu-22.04" in msg
+
+
+def _inventory(path: Path, fleet: Fleet, tmp_path: Path, local: bool = True) -> Path:
+    fleet.inventory(path)
+    inv = yaml.safe_load(path.read_text())
+    for name, hv in inv["all"]["children"]["lab"]["hosts"].items():
+        hv.update(benchfleet_setup_venv_path=str(fleet.host(name).root / "venv"),
+                  benchfleet_setup_wheelhouse_path=str(fleet.host(name).root / "wheels"))
+    if local:
+        inv["all"]["hosts"] = {"localhost": {
+            "ansible_connection": "local", "benchfleet_setup_venv_path": str(tmp_path / "local-venv"),
+            "benchfleet_setup_wheelhouse_path": str(tmp_path / "local-wheels")}}
+    path.write_text(yaml.safe_dump(inv))
+    return path
+
+
+def test_setup_twice_on_localhost_and_ssh_hosts_changes_nothing_the_second_time(wheelhouse, tmp_path):
+    fleet = Fleet.start(tmp_path / "fleet", 2)
+    try:
+        inv = _inventory(tmp_path / "inventory.yml", fleet, tmp_path)
+        hosts = ["localhost", "node1", "node2"]
+        check = hostsetup.setup(inv, tmp_path / "work", offline=wheelhouse, check=True, log=lambda m: None)
+        assert check.rc == 0, check.messages
+        assert all(check.changed.get(h, 0) > 0 for h in hosts), check.changed  # it says what it would do
+        assert not (tmp_path / "local-venv").exists() and not (fleet.host("node1").root / "venv").exists()
+
+        first = hostsetup.setup(inv, tmp_path / "work", offline=wheelhouse, log=lambda m: None)
+        assert first.rc == 0, first.messages
+        assert all(first.changed.get(h, 0) >= 5 for h in hosts), first.changed
+        second = hostsetup.setup(inv, tmp_path / "work", offline=wheelhouse, log=lambda m: None)
+        assert second.rc == 0, second.messages
+        assert {h: second.changed.get(h, 0) for h in hosts} == {h: 0 for h in hosts}
+        assert {h: second.failed.get(h, 0) for h in hosts} == {h: 0 for h in hosts}
+        for venv in (tmp_path / "local-venv", fleet.host("node1").root / "venv", fleet.host("node2").root / "venv"):
+            out = subprocess.run([str(venv / "bin" / "python"), "-c",
+                                  "import benchfleet, mlperf_loadgen, onnxruntime; print(onnxruntime.__version__)"],
+                                 capture_output=True, text=True)
+            assert out.stdout.strip() == "1.32.0", out.stderr
+        assert second.facts["node1"]["harness"]["ok"]  # the harness probe passes in the new venv
+
+        # The system description from these facts passes the checker's system rules and names this CPU.
+        from benchfleet.rules import get_round
+        from benchfleet.submission.check import Checker
+        from benchfleet.submission.system import describe
+
+        facts = second.facts["localhost"]
+        desc = describe(facts, division="closed", submitter="TestLab", framework="onnxruntime 1.32.0",
+                        software="benchfleet", synthetic=False)
+        path = tmp_path / "system.json"
+        path.write_text(json.dumps(desc.values))
+        checker = Checker(tmp_path, get_round("v3.1"))
+        checker.check_system(path, "closed", "TestLab")
+        assert not [f for f in checker.report.findings if f.level == "ERROR"], checker.report.findings
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        model = next(ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name"))
+        assert desc.values["host_processor_model_name"] == model
+        assert int(desc.values["host_processor_core_count"]) == facts["cores_per_socket"] * facts["sockets"]
+        assert facts["vcpus"] == os.cpu_count()
+    finally:
+        fleet.stop()
+
+
+def _sh(*cmd: str) -> None:
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
+@pytest.fixture()
+def airgap(tmp_path):
+    """A host in a network namespace whose only link is to this machine: no route to any registry."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for ip netns")
+    tag = uuid.uuid4().hex[:6]
+    ns, a, b = f"bfair{tag}", f"bfa{tag}", f"bfb{tag}"
+    _sh("ip", "netns", "add", ns)
+    try:
+        _sh("ip", "link", "add", a, "type", "veth", "peer", "name", b)
+        _sh("ip", "link", "set", b, "netns", ns)
+        _sh("ip", "addr", "add", "10.213.0.1/30", "dev", a)
+        _sh("ip", "link", "set", a, "up")
+        _sh("ip", "netns", "exec", ns, "ip", "addr", "add", "10.213.0.2/30", "dev", b)
+        _sh("ip", "netns", "exec", ns, "ip", "link", "set", b, "up")
+        _sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        fleet = Fleet.start(tmp_path / "fleet", 0)
+        # The host's own pip configuration names the public registry, as on any fresh machine.
+        fleet.add("airgapped", "10.213.0.2", netns=ns, env={
+            "PIP_CONFIG_FILE": "/dev/null", "PIP_INDEX_URL": "https://pypi.org/simple", "PIP_RETRIES": "0",
+            "PIP_TIMEOUT": "5"})
+        yield ns, fleet
+        fleet.stop()
+    finally:
+        subprocess.run(["ip", "link", "del", a], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_offline_mode_installs_everything_on_a_host_without_a_route(airgap, wheelhouse, tmp_path):
+    ns, fleet = airgap
+    out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c",
+                          "import socket; socket.create_connection(('151.101.0.223', 443), timeout=3)"],
+                         capture_output=True, text=True)
+    assert "Network is unreachable" in out.stderr  # no route out: not to PyPI, not anywhere
+    inv = tmp_path / "inventory.yml"
+    fleet.inventory(inv)
+    inv_data = yaml.safe_load(inv.read_text())
+    hv = inv_data["all"]["children"]["lab"]["hosts"]["airgapped"]
+    hv.update(benchfleet_setup_venv_path=str(fleet.host("airgapped").root / "venv"),
+              benchfleet_setup_wheelhouse_path=str(fleet.host("airgapped").root / "wheels"),
+              benchfleet_python_interpreter="/usr/bin/python3")
+    inv.write_text(yaml.safe_dump(inv_data))
+
+    online = hostsetup.setup(inv, tmp_path / "work", log=lambda m: None)
+    assert online.rc != 0 and online.failed.get("airgapped")  # the registry cannot be reached
+    assert any("Install the pinned packages" in m for m in online.messages), online.messages
+
+    offline = hostsetup.setup(inv, tmp_path / "work", offline=wheelhouse, log=lambda m: None)
+    assert offline.rc == 0, offline.messages
+    assert offline.facts["airgapped"]["harness"]["ok"], offline.facts["airgapped"]["harness"]
+    again = hostsetup.setup(inv, tmp_path / "work", offline=wheelhouse, log=lambda m: None)
+    assert again.rc == 0 and again.changed.get("airgapped", 0) == 0, again.changed
