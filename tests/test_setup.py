@@ -102,15 +102,26 @@ def test_setup_twice_on_localhost_and_ssh_hosts_changes_nothing_the_second_time(
     try:
         inv = _inventory(tmp_path / "inventory.yml", fleet, tmp_path)
         hosts = ["localhost", "node1", "node2"]
-        check = hostsetup.setup(inv, tmp_path / "work", offline=wheelhouse, check=True, log=lambda m: None)
+        # an "official" model in the controller's cache goes to every host's cache, checked by sha256
+        cache = tmp_path / "controller-cache"
+        (cache / "models").mkdir(parents=True)
+        (cache / "models" / "resnet50_v1.onnx").write_bytes(os.urandom(300_000))
+        (cache / "synthetic").mkdir()
+        (cache / "synthetic" / "made-on-each-host.onnx").write_bytes(b"x")
+        push = hostsetup.cache_manifest(cache, dest_root="{{ benchfleet_setup_venv_path }}/../cache")
+        assert [p["dest"].rsplit("/", 2)[-2:] for p in push] == [["models", "resnet50_v1.onnx"]]
+        kw = {"offline": wheelhouse, "push": push, "log": lambda m: None}
+        check = hostsetup.setup(inv, tmp_path / "work", check=True, **kw)
         assert check.rc == 0, check.messages
         assert all(check.changed.get(h, 0) > 0 for h in hosts), check.changed  # it says what it would do
         assert not (tmp_path / "local-venv").exists() and not (fleet.host("node1").root / "venv").exists()
 
-        first = hostsetup.setup(inv, tmp_path / "work", offline=wheelhouse, log=lambda m: None)
+        first = hostsetup.setup(inv, tmp_path / "work", **kw)
         assert first.rc == 0, first.messages
         assert all(first.changed.get(h, 0) >= 5 for h in hosts), first.changed
-        second = hostsetup.setup(inv, tmp_path / "work", offline=wheelhouse, log=lambda m: None)
+        pushed = fleet.host("node2").root / "cache" / "models" / "resnet50_v1.onnx"
+        assert pushed.read_bytes() == (cache / "models" / "resnet50_v1.onnx").read_bytes()
+        second = hostsetup.setup(inv, tmp_path / "work", **kw)
         assert second.rc == 0, second.messages
         assert {h: second.changed.get(h, 0) for h in hosts} == {h: 0 for h in hosts}
         assert {h: second.failed.get(h, 0) for h in hosts} == {h: 0 for h in hosts}

@@ -445,9 +445,12 @@ def cmd_setup(a: argparse.Namespace) -> int:
     if offline and not any(offline.glob("benchfleet-*.whl")):
         raise UsageError(f"--offline: {offline} holds no benchfleet wheel; build it with `benchfleet bundle {offline}`")
     extravars = {"benchfleet_setup_venv_path": a.venv} if a.venv else {}
+    push = hostsetup.cache_manifest(Path(a.push_cache)) if a.push_cache else None
+    if a.push_cache:
+        print(f"pushing {len(push)} file(s) of {a.push_cache} to the hosts' caches (sha256 checked there)")
     print(f"benchfleet setup: {inventory}{' (offline: ' + str(offline) + ')' if offline else ''}"
           f"{' (check mode: nothing changes)' if a.check else ''}", flush=True)
-    res = hostsetup.setup(inventory, Path(a.work), offline=offline, check=a.check, extravars=extravars,
+    res = hostsetup.setup(inventory, Path(a.work), offline=offline, check=a.check, extravars=extravars, push=push,
                           limit=[h.strip() for h in a.limit.split(",") if h.strip()] or None)
     hosts = sorted(set(res.ok) | set(res.changed) | set(res.failed) | set(res.unreachable))
     for h in hosts:
@@ -578,6 +581,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="push every wheel from this folder (benchfleet bundle) so hosts need no registry")
     su.add_argument("--venv", default="", help="venv path on the hosts (default ~/.benchfleet/venv)")
     su.add_argument("--limit", default="", help="comma list of hosts or groups")
+    su.add_argument("--push-cache", default="", metavar="DIR",
+                    help="push downloaded models and datasets from this controller cache (e.g. ~/.cache/benchfleet)")
     su.add_argument("--check", action="store_true", help="check mode: report what would change, change nothing")
     su.add_argument("--work", default="runs/setup", help=argparse.SUPPRESS)
     su.set_defaults(func=cmd_setup)

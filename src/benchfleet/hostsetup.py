@@ -37,6 +37,21 @@ def bundle(out: Path, log=print) -> list[Path]:
     return wheels
 
 
+# What of the controller's cache is worth pushing: downloaded official models and datasets (hosts then need
+# no download); generated (synthetic) files and preprocessed arrays are made on each host.
+CACHE_PATTERNS = ("models/*.onnx", "models/*.pb", "models/*.tflite", "models/*.pt", "datasets/**/*")
+
+
+def cache_manifest(cache_dir: Path, dest_root: str = "{{ benchfleet_host.home }}/.cache/benchfleet") -> list[dict]:
+    """benchfleet_assets_files for every pushable file of the controller's cache, with its sha256."""
+    from benchfleet.harness.accuracy import sha256_file
+
+    cache_dir = cache_dir.expanduser()
+    files = sorted({p for pat in CACHE_PATTERNS for p in cache_dir.glob(pat) if p.is_file()})
+    return [{"src": str(p.resolve()), "dest": f"{dest_root}/{p.relative_to(cache_dir)}", "sha256": sha256_file(p)}
+            for p in files]
+
+
 @dataclass
 class SetupResult:
     rc: int | None
@@ -49,7 +64,8 @@ class SetupResult:
 
 
 def setup(inventory: Path, work: Path, *, offline: Path | None = None, check: bool = False,
-          limit: list[str] | None = None, extravars: dict | None = None, log=print) -> SetupResult:
+          limit: list[str] | None = None, extravars: dict | None = None, push: list[dict] | None = None,
+          log=print) -> SetupResult:
     from benchfleet.runner import run_playbook
 
     res = SetupResult(None)
@@ -72,6 +88,8 @@ def setup(inventory: Path, work: Path, *, offline: Path | None = None, check: bo
             log(f"  {data.get('host')}: FAILED: {data.get('task')}: {msg}")
 
     vars_ = dict(extravars or {})
+    if push:
+        vars_["benchfleet_assets_files"] = push
     if offline:
         vars_.update(benchfleet_setup_offline=True, benchfleet_setup_wheelhouse_src=str(offline.resolve()))
     work.mkdir(parents=True, exist_ok=True)
