@@ -211,3 +211,29 @@ def test_offline_mode_installs_everything_on_a_host_without_a_route(airgap, whee
     again = hostsetup.setup(inv, tmp_path / "work", offline=wheelhouse, log=lambda m: None)
     assert again.rc == 0 and again.changed.get("airgapped", 0) == 0, again.changed
     assert again.facts["airgapped"]["harness"]["ok"], again.facts["airgapped"]["harness"]  # probed on the host
+
+
+def test_sweep_sets_up_its_hosts_first_then_runs_in_the_new_venv(wheelhouse, cache_dir, tmp_path):
+    fleet = Fleet.start(tmp_path / "fleet", 1)
+    try:
+        inv = _inventory(tmp_path / "inventory.yml", fleet, tmp_path, local=False)
+        data = yaml.safe_load(inv.read_text())
+        del data["all"]["vars"]["benchfleet_harness_python"]  # the sweep's set-up decides
+        inv.write_text(yaml.safe_dump(data))
+        sweep = tmp_path / "lab.yml"
+        sweep.write_text(yaml.safe_dump({
+            "submitter": "TestLab", "scenarios": ["SingleStream"], "model": "synthetic", "dataset": "synthetic",
+            "synthetic_width": 8, "cache_dir": str(cache_dir), "defaults": {"threads": 1},
+            "setup": "always", "setup_wheelhouse": str(wheelhouse), "systems": [{"name": "lab", "hosts": ["lab"]}]}))
+        runs = tmp_path / "runs"
+        out = subprocess.run([str(Path(sys.executable).parent / "benchfleet"), "sweep", str(sweep), "--inventory",
+                              str(inv), "--runs-dir", str(runs)], capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout + out.stderr
+        venv_python = fleet.host("node1").root / "venv" / "bin" / "python"
+        assert venv_python.exists()
+        (run_dir,) = runs.iterdir()
+        facts = json.loads((run_dir / "hosts" / "node1.json").read_text())["facts"]
+        assert facts["harness"]["python"] == str(venv_python) and facts["harness"]["ok"]
+        assert json.loads((run_dir / "results.json").read_text())["cells"]["done"] == 1
+    finally:
+        fleet.stop()

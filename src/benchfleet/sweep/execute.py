@@ -170,6 +170,7 @@ def _invoke(rd: RunDir, plan: Plan, inventory: Path | None, forks: int, check: b
     timeout = plan.sweep.get("cell_timeout_s") or 0
     if timeout:
         extravars["benchfleet_benchmark_cell_timeout_s"] = timeout
+    extravars.update(_setup_vars(plan, hosts))
     live = stream.isatty() if live is None else live
     progress = Progress(plan, rd.states(plan), stream, live, pending)
     progress.start()
@@ -201,6 +202,18 @@ def _invoke(rd: RunDir, plan: Plan, inventory: Path | None, forks: int, check: b
     else:
         summary = json.loads(results.read_text())
     return Outcome(pending, summary, rc, interrupted, time.time() - started)
+
+
+def _setup_vars(plan: Plan, hosts: list[str]) -> dict:
+    """Which hosts get the set-up roles first (sweep ``setup``), and the wheelhouse for offline mode."""
+    mode = plan.sweep.get("setup", "never")
+    clouds = plan.cloud_systems()
+    chosen = [h for h in hosts if mode == "always" or (mode == "auto" and plan.cells_of(h)[0].system in clouds)]
+    out: dict = {"benchfleet_setup_hosts": chosen}
+    if chosen and plan.sweep.get("setup_wheelhouse"):
+        out.update(benchfleet_setup_offline=True,
+                   benchfleet_setup_wheelhouse_src=str(Path(plan.sweep["setup_wheelhouse"]).expanduser().resolve()))
+    return out
 
 
 def _unprovisioned(rd: RunDir, plan: Plan, hosts: list[str]) -> None:

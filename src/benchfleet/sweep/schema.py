@@ -166,6 +166,9 @@ class SweepFile(BaseModel):
     synthetic_width: int = Field(64, ge=1)
     cache_dir: str = "~/.cache/benchfleet"
     cell_timeout_s: int = Field(0, ge=0, description="give up on a cell after this long (0: from the estimate)")
+    setup: Literal["auto", "always", "never"] = Field(
+        "auto", description="run the host set-up roles first: auto (cloud hosts only), always, never")
+    setup_wheelhouse: str = Field("", description="offline mode: a controller folder from `benchfleet bundle`")
     defaults: Tuning = Field(default_factory=Tuning)
     systems: list[SystemEntry] = Field(min_length=1)
 
