@@ -31,11 +31,16 @@ def wheelhouse(tmp_path_factory) -> Path:
 
 def _nvidia_plan(tmp_path: Path, facts: dict, check: bool = True) -> tuple[int, dict]:
     """Run only the NVIDIA role on localhost with the given host facts; returns (rc, task name -> result)."""
+    return _run_role(tmp_path, "benchfleet_nvidia", {"benchfleet_nvidia_facts": facts,
+                                                     "benchfleet_nvidia_plan_only": check}, check)
+
+
+def _run_role(tmp_path: Path, role: str, extravars: dict, check: bool) -> tuple[int, dict]:
     import ansible_runner
 
-    play = tmp_path / "nvidia.yml"
-    play.write_text(yaml.safe_dump([{"name": "plan", "hosts": "localhost", "gather_facts": False,
-                                     "roles": ["benchfleet_nvidia"]}]))
+    play = tmp_path / "role.yml"
+    play.write_text(yaml.safe_dump([{"name": "one role", "hosts": "localhost", "gather_facts": False,
+                                     "roles": [role]}]))
     tasks: dict[str, dict] = {}
 
     def on_event(e: dict) -> bool:
@@ -45,7 +50,7 @@ def _nvidia_plan(tmp_path: Path, facts: dict, check: bool = True) -> tuple[int, 
         return False
 
     r = ansible_runner.run(private_data_dir=str(tmp_path / "private"), playbook=str(play), inventory="localhost,",
-                           extravars={"benchfleet_nvidia_facts": facts, "benchfleet_nvidia_plan_only": check},
+                           extravars=extravars,
                            envvars=ansible_env(tmp_path / "private"),
                            cmdline="-c local" + (" --check" if check else ""), quiet=True, event_handler=on_event)
     return r.rc, tasks
@@ -81,6 +86,16 @@ def test_nvidia_role_skips_hosts_without_a_gpu_and_refuses_unknown_distributions
     assert rc != 0
     msg = tasks["Refuse an NVIDIA host on a distribution without a plan"]["msg"]
     assert "arch- has an NVIDIA GPU but no NVIDIA repository entry; supported: ubuntu-22.04" in msg
+
+
+def test_python_role_says_what_is_wrong_with_the_system_python(tmp_path):
+    rc, tasks = _run_role(tmp_path, "benchfleet_python", {"benchfleet_host": {"home": str(tmp_path)},
+                                                          "benchfleet_python_interpreter": "/usr/bin/python2.1"}, False)
+    assert rc != 0
+    msg = tasks["Stop without a usable system Python"]["msg"]
+    assert msg.startswith("/usr/bin/python2.1 on this host is missing, older than 3.10, or has no venv module "
+                          "(Debian/Ubuntu: apt install python3-venv")
+    assert not (tmp_path / ".benchfleet").exists()  # nothing was created
 
 
 def _inventory(path: Path, fleet: Fleet, tmp_path: Path, local: bool = True) -> Path:
