@@ -27,7 +27,7 @@ from benchfleet.cloud.base import (
     Instance,
     LaunchRequest,
     ProviderError,
-    parse_expires,
+    leftover,
 )
 
 NAME = "aws"
@@ -55,6 +55,13 @@ def _kind(code: str) -> str:
     if code.startswith("Invalid") or code in ("MissingParameter", "ValidationError"):
         return BAD_REQUEST
     return OTHER
+
+
+def _client_error(exc, region: str) -> ProviderError:
+    """A botocore ClientError as a ProviderError of its kind."""
+    err = exc.response.get("Error", {})
+    code = err.get("Code", "Unknown")
+    return ProviderError(_kind(code), code, f"{err.get('Message', exc)} ({region})", NAME)
 
 
 def _tags(d: dict) -> list[dict]:
@@ -88,9 +95,7 @@ class AwsProvider:
         try:
             return getattr(self._ec2(region), op)(**kw)
         except ClientError as exc:
-            err = exc.response.get("Error", {})
-            code = err.get("Code", "Unknown")
-            raise ProviderError(_kind(code), code, f"{err.get('Message', exc)} ({region})", NAME) from None
+            raise _client_error(exc, region) from None
         except NoCredentialsError:
             raise ProviderError(AUTH, "NoCredentials", "no AWS credentials found: set AWS_PROFILE or "
                                 "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws configure`", NAME) from None
@@ -195,6 +200,8 @@ class AwsProvider:
         )
 
     def list(self, regions: list[str], run: str | None = None) -> list[Instance]:
+        from botocore.exceptions import ClientError
+
         filters = [{"Name": f"tag:{TAG_RUN}", "Values": [run]} if run else {"Name": "tag-key", "Values": [TAG_RUN]},
                    {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped",
                                                               "shutting-down"]}]
@@ -205,17 +212,11 @@ class AwsProvider:
                 for page in pages:
                     for r in page.get("Reservations", []):
                         out += [self._instance(region, d) for d in r.get("Instances", [])]
-            except Exception as exc:  # noqa: BLE001 - classified below
-                raise self._classified(exc, region) from None
+            except ClientError as exc:
+                raise _client_error(exc, region) from None
+            except Exception as exc:  # noqa: BLE001 - an endpoint or connection failure mid-listing
+                raise ProviderError(OTHER, type(exc).__name__, f"{exc} ({region})", NAME) from None
         return out
-
-    def _classified(self, exc: Exception, region: str) -> ProviderError:
-        from botocore.exceptions import ClientError
-
-        if isinstance(exc, ClientError):
-            code = exc.response.get("Error", {}).get("Code", "Unknown")
-            return ProviderError(_kind(code), code, f"{exc} ({region})", NAME)
-        return ProviderError(OTHER, type(exc).__name__, f"{exc} ({region})", NAME)
 
     def delete_instances(self, instances: list[Instance]) -> None:
         by_region: dict[str, list[str]] = {}
@@ -235,25 +236,18 @@ class AwsProvider:
         tag_filter = ([{"Name": f"tag:{TAG_RUN}", "Values": [run]}] if run
                       else [{"Name": "tag-key", "Values": [TAG_RUN]}])
         for region in regions:
-            live = {i.run for i in self.list([region])}
+            live = {i.run for i in self.list([region])} if not run else set()  # reap only
             for sg in self._call(region, "describe_security_groups", Filters=tag_filter).get("SecurityGroups", []):
-                if self._wanted(_untag(sg.get("Tags")), run, expired_before, live):
+                if leftover(_untag(sg.get("Tags")), run, expired_before, live):
                     done.append(f"aws:{region}:security-group/{sg['GroupName']}")
                     if not dry_run:
                         self._retry(lambda g=sg, r=region: self._call(r, "delete_security_group", GroupId=g["GroupId"]))
             for kp in self._call(region, "describe_key_pairs", Filters=tag_filter).get("KeyPairs", []):
-                if self._wanted(_untag(kp.get("Tags")), run, expired_before, live):
+                if leftover(_untag(kp.get("Tags")), run, expired_before, live):
                     done.append(f"aws:{region}:key-pair/{kp['KeyName']}")
                     if not dry_run:
                         self._call(region, "delete_key_pair", KeyName=kp["KeyName"])
         return done
-
-    @staticmethod
-    def _wanted(t: dict[str, str], run: str | None, expired_before: datetime | None, live: set[str]) -> bool:
-        if run:
-            return t.get(TAG_RUN) == run
-        exp = parse_expires(t.get(TAG_EXPIRES, ""))
-        return t.get(TAG_RUN) not in live and exp is not None and expired_before is not None and exp <= expired_before
 
     @staticmethod
     def _retry(fn, attempts: int = 10, delay: float = 3.0):

@@ -29,7 +29,7 @@ from benchfleet.cloud.base import (
     Instance,
     LaunchRequest,
     ProviderError,
-    parse_expires,
+    leftover,
 )
 
 NAME = "azure"
@@ -238,11 +238,8 @@ class AzureProvider:
         done = []
         live = {i.run for i in self.list([])} if not run else set()
         for g in self._groups(run):
-            t = g.tags or {}
-            if not run:
-                exp = parse_expires(t.get(TAG_EXPIRES, ""))
-                if t.get(TAG_RUN) in live or exp is None or expired_before is None or exp > expired_before:
-                    continue
+            if not leftover(g.tags or {}, run, expired_before, live):
+                continue
             done.append(f"azure:{g.location}:resource-group/{g.name}")
             if not dry_run:
                 try:

@@ -142,6 +142,17 @@ def parse_expires(value: str) -> datetime | None:
         return None
 
 
+def leftover(tags: dict[str, str], run: str | None, expired_before: datetime | None, live: set[str]) -> bool:
+    """Is a run-scoped resource (key pair, security group, resource group, firewall rule) to be deleted?
+    With ``run``: when it is that run's (teardown). Without: when its run has no instance left and its
+    expiry tag is at or before ``expired_before`` (reap)."""
+    if run:
+        return tags.get(TAG_RUN) == run
+    exp = parse_expires(tags.get(TAG_EXPIRES, ""))
+    return (TAG_RUN in tags and tags[TAG_RUN] not in live and exp is not None and expired_before is not None
+            and exp <= expired_before)
+
+
 def owner() -> str:
     try:
         user = getpass.getuser()

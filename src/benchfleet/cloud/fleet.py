@@ -234,10 +234,7 @@ def delete(targets: list[tuple[Provider, list[str]]], run: str | None, select: C
         for p, regions in targets:
             rep.deleted += p.cleanup(regions, run, expired_before, dry_run=True)
         return rep
-    by_provider: dict[int, tuple[Provider, list[Instance]]] = {}
-    for p, i in victims:
-        by_provider.setdefault(id(p), (p, []))[1].append(i)
-    for p, insts in by_provider.values():
+    for p, insts in _group(victims):
         log(f"deleting {len(insts)} instance(s) on {p.name}: {', '.join(i.host or i.id for i in insts)}")
         try:
             p.delete_instances(insts)

@@ -30,7 +30,7 @@ from benchfleet.cloud.base import (
     Instance,
     LaunchRequest,
     ProviderError,
-    parse_expires,
+    leftover,
 )
 
 NAME = "gcp"
@@ -221,12 +221,8 @@ class GcpProvider:
         live = {i.run for i in self.list([])} if not run else set()
         for fw in self._call(self.firewalls.list, project=self.project, wait=False):
             tags = dict(re.findall(r"(benchfleet-[a-z]+)=(\S+)", fw.description or ""))
-            if TAG_RUN not in tags or (run and tags[TAG_RUN] != run):
+            if not leftover(tags, run, expired_before, live):
                 continue
-            if not run:
-                exp = parse_expires(tags.get(TAG_EXPIRES, ""))
-                if tags[TAG_RUN] in live or exp is None or expired_before is None or exp > expired_before:
-                    continue
             done.append(f"gcp:global:firewall/{fw.name}")
             if not dry_run:
                 try:
