@@ -201,7 +201,7 @@ def cmd_sweep(a: argparse.Namespace) -> int:
 
 def _cloud_checks(plan, a: argparse.Namespace) -> bool:
     """Before anything is created: run id, SSH ingress, credentials and offerings, cost against --max-cost."""
-    from benchfleet.cloud import prices
+    from benchfleet.cloud import fleet, prices
     from benchfleet.cloud.base import ProviderError, check_run_id
     from benchfleet.sweep import cloud
 
@@ -231,12 +231,10 @@ def _cloud_checks(plan, a: argparse.Namespace) -> bool:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     for name, c in plan.cloud_systems().items():
+        count = len(plan.hosts_of(name))
         try:
-            from benchfleet.cloud import fleet
-
-            count = sum(1 for h in plan.hosts if plan.cells_of(h) and plan.cells_of(h)[0].system == name)
-            problems = fleet.provider(c["provider"], **{k: c[k] for k in ("subscription", "project") if c.get(k)}
-                                      ).preflight(c["regions"], c["instance_type"], count)
+            problems = fleet.provider(c["provider"], **cloud.account_options(c)).preflight(
+                c["regions"], c["instance_type"], count)
         except (ProviderError, ValueError) as exc:
             problems = [str(exc)]
         print(f"cloud check {name} ({c['provider']} {c['instance_type']} x {count} in "

@@ -73,17 +73,17 @@ def setup(inventory: Path, work: Path, *, offline: Path | None = None, check: bo
 
     def on_event(e: dict) -> None:
         data = e.get("event_data") or {}
+        result = data.get("res") or {}
         if e.get("event") == "playbook_on_stats":
             ev.update(data)
-        elif e.get("event") == "runner_on_ok" and "benchfleet_host" in ((data.get("res") or {}).get("ansible_facts")
-                                                                           or {}):
-            res.facts[data.get("host")] = data["res"]["ansible_facts"]["benchfleet_host"]
-            if (data.get("res") or {}).get("changed"):
+        elif e.get("event") == "runner_on_ok":
+            facts = (result.get("ansible_facts") or {}).get("benchfleet_host")
+            if facts:
+                res.facts[data.get("host")] = facts
+            if result.get("changed"):
                 log(f"  {data.get('host')}: changed: {data.get('task')}")
-        elif e.get("event") == "runner_on_ok" and (data.get("res") or {}).get("changed"):
-            log(f"  {data.get('host')}: changed: {data.get('task')}")
         elif e.get("event") in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
-            msg = str((data.get("res") or {}).get("msg", ""))[-300:]
+            msg = str(result.get("msg", ""))[-300:]
             res.messages.append(f"{data.get('host')}: {data.get('task')}: {msg}")
             log(f"  {data.get('host')}: FAILED: {data.get('task')}: {msg}")
 

@@ -68,7 +68,7 @@ def estimate(plan) -> Estimate:
     """Instances x hourly price x (their cells' estimated time + set-up); hosts run in parallel."""
     lines, missing = [], []
     for name, cloud in plan.cloud_systems().items():
-        hosts = [h for h in plan.hosts if any(c.system == name for c in plan.cells_of(h))]
+        hosts = plan.hosts_of(name)
         hours = max((plan.host_estimate_s(h) for h in hosts), default=0.0) / 3600 + SETUP_S / 3600
         try:
             rate = hourly(cloud["provider"], cloud["instance_type"], cloud["spot"], cloud.get("price_per_hour"))
@@ -84,7 +84,7 @@ def expiry_hours(plan, name: str) -> float:
     cloud = plan.cloud_systems()[name]
     if cloud.get("expires_h"):
         return float(cloud["expires_h"])
-    hosts = [h for h in plan.hosts if any(c.system == name for c in plan.cells_of(h))]
+    hosts = plan.hosts_of(name)
     return round(max((plan.host_estimate_s(h) for h in hosts), default=0.0) * 3 / 3600 + 1.0, 2)
 
 

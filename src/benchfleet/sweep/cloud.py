@@ -28,15 +28,20 @@ def key_folder(rd: RunDir) -> Path:
     return rd.root / "ssh"
 
 
+def account_options(cloud: dict) -> dict[str, str]:
+    """A cloud system's account coordinates for its provider (Azure subscription, GCP project)."""
+    return {k: cloud[k] for k in ("subscription", "project") if cloud.get(k)}
+
+
 def system_requests(plan: Plan) -> list[dict]:
     out = []
     for name, c in plan.cloud_systems().items():
-        hosts = [h for h in plan.hosts if any(x.system == name for x in plan.cells_of(h))]
+        hosts = plan.hosts_of(name)
         out.append({"name": name, "provider": c["provider"], "regions": c["regions"], "zones": c["zones"],
                     "instance_type": c["instance_type"], "image": c["image"], "hosts": hosts,
                     "disk_gb": c["disk_gb"], "spot": c["spot"], "ssh_user": c["ssh_user"],
                     "hours": prices.expiry_hours(plan, name),
-                    "options": {k: c[k] for k in ("subscription", "project") if c.get(k)}})
+                    "options": account_options(c)})
     return out
 
 
@@ -68,6 +73,7 @@ def prepare(rd: RunDir, plan: Plan) -> dict:
     cidrs = resolve_cidrs(plan)
     key, _pub = fleet.ssh_key(key_folder(rd), plan.run_id)
     systems = system_requests(plan)
+    clouds = plan.cloud_systems()
     inv = {
         "plugin": "benchfleet.mlperf.benchfleet_cloud",
         "run": plan.run_id,
@@ -75,8 +81,8 @@ def prepare(rd: RunDir, plan: Plan) -> dict:
         "known_hosts_file": str((key_folder(rd) / "known_hosts").resolve()),
         "systems": [{"name": s["name"], "provider": s["provider"], "regions": s["regions"],
                      "options": s["options"], "ssh_user": s["ssh_user"],
-                     "address": plan.cloud_systems()[s["name"]]["address"],
-                     "vars": plan.cloud_systems()[s["name"]]["vars"]} for s in systems],
+                     "address": clouds[s["name"]]["address"], "vars": clouds[s["name"]]["vars"]}
+                    for s in systems],
     }
     write_atomic(inventory_file(rd), yaml.safe_dump(inv, sort_keys=False))
     for s in systems:

@@ -26,7 +26,6 @@ class Outcome:
     ansible_rc: int | None
     interrupted: bool = False
     wall_s: float = 0.0
-    teardown: dict | None = None  # cloud runs: what the teardown deleted and anything left
 
 
 def prepare(rd: RunDir, plan: Plan, sweep_text: str | None) -> None:
@@ -83,22 +82,23 @@ def run(rd: RunDir, *, inventory: Path | None = None, forks: int = 0, check: boo
         return _invoke(rd, plan, inventory, forks, check, stream, live)
     from benchfleet.sweep import cloud
 
+    def teardown() -> None:
+        rep = cloud.teardown(rd, plan, log=lambda m: print(f"teardown: {m}", file=stream, flush=True))
+        _report_teardown(rep, stream, plan.run_id)
+
     ran: list[str] = []
     try:
         for round_no in range(1, max_rounds + 1):
             out = _invoke(rd, plan, inventory, forks, check, stream, live, cloud_vars=cloud.prepare(rd, plan))
             ran += [c for c in out.ran if c not in ran]
-            rep = cloud.teardown(rd, plan, log=lambda m: print(f"teardown: {m}", file=stream, flush=True))
-            _report_teardown(rep, stream, plan.run_id)
-            out.teardown = {"deleted": rep.deleted, "remaining": rep.remaining, "errors": rep.errors}
+            teardown()
             lost = _lost_cells(rd, plan, cloud.vanished_hosts(rd))
             if out.interrupted or not lost or round_no == max_rounds:
                 break
             print(f"round {round_no + 1}: {len(lost)} cell(s) lost with their instance; running them again on "
                   f"new instances: {', '.join(lost)}", file=stream, flush=True)
     except BaseException:
-        rep = cloud.teardown(rd, plan, log=lambda m: print(f"teardown: {m}", file=stream, flush=True))
-        _report_teardown(rep, stream, plan.run_id)
+        teardown()
         raise
     out.ran = ran
     out.summary = aggregate(rd.root)
@@ -117,7 +117,7 @@ def _report_teardown(rep, stream: TextIO, run: str = "<run-id>") -> None:
 def _lost_cells(rd: RunDir, plan: Plan, vanished: set[str]) -> list[str]:
     """Cells of cloud hosts that failed because the host went away: they run again on a new instance.
     A result is never stitched from two instances: the whole cell starts over."""
-    cloud_hosts = {h for h in plan.hosts if plan.cells_of(h) and plan.cells_of(h)[0].system in plan.cloud_systems()}
+    cloud_hosts = {h for name in plan.cloud_systems() for h in plan.hosts_of(name)}
     lost = []
     for cid, st in rd.states(plan).items():
         if st.host in cloud_hosts and st.state == FAILED and st.kind in ("unreachable", "preempted"):
@@ -208,7 +208,7 @@ def _setup_vars(plan: Plan, hosts: list[str]) -> dict:
     """Which hosts get the set-up roles first (sweep ``setup``), and the wheelhouse for offline mode."""
     mode = plan.sweep.get("setup", "never")
     clouds = plan.cloud_systems()
-    chosen = [h for h in hosts if mode == "always" or (mode == "auto" and plan.cells_of(h)[0].system in clouds)]
+    chosen = [h for h in hosts if mode == "always" or (mode == "auto" and plan.system_of(h) in clouds)]
     out: dict = {"benchfleet_setup_hosts": chosen}
     if chosen and plan.sweep.get("setup_wheelhouse"):
         out.update(benchfleet_setup_offline=True,
@@ -223,7 +223,7 @@ def _unprovisioned(rd: RunDir, plan: Plan, hosts: list[str]) -> None:
         return
     states = rd.states(plan)
     for h in hosts:
-        if plan.cells_of(h)[0].system in plan.cloud_systems() and not rd.host_failure(h) and all(
+        if plan.system_of(h) in plan.cloud_systems() and not rd.host_failure(h) and all(
                 states[c.id].state == "pending" for c in plan.cells_of(h)):
             rd.write_host_failure(h, "provision", "Create the instances the run's cloud systems need",
                                   failure.read_text().strip())

@@ -80,6 +80,14 @@ class Plan:
         return cls(d["run_id"], d["sweep"], d["inventory"], d["hosts"], d["systems"],
                    [Cell(**c) for c in d["cells"]], d.get("uid", ""))
 
+    def hosts_of(self, system: str) -> list[str]:
+        """The hosts with cells of a system, in plan order."""
+        return [h for h in self.hosts if any(c.system == system for c in self.cells_of(h))]
+
+    def system_of(self, host: str) -> str:
+        """The system a host belongs to (a host belongs to one system)."""
+        return next((c.system for c in self.cells if c.host == host), "")
+
     def cloud_systems(self) -> dict[str, dict]:
         """System name -> its cloud spec, for the systems whose instances benchfleet creates."""
         return {n: s["cloud"] for n, s in self.systems.items() if s.get("cloud")}

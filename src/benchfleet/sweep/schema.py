@@ -87,9 +87,6 @@ class CloudSpec(BaseModel):
         except ValueError:
             raise ValueError(f"{v!r} is not an address range; give e.g. 203.0.113.7/32, or auto") from None
 
-    def options(self) -> dict[str, str]:
-        return {k: v for k, v in (("subscription", self.subscription), ("project", self.project)) if v}
-
 
 class SystemEntry(BaseModel):
     """One kind of system: inventory hosts, or cloud instances benchfleet creates (``cloud:``)."""
