@@ -1,34 +1,51 @@
-"""Inference backends: one interface, chosen per run."""
+"""Inference backends: one interface, chosen per cell.
+
+A backend loads one model file and runs named inputs to named outputs::
+
+    backend.run({"input_ids": ids, ...}, ["output_start_logits", ...]) -> [array, ...]
+
+Inputs are cast to the dtypes the model declares (``input_dtypes``). Backends:
+
+- ``onnxruntime``: ONNX models on the CPU or CUDA execution provider (never a silent CPU fallback).
+- ``tflite``: TFLite flatbuffers through ai-edge-litert (CPU; the open-division MobileNet/EfficientNet).
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+
+BACKENDS = ("onnxruntime", "tflite")
+DEVICES = {"onnxruntime": ("cpu", "cuda"), "tflite": ("cpu",)}
 
 
 class Backend(Protocol):
     name: str
     version: str
+    input_dtypes: dict[str, np.dtype]
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        """(N, C, H, W) float32 -> (N,) int class indices as the model numbers them."""
+    def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
+        """Run the model on one batch; ``outputs`` in the order asked."""
 
 
 def default_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
+_ORT_TYPES = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(int32)": np.int32,
+              "tensor(float16)": np.float16, "tensor(uint8)": np.uint8, "tensor(int8)": np.int8}
+
+
 @dataclass
 class OnnxRuntimeBackend:
     model_path: str
-    input_name: str
-    output_name: str
     threads: int = 0
     device: str = "cpu"
     name: str = "onnxruntime"
+    input_dtypes: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         import onnxruntime as ort
@@ -52,15 +69,64 @@ class OnnxRuntimeBackend:
         self.session = ort.InferenceSession(self.model_path, so, providers=providers)
         if self.session.get_providers()[0] != providers[0]:
             raise RuntimeError(f"device: {self.device} asked, but onnxruntime runs on {self.session.get_providers()}")
-        names = {o.name for o in self.session.get_outputs()}
-        if self.output_name not in names:
-            raise ValueError(f"model: output {self.output_name!r} not in {self.model_path} (has {sorted(names)})")
+        self.input_dtypes = {i.name: np.dtype(_ORT_TYPES.get(i.type, np.float32)) for i in self.session.get_inputs()}
+        self.output_names = [o.name for o in self.session.get_outputs()]
 
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run([self.output_name], {self.input_name: batch})[0]
+    def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
+        missing = [o for o in outputs if o not in self.output_names]
+        if missing:
+            raise ValueError(f"model: output {missing[0]!r} not in {self.model_path} (has {self.output_names})")
+        cast = {k: np.ascontiguousarray(v, dtype=self.input_dtypes.get(k, v.dtype)) for k, v in feeds.items()}
+        return self.session.run(outputs, cast)
 
 
-def make_backend(name: str, **kw) -> Backend:
-    if name == "onnxruntime":
-        return OnnxRuntimeBackend(**kw)
-    raise ValueError(f"backend: {name!r} is not supported yet; use 'onnxruntime'")
+@dataclass
+class TFLiteBackend:
+    """ai-edge-litert's interpreter; the batch dimension is resized to each call's batch."""
+
+    model_path: str
+    threads: int = 0
+    device: str = "cpu"
+    name: str = "tflite"
+    input_dtypes: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.device != "cpu":
+            raise RuntimeError("device: the tflite backend runs on the cpu only; use device cpu")
+        try:
+            from ai_edge_litert import interpreter as litert
+        except ImportError as exc:
+            raise RuntimeError("backend: tflite needs the ai-edge-litert package on the host "
+                               "(pip install ai-edge-litert; benchfleet setup installs it)") from exc
+        from importlib.metadata import version
+
+        self.version = version("ai-edge-litert")
+        self.interp = litert.Interpreter(model_path=self.model_path, num_threads=self.threads or default_threads())
+        self.inputs = {d["name"]: d for d in self.interp.get_input_details()}
+        self.outputs = {d["name"]: d for d in self.interp.get_output_details()}
+        self.input_dtypes = {k: np.dtype(d["dtype"]) for k, d in self.inputs.items()}
+        self._batch = None
+
+    def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
+        n = next(iter(feeds.values())).shape[0]
+        if n != self._batch:
+            for d in self.inputs.values():
+                self.interp.resize_tensor_input(d["index"], [n, *d["shape"][1:]])
+            self.interp.allocate_tensors()
+            self._batch = n
+        for k, v in feeds.items():
+            self.interp.set_tensor(self.inputs[k]["index"], np.ascontiguousarray(v, dtype=self.input_dtypes[k]))
+        self.interp.invoke()
+        missing = [o for o in outputs if o not in self.outputs]
+        if missing:
+            raise ValueError(f"model: output {missing[0]!r} not in {self.model_path} (has {sorted(self.outputs)})")
+        return [self.interp.get_tensor(self.outputs[o]["index"]) for o in outputs]
+
+
+def make_backend(name: str, model_path: str, threads: int = 0, device: str = "cpu") -> Backend:
+    if name not in BACKENDS:
+        raise ValueError(f"backend: {name!r} is not supported; choose one of {', '.join(BACKENDS)}")
+    if device not in DEVICES[name]:
+        raise ValueError(f"device: {name} runs on {', '.join(DEVICES[name])}, not {device}")
+    cls = OnnxRuntimeBackend if name == "onnxruntime" else TFLiteBackend
+    return cls(model_path=model_path, threads=threads, device=device)

@@ -28,22 +28,20 @@ class RunRequest(BaseModel):
     backend: str
     device: str
     model_path: str
-    input_name: str
-    output_name: str
-    label_offset: int
+    task: str
+    args: dict
+    count: int
     threads: int
     batch: int
-    samples_path: str
 
 
 def run(req: RunRequest) -> Path:
     import mlperf_loadgen as lg
-    import numpy as np
 
     from benchfleet.harness import settings as st
     from benchfleet.harness.backend import make_backend
-    from benchfleet.harness.preprocessed import open_samples
-    from benchfleet.harness.sut import ClassificationSUT, SampleCache
+    from benchfleet.harness.sut import SUT, SampleCache
+    from benchfleet.harness.tasks import TASKS
     from benchfleet.rules import get_round
 
     rules = get_round(req.round)
@@ -62,10 +60,9 @@ def run(req: RunRequest) -> Path:
     ts.mode = lg.TestMode.AccuracyOnly if req.accuracy_mode else lg.TestMode.PerformanceOnly
     st.apply(ts, sset, rules, test05=req.test05)
 
-    samples = open_samples(Path(req.samples_path))
-    cache = SampleCache(lambda i: np.array(samples[i]), samples.shape[0])
-    backend = make_backend(req.backend, model_path=req.model_path, input_name=req.input_name,
-                           output_name=req.output_name, threads=req.threads, device=req.device)
+    backend = make_backend(req.backend, req.model_path, threads=req.threads, device=req.device)
+    worker = TASKS[req.task].worker(req.args, backend)
+    cache = SampleCache(worker.load, req.count)
     logdir = work / "logs"
     logdir.mkdir(exist_ok=True)
     lo = lg.LogOutputSettings()
@@ -74,7 +71,7 @@ def run(req: RunRequest) -> Path:
     ls = lg.LogSettings()
     ls.log_output = lo
     ls.enable_trace = False
-    impl = ClassificationSUT(backend, cache, req.scenario, req.batch, req.label_offset)
+    impl = SUT(worker, cache, req.scenario, req.batch)
     sut = lg.ConstructSUT(impl.issue, impl.flush)
     qsl = lg.ConstructQSL(cache.count, min(cache.count, bench.performance_sample_count), cache.load, cache.unload)
     try:

@@ -22,100 +22,37 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from benchfleet import __version__
-from benchfleet.data.imagenet import VAL_MAP, ImageNetVal
 from benchfleet.harness import accuracy as acc
 from benchfleet.harness import compliance as comp
 from benchfleet.harness import settings as st
 from benchfleet.harness.backend import default_threads, make_backend
 from benchfleet.harness.loadgen_run import RunRequest
 from benchfleet.harness.logs import DetailLog, metric
-from benchfleet.harness.preprocessed import ensure as ensure_preprocessed
-from benchfleet.harness.preprocessed import open_samples
 from benchfleet.harness.spec import HarnessSpec
 from benchfleet.harness.sut import SampleCache
-from benchfleet.models import registry
-from benchfleet.models.download import fetch
-from benchfleet.models.synthetic import make_pair
+from benchfleet.harness.tasks import Worker, copy_scoring_files, task_for
 from benchfleet.rules import get_round
 
 LOG_FILES = ("mlperf_log_summary.txt", "mlperf_log_detail.txt")
 ACC_LOG = "mlperf_log_accuracy.json"
 
 
-@dataclass
-class Resolved:
-    model_path: Path
-    dataset: ImageNetVal
-    input_name: str
-    output_name: str
-    label_offset: int
-    provenance: dict
-
-
-def _network_ok(url: str, timeout: float = 3.0) -> bool:
-    import urllib.request
-
-    try:
-        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
-        return True
-    except Exception:
-        return False
-
-
-def resolve_inputs(spec: HarnessSpec, log: Callable[[str], None]) -> Resolved:
-    """Pick model and dataset: official where possible, generated (and labelled so) where not."""
-    cache = spec.cache_path()
-    entry = registry.lookup(spec.benchmark, spec.backend)
-    want_synth_model = spec.model == "synthetic"
-    if spec.model == "auto":
-        if spec.dataset not in ("auto", "synthetic") and Path(spec.dataset).exists():
-            want_synth_model = not _network_ok(entry.url)
-        else:
-            want_synth_model = True
-    if spec.model == "auto" and spec.dataset in ("auto", "synthetic"):
-        log("no ImageNet folder given: using a generated ResNet50-architecture model and a generated "
-            "dataset (synthetic; pass --dataset /path/to/imagenet-val and --model official for real results)")
-    if want_synth_model or spec.dataset == "synthetic":
-        if not want_synth_model:
-            raise ValueError("dataset: a synthetic dataset is labelled by the synthetic model; use --model synthetic")
-        pair = make_pair(cache / "synthetic", count=spec.dataset_count, width=spec.synthetic_width,
-                         threads=spec.threads or default_threads(), log=log)
-        ds = ImageNetVal.open(pair.dataset_dir, spec.dataset_count)
-        from benchfleet.models import resnet50_onnx as r50
-
-        return Resolved(pair.model_path, ds, r50.INPUT_NAME, r50.ARGMAX_NAME, 1, pair.provenance)
-    if spec.model in ("official", "auto"):
-        log(f"fetching {entry.url} (md5 {entry.md5})")
-        model_path = fetch(entry.url, cache / "models" / entry.filename, entry.md5)
-        start = entry.url
-    else:
-        model_path = Path(spec.model).expanduser()
-        if not model_path.is_file():
-            raise ValueError(f"model: {model_path} is not a file; use official, synthetic or a path to an ONNX file")
-        start = model_path.name
-    ds = ImageNetVal.open(Path(spec.dataset).expanduser(), spec.dataset_count)
-    prov = {"synthetic": False, "kind": "official" if start == entry.url else "user",
-            "model": start, "dataset": ds.provenance().get("kind", "imagenet2012-val")}
-    return Resolved(model_path, ds, entry.input_name, entry.output_name, entry.label_offset, prov)
-
-
-def _measure(backend, cache: SampleCache, batch: int, reps: int = 5) -> tuple[float, float]:
+def _measure(worker: Worker, cache: SampleCache, batch: int, reps: int = 5) -> tuple[float, float]:
     cache.load(list(range(min(batch, cache.count))))
-    one = cache.batch([0])
-    many = cache.batch([i % cache.count for i in range(batch)])
-    backend.predict(one)
-    backend.predict(many)
+    one = cache.samples([0])
+    many = cache.samples([i % cache.count for i in range(batch)])
+    worker.infer(one)
+    worker.infer(many)
     t = time.perf_counter()
     for _ in range(reps):
-        backend.predict(one)
+        worker.infer(one)
     single = (time.perf_counter() - t) / reps
     t = time.perf_counter()
     for _ in range(max(2, reps // 2)):
-        backend.predict(many)
+        worker.infer(many)
     multi = (time.perf_counter() - t) / max(2, reps // 2)
     return single, multi
 
@@ -124,7 +61,8 @@ class Harness:
     def __init__(self, spec: HarnessSpec, out: Path, log: Callable[[str], None] = print):
         self.spec, self.out, self.log = spec, Path(out), log
         self.rules = get_round(spec.round)
-        self.bench = self.rules.benchmark(spec.benchmark)
+        self.bench = self.rules.benchmark(spec.rule_benchmark())
+        self.task = task_for(spec.benchmark, spec.backend)
         self.scenarios = spec.run_scenarios()
 
     def _batch_for(self, scenario: str) -> int:
@@ -144,9 +82,9 @@ class Harness:
             round=self.rules.version, benchmark=self.bench.name, scenario=sset.scenario,
             accuracy_mode=accuracy_mode, round_values=sset.round_values, user_values=sset.user_values,
             audit=audit, test05=test05, workdir=str(workdir), backend=self.spec.backend,
-            device=self.spec.device, model_path=str(self.inputs.model_path), input_name=self.inputs.input_name,
-            output_name=self.inputs.output_name, label_offset=self.inputs.label_offset, threads=self.threads,
-            batch=self._batch_for(sset.scenario), samples_path=str(self.samples_path),
+            device=self.spec.device, model_path=str(self.inputs.model_path), task=self.task.name,
+            args=self.inputs.args, count=self.inputs.count, threads=self.threads,
+            batch=self._batch_for(sset.scenario),
         )
         req_path = workdir / "request.json"
         req_path.write_text(req.model_dump_json())
@@ -195,17 +133,17 @@ class Harness:
         logs = self._loadgen(work / "accuracy", sset, accuracy_mode=True)
         acc_dir = scen_out / "accuracy"
         self._copy_logs(logs, acc_dir, with_accuracy=True)
-        entries = acc.read_accuracy_log(acc_dir / ACC_LOG)
-        (acc_dir / "accuracy.txt").write_text(acc.imagenet_text(entries, self.inputs.dataset.labels))
-        score, good, total = acc.score_imagenet(entries, self.inputs.dataset.labels)
+        scored = self.task.score(self.inputs, acc.read_accuracy_log(acc_dir / ACC_LOG))
+        (acc_dir / "accuracy.txt").write_text(scored.text)
         full_dir = scen_out / "full_logs"
         full_dir.mkdir(exist_ok=True)
         shutil.copy2(acc_dir / ACC_LOG, full_dir / ACC_LOG)  # kept for `benchfleet check` to recompute
         acc.truncate_with_hash(acc_dir / ACC_LOG, acc_dir / "accuracy.txt")
         rec = self._record(scenario, "accuracy", acc_dir)
-        rec.update(accuracy=score, good=good, total=total)
+        rec.update(accuracy=scored.value, **{k: v for k, v in scored.details.items() if k not in rec})
         result["runs"].append(rec)
-        result["accuracy"] = score
+        result["accuracy"] = scored.value
+        result["accuracy_details"] = scored.details
         full_acc_log = logs / ACC_LOG  # untruncated copy, for TEST01
 
         self.log(f"[{scenario}] performance run")
@@ -239,9 +177,8 @@ class Harness:
                         sub = acc.read_accuracy_log(logs / ACC_LOG)
                         idx = {int(e["qsl_idx"]) for e in sub}
                         base = [e for e in acc.read_accuracy_log(full_acc_log) if int(e["qsl_idx"]) in idx]
-                        (tacc / "baseline_accuracy.txt").write_text(acc.imagenet_text(base, self.inputs.dataset.labels))
-                        labels = self.inputs.dataset.labels
-                        (tacc / "compliance_accuracy.txt").write_text(acc.imagenet_text(sub, labels))
+                        (tacc / "baseline_accuracy.txt").write_text(self.task.score(self.inputs, base).text)
+                        (tacc / "compliance_accuracy.txt").write_text(self.task.score(self.inputs, sub).text)
                     (tacc / "accuracy.txt").write_text("")
                     acc.truncate_with_hash(tacc / ACC_LOG, tacc / "accuracy.txt")
                     passed = passed and acc_ok
@@ -265,22 +202,18 @@ class Harness:
         spec = self.spec
         started = time.time()
         self.out.mkdir(parents=True, exist_ok=True)
-        self.inputs = resolve_inputs(spec, self.log)
+        self.inputs = self.task.resolve(spec, self.log)
         self.threads = threads = spec.threads or default_threads()
-        self.samples_path = ensure_preprocessed(self.inputs.dataset, spec.cache_path(), self.log)
-        samples = open_samples(self.samples_path)
-        self.cache = SampleCache(lambda i: samples[i], samples.shape[0])
-        backend = make_backend(spec.backend, model_path=str(self.inputs.model_path),
-                               input_name=self.inputs.input_name, output_name=self.inputs.output_name,
-                               threads=threads, device=spec.device)
+        backend = make_backend(spec.backend, str(self.inputs.model_path), threads=threads, device=spec.device)
+        worker = self.task.worker(self.inputs.args, backend)
+        self.cache = SampleCache(worker.load, self.inputs.count)
         self.backend_info = {"name": backend.name, "version": backend.version, "threads": threads,
                              "device": spec.device}
-        labels = self.out / "labels"
-        labels.mkdir(exist_ok=True)  # the controller's `benchfleet check` rescores accuracy with these
-        shutil.copy2(self.inputs.dataset.root / VAL_MAP, labels / VAL_MAP)
+        # the controller's `benchfleet check` rescores accuracy with these
+        copy_scoring_files(self.inputs, self.out / "labels")
         timing_batch = max(self._batch_for(s) for s in self.scenarios)
-        single, multi = _measure(backend, self.cache, timing_batch)
-        del backend
+        single, multi = _measure(worker, self.cache, timing_batch)
+        del worker, backend
         self.log(f"warm-up: {single * 1000:.1f} ms per sample, {multi * 1000:.1f} ms per batch of {timing_batch}")
         inferred = spec.offline_inferred() and "Offline" in self.scenarios
         results: dict[str, dict] = {}
@@ -295,7 +228,9 @@ class Harness:
         meta = {
             "benchfleet_version": __version__,
             "round": spec.round,
-            "benchmark": self.bench.name,
+            "benchmark": spec.benchmark if spec.rule_benchmark() != spec.benchmark else self.bench.name,
+            "mlperf_benchmark": self.bench.name,
+            "task": self.task.name,
             "spec": spec.model_dump(),
             "scenarios": [results[s] for s in self.scenarios],
             "synthetic": bool(self.inputs.provenance.get("synthetic")),

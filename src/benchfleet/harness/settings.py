@@ -15,7 +15,8 @@ from benchfleet.rules.table import BenchmarkRule, RoundRules
 
 QUICK_MIN_DURATION_MS = 1000
 # SingleStream keeps the round's 1024 queries: with fewer, the early-stopping estimate is close to
-# the slowest query and compliance comparisons become a coin toss.
+# the slowest query and compliance comparisons become a coin toss. A benchmark without compliance
+# tests (GPT-J) takes the fewest queries early stopping accepts (64): its queries take seconds.
 QUICK_MIN_QUERIES = {"SingleStream": 1024, "Server": 662}
 
 
@@ -75,7 +76,9 @@ def build(rules: RoundRules, bench: BenchmarkRule, scenario: str, quick: bool,
         u["target_qps"] = target_qps if target_qps else round(per_sample_qps * 0.5, 3)
     if quick:
         u["min_duration"] = QUICK_MIN_DURATION_MS
-        if scenario in QUICK_MIN_QUERIES:
+        if scenario == "SingleStream" and not bench.compliance_tests:
+            u["min_query_count"] = rules.early_stopping_min_queries["SingleStream"]
+        elif scenario in QUICK_MIN_QUERIES:
             u["min_query_count"] = QUICK_MIN_QUERIES[scenario]
     return s
 

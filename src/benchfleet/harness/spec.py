@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from benchfleet.rules import get_round
 from benchfleet.rules.table import SCENARIOS, SYSTEM_TYPES
@@ -55,6 +55,25 @@ class HarnessSpec(BaseModel):
         get_round(v)
         return v
 
+    @model_validator(mode="after")
+    def _open_only(self) -> HarnessSpec:
+        from benchfleet.models import registry
+
+        entry = registry.open_models().get(self.benchmark)
+        if entry and self.division == "closed":
+            raise ValueError(f"benchmark: {self.benchmark} is an open-division model (it stands in for "
+                             f"{entry.benchmark}); use division open, or {entry.benchmark} in the closed division")
+        if entry and self.backend != entry.backend:
+            raise ValueError(f"backend: {self.benchmark} is a {entry.backend} model; use backend {entry.backend}")
+        return self
+
+    def rule_benchmark(self) -> str:
+        """The round's benchmark whose rules apply (an open model's stands-in-for benchmark)."""
+        from benchfleet.models import registry
+
+        entry = registry.open_models().get(self.benchmark)
+        return entry.benchmark if entry else self.benchmark
+
     @field_validator("scenarios")
     @classmethod
     def _scenarios(cls, v: list[str] | None) -> list[str] | None:
@@ -67,7 +86,7 @@ class HarnessSpec(BaseModel):
 
     def resolved_scenarios(self) -> list[str]:
         rules = get_round(self.round)
-        bench = rules.benchmark(self.benchmark)
+        bench = rules.benchmark(self.rule_benchmark())
         required = list(bench.scenarios_for(self.system_type))
         if self.scenarios is None:
             if self.division == "closed":

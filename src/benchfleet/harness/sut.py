@@ -1,4 +1,4 @@
-"""LoadGen system under test and query sample library for image classification."""
+"""LoadGen system under test and query sample library, for every task (the task's worker runs batches)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from collections.abc import Callable
 import mlperf_loadgen as lg
 import numpy as np
 
-from benchfleet.harness.backend import Backend
+from benchfleet.harness.tasks import Worker
 
 
 class SampleCache:
     """Preprocessed samples, loaded when LoadGen asks and kept for the process's life."""
 
-    def __init__(self, load: Callable[[int], np.ndarray], count: int):
+    def __init__(self, load: Callable[[int], object], count: int):
         self._load = load
         self.count = count
-        self._data: dict[int, np.ndarray] = {}
+        self._data: dict[int, object] = {}
 
     def load(self, indices: list[int]) -> None:
         for i in indices:
@@ -29,18 +29,17 @@ class SampleCache:
         # Kept: the next run of this process reuses them; LoadGen never depends on eviction.
         return None
 
-    def batch(self, indices: list[int]) -> np.ndarray:
-        if len(indices) == 1:
-            return self._data[indices[0]][None]
-        return np.stack([self._data[i] for i in indices])
+    def samples(self, indices: list[int]) -> list:
+        return [self._data[i] for i in indices]
 
 
-class ClassificationSUT:
-    """SingleStream/MultiStream run inline on LoadGen's issue thread; Offline/Server use a worker."""
+class SUT:
+    """SingleStream/MultiStream run inline on LoadGen's issue thread; Offline/Server use a worker thread
+    that batches what is queued (up to ``batch``)."""
 
-    def __init__(self, backend: Backend, cache: SampleCache, scenario: str, batch: int, label_offset: int):
-        self.backend, self.cache, self.scenario = backend, cache, scenario
-        self.batch, self.offset = max(1, batch), label_offset
+    def __init__(self, worker: Worker, cache: SampleCache, scenario: str, batch: int):
+        self.worker, self.cache, self.scenario = worker, cache, scenario
+        self.batch = max(1, batch)
         self.samples_done = 0
         self._q: queue.Queue = queue.Queue()
         self._worker: threading.Thread | None = None
@@ -49,10 +48,9 @@ class ClassificationSUT:
             self._worker.start()
 
     def _infer_and_complete(self, items: list) -> None:
-        out = self.backend.predict(self.cache.batch([q.index for q in items]))
-        labels = (np.asarray(out).reshape(len(items), -1)[:, 0] - self.offset).astype(np.float32)
-        base, size = labels.ctypes.data, labels.itemsize
-        lg.QuerySamplesComplete([lg.QuerySampleResponse(q.id, base + k * size, size) for k, q in enumerate(items)])
+        outs = [np.ascontiguousarray(o) for o in self.worker.infer(self.cache.samples([q.index for q in items]))]
+        lg.QuerySamplesComplete([lg.QuerySampleResponse(q.id, o.ctypes.data, o.nbytes)
+                                 for q, o in zip(items, outs, strict=True)])
         self.samples_done += len(items)
 
     def issue(self, samples: list) -> None:

@@ -1,4 +1,12 @@
-"""Official MLPerf models: where they live and how to verify them."""
+"""Models benchfleet runs: the official file (URL and checksum) per benchmark and backend, its
+interface, and which task (samples, responses, scoring) it belongs to.
+
+Closed-division benchmarks use the MLPerf reference models. The open division adds models of
+other families (MobileNet, EfficientNet on TFLite); each names the closed benchmark whose task it
+performs (``benchmark``), which the submission's model_mapping.json records for the checker.
+Every entry also has a generated variant of its family (built by benchfleet, labelled synthetic)
+for machines without the network or the dataset.
+"""
 
 from __future__ import annotations
 
@@ -7,40 +15,95 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ModelEntry:
-    name: str
-    benchmark: str
+    name: str  # for open-division entries, also the results folder name
+    benchmarks: tuple[str, ...]  # the closed benchmark(s) whose task this model performs
     backend: str
+    task: str  # imagenet | squad | cnndm
+    family: str  # words for logs and provenance
     url: str
     filename: str
-    md5: str
-    input_name: str
-    output_name: str
-    label_offset: int  # subtract from the model's class index to get the dataset label
-    weight_data_types: str
-    input_data_types: str
-    size_bytes: int | None = None
+    md5: str | None  # None: no published checksum known; the model is then only taken from a path
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    weight_data_types: str = "fp32"
+    input_data_types: str = "fp32"
+    open_only: bool = False
+    label_offset: int = 0  # subtract from the model's class index to get the dataset label
+    layout: str = "nchw"
+    preprocessing: str = "resnet"  # resnet: minus channel means; mobilenet: scaled to [-1, 1]
+    output_is_scores: bool = False  # True: the output is class scores (argmax them), else class ids
+
+    @property
+    def benchmark(self) -> str:
+        return self.benchmarks[0]
+
+    @property
+    def input_name(self) -> str:
+        return self.input_names[0]
+
+    @property
+    def output_name(self) -> str:
+        return self.output_names[0]
 
 
-REGISTRY: dict[str, ModelEntry] = {
-    "resnet50-onnx": ModelEntry(
-        name="resnet50-onnx",
-        benchmark="resnet50",
-        backend="onnxruntime",
-        # ResNet50 v1.5, fp32, opset 11; the reference implementation's model.
-        url="https://zenodo.org/record/4735647/files/resnet50_v1.onnx",
-        filename="resnet50_v1.onnx",
-        md5="f6a4da60cd5f084d97efc2c1ddb10beb",
-        input_name="input_tensor:0",
-        output_name="ArgMax:0",
+_TFLITE_IMAGE = {"backend": "tflite", "task": "imagenet", "benchmarks": ("resnet50",), "open_only": True,
+                 "layout": "nhwc", "preprocessing": "mobilenet", "output_is_scores": True, "label_offset": 1}
+
+REGISTRY: dict[str, ModelEntry] = {e.name: e for e in (
+    ModelEntry(
+        name="resnet50-onnx", benchmarks=("resnet50",), backend="onnxruntime", task="imagenet",
+        family="ResNet50 v1.5",
+        # fp32, opset 11; the reference implementation's model.
+        url="https://zenodo.org/record/4735647/files/resnet50_v1.onnx", filename="resnet50_v1.onnx",
+        md5="f6a4da60cd5f084d97efc2c1ddb10beb", input_names=("input_tensor:0",), output_names=("ArgMax:0",),
         label_offset=1,
-        weight_data_types="fp32",
-        input_data_types="fp32",
     ),
-}
+    ModelEntry(
+        name="bert-large-onnx", benchmarks=("bert-99", "bert-99.9"), backend="onnxruntime", task="squad",
+        family="BERT-large (SQuAD v1.1 fine-tuned)",
+        # The reference's fp32 ONNX model (F1 90.874); vocab.txt: zenodo 3733868, md5 64800d5d8528ce344256daf115d4965e.
+        url="https://zenodo.org/record/3733910/files/model.onnx", filename="bert_large_v1_1.onnx", md5=None,
+        input_names=("input_ids", "input_mask", "segment_ids"),
+        output_names=("output_start_logits", "output_end_logits"), input_data_types="int64",
+    ),
+    ModelEntry(
+        name="gptj-6b-onnx", benchmarks=("gptj-99", "gptj-99.9"), backend="onnxruntime", task="cnndm",
+        family="GPT-J 6B (CNN/DailyMail fine-tuned)",
+        # MLCommons' fine-tuned checkpoint (PyTorch); exported to ONNX with next_token_logits as the output.
+        url="https://cloud.mlcommons.org/index.php/s/QAZ2oM94MkFtbQx/download", filename="gpt-j-checkpoint.zip",
+        md5=None, input_names=("input_ids", "attention_mask", "position_ids"), output_names=("next_token_logits",),
+        input_data_types="int64",
+    ),
+    ModelEntry(
+        name="mobilenet-v1-1.0-224-tflite", family="MobileNet v1 1.0 224",
+        url="https://storage.googleapis.com/download.tensorflow.org/models/mobilenet_v1_2018_08_02/"
+            "mobilenet_v1_1.0_224.tgz", filename="mobilenet_v1_1.0_224.tgz", md5=None,
+        input_names=("input",), output_names=("MobilenetV1/Predictions/Reshape_1",), **_TFLITE_IMAGE,
+    ),
+    ModelEntry(
+        name="efficientnet-lite0-tflite", family="EfficientNet-Lite0",
+        url="https://storage.googleapis.com/cloud-tpu-checkpoints/efficientnet/lite/efficientnet-lite0.tar.gz",
+        filename="efficientnet-lite0.tar.gz", md5=None, input_names=("images",), output_names=("Softmax",),
+        **_TFLITE_IMAGE,
+    ),
+)}
 
 
 def lookup(benchmark: str, backend: str) -> ModelEntry:
+    """The model for a closed benchmark name (resnet50, bert-99, ...) or an open model name."""
+    if benchmark in REGISTRY:
+        entry = REGISTRY[benchmark]
+        if entry.backend != backend:
+            raise ValueError(f"backend: {benchmark} is a {entry.backend} model; use backend {entry.backend}")
+        return entry
     for entry in REGISTRY.values():
-        if entry.benchmark == benchmark and entry.backend == backend:
+        if benchmark in entry.benchmarks and entry.backend == backend and not entry.open_only:
             return entry
-    raise ValueError(f"model: no official {benchmark} model for backend {backend!r} in the registry")
+    backends = sorted({e.backend for e in REGISTRY.values() if benchmark in e.benchmarks and not e.open_only})
+    if backends:
+        raise ValueError(f"backend: {benchmark} runs on {', '.join(backends)} in benchfleet, not {backend!r}")
+    raise ValueError(f"model: no {benchmark} model for backend {backend!r} in the registry")
+
+
+def open_models() -> dict[str, ModelEntry]:
+    return {n: e for n, e in REGISTRY.items() if e.open_only}

@@ -1,0 +1,135 @@
+"""A generated SQuAD v1.1 set for the generated BERT, in the official layout.
+
+``<dir>/dev-v1.1.json`` (``{"data": [{"title", "paragraphs": [{"context", "qas": [...]}]}],
+"version": "1.1"}``) and ``<dir>/vocab.txt`` (one WordPiece token per line). Paragraphs are
+made of generated words, some with suffixes that split into ``##`` pieces, some unknown to the
+vocabulary, punctuation, and some long enough to need several 384-token windows. Each question's
+answer is the generated model's own prediction, so an accuracy run scores 100: it proves that
+features, responses and post-processing stay aligned, not that the model reads.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from benchfleet.cachelock import locked
+from benchfleet.data.imagenet import PROVENANCE
+from benchfleet.harness import squad
+from benchfleet.models import tiny_bert
+from benchfleet.models.synthetic import SyntheticPair
+from benchfleet.text.wordpiece import FullTokenizer
+
+DEV_FILE, VOCAB_FILE = "dev-v1.1.json", "vocab.txt"
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+PUNCT = [".", ",", "?", "'", "-", "(", ")"]
+SUFFIXES = ["##s", "##ed", "##ing", "##ly"]
+_SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "be", "da", "fi", "go", "hu", "je", "po", "zu"]
+
+
+def words(rng: np.random.Generator, n: int) -> list[str]:
+    out: list[str] = []
+    seen: set[str] = set()
+    while len(out) < n:
+        w = "".join(rng.choice(_SYLLABLES, size=int(rng.integers(1, 4))))
+        if w not in seen:
+            seen.add(w)
+            out.append(w)
+    return out
+
+
+def _sentence(rng: np.random.Generator, vocab_words: list[str], unknown: list[str]) -> str:
+    parts = []
+    for _ in range(int(rng.integers(5, 14))):
+        r = rng.random()
+        w = str(rng.choice(unknown)) if r < 0.03 else str(rng.choice(vocab_words))
+        if r > 0.9:
+            w += str(rng.choice(["s", "ed", "ing", "ly"]))  # splits into word + ##suffix
+        if rng.random() < 0.05:
+            w = w.capitalize()
+        parts.append(w)
+    text = " ".join(parts)
+    if rng.random() < 0.3:
+        text = text.replace(" ", ", ", 1)
+    return text[0].upper() + text[1:] + "."
+
+
+def make_pair(root: Path, count: int = 256, seed: int = 2023, threads: int = 2, log=print,
+              cfg: tiny_bert.BertConfig | None = None) -> SyntheticPair:
+    base = Path(root) / f"bert-s{seed}-n{count}"
+    with locked(base):
+        model_path, data_dir = base / "bert_squad_synthetic.onnx", base / "squad-synthetic"
+        meta = data_dir / PROVENANCE
+        if model_path.is_file() and meta.is_file():
+            return SyntheticPair(model_path, data_dir, json.loads(meta.read_text()))
+        return _make(model_path, data_dir, count, seed, threads, log, cfg)
+
+
+def _make(model_path: Path, data_dir: Path, count: int, seed: int, threads: int, log,
+          cfg: tiny_bert.BertConfig | None) -> SyntheticPair:
+    rng = np.random.default_rng(seed)
+    log(f"generating a synthetic BERT (SQuAD head) and {count} synthetic questions in {data_dir.parent}")
+    vocab_words = words(rng, 400)
+    unknown = ["x" + w + "q" for w in words(rng, 20)]
+    vocab = SPECIAL + PUNCT + vocab_words + SUFFIXES
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / VOCAB_FILE).write_text("\n".join(vocab) + "\n")
+    articles, q = [], 0
+    while q < count:
+        paragraphs = []
+        for _ in range(int(rng.integers(1, 4))):
+            long = rng.random() < 0.2  # > 384 tokens: several doc_stride windows
+            n_sent = int(rng.integers(40, 60)) if long else int(rng.integers(3, 12))
+            context = " ".join(_sentence(rng, vocab_words, unknown) for _ in range(n_sent))
+            qas = []
+            for _ in range(int(rng.integers(1, 5))):
+                if q >= count:
+                    break
+                question = " ".join(rng.choice(vocab_words, size=int(rng.integers(3, 9)))) + "?"
+                qas.append({"id": f"synthetic-{q:06d}", "question": question, "answers": []})
+                q += 1
+            if qas:
+                paragraphs.append({"context": context, "qas": qas})
+        articles.append({"title": f"synthetic_{len(articles)}", "paragraphs": paragraphs})
+    cfg = cfg or tiny_bert.BertConfig(vocab_size=len(vocab))
+    model = tiny_bert.build(cfg, seed=seed)
+    answers = _answer(model, articles, data_dir / VOCAB_FILE, threads)
+    for art in articles:
+        for par in art["paragraphs"]:
+            for qa in par["qas"]:
+                text = answers[qa["id"]]
+                qa["answers"] = [{"answer_start": par["context"].find(text), "text": text}]
+    (data_dir / DEV_FILE).write_text(json.dumps({"data": articles, "version": "1.1"}))
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, model_path)
+    provenance = {
+        "synthetic": True, "kind": "generated",
+        "model": f"BERT architecture, {cfg.layers} layers, width {cfg.width}, random weights (seed {seed}); "
+                 "NOT the MLPerf BERT-large",
+        "dataset": f"{count} generated questions in the SQuAD v1.1 layout; answers are the generated model's "
+                   "own predictions; NOT SQuAD",
+        "seed": seed, "count": count, "note": "synthetic: proves the pipeline, not a result for publication",
+    }
+    (data_dir / PROVENANCE).write_text(json.dumps(provenance, indent=2))
+    return SyntheticPair(model_path, data_dir, provenance)
+
+
+def _answer(model: onnx.ModelProto, articles: list[dict], vocab: Path, threads: int) -> dict[str, str]:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    examples = squad.read_examples(articles)
+    features = squad.convert_examples(examples, FullTokenizer(vocab))
+    arr = squad.feature_arrays(features)
+    logits: dict[int, np.ndarray] = {}
+    for start in range(0, len(features), 32):
+        chunk = arr[start:start + 32].astype(np.int64)
+        s, e = sess.run(list(tiny_bert.OUTPUTS), dict(zip(tiny_bert.INPUTS, chunk.transpose(1, 0, 2), strict=True)))
+        for k in range(chunk.shape[0]):
+            logits[start + k] = np.stack([s[k], e[k]], axis=-1).astype(np.float32)
+    return squad.predictions(examples, features, logits)

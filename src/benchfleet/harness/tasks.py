@@ -1,0 +1,334 @@
+"""What differs between benchmarks: inputs, samples, responses and scoring, one class per task.
+
+- ``imagenet``: ResNet50 (closed) and the open-division MobileNet/EfficientNet models; top-1.
+- ``squad``: BERT-large (bert-99, bert-99.9); SQuAD v1.1 features, F1 and exact match.
+- ``cnndm``: GPT-J 6B (gptj-99, gptj-99.9); CNN/DailyMail prompts, beam search, ROUGE.
+
+The harness process calls ``resolve`` (model + dataset + samples file) and ``score``; each LoadGen
+process calls ``worker`` with the JSON ``args`` from ``resolve``. Generated variants are built
+where no official model or dataset is given, and labelled synthetic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchfleet.cachelock import locked
+from benchfleet.harness import accuracy as acc
+from benchfleet.harness.backend import Backend, default_threads
+from benchfleet.harness.spec import HarnessSpec
+from benchfleet.models import registry
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Inputs:
+    model_path: Path
+    data_dir: Path
+    provenance: dict
+    args: dict  # for the LoadGen process (JSON)
+    count: int
+    scoring_files: list[Path]  # copied beside the results so the controller can rescore
+
+
+@dataclass
+class Score:
+    text: str  # accuracy.txt, before the hash line
+    value: float  # the checker's first metric
+    details: dict
+
+
+class Worker:
+    """Loads samples and runs batches of them inside a LoadGen process."""
+
+    def load(self, index: int):
+        raise NotImplementedError
+
+    def infer(self, samples: list) -> list[np.ndarray]:
+        raise NotImplementedError
+
+
+def _network_ok(url: str, timeout: float = 3.0) -> bool:
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
+        return True
+    except Exception:
+        return False
+
+
+def _want_synthetic(spec: HarnessSpec, entry: registry.ModelEntry, what: str, log: Log) -> bool:
+    if spec.model == "synthetic" or spec.dataset == "synthetic":
+        if spec.model not in ("synthetic", "auto") or spec.dataset not in ("synthetic", "auto"):
+            raise ValueError("dataset: a synthetic dataset is labelled by the synthetic model; use --model synthetic "
+                             "with --dataset synthetic (or auto)")
+        return True
+    if spec.dataset == "auto":
+        if spec.model not in ("auto",):
+            raise ValueError(f"dataset: --model {spec.model} needs a {what} folder (--dataset PATH)")
+        log(f"no {what} folder given: using a generated {entry.family} model and a generated dataset "
+            f"(synthetic; pass --dataset /path/to/{what} and --model official for real results)")
+        return True
+    if spec.model == "auto":
+        return not _network_ok(entry.url)
+    return False
+
+
+def _official_model(spec: HarnessSpec, entry: registry.ModelEntry, log: Log) -> tuple[Path, str]:
+    from benchfleet.models.download import fetch
+
+    if spec.model in ("official", "auto"):
+        if not entry.md5:
+            raise ValueError(f"model: no published checksum is recorded for {entry.url}; download it yourself and "
+                             f"pass --model /path/to/{entry.filename}")
+        log(f"fetching {entry.url} (md5 {entry.md5})")
+        return fetch(entry.url, spec.cache_path() / "models" / entry.filename, entry.md5), "official"
+    path = Path(spec.model).expanduser()
+    if not path.is_file():
+        raise ValueError(f"model: {path} is not a file; use official, synthetic or a path to a model file")
+    return path, "user"
+
+
+def _samples_file(cache: Path, kind: str, key: list, build: Callable[[], np.ndarray]) -> Path:
+    digest = hashlib.sha256(json.dumps(key, default=str).encode()).hexdigest()[:16]
+    path = cache / "preprocessed" / f"{kind}-{digest}.npy"
+    if path.is_file():
+        return path
+    with locked(path):
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".part.npy")
+            np.save(tmp, build())
+            tmp.replace(path)
+    return path
+
+
+# ---- image classification -----------------------------------------------------------------------
+
+class ImageNetTask:
+    name = "imagenet"
+
+    def resolve(self, spec: HarnessSpec, log: Log) -> Inputs:
+        from benchfleet.data.imagenet import VAL_MAP, ImageNetVal
+        from benchfleet.harness.preprocessed import ensure
+
+        entry = registry.lookup(spec.benchmark, spec.backend)
+        cache = spec.cache_path()
+        if _want_synthetic(spec, entry, "imagenet-val", log):
+            if entry.backend == "tflite":
+                from benchfleet.models import tiny_tflite
+
+                pair = tiny_tflite.make_pair(cache / "synthetic", entry, count=spec.dataset_count,
+                                             threads=spec.threads or default_threads(), log=log)
+            else:
+                from benchfleet.models.synthetic import make_pair
+
+                pair = make_pair(cache / "synthetic", count=spec.dataset_count, width=spec.synthetic_width,
+                                 threads=spec.threads or default_threads(), log=log)
+            model_path, data_dir, prov = pair.model_path, pair.dataset_dir, pair.provenance
+        else:
+            model_path, kind = _official_model(spec, entry, log)
+            data_dir = Path(spec.dataset).expanduser()
+            prov = {"synthetic": False, "kind": kind, "model": entry.url if kind == "official" else model_path.name}
+        ds = ImageNetVal.open(data_dir, spec.dataset_count)
+        prov.setdefault("dataset", ds.provenance().get("kind", "imagenet2012-val"))
+        samples = ensure(ds, cache, log)
+        args = {"samples": str(samples), "input": entry.input_name, "output": entry.output_name,
+                "label_offset": entry.label_offset, "layout": entry.layout, "scale": entry.preprocessing,
+                "argmax": entry.output_is_scores, "labels": ds.labels.tolist()}
+        return Inputs(model_path, data_dir, prov, args, len(ds), [data_dir / VAL_MAP])
+
+    def worker(self, args: dict, backend: Backend) -> Worker:
+        return _ImageWorker(args, backend)
+
+    def score(self, inputs: Inputs, entries: list[dict]) -> Score:
+        labels = np.asarray(inputs.args["labels"])
+        value, good, total = acc.score_imagenet(entries, labels)
+        return Score(acc.imagenet_text(entries, labels), value, {"good": good, "total": total})
+
+
+class _ImageWorker(Worker):
+    def __init__(self, args: dict, backend: Backend):
+        from benchfleet.data.imagenet import MEANS
+        from benchfleet.harness.preprocessed import open_samples
+
+        self.args, self.backend = args, backend
+        self.data = open_samples(Path(args["samples"]))
+        self.means = MEANS.reshape(3, 1, 1)
+
+    def load(self, index: int) -> np.ndarray:
+        x = np.array(self.data[index])
+        if self.args["scale"] == "mobilenet":  # [-1, 1], from the mean-subtracted ResNet pipeline
+            x = (x + self.means) / 127.5 - 1.0
+        if self.args["layout"] == "nhwc":
+            x = x.transpose(1, 2, 0)
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    def infer(self, samples: list) -> list[np.ndarray]:
+        batch = samples[0][None] if len(samples) == 1 else np.stack(samples)
+        out = np.asarray(self.backend.run({self.args["input"]: batch}, [self.args["output"]])[0])
+        out = out.reshape(len(samples), -1)
+        top = out.argmax(axis=1) if self.args["argmax"] else out[:, 0]
+        labels = (top - self.args["label_offset"]).astype(np.float32)
+        return [labels[k:k + 1] for k in range(len(samples))]
+
+
+# ---- BERT on SQuAD ------------------------------------------------------------------------------
+
+class SquadTask:
+    name = "squad"
+
+    def resolve(self, spec: HarnessSpec, log: Log) -> Inputs:
+        from benchfleet.data import squad_synth
+        from benchfleet.harness import squad
+        from benchfleet.text.wordpiece import FullTokenizer
+
+        entry = registry.lookup(spec.benchmark, spec.backend)
+        cache = spec.cache_path()
+        if _want_synthetic(spec, entry, "squad", log):
+            pair = squad_synth.make_pair(cache / "synthetic", count=spec.dataset_count,
+                                         threads=spec.threads or default_threads(), log=log)
+            model_path, data_dir, prov = pair.model_path, pair.dataset_dir, pair.provenance
+        else:
+            model_path, kind = _official_model(spec, entry, log)
+            data_dir = Path(spec.dataset).expanduser()
+            prov = {"synthetic": False, "kind": kind, "model": entry.url if kind == "official" else model_path.name,
+                    "dataset": "squad-v1.1-dev"}
+        dev, vocab = data_dir / squad_synth.DEV_FILE, data_dir / squad_synth.VOCAB_FILE
+        for f in (dev, vocab):
+            if not f.is_file():
+                raise ValueError(f"dataset: {data_dir} has no {f.name}; it needs dev-v1.1.json and the model's "
+                                 "vocab.txt")
+
+        def build() -> np.ndarray:
+            log("featurizing SQuAD (max_seq_length 384, doc_stride 128, max_query_length 64)")
+            examples = squad.read_examples(squad.load_dataset(dev))
+            return squad.feature_arrays(squad.convert_examples(examples, FullTokenizer(vocab)))
+
+        samples = _samples_file(cache, "squad", [str(dev.resolve()), dev.stat().st_size, dev.stat().st_mtime], build)
+        count = int(np.load(samples, mmap_mode="r").shape[0])
+        args = {"samples": str(samples), "inputs": list(entry.input_names), "outputs": list(entry.output_names)}
+        return Inputs(model_path, data_dir, prov, args, count, [dev, vocab])
+
+    def worker(self, args: dict, backend: Backend) -> Worker:
+        return _SquadWorker(args, backend)
+
+    def score(self, inputs: Inputs, entries: list[dict]) -> Score:
+        from benchfleet.data import squad_synth
+        from benchfleet.harness import squad
+
+        data = squad.load_dataset(inputs.data_dir / squad_synth.DEV_FILE)
+        s = squad.score_log(entries, data, inputs.data_dir / squad_synth.VOCAB_FILE)
+        return Score(squad.accuracy_line(s) + "\n", s["f1"], s)
+
+
+class _SquadWorker(Worker):
+    def __init__(self, args: dict, backend: Backend):
+        self.args, self.backend = args, backend
+        self.data = np.load(args["samples"], mmap_mode="r")
+
+    def load(self, index: int) -> np.ndarray:
+        return np.array(self.data[index])
+
+    def infer(self, samples: list) -> list[np.ndarray]:
+        batch = np.stack(samples)  # (N, 3, S)
+        feeds = {name: batch[:, k] for k, name in enumerate(self.args["inputs"])}
+        start, end = self.backend.run(feeds, self.args["outputs"])
+        both = np.stack([start, end], axis=-1).astype(np.float32)  # (N, S, 2), the reference's layout
+        return [both[k] for k in range(len(samples))]
+
+
+# ---- GPT-J on CNN/DailyMail ---------------------------------------------------------------------
+
+class CnnDmTask:
+    name = "cnndm"
+
+    def resolve(self, spec: HarnessSpec, log: Log) -> Inputs:
+        from benchfleet.data import cnndm_synth
+        from benchfleet.harness import summarize
+        from benchfleet.text import bpe
+
+        entry = registry.lookup(spec.benchmark, spec.backend)
+        cache = spec.cache_path()
+        if _want_synthetic(spec, entry, "cnn-dailymail", log):
+            pair = cnndm_synth.make_pair(cache / "synthetic", count=spec.dataset_count,
+                                         threads=spec.threads or default_threads(), log=log)
+            model_path, data_dir, prov = pair.model_path, pair.dataset_dir, pair.provenance
+        else:
+            model_path, kind = _official_model(spec, entry, log)
+            data_dir = Path(spec.dataset).expanduser()
+            prov = {"synthetic": False, "kind": kind, "model": entry.url if kind == "official" else model_path.name,
+                    "dataset": "cnn-dailymail-3.0.0-validation"}
+        files = [data_dir / cnndm_synth.EVAL_FILE, data_dir / bpe.VOCAB_FILE, data_dir / bpe.MERGES_FILE]
+        for f in files:
+            if not f.is_file():
+                raise ValueError(f"dataset: {data_dir} has no {f.name}; it needs cnn_eval.json and the GPT-J "
+                                 "tokenizer files vocab.json and merges.txt")
+
+        def build() -> np.ndarray:
+            log("encoding CNN/DailyMail prompts")
+            tok = bpe.ByteBPE.load(data_dir)
+            ids = summarize.encode_prompts(summarize.load_records(files[0]), tok)
+            out = np.full((len(ids), max(len(i) for i in ids)), -1, np.int64)
+            for k, row in enumerate(ids):
+                out[k, :len(row)] = row
+            return out
+
+        stat = files[0].stat()
+        samples = _samples_file(cache, "cnndm", [str(files[0].resolve()), stat.st_size, stat.st_mtime], build)
+        count = int(np.load(samples, mmap_mode="r").shape[0])
+        tok = bpe.ByteBPE.load(data_dir)
+        args = {"samples": str(samples), "eos": tok.eos_id, "output": entry.output_names[0]}
+        return Inputs(model_path, data_dir, prov, args, count, files)
+
+    def worker(self, args: dict, backend: Backend) -> Worker:
+        return _GenerateWorker(args, backend)
+
+    def score(self, inputs: Inputs, entries: list[dict]) -> Score:
+        from benchfleet.harness import rouge, summarize
+        from benchfleet.text import bpe
+
+        records = summarize.load_records(inputs.data_dir / "cnn_eval.json")
+        s = summarize.score_log(entries, records, bpe.ByteBPE.load(inputs.data_dir))
+        return Score(rouge.accuracy_line(s) + "\n", s["rouge1"], s)
+
+
+class _GenerateWorker(Worker):
+    def __init__(self, args: dict, backend: Backend):
+        self.args, self.backend = args, backend
+        self.data = np.load(args["samples"], mmap_mode="r")
+
+    def load(self, index: int) -> np.ndarray:
+        row = np.array(self.data[index])
+        return row[row >= 0]
+
+    def _next(self, ids: np.ndarray, mask: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        return self.backend.run({"input_ids": ids, "attention_mask": mask, "position_ids": pos},
+                                [self.args["output"]])[0]
+
+    def infer(self, samples: list) -> list[np.ndarray]:
+        from benchfleet.harness.generate import generate
+
+        return [np.asarray(generate(self._next, s.tolist(), self.args["eos"]), np.int64) for s in samples]
+
+
+TASKS = {"imagenet": ImageNetTask(), "squad": SquadTask(), "cnndm": CnnDmTask()}
+
+
+def task_for(benchmark: str, backend: str) -> ImageNetTask | SquadTask | CnnDmTask:
+    return TASKS[registry.lookup(benchmark, backend).task]
+
+
+def copy_scoring_files(inputs: Inputs, dst: Path) -> None:
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in inputs.scoring_files:
+        shutil.copy2(f, dst / f.name)

@@ -1,0 +1,1 @@
+"""Tokenizers the language benchmarks use (our implementations of the published algorithms)."""
