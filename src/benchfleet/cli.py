@@ -517,8 +517,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--system-type", default="edge", help="edge (default), datacenter or datacenter,edge")
     r.add_argument("--offline", default="auto", choices=["auto", "measured", "inferred"],
                    help="Offline on edge systems: inferred from SingleStream in quick mode (auto) or measured")
-    r.add_argument("--benchmark", default="resnet50", help="benchmark (resnet50)")
-    r.add_argument("--backend", default="onnxruntime", help="inference backend (onnxruntime)")
+    r.add_argument("--benchmark", default="resnet50",
+                   help="resnet50 (default), bert-99, bert-99.9, gptj-99, gptj-99.9; open division also "
+                        "mobilenet-v1-1.0-224-tflite, efficientnet-lite0-tflite (with --backend tflite)")
+    r.add_argument("--backend", default="onnxruntime", help="inference backend: onnxruntime (default) or tflite")
     r.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     r.add_argument("--threads", type=int, default=0, help="inference threads (default: all cores)")
     r.add_argument("--batch", type=int, default=0, help="batch for Offline/Server (default 8)")

@@ -71,8 +71,7 @@ class HarnessSpec(BaseModel):
         """The round's benchmark whose rules apply (an open model's stands-in-for benchmark)."""
         from benchfleet.models import registry
 
-        entry = registry.open_models().get(self.benchmark)
-        return entry.benchmark if entry else self.benchmark
+        return registry.rule_benchmark(self.benchmark)
 
     @field_validator("scenarios")
     @classmethod

@@ -107,3 +107,20 @@ def lookup(benchmark: str, backend: str) -> ModelEntry:
 
 def open_models() -> dict[str, ModelEntry]:
     return {n: e for n, e in REGISTRY.items() if e.open_only}
+
+
+def runs_on(benchmark: str, backend: str, device: str) -> bool:
+    """Whether benchfleet has a model for ``benchmark`` on this backend and device (a sweep's cells)."""
+    from benchfleet.harness.backend import DEVICES
+
+    try:
+        lookup(benchmark, backend)
+    except ValueError:
+        return False
+    return device in DEVICES.get(backend, ())
+
+
+def rule_benchmark(name: str) -> str:
+    """The round benchmark whose rules apply: an open model's stands-in-for benchmark, else ``name``."""
+    entry = open_models().get(name)
+    return entry.benchmark if entry else name

@@ -31,6 +31,12 @@ class BenchmarkRule:
     server_latency_ns: int | None = None
     accuracy_log_sampling_target: int = 4096  # TEST01 audit.config
     equal_issue_scenarios: tuple[str, ...] = ()
+    # Further values every closed result must reach: (metric, regex on accuracy.txt, target). GPT-J's
+    # GEN_LEN is a total over the whole dataset (characters generated).
+    extra_accuracy: tuple[tuple[str, str, float], ...] = ()
+
+    def accuracy_targets(self) -> tuple[tuple[str, str, float], ...]:
+        return ((self.accuracy_metric, self.accuracy_pattern, self.accuracy_target), *self.extra_accuracy)
 
     def scenarios_for(self, system_type: str) -> tuple[str, ...]:
         key = "datacenter,edge" if system_type == "edge,datacenter" else system_type
@@ -73,6 +79,11 @@ class RoundRules:
     test05_tolerance: float = 0.05
     statuses: tuple[str, ...] = ("available", "preview", "rdi")
     divisions: tuple[str, ...] = ("closed", "open", "network")
+
+    def checker_model(self, name: str) -> str:
+        """The official checker's model key for a results folder (resnet50 -> resnet), for model_mapping.json."""
+        bench = self.benchmark(name).name
+        return next((a for a, n in self.aliases.items() if n == bench), bench)
 
     def benchmark(self, name: str) -> BenchmarkRule:
         name = self.aliases.get(name, name)

@@ -25,8 +25,17 @@ _ACC = r"^accuracy=([\d\.]+).*"
 _F1 = r"^{[\"\']exact_match[\"\']\:\s*[\d\.]+,\s*[\"\']f1[\"\']\:\s*([\d\.]+)}"
 
 
-def _rule(name, model, metric, pattern, target, psc, scen, tests, server_ns=None, sampling=4096, eq=()):
-    return BenchmarkRule(name, model, metric, pattern, target, psc, scen, tests, server_ns, sampling, eq)
+_GPTJ_KEY = r".*'{}':\s([\d.]+).*"
+
+
+def _gptj_extra(fraction: float) -> tuple[tuple[str, str, float], ...]:
+    return (("ROUGE2", _GPTJ_KEY.format("rouge2"), 20.1235 * fraction),
+            ("ROUGEL", _GPTJ_KEY.format("rougeL"), 29.9881 * fraction),
+            ("GEN_LEN", _GPTJ_KEY.format("gen_len"), 4016878 * 0.9))
+
+
+def _rule(name, model, metric, pattern, target, psc, scen, tests, server_ns=None, sampling=4096, eq=(), extra=()):
+    return BenchmarkRule(name, model, metric, pattern, target, psc, scen, tests, server_ns, sampling, eq, extra)
 
 
 V3_1 = RoundRules(
@@ -50,10 +59,10 @@ V3_1 = RoundRules(
                             43, _UNET, _NO_TEST04, sampling=64, eq=("SingleStream", "Offline")),
         "3d-unet-99.9": _rule("3d-unet-99.9", "3d-unet", "DICE", r"Accuracy\:\s*mean\s*=\s*([\d\.]+).*",
                               0.86170 * 0.999, 43, _UNET, _NO_TEST04, sampling=64, eq=("SingleStream", "Offline")),
-        "gptj-99": _rule("gptj-99", "gptj", "ROUGE1", r".*'rouge1':\s([\d.]+).*", 42.9865 * 0.99, 13368, _SS_OFF, (),
-                         20_000_000_000, eq=("SingleStream",)),
-        "gptj-99.9": _rule("gptj-99.9", "gptj", "ROUGE1", r".*'rouge1':\s([\d.]+).*", 42.9865 * 0.999, 13368,
-                           _SS_OFF, (), 20_000_000_000, eq=("SingleStream",)),
+        "gptj-99": _rule("gptj-99", "gptj", "ROUGE1", _GPTJ_KEY.format("rouge1"), 42.9865 * 0.99, 13368, _SS_OFF, (),
+                         20_000_000_000, eq=("SingleStream",), extra=_gptj_extra(0.99)),
+        "gptj-99.9": _rule("gptj-99.9", "gptj", "ROUGE1", _GPTJ_KEY.format("rouge1"), 42.9865 * 0.999, 13368,
+                           _SS_OFF, (), 20_000_000_000, eq=("SingleStream",), extra=_gptj_extra(0.999)),
     },
     aliases={"resnet": "resnet50"},
 )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchfleet.harness import settings as st
+from benchfleet.models import registry
 from benchfleet.rules import get_round
 
 COMPLIANCE = ("TEST01", "TEST04", "TEST05")
@@ -34,12 +35,13 @@ def implementation_id(meta: dict) -> str:
 
 def _measurement_json(meta: dict) -> dict:
     prov = meta["provenance"]
+    entry = registry.lookup(meta["spec"]["benchmark"], meta["backend"]["name"])
     return {
         "starting_weights_filename": prov["model"] if not prov.get("synthetic")
         else f"SYNTHETIC {meta['model_file']}: {prov['model']}",
         "retraining": "no",
-        "input_data_types": "fp32",
-        "weight_data_types": "fp32",
+        "input_data_types": entry.input_data_types,
+        "weight_data_types": entry.weight_data_types,
         "weight_transformations": "none",
     }
 
@@ -66,12 +68,24 @@ def _readme(meta: dict, scenario: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+_TASK_NOTES = {
+    "imagenet": "Preprocessing: RGB, resize shorter side to 256 (area), centre crop 224, subtract "
+                "[123.68, 116.78, 103.94], NCHW float32 (MobileNet/EfficientNet on TFLite: the same crop, "
+                "scaled to [-1, 1], NHWC). Responses: top-1 class as float32.",
+    "squad": "Features as the reference create_squad_data.py (uncased WordPiece, max_seq_length 384, "
+             "doc_stride 128, max_query_length 64); one sample per feature. Responses: (384, 2) float32 "
+             "start/end logits; scored as accuracy-squad.py (n-best 20, max answer length 30).",
+    "cnndm": "Prompts: the reference's instruction template, GPT-2 BPE, at most 1919 tokens. Generation: "
+             "beam search, 4 beams, early stopping, 30 to 128 new tokens. Responses: generated token ids as "
+             "int64; scored with ROUGE-1/2/L (Porter stemmer) and gen_len as evaluation.py.",
+}
+
+
 def _code_readme(meta: dict) -> str:
     return (
         f"# benchfleet harness ({implementation_id(meta)})\n\n"
         "The LoadGen harness of benchfleet: `benchfleet_harness/` holds its sources as run.\n"
-        "Preprocessing: RGB, resize shorter side to 256 (area), centre crop 224, subtract "
-        "[123.68, 116.78, 103.94], NCHW float32. Responses: top-1 class as float32.\n"
+        + _TASK_NOTES.get(meta.get("task", "imagenet"), "") + "\n"
     )
 
 
@@ -97,7 +111,15 @@ def write_tree(root: Path, submitter: str, runs: list[SystemRun], round_version:
         sub = Path(root) / division / submitter
         if sub not in written:
             written.append(sub)
-        bench = rules.benchmark(meta["benchmark"]).name
+        bench = meta["benchmark"] if meta.get("mlperf_benchmark", meta["benchmark"]) != meta["benchmark"] \
+            else rules.benchmark(meta["benchmark"]).name
+        if bench != meta.get("mlperf_benchmark", bench):
+            # an open-division model: tell the checker which benchmark's task it performs
+            path = sub / "model_mapping.json"
+            mapping = json.loads(path.read_text()) if path.is_file() else {}
+            mapping[bench] = rules.checker_model(meta["mlperf_benchmark"])
+            sub.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(mapping, indent=2, sort_keys=True) + "\n")
         impl = implementation_id(meta)
         synthetic_any |= bool(meta.get("synthetic"))
         desc = dict(run.description, division=division, submitter=submitter)

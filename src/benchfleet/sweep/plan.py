@@ -8,6 +8,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from benchfleet.models import registry
 from benchfleet.rules import get_round
 from benchfleet.sweep.schema import SweepError, SweepFile
 
@@ -146,7 +147,7 @@ def resolve_hosts(sweep: SweepFile, inventory: Path) -> dict[int, list[str]]:
 def estimate_cell_s(spec: dict) -> float:
     """A rough duration for one cell, from a 2-core CPU reference (faster hosts take less)."""
     rules = get_round(spec["round"])
-    bench = rules.benchmark(spec["benchmark"])
+    bench = rules.benchmark(registry.rule_benchmark(spec["benchmark"]))
     quick = spec["mode"] == "quick"
     width = spec["synthetic_width"] if spec["model"] in ("auto", "synthetic") else 64
     per_sample = 0.047 * (width / 64) ** 2 + 0.0005 if spec["device"] == "cpu" else 0.002
@@ -181,7 +182,11 @@ def expand(sweep: SweepFile, inventory: Path, run_id: str = "") -> Plan:
             for benchmark in sweep.benchmarks:
                 for backend in system.backends or sweep.backends:
                     for device in system.devices or sweep.devices:
+                        if not registry.runs_on(benchmark, backend, device):
+                            continue  # e.g. BERT has no tflite model: that combination is no cell
                         for division in sweep.division:
+                            if division == "closed" and benchmark in registry.open_models():
+                                continue
                             base = sweep.harness_spec(system, benchmark, backend, device, division)
                             for group in _cell_scenarios(base.resolved_scenarios(), base.offline_inferred()):
                                 spec = base.model_copy(update={"only": group}).model_dump()

@@ -13,14 +13,17 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from benchfleet.harness.backend import BACKENDS as HARNESS_BACKENDS
 from benchfleet.harness.spec import HarnessSpec, SystemType
+from benchfleet.models import registry
 from benchfleet.rules import get_round
 from benchfleet.rules.table import SCENARIOS
 from benchfleet.submission.system import FIELDS as SYSTEM_FIELDS
 
-# What the harness can run today (a round may list more benchmarks than we implement).
-IMPLEMENTED_BENCHMARKS = ("resnet50",)
-BACKENDS = ("onnxruntime",)
+# What the harness can run today (a round may list more benchmarks than we implement); the open
+# division also takes the registry's open models (MobileNet, EfficientNet on tflite).
+IMPLEMENTED_BENCHMARKS = ("resnet50", "bert-99", "bert-99.9", "gptj-99", "gptj-99.9")
+BACKENDS = HARNESS_BACKENDS
 DEVICES = ("cpu", "cuda")
 REQUIRED = "required"  # scenarios: what the division and system type need
 
@@ -203,14 +206,30 @@ class SweepFile(BaseModel):
     @model_validator(mode="after")
     def _semantics(self) -> SweepFile:
         rules = get_round(self.round)
+        open_models = registry.open_models()
         for i, b in enumerate(self.benchmarks):
-            try:
-                name = rules.benchmark(b).name
-            except ValueError as exc:
-                raise _FieldError(("benchmarks", i), str(exc).split(": ", 1)[-1]) from None
-            if name not in IMPLEMENTED_BENCHMARKS:
-                raise _FieldError(("benchmarks", i), f"{name!r} is a {self.round} benchmark that benchfleet does "
-                                                     f"not run yet; choose from {', '.join(IMPLEMENTED_BENCHMARKS)}")
+            if b in open_models:
+                if "open" not in self.division:
+                    raise _FieldError(("benchmarks", i), f"{b} is an open-division model; add open to division "
+                                                         f"or use {open_models[b].benchmark}")
+            else:
+                try:
+                    name = rules.benchmark(b).name
+                except ValueError as exc:
+                    raise _FieldError(("benchmarks", i), str(exc).split(": ", 1)[-1]
+                                      + f"; open-division models: {', '.join(open_models)}") from None
+                if name not in IMPLEMENTED_BENCHMARKS:
+                    raise _FieldError(("benchmarks", i), f"{name!r} is a {self.round} benchmark that benchfleet "
+                                                         "does not run yet; choose from "
+                                                         f"{', '.join(IMPLEMENTED_BENCHMARKS)}")
+            backends = {bk for sy in self.systems for bk in (sy.backends or self.backends)}
+            devices = {d for sy in self.systems for d in (sy.devices or self.devices)}
+            if not any(registry.runs_on(b, bk, d) for bk in backends for d in devices):
+                have = sorted({e.backend for e in registry.REGISTRY.values()
+                               if b == e.name or (b in e.benchmarks and not e.open_only)})
+                raise _FieldError(("benchmarks", i), f"{b} has no model for backends {', '.join(sorted(backends))} "
+                                                     f"on {', '.join(sorted(devices))}; add backend "
+                                                     f"{' or '.join(have)} to backends")
         names = [s.name for s in self.systems]
         for i, n in enumerate(names):
             if n in names[:i]:
@@ -218,7 +237,7 @@ class SweepFile(BaseModel):
         wanted = self.scenario_list()
         for i, system in enumerate(self.systems):
             for b in self.benchmarks:
-                allowed = rules.benchmark(b).scenarios_for(system.system_type)
+                allowed = rules.benchmark(registry.rule_benchmark(b)).scenarios_for(system.system_type)
                 where = f"for {b} on systems[{i}] ({system.name!r}, {system.system_type})"
                 for j, scen in enumerate(wanted or []):
                     if scen not in allowed and "closed" in self.division:

@@ -94,21 +94,27 @@ class ByteBPE:
 
 def write_word_level(folder: str | Path, words: list[str]) -> ByteBPE:
     """A small vocabulary in GPT-2's format whose merges build each of ``words`` (with and without a
-    leading space) into one token; every byte is a token too, so any text encodes."""
+    leading space) into one token where other words' merges do not get in the way; every byte is a
+    token too, so any text encodes."""
     be = bytes_to_unicode()
     vocab: dict[str, int] = {}
     for b in range(256):
         vocab.setdefault(be[b], len(vocab))
     merges: list[tuple[str, str]] = []
+
+    def add(a: str, b: str) -> None:
+        if (a + b) not in vocab:
+            merges.append((a, b))
+            vocab[a + b] = len(vocab)
+
+    space = be[ord(" ")]
     for w in words:
-        for form in (w, " " + w):
-            chars = [be[b] for b in form.encode("utf-8")]
-            cur = chars[0]
-            for c in chars[1:]:
-                if (cur + c) not in vocab:
-                    merges.append((cur, c))
-                    vocab[cur + c] = len(vocab)
-                cur = cur + c
+        chars = [be[b] for b in w.encode("utf-8")]
+        cur = chars[0]
+        for c in chars[1:]:
+            add(cur, c)
+            cur = cur + c
+        add(space, cur)  # " word": the word first, then its leading space
     vocab[EOS] = len(vocab)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,51 @@
+"""Each benchmark's quick run on its generated variant, through the same Ansible path as ResNet50
+(`benchfleet run` -> ansible-runner -> roles -> harness -> callback -> tree -> `benchfleet check`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from benchfleet.submission.check import check_tree
+
+VENV_BIN = Path(__file__).resolve().parent.parent / ".venv" / "bin"
+
+CASES = {
+    # benchmark, extra args, division, the accuracy.txt line the checker reads
+    # one thread: with two, ORT competes with LoadGen on 2 cores and TEST05's 5% latency rule gets noisy
+    "bert-99": (["--division", "closed", "--dataset-count", "24", "--threads", "1"], "closed",
+                '{"exact_match": 100.0, "f1": 100.0}'),
+    "gptj-99": (["--division", "closed", "--dataset-count", "4"], "closed", "{'rouge1': 100.0, 'rouge2': 100.0, "
+                                                                            "'rougeL': 100.0, 'gen_len': "),
+    "efficientnet-lite0-tflite": (["--backend", "tflite", "--dataset-count", "64"], "open", "accuracy=100.000%"),
+}
+
+
+@pytest.mark.parametrize("benchmark", list(CASES))
+def test_quick_run_on_generated_variant_passes_check(benchmark, cache_dir, tmp_path):
+    args, division, acc_line = CASES[benchmark]
+    out = tmp_path / "run"
+    cmd = [str(VENV_BIN / "benchfleet"), "run", "--benchmark", benchmark, *args, "--out", str(out),
+           "--cache-dir", str(cache_dir), "--run-id", f"e2e-{benchmark}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    assert "benchfleet check: OK" in proc.stdout and "SYNTHETIC" in proc.stdout
+    sub = out / "submission" / division / "benchfleet"
+    results = next((sub / "results").iterdir())
+    acc = (results / benchmark / "SingleStream" / "accuracy" / "accuracy.txt").read_text()
+    assert acc.startswith(acc_line) and "hash=" in acc
+    assert check_tree(out / "submission", "v3.1").ok
+    measurement = next((sub / "measurements").glob(f"*/{benchmark}/SingleStream/*.json"))
+    assert json.loads(measurement.read_text())["starting_weights_filename"].startswith("SYNTHETIC")
+    if benchmark == "bert-99":  # closed: TEST01 and TEST05, no TEST04 (contract §4)
+        comp = sub / "compliance" / results.name / benchmark / "SingleStream"
+        assert sorted(p.name for p in comp.iterdir()) == ["TEST01", "TEST05"]
+    if benchmark == "gptj-99":  # no compliance tests; equal-issue SingleStream
+        assert not (sub / "compliance").exists()
+        assert "sample_concatenate_permutation" in (sub / "measurements" / results.name / benchmark /
+                                                     "SingleStream" / "mlperf.conf").read_text()
+    if division == "open":  # the open model is mapped to the benchmark whose task it performs
+        assert json.loads((sub / "model_mapping.json").read_text()) == {benchmark: "resnet"}
