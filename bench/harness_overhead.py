@@ -32,7 +32,7 @@ def raw_offline(backend, samples: np.ndarray, batch: int, total: int) -> float:
     done = 0
     while done < total:
         idx = [(done + k) % n for k in range(min(batch, total - done))]
-        backend.predict(np.stack([data[i] for i in idx]))
+        backend.run({r50.INPUT_NAME: np.stack([data[i] for i in idx])}, [r50.ARGMAX_NAME])
         done += len(idx)
     return total / (time.perf_counter() - t)
 
@@ -42,7 +42,7 @@ def raw_single_stream_p90(backend, samples: np.ndarray, queries: int) -> float:
     for q in range(queries):
         x = np.ascontiguousarray(samples[q % samples.shape[0]])[None]
         t = time.perf_counter_ns()
-        backend.predict(x)
+        backend.run({r50.INPUT_NAME: x}, [r50.ARGMAX_NAME])
         lat.append(time.perf_counter_ns() - t)
     return float(np.percentile(lat, 90))
 
@@ -71,9 +71,8 @@ def main() -> None:
     pair = make_pair(Path(a.cache_dir).expanduser() / "synthetic", width=a.width)
     samples = open_samples(ensure(ImageNetVal.open(pair.dataset_dir), Path(a.cache_dir).expanduser(),
                                   log=lambda m: None))
-    backend = make_backend("onnxruntime", model_path=str(pair.model_path), input_name=r50.INPUT_NAME,
-                           output_name=r50.ARGMAX_NAME, threads=threads)
-    backend.predict(np.ascontiguousarray(samples[:a.batch]))
+    backend = make_backend("onnxruntime", str(pair.model_path), threads=threads)
+    backend.run({r50.INPUT_NAME: np.ascontiguousarray(samples[:a.batch])}, [r50.ARGMAX_NAME])
     raw_qps = raw_offline(backend, samples, a.batch, total)
     raw_p90 = raw_single_stream_p90(backend, samples, ss_queries)
     result = {

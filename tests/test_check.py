@@ -212,3 +212,59 @@ def test_every_plugin_documents_itself_for_ansible_doc():
     for kind, name, extra in plugins:
         out = subprocess.run([doc, "-t", kind, *extra, "--json", name], capture_output=True, text=True, env=env)
         assert out.returncode == 0 and name in out.stdout, f"{kind} {name}: {out.stderr}"
+
+
+def _gptj_accuracy_dir(tmp_path, recorded_run, line: str) -> Path:
+    adir = tmp_path / "acc"
+    adir.mkdir()
+    for f in ("mlperf_log_summary.txt", "mlperf_log_detail.txt"):
+        shutil.copy2(recorded_run / "SingleStream" / "accuracy" / f, adir / f)
+    (adir / "mlperf_log_accuracy.json").write_text("[]\n")
+    (adir / "accuracy.txt").write_text(line + "\nhash=" + "0" * 64 + "\n")
+    return adir
+
+
+@pytest.mark.parametrize(("line", "quick", "expected"), [
+    # all four values at the v3.1 targets: rouge1 42.556635, rouge2 19.922265, rougeL 29.688219, gen_len 3615190.2
+    ("{'rouge1': 42.6, 'rouge2': 20.0, 'rougeL': 29.7, 'gen_len': 3615191, 'gen_num': 13368}", False, []),
+    ("{'rouge1': 42.6, 'rouge2': 19.0, 'rougeL': 29.7, 'gen_len': 3615191, 'gen_num': 13368}", False,
+     ["ROUGE2 19.0 < target 19.9223"]),
+    ("{'rouge1': 42.6, 'rouge2': 20.0, 'rougeL': 29.7, 'gen_len': 4000, 'gen_num': 13368}", False,
+     ["GEN_LEN 4000.0 < target 3615190.2"]),
+    # numpy >= 2 prints np.float64(...): the checker's regex finds nothing (contract §0.6)
+    ("{'rouge1': np.float64(42.6), 'rouge2': 20.0, 'rougeL': 29.7, 'gen_len': 3615191, 'gen_num': 13368}", False,
+     ["no ROUGE1 line found"]),
+    # a quick tree scored 8 samples: GEN_LEN's target is scaled to 8/13368 of the total (2163.489)
+    ("{'rouge1': 100.0, 'rouge2': 100.0, 'rougeL': 100.0, 'gen_len': 2200, 'gen_num': 8}", True, []),
+    ("{'rouge1': 100.0, 'rouge2': 100.0, 'rougeL': 100.0, 'gen_len': 2100, 'gen_num': 8}", True,
+     ["GEN_LEN 2100.0 < target 2163.4890"]),
+])
+def test_gptj_needs_all_four_values(line, quick, expected, tmp_path, recorded_run):
+    from benchfleet.rules import get_round
+    from benchfleet.submission.check import Checker
+
+    rules = get_round("v3.1")
+    checker = Checker(tmp_path, rules)
+    ok = checker.check_accuracy(_gptj_accuracy_dir(tmp_path, recorded_run, line), rules.benchmark("gptj-99"),
+                                closed=True, quick=quick)
+    errors = [f.message for f in checker.report.errors]
+    assert ok == (not expected)
+    assert len(errors) == len(expected) and all(e in msg for e, msg in zip(expected, errors, strict=True)), errors
+
+
+def test_open_model_is_mapped_for_the_checker(tree, tmp_path):
+    # an open-division result folder named for its model; model_mapping.json says which benchmark it stands for
+    sub = tree / "closed" / "TestOrg"
+    open_sub = tree / "open" / "TestOrg"
+    shutil.copytree(sub, open_sub)
+    shutil.rmtree(tree / "closed")
+    shutil.rmtree(open_sub / "compliance")
+    for kind in ("results", "measurements", "code"):
+        base = open_sub / kind / SYSTEM if kind != "code" else open_sub / kind
+        (base / "resnet50").rename(base / "my-net")
+    sj = open_sub / "systems" / f"{SYSTEM}.json"
+    sj.write_text(sj.read_text().replace('"closed"', '"open"'))
+    (open_sub / "model_mapping.json").write_text(json.dumps({"my-net": "resnet"}))
+    assert _errors(tree) == []
+    (open_sub / "model_mapping.json").write_text(json.dumps({"my-net": "resnet152"}))
+    assert any("maps my-net to 'resnet152', which is not a v3.1 model key" in e for e in _errors(tree))

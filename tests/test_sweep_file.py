@@ -27,8 +27,15 @@ def _with(**kw) -> dict:
     ("data", "message"),
     [
         (_with(benchmarks=["resnet101"]), "benchmarks[0]: 'resnet101' is not a v3.1 benchmark; choose one of"),
-        (_with(benchmarks=["resnet50", "bert-99"]),
-         "benchmarks[1]: 'bert-99' is a v3.1 benchmark that benchfleet does not run yet; choose from resnet50"),
+        (_with(benchmarks=["resnet50", "dlrm-v2-99"]),
+         "benchmarks[1]: 'dlrm-v2-99' is a v3.1 benchmark that benchfleet does not run yet; choose from resnet50, "
+         "bert-99, bert-99.9, gptj-99, gptj-99.9"),
+        (_with(benchmarks=["efficientnet-lite0-tflite"], backends=["tflite"], division="closed"),
+         "benchmarks[0]: efficientnet-lite0-tflite is an open-division model; add open to division or use resnet50"),
+        (_with(benchmarks=["bert-99"], backends=["tflite"]),
+         "benchmarks[0]: bert-99 has no model for backends tflite on cpu; add backend onnxruntime or pytorch to "
+         "backends"),
+        (_with(backends=["tensorrt"]), "backends: unknown backend 'tensorrt'"),
         (_with(division="closed", scenarios=["SingleStream", "MultiStream", "Offline", "Server"]),
          "scenarios[3]: Server is not allowed in the closed division for resnet50 on systems[0] ('lab', edge); "
          "allowed: SingleStream, MultiStream, Offline"),
@@ -119,6 +126,20 @@ def test_expansion_gives_stable_cell_ids_and_check_prints_the_plan(tmp_path, cap
     assert "6 cells on 2 hosts; estimated" in out
     assert all(i in out for i in ids)
     assert not runs.exists()  # --check creates nothing
+
+
+def test_cells_only_for_what_the_registry_runs(tmp_path):
+    inv = tmp_path / "inv.yml"
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {"n1": {}}}}))
+    data = _with(benchmarks=["resnet50", "efficientnet-lite0-tflite", "bert-99"],
+                 backends=["onnxruntime", "tflite", "pytorch"], division=["open", "closed"],
+                 systems=[{"name": "lab", "hosts": ["all"], "overrides": {"precision": "bf16"}}])
+    plan = expand(parse(data), inv)
+    combos = sorted({(c.benchmark, c.backend, c.division) for c in plan.cells})
+    assert combos == sorted([(b, bk, d) for b in ("bert-99", "resnet50") for bk in ("onnxruntime", "pytorch")
+                             for d in ("closed", "open")] + [("efficientnet-lite0-tflite", "tflite", "open")])
+    precisions = {(c.backend, c.spec["precision"]) for c in plan.cells}
+    assert precisions == {("onnxruntime", "fp32"), ("pytorch", "bf16"), ("tflite", "fp32")}
 
 
 def test_resume_needs_a_known_run(tmp_path, capsys):

@@ -76,6 +76,7 @@ def _spec_from_args(a: argparse.Namespace):
         "division": a.division, "mode": a.mode, "model": a.model, "dataset": a.dataset,
         "system_type": a.system_type, "offline": a.offline, "threads": a.threads, "batch": a.batch,
         "round": a.round, "benchmark": a.benchmark, "backend": a.backend, "device": a.device,
+        "precision": a.precision,
     }
     if a.scenarios:
         fields["scenarios"] = [s.strip() for s in a.scenarios.split(",") if s.strip()]
@@ -113,7 +114,8 @@ def _sweep_from_run_args(a: argparse.Namespace, spec) -> dict:
         "benchmarks": [spec.benchmark], "backends": [spec.backend], "devices": [spec.device],
         "scenarios": spec.scenarios or ["required"], "offline": spec.offline, "model": spec.model,
         "dataset": spec.dataset, "dataset_count": spec.dataset_count, "synthetic_width": spec.synthetic_width,
-        "cache_dir": spec.cache_dir, "defaults": {"threads": spec.threads, "batch": spec.batch},
+        "cache_dir": spec.cache_dir,
+        "defaults": {"threads": spec.threads, "batch": spec.batch, "precision": spec.precision},
         "systems": [{"name": "local", "hosts": ["all"], "system_type": spec.system_type}],
     }
 
@@ -520,7 +522,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--benchmark", default="resnet50",
                    help="resnet50 (default), bert-99, bert-99.9, gptj-99, gptj-99.9; open division also "
                         "mobilenet-v1-1.0-224-tflite, efficientnet-lite0-tflite (with --backend tflite)")
-    r.add_argument("--backend", default="onnxruntime", help="inference backend: onnxruntime (default) or tflite")
+    r.add_argument("--backend", default="onnxruntime",
+                   help="inference backend: onnxruntime (default), pytorch (the same ONNX file run by torch) or tflite")
+    r.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"],
+                   help="pytorch only: fp32 (default), fp16 (cuda) or bf16")
     r.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     r.add_argument("--threads", type=int, default=0, help="inference threads (default: all cores)")
     r.add_argument("--batch", type=int, default=0, help="batch for Offline/Server (default 8)")

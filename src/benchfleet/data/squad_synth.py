@@ -58,18 +58,18 @@ def _sentence(rng: np.random.Generator, vocab_words: list[str], unknown: list[st
 
 
 def make_pair(root: Path, count: int = 256, seed: int = 2023, threads: int = 2, log=print,
-              cfg: tiny_bert.BertConfig | None = None) -> SyntheticPair:
-    base = Path(root) / f"bert-s{seed}-n{count}"
+              width: int = 64) -> SyntheticPair:
+    """``width`` 64: a 2-layer model for tests; 1024: BERT-large's shape (24 layers, 16 heads)."""
+    base = Path(root) / f"bert-w{width}-s{seed}-n{count}"
     with locked(base):
         model_path, data_dir = base / "bert_squad_synthetic.onnx", base / "squad-synthetic"
         meta = data_dir / PROVENANCE
         if model_path.is_file() and meta.is_file():
             return SyntheticPair(model_path, data_dir, json.loads(meta.read_text()))
-        return _make(model_path, data_dir, count, seed, threads, log, cfg)
+        return _make(model_path, data_dir, count, seed, threads, log, width)
 
 
-def _make(model_path: Path, data_dir: Path, count: int, seed: int, threads: int, log,
-          cfg: tiny_bert.BertConfig | None) -> SyntheticPair:
+def _make(model_path: Path, data_dir: Path, count: int, seed: int, threads: int, log, width: int) -> SyntheticPair:
     rng = np.random.default_rng(seed)
     log(f"generating a synthetic BERT (SQuAD head) and {count} synthetic questions in {data_dir.parent}")
     vocab_words = words(rng, 400)
@@ -94,7 +94,7 @@ def _make(model_path: Path, data_dir: Path, count: int, seed: int, threads: int,
             if qas:
                 paragraphs.append({"context": context, "qas": qas})
         articles.append({"title": f"synthetic_{len(articles)}", "paragraphs": paragraphs})
-    cfg = cfg or tiny_bert.BertConfig(vocab_size=len(vocab))
+    cfg = tiny_bert.config_for(width, len(vocab))
     model = tiny_bert.build(cfg, seed=seed)
     answers = _answer(model, articles, data_dir / VOCAB_FILE, threads)
     for art in articles:

@@ -7,6 +7,8 @@ A backend loads one model file and runs named inputs to named outputs::
 Inputs are cast to the dtypes the model declares (``input_dtypes``). Backends:
 
 - ``onnxruntime``: ONNX models on the CPU or CUDA execution provider (never a silent CPU fallback).
+- ``pytorch``: the ONNX graph executed with torch on the CPU or CUDA, fp32/fp16/bf16, CUDA graphs for
+  fixed shapes (``torch_backend``).
 - ``tflite``: TFLite flatbuffers through ai-edge-litert (CPU; the open-division MobileNet/EfficientNet).
 """
 
@@ -18,8 +20,8 @@ from typing import Protocol
 
 import numpy as np
 
-BACKENDS = ("onnxruntime", "tflite")
-DEVICES = {"onnxruntime": ("cpu", "cuda"), "tflite": ("cpu",)}
+BACKENDS = ("onnxruntime", "pytorch", "tflite")
+DEVICES = {"onnxruntime": ("cpu", "cuda"), "pytorch": ("cpu", "cuda"), "tflite": ("cpu",)}
 
 
 class Backend(Protocol):
@@ -123,10 +125,17 @@ class TFLiteBackend:
         return [self.interp.get_tensor(self.outputs[o]["index"]) for o in outputs]
 
 
-def make_backend(name: str, model_path: str, threads: int = 0, device: str = "cpu") -> Backend:
+def make_backend(name: str, model_path: str, threads: int = 0, device: str = "cpu",
+                 precision: str = "fp32") -> Backend:
     if name not in BACKENDS:
         raise ValueError(f"backend: {name!r} is not supported; choose one of {', '.join(BACKENDS)}")
     if device not in DEVICES[name]:
         raise ValueError(f"device: {name} runs on {', '.join(DEVICES[name])}, not {device}")
+    if name == "pytorch":
+        from benchfleet.harness.torch_backend import TorchBackend
+
+        return TorchBackend(model_path=model_path, threads=threads, device=device, precision=precision)
+    if precision != "fp32":
+        raise ValueError(f"precision: {name} runs the model file's fp32; use backend pytorch for {precision}")
     cls = OnnxRuntimeBackend if name == "onnxruntime" else TFLiteBackend
     return cls(model_path=model_path, threads=threads, device=device)

@@ -33,6 +33,7 @@ class RunRequest(BaseModel):
     count: int
     threads: int
     batch: int
+    precision: str = "fp32"
 
 
 def run(req: RunRequest) -> Path:
@@ -60,7 +61,8 @@ def run(req: RunRequest) -> Path:
     ts.mode = lg.TestMode.AccuracyOnly if req.accuracy_mode else lg.TestMode.PerformanceOnly
     st.apply(ts, sset, rules, test05=req.test05)
 
-    backend = make_backend(req.backend, req.model_path, threads=req.threads, device=req.device)
+    backend = make_backend(req.backend, req.model_path, threads=req.threads, device=req.device,
+                           precision=req.precision)
     worker = TASKS[req.task].worker(req.args, backend)
     cache = SampleCache(worker.load, req.count)
     logdir = work / "logs"

@@ -83,7 +83,7 @@ class Harness:
             accuracy_mode=accuracy_mode, round_values=sset.round_values, user_values=sset.user_values,
             audit=audit, test05=test05, workdir=str(workdir), backend=self.spec.backend,
             device=self.spec.device, model_path=str(self.inputs.model_path), task=self.task.name,
-            args=self.inputs.args, count=self.inputs.count, threads=self.threads,
+            args=self.inputs.args, count=self.inputs.count, threads=self.threads, precision=self.spec.precision,
             batch=self._batch_for(sset.scenario),
         )
         req_path = workdir / "request.json"
@@ -204,11 +204,12 @@ class Harness:
         self.out.mkdir(parents=True, exist_ok=True)
         self.inputs = self.task.resolve(spec, self.log)
         self.threads = threads = spec.threads or default_threads()
-        backend = make_backend(spec.backend, str(self.inputs.model_path), threads=threads, device=spec.device)
+        backend = make_backend(spec.backend, str(self.inputs.model_path), threads=threads, device=spec.device,
+                               precision=spec.precision)
         worker = self.task.worker(self.inputs.args, backend)
         self.cache = SampleCache(worker.load, self.inputs.count)
         self.backend_info = {"name": backend.name, "version": backend.version, "threads": threads,
-                             "device": spec.device}
+                             "device": spec.device, "precision": spec.precision}
         # the controller's `benchfleet check` rescores accuracy with these
         copy_scoring_files(self.inputs, self.out / "labels")
         timing_batch = max(self._batch_for(s) for s in self.scenarios)

@@ -36,6 +36,8 @@ class HarnessSpec(BaseModel):
     scenarios: list[str] | None = None  # None: what the division and system type need
     backend: str = "onnxruntime"
     device: Literal["cpu", "cuda"] = "cpu"
+    # pytorch: fp32, fp16 (cuda) or bf16; onnxruntime and tflite run the model's own fp32
+    precision: Literal["fp32", "fp16", "bf16"] = "fp32"
     model: str = "auto"  # auto | official | synthetic | path to a model file
     dataset: str = "auto"  # auto | synthetic | path to an ImageNet val folder
     dataset_count: int = Field(1024, ge=1)
@@ -63,7 +65,7 @@ class HarnessSpec(BaseModel):
         if entry and self.division == "closed":
             raise ValueError(f"benchmark: {self.benchmark} is an open-division model (it stands in for "
                              f"{entry.benchmark}); use division open, or {entry.benchmark} in the closed division")
-        if entry and self.backend != entry.backend:
+        if entry and self.backend not in entry.backends:
             raise ValueError(f"backend: {self.benchmark} is a {entry.backend} model; use backend {entry.backend}")
         return self
 

@@ -196,7 +196,8 @@ class SquadTask:
         cache = spec.cache_path()
         if _want_synthetic(spec, entry, "squad", log):
             pair = squad_synth.make_pair(cache / "synthetic", count=spec.dataset_count,
-                                         threads=spec.threads or default_threads(), log=log)
+                                         threads=spec.threads or default_threads(), log=log,
+                                         width=spec.synthetic_width)
             model_path, data_dir, prov = pair.model_path, pair.dataset_dir, pair.provenance
         else:
             model_path, kind = _official_model(spec, entry, log)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 class ModelEntry:
     name: str  # for open-division entries, also the results folder name
     benchmarks: tuple[str, ...]  # the closed benchmark(s) whose task this model performs
-    backend: str
+    backends: tuple[str, ...]  # backends that run this file (pytorch executes the ONNX graph too)
     task: str  # imagenet | squad | cnndm
     family: str  # words for logs and provenance
     url: str
@@ -34,6 +34,10 @@ class ModelEntry:
     output_is_scores: bool = False  # True: the output is class scores (argmax them), else class ids
 
     @property
+    def backend(self) -> str:
+        return self.backends[0]
+
+    @property
     def benchmark(self) -> str:
         return self.benchmarks[0]
 
@@ -46,12 +50,13 @@ class ModelEntry:
         return self.output_names[0]
 
 
-_TFLITE_IMAGE = {"backend": "tflite", "task": "imagenet", "benchmarks": ("resnet50",), "open_only": True,
+_ONNX = ("onnxruntime", "pytorch")
+_TFLITE_IMAGE = {"backends": ("tflite",), "task": "imagenet", "benchmarks": ("resnet50",), "open_only": True,
                  "layout": "nhwc", "preprocessing": "mobilenet", "output_is_scores": True, "label_offset": 1}
 
 REGISTRY: dict[str, ModelEntry] = {e.name: e for e in (
     ModelEntry(
-        name="resnet50-onnx", benchmarks=("resnet50",), backend="onnxruntime", task="imagenet",
+        name="resnet50-onnx", benchmarks=("resnet50",), backends=_ONNX, task="imagenet",
         family="ResNet50 v1.5",
         # fp32, opset 11; the reference implementation's model.
         url="https://zenodo.org/record/4735647/files/resnet50_v1.onnx", filename="resnet50_v1.onnx",
@@ -59,7 +64,7 @@ REGISTRY: dict[str, ModelEntry] = {e.name: e for e in (
         label_offset=1,
     ),
     ModelEntry(
-        name="bert-large-onnx", benchmarks=("bert-99", "bert-99.9"), backend="onnxruntime", task="squad",
+        name="bert-large-onnx", benchmarks=("bert-99", "bert-99.9"), backends=_ONNX, task="squad",
         family="BERT-large (SQuAD v1.1 fine-tuned)",
         # The reference's fp32 ONNX model (F1 90.874); vocab.txt: zenodo 3733868, md5 64800d5d8528ce344256daf115d4965e.
         url="https://zenodo.org/record/3733910/files/model.onnx", filename="bert_large_v1_1.onnx", md5=None,
@@ -67,7 +72,7 @@ REGISTRY: dict[str, ModelEntry] = {e.name: e for e in (
         output_names=("output_start_logits", "output_end_logits"), input_data_types="int64",
     ),
     ModelEntry(
-        name="gptj-6b-onnx", benchmarks=("gptj-99", "gptj-99.9"), backend="onnxruntime", task="cnndm",
+        name="gptj-6b-onnx", benchmarks=("gptj-99", "gptj-99.9"), backends=_ONNX, task="cnndm",
         family="GPT-J 6B (CNN/DailyMail fine-tuned)",
         # MLCommons' fine-tuned checkpoint (PyTorch); exported to ONNX with next_token_logits as the output.
         url="https://cloud.mlcommons.org/index.php/s/QAZ2oM94MkFtbQx/download", filename="gpt-j-checkpoint.zip",
@@ -93,13 +98,14 @@ def lookup(benchmark: str, backend: str) -> ModelEntry:
     """The model for a closed benchmark name (resnet50, bert-99, ...) or an open model name."""
     if benchmark in REGISTRY:
         entry = REGISTRY[benchmark]
-        if entry.backend != backend:
+        if backend not in entry.backends:
             raise ValueError(f"backend: {benchmark} is a {entry.backend} model; use backend {entry.backend}")
         return entry
     for entry in REGISTRY.values():
-        if benchmark in entry.benchmarks and entry.backend == backend and not entry.open_only:
+        if benchmark in entry.benchmarks and backend in entry.backends and not entry.open_only:
             return entry
-    backends = sorted({e.backend for e in REGISTRY.values() if benchmark in e.benchmarks and not e.open_only})
+    backends = sorted({b for e in REGISTRY.values() if benchmark in e.benchmarks and not e.open_only
+                       for b in e.backends})
     if backends:
         raise ValueError(f"backend: {benchmark} runs on {', '.join(backends)} in benchfleet, not {backend!r}")
     raise ValueError(f"model: no {benchmark} model for backend {backend!r} in the registry")

@@ -36,6 +36,15 @@ class BertConfig:
 LARGE = BertConfig(vocab_size=30522, layers=24, width=1024, heads=16, intermediate=4096)
 
 
+def config_for(width: int, vocab_size: int) -> BertConfig:
+    """The generated variant for ``synthetic_width``: BERT-large's shape at 1024 and above, else 2 layers."""
+    if width >= LARGE.width:
+        return BertConfig(vocab_size=vocab_size, layers=LARGE.layers, width=LARGE.width, heads=LARGE.heads,
+                          intermediate=LARGE.intermediate)
+    return BertConfig(vocab_size=vocab_size, layers=2, width=width, heads=max(1, width // 16),
+                      intermediate=2 * width)
+
+
 def build(cfg: BertConfig, seed: int = 0, seq: int = MAX_SEQ_LENGTH) -> onnx.ModelProto:
     g = Graph(np.random.default_rng(seed))
     w = cfg.width

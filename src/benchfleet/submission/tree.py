@@ -30,7 +30,8 @@ class SystemRun:
 
 def implementation_id(meta: dict) -> str:
     b = meta["backend"]
-    return f"benchfleet-{b['name']}-{b['device']}"
+    precision = b.get("precision", "fp32")
+    return f"benchfleet-{b['name']}-{b['device']}" + ("" if precision == "fp32" else f"-{precision}")
 
 
 def _measurement_json(meta: dict) -> dict:
@@ -41,7 +42,8 @@ def _measurement_json(meta: dict) -> dict:
         else f"SYNTHETIC {meta['model_file']}: {prov['model']}",
         "retraining": "no",
         "input_data_types": entry.input_data_types,
-        "weight_data_types": entry.weight_data_types,
+        "weight_data_types": meta["backend"].get("precision", "fp32") if meta["backend"].get("precision", "fp32")
+        != "fp32" else entry.weight_data_types,
         "weight_transformations": "none",
     }
 

@@ -45,6 +45,8 @@ class Tuning(BaseModel):
     threads: int = Field(0, ge=0, description="inference threads (0: all cores)")
     batch: int = Field(0, ge=0, description="batch for Offline/Server (0: 8)")
     server_target_qps: float | None = Field(None, gt=0, description="Server scenario target QPS")
+    precision: Literal["fp32", "fp16", "bf16"] = Field(
+        "fp32", description="pytorch cells: fp32, fp16 (cuda) or bf16; other backends run the model's fp32")
 
 
 CLOUD_PROVIDERS = ("aws", "azure", "gcp")
@@ -225,8 +227,8 @@ class SweepFile(BaseModel):
             backends = {bk for sy in self.systems for bk in (sy.backends or self.backends)}
             devices = {d for sy in self.systems for d in (sy.devices or self.devices)}
             if not any(registry.runs_on(b, bk, d) for bk in backends for d in devices):
-                have = sorted({e.backend for e in registry.REGISTRY.values()
-                               if b == e.name or (b in e.benchmarks and not e.open_only)})
+                have = sorted({bk for e in registry.REGISTRY.values()
+                               if b == e.name or (b in e.benchmarks and not e.open_only) for bk in e.backends})
                 raise _FieldError(("benchmarks", i), f"{b} has no model for backends {', '.join(sorted(backends))} "
                                                      f"on {', '.join(sorted(devices))}; add backend "
                                                      f"{' or '.join(have)} to backends")
@@ -265,6 +267,7 @@ class SweepFile(BaseModel):
             mode=self.mode, scenarios=self.scenario_list(), backend=backend, device=device, model=self.model,
             dataset=self.dataset, dataset_count=self.dataset_count, synthetic_width=self.synthetic_width,
             offline=self.offline, threads=t.threads, batch=t.batch, server_target_qps=t.server_target_qps,
+            precision=t.precision if backend == "pytorch" else "fp32",
             cache_dir=self.cache_dir, only=only,
         )
 

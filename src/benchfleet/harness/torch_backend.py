@@ -1,0 +1,294 @@
+"""The PyTorch backend: an ONNX graph executed as a ``torch.nn.Module``, on the CPU or CUDA.
+
+The model file is the same ONNX file the onnxruntime backend reads; its initializers become
+module buffers and its nodes run in order as torch operations (the operator subset of the MLPerf
+reference ResNet50 and of benchfleet's generated ResNet50, BERT and GPT-J-style models). An
+operator outside that subset is named in the error. Options:
+
+- ``precision``: fp32, fp16 or bf16. Floating-point weights and inputs are cast; integer tensors
+  (token ids, shapes, indices) stay as they are; outputs come back as float32.
+- CUDA graphs (CUDA only, on by default): each input shape is captured once after a warm-up and
+  replayed; inputs are copied into the captured buffers. Offline/Server batches of a fixed size
+  then cost one graph launch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+MAX_GRAPHS = 64  # captured input shapes per model; beyond, calls run eagerly
+
+
+def _attrs(node) -> dict:
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _ints(v) -> list[int]:
+    return [int(x) for x in v.tolist()] if hasattr(v, "tolist") else [int(x) for x in v]
+
+
+def _module(model_path: str, dtype):
+    import onnx
+    import torch
+    import torch.nn.functional as F
+    from onnx import numpy_helper
+
+    model = onnx.load(model_path)
+    graph = model.graph
+    onnx_types = {1: torch.float32, 6: torch.int32, 7: torch.int64, 10: torch.float16, 16: torch.bfloat16,
+                  9: torch.bool, 11: torch.float64}
+
+    def fcast(t):
+        return t.to(dtype) if t.is_floating_point() else t
+
+    def conv(x, w, b=None, *, a):
+        pads = a.get("pads", [0, 0, 0, 0])
+        if pads[0] != pads[2] or pads[1] != pads[3]:
+            x = F.pad(x, (pads[1], pads[3], pads[0], pads[2]))
+            padding = 0
+        else:
+            padding = (pads[0], pads[1])
+        return F.conv2d(x, w, b, stride=a.get("strides", [1, 1]), padding=padding,
+                        dilation=a.get("dilations", [1, 1]), groups=a.get("group", 1))
+
+    def maxpool(x, *, a):
+        pads = a.get("pads", [0, 0, 0, 0])
+        if pads[0] != pads[2] or pads[1] != pads[3]:
+            x = F.pad(x, (pads[1], pads[3], pads[0], pads[2]), value=float("-inf"))
+            pads = [0, 0, 0, 0]
+        return F.max_pool2d(x, a["kernel_shape"], a.get("strides", a["kernel_shape"]), (pads[0], pads[1]))
+
+    def gemm(x, w, c=None, *, a):
+        x = x.t() if a.get("transA", 0) else x
+        w = w.t() if a.get("transB", 0) else w
+        y = a.get("alpha", 1.0) * (x @ w)
+        return y if c is None else y + a.get("beta", 1.0) * c
+
+    def reshape(x, shape, *, a):
+        s = _ints(shape)
+        s = [x.shape[i] if v == 0 else v for i, v in enumerate(s)]
+        return x.reshape(s)
+
+    def squeeze(x, axes=None, *, a):
+        axes = _ints(axes) if axes is not None else a.get("axes")
+        if axes is None:
+            return x.squeeze()
+        for ax in sorted((ax % x.dim() for ax in axes), reverse=True):
+            x = x.squeeze(ax)
+        return x
+
+    def unsqueeze(x, axes=None, *, a):
+        axes = _ints(axes) if axes is not None else a["axes"]
+        for ax in sorted(ax % (x.dim() + len(axes)) for ax in axes):
+            x = x.unsqueeze(ax)
+        return x
+
+    def split(x, sizes=None, *, a):
+        axis = a.get("axis", 0)
+        sizes = _ints(sizes) if sizes is not None else a.get("split")
+        if sizes is None:
+            return tuple(torch.chunk(x, a.get("num_outputs", 2), axis))
+        return tuple(torch.split(x, sizes, axis))
+
+    def layer_norm(x, scale, bias=None, *, a):
+        axis = a.get("axis", -1) % x.dim()
+        return F.layer_norm(x, x.shape[axis:], scale, bias, a.get("epsilon", 1e-5))
+
+    def argmax(x, *, a):
+        return torch.argmax(x, dim=a.get("axis", 0), keepdim=bool(a.get("keepdims", 1)))
+
+    def reduce_mean(x, axes=None, *, a):
+        axes = _ints(axes) if axes is not None else a.get("axes")
+        return x.mean(dim=axes, keepdim=bool(a.get("keepdims", 1)))
+
+    def gather(x, i, *, a):
+        axis = a.get("axis", 0) % x.dim()
+        i = torch.where(i < 0, i + x.shape[axis], i)  # ONNX counts negative indices from the end
+        return torch.index_select(x, axis, i.reshape(-1)).reshape(*x.shape[:axis], *i.shape, *x.shape[axis + 1:])
+
+    def trilu(x, k=None, *, a):
+        k = int(k) if k is not None else 0
+        return torch.triu(x, k) if a.get("upper", 1) else torch.tril(x, k)
+
+    def cast(x, *, a):
+        to = onnx_types[a["to"]]
+        return x.to(dtype if to.is_floating_point else to)
+
+    def batchnorm(x, scale, b, mean, var, *, a):
+        return F.batch_norm(x, mean, var, scale, b, False, 0.0, a.get("epsilon", 1e-5))
+
+    def clip(x, lo=None, hi=None, *, a):
+        return torch.clamp(x, lo if lo is not None else a.get("min"), hi if hi is not None else a.get("max"))
+
+    ops = {
+        "Conv": conv, "MaxPool": maxpool, "Gemm": gemm, "Reshape": reshape, "Squeeze": squeeze,
+        "Unsqueeze": unsqueeze, "Split": split, "LayerNormalization": layer_norm, "ArgMax": argmax,
+        "ReduceMean": reduce_mean, "Trilu": trilu, "Cast": cast, "BatchNormalization": batchnorm, "Clip": clip,
+        "Relu": lambda x, *, a: F.relu(x), "Add": lambda x, y, *, a: x + y, "Sub": lambda x, y, *, a: x - y,
+        "Mul": lambda x, y, *, a: x * y, "Div": lambda x, y, *, a: x / y, "MatMul": lambda x, y, *, a: x @ y,
+        "Erf": lambda x, *, a: torch.erf(x), "Tanh": lambda x, *, a: torch.tanh(x),
+        "Sqrt": lambda x, *, a: torch.sqrt(x), "Pow": lambda x, y, *, a: torch.pow(x, y),
+        "Exp": lambda x, *, a: torch.exp(x), "Identity": lambda x, *, a: x,
+        "Softmax": lambda x, *, a: torch.softmax(x, a.get("axis", -1)),
+        "GlobalAveragePool": lambda x, *, a: x.mean(dim=(2, 3), keepdim=True),
+        "Flatten": lambda x, *, a: x.flatten(a.get("axis", 1)),
+        "Transpose": lambda x, *, a: x.permute(*a["perm"]),
+        "Concat": lambda *xs, a: torch.cat(xs, a["axis"]),
+        "Gather": gather,
+        "Shape": lambda x, *, a: torch.tensor(list(x.shape), dtype=torch.int64, device=x.device),
+        "Expand": lambda x, s, *, a: x.expand(*torch.broadcast_shapes(tuple(x.shape), tuple(_ints(s.cpu())))),
+        "Constant": None,
+    }
+    unknown = sorted({n.op_type for n in graph.node} - set(ops))
+    if unknown:
+        raise ValueError(f"backend: pytorch cannot run {model_path}: ONNX operator(s) {', '.join(unknown)} are not "
+                         "supported by benchfleet's torch executor; use backend onnxruntime for this model")
+
+    # Inputs that are values (shapes, axes, sizes), read on the host: reading a device tensor would
+    # synchronise, which a CUDA graph capture forbids.
+    value_args = {"Reshape": 1, "Squeeze": 1, "Unsqueeze": 1, "Split": 1, "Expand": 1, "ReduceMean": 1, "Trilu": 1}
+    shape_math = {"Gather", "Concat", "Unsqueeze", "Squeeze", "Add", "Sub", "Mul", "Div", "Cast", "Reshape"}
+
+    class OnnxModule(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.names: dict[str, str] = {}
+            self.host: dict[str, torch.Tensor] = {}  # integer constants, kept on the CPU as well
+            consts = [(init.name, numpy_helper.to_array(init)) for init in graph.initializer]
+            consts += [(n.output[0], numpy_helper.to_array(_attrs(n)["value"])) for n in graph.node
+                       if n.op_type == "Constant"]
+            for k, (name, arr) in enumerate(consts):
+                t = torch.from_numpy(arr.copy())
+                self.register_buffer(f"c{k}", fcast(t))
+                self.names[name] = f"c{k}"
+                if not t.is_floating_point():
+                    self.host[name] = t
+            self.nodes = [(n.op_type, list(n.input), list(n.output), _attrs(n)) for n in graph.node
+                          if n.op_type != "Constant"]
+            self.outputs = [o.name for o in graph.output]
+
+        def forward(self, feeds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            env = dict(feeds)
+            for name, buf in self.names.items():
+                env[name] = getattr(self, buf)
+            host = dict(self.host)
+            for op, ins, outs, a in self.nodes:
+                if op == "Shape":
+                    host[outs[0]] = torch.tensor(list(env[ins[0]].shape), dtype=torch.int64)
+                    continue
+                on_host = op in shape_math and all(not i or i in host for i in ins)
+                args = []
+                for pos, i in enumerate(ins):
+                    if not i:
+                        args.append(None)
+                    elif on_host or (value_args.get(op) == pos and i in host):
+                        args.append(host[i])
+                    else:
+                        args.append(env[i] if i in env else host[i].to(feeds_device(env)))
+                while args and args[-1] is None:
+                    args.pop()
+                y = ops[op](*args, a=a)
+                target = host if on_host else env
+                if isinstance(y, tuple):
+                    target.update(zip(outs, y, strict=True))
+                else:
+                    target[outs[0]] = y
+            return {o: env[o] if o in env else host[o] for o in self.outputs}
+
+    def feeds_device(env: dict) -> torch.device:
+        return next(iter(env.values())).device
+
+    inputs = {i.name for i in graph.input} - {init.name for init in graph.initializer}
+    in_types = {i.name: onnx_types.get(i.type.tensor_type.elem_type, torch.float32) for i in graph.input
+                if i.name in inputs}
+    return OnnxModule().eval(), in_types
+
+
+@dataclass
+class TorchBackend:
+    model_path: str
+    threads: int = 0
+    device: str = "cpu"
+    precision: str = "fp32"
+    cuda_graphs: bool = True
+    name: str = "pytorch"
+    input_dtypes: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        try:
+            import torch
+        except ImportError as exc:
+            raise RuntimeError("backend: pytorch needs torch on the host (benchfleet setup installs it)") from exc
+        from benchfleet.harness.backend import default_threads
+
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision: {self.precision!r} unknown; choose one of {', '.join(PRECISIONS)}")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"device: cuda asked, but torch {torch.__version__} sees no CUDA device; install a "
+                               "CUDA build of torch on a GPU host or use device cpu")
+        if self.device == "cpu" and self.precision == "fp16":
+            raise ValueError("precision: fp16 is for cuda; on the cpu use fp32 or bf16")
+        torch.set_num_threads(self.threads or default_threads())
+        self.torch = torch
+        self.version = torch.__version__
+        self.dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[self.precision]
+        module, in_types = _module(self.model_path, self.dtype)
+        self.module = module.to(self.device)
+        self.input_dtypes = {k: np.dtype(str(v).replace("torch.", "")) if v != torch.bfloat16 else np.dtype("float32")
+                             for k, v in in_types.items()}
+        self._graphs: dict[tuple, tuple] = {}
+        self.use_graphs = self.cuda_graphs and self.device == "cuda"
+
+    def _tensors(self, feeds: dict[str, np.ndarray]) -> dict:
+        torch = self.torch
+        out = {}
+        for k, v in feeds.items():
+            t = torch.from_numpy(np.ascontiguousarray(v, dtype=self.input_dtypes.get(k, v.dtype)))
+            out[k] = (t.to(self.dtype) if t.is_floating_point() else t).to(self.device, non_blocking=True)
+        return out
+
+    def _graph_for(self, feeds: dict) -> tuple:
+        torch = self.torch
+        key = tuple((k, tuple(v.shape)) for k, v in sorted(feeds.items()))
+        if key not in self._graphs:
+            if len(self._graphs) >= MAX_GRAPHS:  # many shapes (generation): run the rest eagerly
+                return None
+            static = {k: v.clone() for k, v in feeds.items()}
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream), torch.inference_mode():
+                for _ in range(2):  # warm-up outside the capture (allocator, kernels chosen)
+                    self.module(static)
+            torch.cuda.current_stream().wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph), torch.inference_mode():
+                out = self.module(static)
+            self._graphs[key] = (graph, static, out)
+        return self._graphs[key]
+
+    def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
+        torch = self.torch
+        tensors = self._tensors(feeds)
+        missing = [o for o in outputs if o not in self.module.outputs]
+        if missing:
+            raise ValueError(f"model: output {missing[0]!r} not in {self.model_path} (has {self.module.outputs})")
+        captured = self._graph_for(tensors) if self.use_graphs else None
+        if captured is not None:
+            graph, static, out = captured
+            for k, v in tensors.items():
+                static[k].copy_(v)
+            graph.replay()
+        else:
+            with torch.inference_mode():
+                out = self.module(tensors)
+        res = []
+        for o in outputs:
+            t = out[o]
+            res.append((t.float() if t.is_floating_point() else t).cpu().numpy())
+        return res
+

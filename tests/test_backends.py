@@ -1,0 +1,80 @@
+"""One backend interface: the pytorch executor gives what onnxruntime gives on the same ONNX files;
+bad backend/device/precision combinations are refused with the field named."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from benchfleet.harness.backend import make_backend
+from benchfleet.harness.spec import HarnessSpec
+from benchfleet.models import registry, tiny_bert, tiny_gpt
+from benchfleet.models import resnet50_onnx as r50
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("models")
+    onnx.save(r50.build_resnet50(seed=1, width=8), d / "resnet.onnx")
+    onnx.save(tiny_bert.build(tiny_bert.BertConfig(vocab_size=50), seed=1), d / "bert.onnx")
+    onnx.save(tiny_gpt.build(tiny_gpt.GptConfig(vocab_size=60), seed=1), d / "gpt.onnx")
+    rng = np.random.default_rng(0)
+    return {
+        "resnet": (d / "resnet.onnx", {r50.INPUT_NAME: rng.standard_normal((2, 3, 224, 224)).astype(np.float32)},
+                   [r50.SOFTMAX_NAME, r50.ARGMAX_NAME]),
+        "bert": (d / "bert.onnx", {"input_ids": rng.integers(0, 50, (2, 384)),
+                                   "input_mask": np.concatenate([np.ones((2, 300)), np.zeros((2, 84))], 1),
+                                   "segment_ids": np.zeros((2, 384))}, list(tiny_bert.OUTPUTS)),
+        "gpt": (d / "gpt.onnx", {"input_ids": rng.integers(0, 60, (3, 17)), "attention_mask": np.ones((3, 17)),
+                                 "position_ids": np.tile(np.arange(17), (3, 1))}, [tiny_gpt.OUTPUT]),
+    }
+
+
+@pytest.mark.parametrize("name", ["resnet", "bert", "gpt"])
+def test_pytorch_matches_onnxruntime(models, name):
+    path, feeds, outs = models[name]
+    ref = make_backend("onnxruntime", str(path), threads=1).run(feeds, outs)
+    got = make_backend("pytorch", str(path), threads=1).run(feeds, outs)
+    for r, g in zip(ref, got, strict=True):
+        assert g.dtype == r.dtype and g.shape == r.shape
+        np.testing.assert_allclose(g, r, rtol=1e-4, atol=2e-5)
+    low = make_backend("pytorch", str(path), threads=1, precision="bf16").run(feeds, outs)
+    assert low[0].dtype == np.float32  # outputs come back as float32
+    scale = float(np.abs(ref[0]).max())
+    assert float(np.abs(low[0] - ref[0]).max()) < 0.05 * scale + 0.05  # bf16 keeps ~3 significant digits
+
+
+def test_pytorch_refuses_what_it_cannot_run(models, tmp_path):
+    path, _, _ = models["resnet"]
+    with pytest.raises(ValueError, match="precision: fp16 is for cuda"):
+        make_backend("pytorch", str(path), precision="fp16")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="device: cuda asked, but torch"):
+            make_backend("pytorch", str(path), device="cuda")
+    with pytest.raises(ValueError, match="precision: onnxruntime runs the model file's fp32"):
+        make_backend("onnxruntime", str(path), precision="bf16")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
+    m = helper.make_model(helper.make_graph([helper.make_node("Sin", ["x"], ["y"])], "g", [x], [y]))
+    onnx.save(m, tmp_path / "sin.onnx")
+    with pytest.raises(ValueError, match="operator\\(s\\) Sin are not supported"):
+        make_backend("pytorch", str(tmp_path / "sin.onnx"))
+
+
+def test_registry_and_spec_name_the_combination():
+    assert registry.lookup("bert-99.9", "pytorch").name == "bert-large-onnx"
+    assert registry.runs_on("gptj-99", "onnxruntime", "cuda")
+    assert not registry.runs_on("bert-99", "tflite", "cpu")
+    assert not registry.runs_on("efficientnet-lite0-tflite", "tflite", "cuda")
+    with pytest.raises(ValueError, match="backend: bert-99 runs on onnxruntime, pytorch"):
+        registry.lookup("bert-99", "tflite")
+    with pytest.raises(ValueError, match="efficientnet-lite0-tflite is an open-division model"):
+        HarnessSpec(benchmark="efficientnet-lite0-tflite", backend="tflite", division="closed")
+    with pytest.raises(ValueError, match="use backend tflite"):
+        HarnessSpec(benchmark="mobilenet-v1-1.0-224-tflite", backend="onnxruntime")
+    spec = HarnessSpec(benchmark="mobilenet-v1-1.0-224-tflite", backend="tflite")
+    assert spec.rule_benchmark() == "resnet50" and spec.resolved_scenarios() == ["SingleStream", "Offline"]
