@@ -6,14 +6,13 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+import torch
 from onnx import TensorProto, helper
 
 from benchfleet.harness.backend import make_backend
 from benchfleet.harness.spec import HarnessSpec
 from benchfleet.models import registry, tiny_bert, tiny_gpt
 from benchfleet.models import resnet50_onnx as r50
-
-torch = pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +77,20 @@ def test_registry_and_spec_name_the_combination():
         HarnessSpec(benchmark="mobilenet-v1-1.0-224-tflite", backend="onnxruntime")
     spec = HarnessSpec(benchmark="mobilenet-v1-1.0-224-tflite", backend="tflite")
     assert spec.rule_benchmark() == "resnet50" and spec.resolved_scenarios() == ["SingleStream", "Offline"]
+
+
+def test_official_models_are_recorded_with_checksums_or_say_what_to_do(tmp_path):
+    from benchfleet.harness.tasks import task_for
+
+    for entry in registry.REGISTRY.values():
+        assert entry.url.startswith("https://")
+        assert (entry.md5 and len(entry.md5) == 32) or entry.conversion, entry.name
+    for f in registry.REGISTRY["bert-large-onnx"].dataset_files:
+        assert f.url.startswith("https://") and len(f.md5) == 32
+    spec = HarnessSpec(benchmark="gptj-99", model="official", dataset=str(tmp_path), cache_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="export the model to ONNX with inputs input_ids"):
+        task_for("gptj-99", "onnxruntime").resolve(spec, log=lambda m: None)
+    (tmp_path / "x.onnx").write_bytes(b"")
+    spec = HarnessSpec(benchmark="gptj-99", model=str(tmp_path / "x.onnx"), dataset="official", cache_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="dataset: gptj-99's dataset has no public download"):
+        task_for("gptj-99", "onnxruntime").resolve(spec, log=lambda m: None)

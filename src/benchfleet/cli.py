@@ -511,8 +511,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="quick: short runs marked not for submission (default); valid: the round's 600 s rules")
     r.add_argument("--model", default="auto",
                    help="official (download with checksum), synthetic (generated), a path, or auto (default)")
-    r.add_argument("--dataset", default="auto", help="ImageNet 2012 val folder (val_map.txt + JPEGs), synthetic, "
-                                                     "or auto (synthetic when none is given)")
+    r.add_argument("--dataset", default="auto",
+                   help="the benchmark's data folder (ImageNet val: val_map.txt + JPEGs; SQuAD: dev-v1.1.json + "
+                        "vocab.txt; CNN/DailyMail: cnn_eval.json + vocab.json + merges.txt), official (downloaded "
+                        "with checksums where published: SQuAD), synthetic, or auto (synthetic when none is given)")
     r.add_argument("--dataset-count", type=int, default=0, help="images to use (default 1024, the rules' minimum)")
     r.add_argument("--synthetic-width", type=int, default=0, help=argparse.SUPPRESS)
     r.add_argument("--scenarios", default="", help="comma list; default: what the division and system type need")

@@ -39,7 +39,7 @@ class HarnessSpec(BaseModel):
     # pytorch: fp32, fp16 (cuda) or bf16; onnxruntime and tflite run the model's own fp32
     precision: Literal["fp32", "fp16", "bf16"] = "fp32"
     model: str = "auto"  # auto | official | synthetic | path to a model file
-    dataset: str = "auto"  # auto | synthetic | path to an ImageNet val folder
+    dataset: str = "auto"  # auto | synthetic | official (downloaded, where published) | path to the task's folder
     dataset_count: int = Field(1024, ge=1)
     synthetic_width: int = Field(64, ge=1)
     offline: OfflinePolicy = "auto"

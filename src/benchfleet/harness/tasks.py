@@ -72,6 +72,8 @@ def _want_synthetic(spec: HarnessSpec, entry: registry.ModelEntry, what: str, lo
             raise ValueError("dataset: a synthetic dataset is labelled by the synthetic model; use --model synthetic "
                              "with --dataset synthetic (or auto)")
         return True
+    if spec.dataset == "official":  # asked for the published data: no silent fallback to generated files
+        return False
     if spec.dataset == "auto":
         if spec.model not in ("auto",):
             raise ValueError(f"dataset: --model {spec.model} needs a {what} folder (--dataset PATH)")
@@ -87,6 +89,10 @@ def _official_model(spec: HarnessSpec, entry: registry.ModelEntry, log: Log) -> 
     from benchfleet.models.download import fetch
 
     if spec.model in ("official", "auto"):
+        if entry.conversion:
+            raise ValueError(f"model: the official {entry.family} is published as {entry.url} (md5 "
+                             f"{entry.md5 or 'not published'}), which the {spec.backend} backend does not load as "
+                             f"is: {entry.conversion}; then pass --model PATH")
         if not entry.md5:
             raise ValueError(f"model: no published checksum is recorded for {entry.url}; download it yourself and "
                              f"pass --model /path/to/{entry.filename}")
@@ -96,6 +102,22 @@ def _official_model(spec: HarnessSpec, entry: registry.ModelEntry, log: Log) -> 
     if not path.is_file():
         raise ValueError(f"model: {path} is not a file; use official, synthetic or a path to a model file")
     return path, "user"
+
+
+def _official_dataset(spec: HarnessSpec, entry: registry.ModelEntry, name: str, log: Log) -> Path:
+    """``--dataset official``: the published files, checked against their md5, in the cache; else the path."""
+    from benchfleet.models.download import fetch
+
+    if spec.dataset != "official":
+        return Path(spec.dataset).expanduser()
+    if not entry.dataset_files:
+        raise ValueError(f"dataset: {spec.benchmark}'s dataset has no public download with a checksum (ImageNet needs "
+                         "a licence; CNN/DailyMail is built by the reference's download_cnndm.py); pass --dataset PATH")
+    folder = spec.cache_path() / "datasets" / name
+    for f in entry.dataset_files:
+        log(f"fetching {f.url} (md5 {f.md5})")
+        fetch(f.url, folder / f.filename, f.md5)
+    return folder
 
 
 def _samples_file(cache: Path, kind: str, key: list, build: Callable[[], np.ndarray]) -> Path:
@@ -137,7 +159,7 @@ class ImageNetTask:
             model_path, data_dir, prov = pair.model_path, pair.dataset_dir, pair.provenance
         else:
             model_path, kind = _official_model(spec, entry, log)
-            data_dir = Path(spec.dataset).expanduser()
+            data_dir = _official_dataset(spec, entry, "imagenet", log)
             prov = {"synthetic": False, "kind": kind, "model": entry.url if kind == "official" else model_path.name}
         ds = ImageNetVal.open(data_dir, spec.dataset_count)
         prov.setdefault("dataset", ds.provenance().get("kind", "imagenet2012-val"))
@@ -201,7 +223,7 @@ class SquadTask:
             model_path, data_dir, prov = pair.model_path, pair.dataset_dir, pair.provenance
         else:
             model_path, kind = _official_model(spec, entry, log)
-            data_dir = Path(spec.dataset).expanduser()
+            data_dir = _official_dataset(spec, entry, "squad-v1.1", log)
             prov = {"synthetic": False, "kind": kind, "model": entry.url if kind == "official" else model_path.name,
                     "dataset": "squad-v1.1-dev"}
         dev, vocab = data_dir / squad_synth.DEV_FILE, data_dir / squad_synth.VOCAB_FILE
@@ -266,7 +288,7 @@ class CnnDmTask:
             model_path, data_dir, prov = pair.model_path, pair.dataset_dir, pair.provenance
         else:
             model_path, kind = _official_model(spec, entry, log)
-            data_dir = Path(spec.dataset).expanduser()
+            data_dir = _official_dataset(spec, entry, "cnndm", log)
             prov = {"synthetic": False, "kind": kind, "model": entry.url if kind == "official" else model_path.name,
                     "dataset": "cnn-dailymail-3.0.0-validation"}
         files = [data_dir / cnndm_synth.EVAL_FILE, data_dir / bpe.VOCAB_FILE, data_dir / bpe.MERGES_FILE]

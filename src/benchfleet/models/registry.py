@@ -14,6 +14,23 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class OfficialFile:
+    """A published file (model part or dataset) with its checksum and where the checksum was taken from."""
+
+    url: str
+    filename: str
+    md5: str
+
+
+# Checksums as MLCommons' own automation records them (mlcommons/cm4mlops script/*/_cm.yaml), or the
+# MLPerf reference README where noted.
+SQUAD_DEV = OfficialFile("https://raw.githubusercontent.com/rajpurkar/SQuAD-explorer/master/dataset/dev-v1.1.json",
+                         "dev-v1.1.json", "3e85deb501d4e538b6bc56f786231552")
+BERT_VOCAB = OfficialFile("https://zenodo.org/record/3733868/files/vocab.txt", "vocab.txt",
+                          "64800d5d8528ce344256daf115d4965e")
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     name: str  # for open-division entries, also the results folder name
     benchmarks: tuple[str, ...]  # the closed benchmark(s) whose task this model performs
@@ -22,7 +39,7 @@ class ModelEntry:
     family: str  # words for logs and provenance
     url: str
     filename: str
-    md5: str | None  # None: no published checksum known; the model is then only taken from a path
+    md5: str | None  # None: no checksum published by MLCommons is known; the file is then taken from a path
     input_names: tuple[str, ...]
     output_names: tuple[str, ...]
     weight_data_types: str = "fp32"
@@ -32,6 +49,10 @@ class ModelEntry:
     layout: str = "nchw"
     preprocessing: str = "resnet"  # resnet: minus channel means; mobilenet: scaled to [-1, 1]
     output_is_scores: bool = False  # True: the output is class scores (argmax them), else class ids
+    # Set when the published file is not what the backends load (a checkpoint to export, an archive to
+    # unpack): the step the user takes, then passes --model PATH.
+    conversion: str = ""
+    dataset_files: tuple[OfficialFile, ...] = ()  # what --dataset official downloads
 
     @property
     def backend(self) -> str:
@@ -66,29 +87,34 @@ REGISTRY: dict[str, ModelEntry] = {e.name: e for e in (
     ModelEntry(
         name="bert-large-onnx", benchmarks=("bert-99", "bert-99.9"), backends=_ONNX, task="squad",
         family="BERT-large (SQuAD v1.1 fine-tuned)",
-        # The reference's fp32 ONNX model (F1 90.874); vocab.txt: zenodo 3733868, md5 64800d5d8528ce344256daf115d4965e.
-        url="https://zenodo.org/record/3733910/files/model.onnx", filename="bert_large_v1_1.onnx", md5=None,
-        input_names=("input_ids", "input_mask", "segment_ids"),
+        # The reference's fp32 ONNX model (F1 90.874).
+        url="https://zenodo.org/record/3733910/files/model.onnx", filename="bert_large_v1_1.onnx",
+        md5="819b25b19cd8e59080c10892689750ca", input_names=("input_ids", "input_mask", "segment_ids"),
         output_names=("output_start_logits", "output_end_logits"), input_data_types="int64",
+        dataset_files=(SQUAD_DEV, BERT_VOCAB),
     ),
     ModelEntry(
         name="gptj-6b-onnx", benchmarks=("gptj-99", "gptj-99.9"), backends=_ONNX, task="cnndm",
         family="GPT-J 6B (CNN/DailyMail fine-tuned)",
-        # MLCommons' fine-tuned checkpoint (PyTorch); exported to ONNX with next_token_logits as the output.
+        # MLCommons' fine-tuned checkpoint (Hugging Face PyTorch format, 22.7 GB unpacked).
         url="https://cloud.mlcommons.org/index.php/s/QAZ2oM94MkFtbQx/download", filename="gpt-j-checkpoint.zip",
-        md5=None, input_names=("input_ids", "attention_mask", "position_ids"), output_names=("next_token_logits",),
-        input_data_types="int64",
+        md5="e677e28aaf03da84584bb3073b7ee315", input_names=("input_ids", "attention_mask", "position_ids"),
+        output_names=("next_token_logits",), input_data_types="int64",
+        conversion="unzip it and export the model to ONNX with inputs input_ids, attention_mask, position_ids and "
+                   "output next_token_logits (the last position's logits), e.g. with optimum",
     ),
     ModelEntry(
         name="mobilenet-v1-1.0-224-tflite", family="MobileNet v1 1.0 224",
         url="https://storage.googleapis.com/download.tensorflow.org/models/mobilenet_v1_2018_08_02/"
             "mobilenet_v1_1.0_224.tgz", filename="mobilenet_v1_1.0_224.tgz", md5=None,
+        conversion="unpack mobilenet_v1_1.0_224.tflite from the archive",
         input_names=("input",), output_names=("MobilenetV1/Predictions/Reshape_1",), **_TFLITE_IMAGE,
     ),
     ModelEntry(
         name="efficientnet-lite0-tflite", family="EfficientNet-Lite0",
         url="https://storage.googleapis.com/cloud-tpu-checkpoints/efficientnet/lite/efficientnet-lite0.tar.gz",
         filename="efficientnet-lite0.tar.gz", md5=None, input_names=("images",), output_names=("Softmax",),
+        conversion="unpack efficientnet-lite0-fp32.tflite from the archive",
         **_TFLITE_IMAGE,
     ),
 )}
