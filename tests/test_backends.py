@@ -33,14 +33,21 @@ def models(tmp_path_factory):
     }
 
 
+@pytest.mark.parametrize("backend", ["pytorch", "tensorflow"])
 @pytest.mark.parametrize("name", ["resnet", "bert", "gpt"])
-def test_pytorch_matches_onnxruntime(models, name):
+def test_onnx_graph_executors_match_onnxruntime(models, name, backend):
     path, feeds, outs = models[name]
     ref = make_backend("onnxruntime", str(path), threads=1).run(feeds, outs)
-    got = make_backend("pytorch", str(path), threads=1).run(feeds, outs)
-    for r, g in zip(ref, got, strict=True):
-        assert g.dtype == r.dtype and g.shape == r.shape
-        np.testing.assert_allclose(g, r, rtol=1e-4, atol=2e-5)
+    be = make_backend(backend, str(path), threads=1)
+    for _ in range(2):  # the second call reuses the traced function / module
+        got = be.run(feeds, outs)
+        for r, g in zip(ref, got, strict=True):
+            assert g.dtype == r.dtype and g.shape == r.shape
+            np.testing.assert_allclose(g, r, rtol=1e-4, atol=2e-5)
+    one = be.run({k: v[:1] for k, v in feeds.items()}, outs)  # another batch size
+    np.testing.assert_allclose(one[0], ref[0][:1], rtol=1e-4, atol=2e-5)
+    if backend != "pytorch":
+        return
     low = make_backend("pytorch", str(path), threads=1, precision="bf16").run(feeds, outs)
     assert low[0].dtype == np.float32  # outputs come back as float32
     scale = float(np.abs(ref[0]).max())
@@ -94,3 +101,38 @@ def test_official_models_are_recorded_with_checksums_or_say_what_to_do(tmp_path)
     spec = HarnessSpec(benchmark="gptj-99", model=str(tmp_path / "x.onnx"), dataset="official", cache_dir=str(tmp_path))
     with pytest.raises(ValueError, match="dataset: gptj-99's dataset has no public download"):
         task_for("gptj-99", "onnxruntime").resolve(spec, log=lambda m: None)
+
+
+def test_tensorflow_runs_frozen_graphs_with_one_logits_output(tmp_path):
+    """A frozen graph shaped like the reference's BERT .pb (input_ids/input_mask/segment_ids:0 -> logits:0,
+    (N, 384, 2)), through the SQuAD worker: the single output is read as start/end pairs."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    from benchfleet.harness.tasks import TASKS
+
+    spec = [tf.TensorSpec([None, 384], tf.int32, name=n) for n in ("input_ids", "input_mask", "segment_ids")]
+
+    @tf.function(input_signature=spec)
+    def model(input_ids, input_mask, segment_ids):
+        start = tf.cast(input_ids, tf.float32) * 0.5
+        end = tf.cast(input_mask + segment_ids, tf.float32)
+        return tf.identity(tf.stack([start, end], axis=-1), name="logits")
+
+    frozen = convert_variables_to_constants_v2(model.get_concrete_function())
+    path = tmp_path / "bert.pb"
+    path.write_bytes(frozen.graph.as_graph_def().SerializeToString())
+    be = make_backend("tensorflow", str(path), threads=1)
+    samples = tmp_path / "samples.npy"
+    rng = np.random.default_rng(1)
+    feats = rng.integers(0, 50, (3, 3, 384)).astype(np.int32)
+    np.save(samples, feats)
+    entry = registry.REGISTRY["bert-large-tf"]
+    worker = TASKS["squad"].worker({"samples": str(samples), "inputs": list(entry.input_names),
+                                    "outputs": list(entry.output_names)}, be)
+    out = worker.infer([worker.load(0), worker.load(2)])
+    assert out[0].shape == (384, 2) and out[0].dtype == np.float32
+    np.testing.assert_allclose(out[1][:, 0], feats[2, 0] * 0.5)
+    np.testing.assert_allclose(out[1][:, 1], feats[2, 1] + feats[2, 2])
+    with pytest.raises(ValueError, match="output 'nope:0' not in"):
+        be.run({"input_ids:0": feats[:1, 0]}, ["nope:0"])

@@ -9,6 +9,8 @@ Inputs are cast to the dtypes the model declares (``input_dtypes``). Backends:
 - ``onnxruntime``: ONNX models on the CPU or CUDA execution provider (never a silent CPU fallback).
 - ``pytorch``: the ONNX graph executed with torch on the CPU or CUDA, fp32/fp16/bf16, CUDA graphs for
   fixed shapes (``torch_backend``).
+- ``tensorflow``: frozen graphs (the reference's .pb files) or ONNX graphs run as TensorFlow operations
+  (``tf_backend``), on the CPU or a GPU.
 - ``tflite``: TFLite flatbuffers through ai-edge-litert (CPU; the open-division MobileNet/EfficientNet).
 """
 
@@ -20,8 +22,9 @@ from typing import Protocol
 
 import numpy as np
 
-BACKENDS = ("onnxruntime", "pytorch", "tflite")
-DEVICES = {"onnxruntime": ("cpu", "cuda"), "pytorch": ("cpu", "cuda"), "tflite": ("cpu",)}
+BACKENDS = ("onnxruntime", "pytorch", "tensorflow", "tflite")
+DEVICES = {"onnxruntime": ("cpu", "cuda"), "pytorch": ("cpu", "cuda"), "tensorflow": ("cpu", "cuda"),
+           "tflite": ("cpu",)}
 
 
 class Backend(Protocol):
@@ -137,5 +140,9 @@ def make_backend(name: str, model_path: str, threads: int = 0, device: str = "cp
         return TorchBackend(model_path=model_path, threads=threads, device=device, precision=precision)
     if precision != "fp32":
         raise ValueError(f"precision: {name} runs the model file's fp32; use backend pytorch for {precision}")
+    if name == "tensorflow":
+        from benchfleet.harness.tf_backend import TensorFlowBackend
+
+        return TensorFlowBackend(model_path=model_path, threads=threads, device=device)
     cls = OnnxRuntimeBackend if name == "onnxruntime" else TFLiteBackend
     return cls(model_path=model_path, threads=threads, device=device)

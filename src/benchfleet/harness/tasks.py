@@ -157,6 +157,7 @@ class ImageNetTask:
                 pair = make_pair(cache / "synthetic", count=spec.dataset_count, width=spec.synthetic_width,
                                  threads=spec.threads or default_threads(), log=log)
             model_path, data_dir, prov = pair.model_path, pair.dataset_dir, pair.provenance
+            entry = registry.generated_interface(spec.benchmark, spec.backend)
         else:
             model_path, kind = _official_model(spec, entry, log)
             data_dir = _official_dataset(spec, entry, "imagenet", log)
@@ -221,6 +222,7 @@ class SquadTask:
                                          threads=spec.threads or default_threads(), log=log,
                                          width=spec.synthetic_width)
             model_path, data_dir, prov = pair.model_path, pair.dataset_dir, pair.provenance
+            entry = registry.generated_interface(spec.benchmark, spec.backend)
         else:
             model_path, kind = _official_model(spec, entry, log)
             data_dir = _official_dataset(spec, entry, "squad-v1.1", log)
@@ -265,8 +267,11 @@ class _SquadWorker(Worker):
     def infer(self, samples: list) -> list[np.ndarray]:
         batch = np.stack(samples)  # (N, 3, S)
         feeds = {name: batch[:, k] for k, name in enumerate(self.args["inputs"])}
-        start, end = self.backend.run(feeds, self.args["outputs"])
-        both = np.stack([start, end], axis=-1).astype(np.float32)  # (N, S, 2), the reference's layout
+        outs = self.backend.run(feeds, self.args["outputs"])
+        if len(outs) == 1:  # one logits output (N, S, 2), as the TensorFlow model has
+            both = np.asarray(outs[0], dtype=np.float32).reshape(len(samples), -1, 2)
+        else:
+            both = np.stack(outs[:2], axis=-1).astype(np.float32)  # (N, S, 2), the reference's layout
         return [both[k] for k in range(len(samples))]
 
 
@@ -286,6 +291,7 @@ class CnnDmTask:
             pair = cnndm_synth.make_pair(cache / "synthetic", count=spec.dataset_count,
                                          threads=spec.threads or default_threads(), log=log)
             model_path, data_dir, prov = pair.model_path, pair.dataset_dir, pair.provenance
+            entry = registry.generated_interface(spec.benchmark, spec.backend)
         else:
             model_path, kind = _official_model(spec, entry, log)
             data_dir = _official_dataset(spec, entry, "cnndm", log)

@@ -22,26 +22,19 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 MAX_GRAPHS = 64  # captured input shapes per model; beyond, calls run eagerly
 
 
-def _attrs(node) -> dict:
-    from onnx import helper
-
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
-
-
-def _ints(v) -> list[int]:
-    return [int(x) for x in v.tolist()] if hasattr(v, "tolist") else [int(x) for x in v]
-
-
 def _module(model_path: str, dtype):
-    import onnx
     import torch
     import torch.nn.functional as F
-    from onnx import numpy_helper
 
-    model = onnx.load(model_path)
-    graph = model.graph
-    onnx_types = {1: torch.float32, 6: torch.int32, 7: torch.int64, 10: torch.float16, 16: torch.bfloat16,
-                  9: torch.bool, 11: torch.float64}
+    from benchfleet.harness import onnx_exec
+    from benchfleet.harness.onnx_exec import ints as _ints
+
+    graph = onnx_exec.load(model_path)
+    torch_types = {np.dtype(np.float32): torch.float32, np.dtype(np.int32): torch.int32,
+                   np.dtype(np.int64): torch.int64, np.dtype(np.float16): torch.float16,
+                   np.dtype(np.bool_): torch.bool, np.dtype(np.float64): torch.float64,
+                   np.dtype(np.uint8): torch.uint8, np.dtype(np.int8): torch.int8}
+    onnx_types = {code: torch_types[np.dtype(t)] for code, t in onnx_exec.NP_TYPES.items()}
 
     def fcast(t):
         return t.to(dtype) if t.is_floating_point() else t
@@ -142,70 +135,31 @@ def _module(model_path: str, dtype):
         "Gather": gather,
         "Shape": lambda x, *, a: torch.tensor(list(x.shape), dtype=torch.int64, device=x.device),
         "Expand": lambda x, s, *, a: x.expand(*torch.broadcast_shapes(tuple(x.shape), tuple(_ints(s.cpu())))),
-        "Constant": None,
     }
-    unknown = sorted({n.op_type for n in graph.node} - set(ops))
-    if unknown:
-        raise ValueError(f"backend: pytorch cannot run {model_path}: ONNX operator(s) {', '.join(unknown)} are not "
-                         "supported by benchfleet's torch executor; use backend onnxruntime for this model")
-
-    # Inputs that are values (shapes, axes, sizes), read on the host: reading a device tensor would
-    # synchronise, which a CUDA graph capture forbids.
-    value_args = {"Reshape": 1, "Squeeze": 1, "Unsqueeze": 1, "Split": 1, "Expand": 1, "ReduceMean": 1, "Trilu": 1}
-    shape_math = {"Gather", "Concat", "Unsqueeze", "Squeeze", "Add", "Sub", "Mul", "Div", "Cast", "Reshape"}
+    onnx_exec.check_supported(graph, ops, "pytorch", model_path)
 
     class OnnxModule(torch.nn.Module):
         def __init__(self):
             super().__init__()
             self.names: dict[str, str] = {}
             self.host: dict[str, torch.Tensor] = {}  # integer constants, kept on the CPU as well
-            consts = [(init.name, numpy_helper.to_array(init)) for init in graph.initializer]
-            consts += [(n.output[0], numpy_helper.to_array(_attrs(n)["value"])) for n in graph.node
-                       if n.op_type == "Constant"]
-            for k, (name, arr) in enumerate(consts):
-                t = torch.from_numpy(arr.copy())
+            for k, (name, arr) in enumerate(graph.consts.items()):
+                t = torch.from_numpy(np.array(arr))
                 self.register_buffer(f"c{k}", fcast(t))
                 self.names[name] = f"c{k}"
                 if not t.is_floating_point():
                     self.host[name] = t
-            self.nodes = [(n.op_type, list(n.input), list(n.output), _attrs(n)) for n in graph.node
-                          if n.op_type != "Constant"]
-            self.outputs = [o.name for o in graph.output]
+            self.outputs = graph.outputs
 
         def forward(self, feeds: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             env = dict(feeds)
             for name, buf in self.names.items():
                 env[name] = getattr(self, buf)
-            host = dict(self.host)
-            for op, ins, outs, a in self.nodes:
-                if op == "Shape":
-                    host[outs[0]] = torch.tensor(list(env[ins[0]].shape), dtype=torch.int64)
-                    continue
-                on_host = op in shape_math and all(not i or i in host for i in ins)
-                args = []
-                for pos, i in enumerate(ins):
-                    if not i:
-                        args.append(None)
-                    elif on_host or (value_args.get(op) == pos and i in host):
-                        args.append(host[i])
-                    else:
-                        args.append(env[i] if i in env else host[i].to(feeds_device(env)))
-                while args and args[-1] is None:
-                    args.pop()
-                y = ops[op](*args, a=a)
-                target = host if on_host else env
-                if isinstance(y, tuple):
-                    target.update(zip(outs, y, strict=True))
-                else:
-                    target[outs[0]] = y
-            return {o: env[o] if o in env else host[o] for o in self.outputs}
+            return onnx_exec.execute(graph, env, dict(self.host), ops,
+                                     shape_of=lambda x: torch.tensor(list(x.shape), dtype=torch.int64),
+                                     to_device=lambda v, like: v.to(like.device))
 
-    def feeds_device(env: dict) -> torch.device:
-        return next(iter(env.values())).device
-
-    inputs = {i.name for i in graph.input} - {init.name for init in graph.initializer}
-    in_types = {i.name: onnx_types.get(i.type.tensor_type.elem_type, torch.float32) for i in graph.input
-                if i.name in inputs}
+    in_types = {k: torch_types[v] for k, v in graph.inputs.items()}
     return OnnxModule().eval(), in_types
 
 

@@ -104,9 +104,26 @@ REGISTRY: dict[str, ModelEntry] = {e.name: e for e in (
                    "output next_token_logits (the last position's logits), e.g. with optimum",
     ),
     ModelEntry(
+        name="resnet50-tf", benchmarks=("resnet50",), backends=("tensorflow",), task="imagenet",
+        family="ResNet50 v1.5",
+        # The reference's TensorFlow frozen graph (NHWC input, mean-subtracted).
+        url="https://zenodo.org/record/2535873/files/resnet50_v1.pb", filename="resnet50_v1.pb",
+        md5="7b94a2da05dd30f6c0af23a46bc08886", input_names=("input_tensor:0",), output_names=("ArgMax:0",),
+        label_offset=1, layout="nhwc",
+    ),
+    ModelEntry(
+        name="bert-large-tf", benchmarks=("bert-99", "bert-99.9"), backends=("tensorflow",), task="squad",
+        family="BERT-large (SQuAD v1.1 fine-tuned)",
+        # The reference's TensorFlow frozen graph; one output, logits (N, 384, 2).
+        url="https://zenodo.org/record/3939747/files/model.pb", filename="bert_large_v1_1.pb",
+        md5="dd72de12e8226f25f0128a1a864b97ad", input_names=("input_ids:0", "input_mask:0", "segment_ids:0"),
+        output_names=("logits:0",), input_data_types="int32", dataset_files=(SQUAD_DEV, BERT_VOCAB),
+    ),
+    ModelEntry(
         name="mobilenet-v1-1.0-224-tflite", family="MobileNet v1 1.0 224",
-        url="https://storage.googleapis.com/download.tensorflow.org/models/mobilenet_v1_2018_08_02/"
-            "mobilenet_v1_1.0_224.tgz", filename="mobilenet_v1_1.0_224.tgz", md5=None,
+        # The archive the MLPerf v0.5 reference used (zenodo 2269307); it holds the .tflite file.
+        url="https://zenodo.org/record/2269307/files/mobilenet_v1_1.0_224.tgz", filename="mobilenet_v1_1.0_224.tgz",
+        md5=None,
         conversion="unpack mobilenet_v1_1.0_224.tflite from the archive",
         input_names=("input",), output_names=("MobilenetV1/Predictions/Reshape_1",), **_TFLITE_IMAGE,
     ),
@@ -139,6 +156,15 @@ def lookup(benchmark: str, backend: str) -> ModelEntry:
 
 def open_models() -> dict[str, ModelEntry]:
     return {n: e for n, e in REGISTRY.items() if e.open_only}
+
+
+def generated_interface(benchmark: str, backend: str) -> ModelEntry:
+    """The entry whose interface benchfleet's generated variant has: generated models are ONNX files (run
+    by onnxruntime, pytorch and tensorflow alike) or, for TFLite models, .tflite files."""
+    entry = lookup(benchmark, backend)
+    if entry.backend in ("tflite",) or "onnxruntime" in entry.backends:
+        return entry
+    return lookup(benchmark, "onnxruntime")
 
 
 def runs_on(benchmark: str, backend: str, device: str) -> bool:
