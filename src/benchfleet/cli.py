@@ -96,10 +96,11 @@ def _spec_from_args(a: argparse.Namespace):
         raise UsageError(f"--{field.replace('_', '-')}: {e['msg']}") from None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if spec.dataset not in ("auto", "synthetic") and not Path(spec.dataset).expanduser().is_dir():
-        raise UsageError(f"--dataset: {spec.dataset} is not a folder; give an ImageNet val folder or 'synthetic'")
+    if spec.dataset not in ("auto", "synthetic", "official") and not Path(spec.dataset).expanduser().is_dir():
+        raise UsageError(f"--dataset: {spec.dataset} is not a folder; give the benchmark's data folder, official "
+                         "or synthetic")
     if spec.model not in ("auto", "official", "synthetic") and not Path(spec.model).expanduser().is_file():
-        raise UsageError(f"--model: {spec.model} is not a file; use official, synthetic or a path to an ONNX model")
+        raise UsageError(f"--model: {spec.model} is not a file; use official, synthetic or a path to a model file")
     if spec.model == "synthetic" and spec.dataset not in ("auto", "synthetic"):
         raise UsageError("--dataset: a generated model only scores on its generated dataset; use --dataset synthetic")
     if spec.dataset == "synthetic" and spec.model not in ("auto", "synthetic"):
@@ -530,7 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pytorch only: fp32 (default), fp16 (cuda) or bf16")
     r.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     r.add_argument("--threads", type=int, default=0, help="inference threads (default: all cores)")
-    r.add_argument("--batch", type=int, default=0, help="batch for Offline/Server (default 8)")
+    r.add_argument("--batch", type=int, default=0, help="batch for Offline/Server (default 8; 64 on cuda)")
     r.add_argument("--round", default="v3.1", help="MLPerf round whose rules apply (v3.1)")
     r.add_argument("--submitter", default="benchfleet", help="organisation name in the tree (no spaces)")
     r.add_argument("--inventory", default="", help="Ansible inventory (default: inventories/local)")

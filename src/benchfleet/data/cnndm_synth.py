@@ -15,13 +15,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from benchfleet.cachelock import locked
 from benchfleet.data.imagenet import PROVENANCE
 from benchfleet.data.squad_synth import words
 from benchfleet.harness import generate as gen
 from benchfleet.harness.summarize import INSTRUCTION, prompt
 from benchfleet.models import tiny_gpt
-from benchfleet.models.synthetic import SyntheticPair
+from benchfleet.models.synthetic import SyntheticPair, cached_pair
 from benchfleet.text import bpe
 
 EVAL_FILE = "cnn_eval.json"
@@ -36,13 +35,8 @@ def make_pair(root: Path, count: int = 16, seed: int = 2023, threads: int = 2, l
         log(f"generated CNN/DailyMail: {MAX_COUNT} articles at most (asked {count}); each is labelled by the "
             "model's own beam search")
         count = MAX_COUNT
-    base = Path(root) / f"gptj-s{seed}-n{count}-b{settings.num_beams}"
-    with locked(base):
-        model_path, data_dir = base / "gptj_synthetic.onnx", base / "cnndm-synthetic"
-        meta = data_dir / PROVENANCE
-        if model_path.is_file() and meta.is_file():
-            return SyntheticPair(model_path, data_dir, json.loads(meta.read_text()))
-        return _make(model_path, data_dir, count, seed, threads, log, settings)
+    return cached_pair(Path(root) / f"gptj-s{seed}-n{count}-b{settings.num_beams}", "gptj_synthetic.onnx",
+                       "cnndm-synthetic", lambda m, d: _make(m, d, count, seed, threads, log, settings))
 
 
 def _make(model_path: Path, data_dir: Path, count: int, seed: int, threads: int, log,

@@ -16,11 +16,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from benchfleet.cachelock import locked
 from benchfleet.data.imagenet import PROVENANCE
 from benchfleet.harness import squad
 from benchfleet.models import tiny_bert
-from benchfleet.models.synthetic import SyntheticPair
+from benchfleet.models.synthetic import SyntheticPair, cached_pair
 from benchfleet.text.wordpiece import FullTokenizer
 
 DEV_FILE, VOCAB_FILE = "dev-v1.1.json", "vocab.txt"
@@ -60,13 +59,8 @@ def _sentence(rng: np.random.Generator, vocab_words: list[str], unknown: list[st
 def make_pair(root: Path, count: int = 256, seed: int = 2023, threads: int = 2, log=print,
               width: int = 64) -> SyntheticPair:
     """``width`` 64: a 2-layer model for tests; 1024: BERT-large's shape (24 layers, 16 heads)."""
-    base = Path(root) / f"bert-w{width}-s{seed}-n{count}"
-    with locked(base):
-        model_path, data_dir = base / "bert_squad_synthetic.onnx", base / "squad-synthetic"
-        meta = data_dir / PROVENANCE
-        if model_path.is_file() and meta.is_file():
-            return SyntheticPair(model_path, data_dir, json.loads(meta.read_text()))
-        return _make(model_path, data_dir, count, seed, threads, log, width)
+    return cached_pair(Path(root) / f"bert-w{width}-s{seed}-n{count}", "bert_squad_synthetic.onnx",
+                       "squad-synthetic", lambda m, d: _make(m, d, count, seed, threads, log, width))
 
 
 def _make(model_path: Path, data_dir: Path, count: int, seed: int, threads: int, log, width: int) -> SyntheticPair:

@@ -37,6 +37,7 @@ from benchfleet.harness.tasks import Worker, copy_scoring_files, task_for
 from benchfleet.rules import get_round
 
 LOG_FILES = ("mlperf_log_summary.txt", "mlperf_log_detail.txt")
+DEFAULT_GPU_BATCH = 64
 ACC_LOG = "mlperf_log_accuracy.json"
 
 
@@ -70,7 +71,8 @@ class Harness:
             return 1
         if scenario == "MultiStream":
             return self.rules.multistream_samples_per_query
-        return self.spec.batch or 8
+        # Offline/Server: batches the worker fills from LoadGen's queue; a GPU needs larger ones to stay busy
+        return self.spec.batch or (DEFAULT_GPU_BATCH if self.spec.device == "cuda" else 8)
 
     def _loadgen(self, workdir: Path, sset: st.ScenarioSettings, accuracy_mode: bool,
                  audit: str | None = None, test05: bool = False) -> Path:

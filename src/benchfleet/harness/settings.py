@@ -67,7 +67,8 @@ def build(rules: RoundRules, bench: BenchmarkRule, scenario: str, quick: bool,
     per_sample_qps = batch / max(batch_latency_s, 1e-6)
     if scenario == "SingleStream":
         # Under-estimate so that LoadGen generates enough queries for the duration.
-        u["target_latency"] = max(1, math.floor(sample_latency_s * 1000 * 0.5))
+        # LoadGen reads SingleStream's target_latency as a double: sub-millisecond models keep their scale
+        u["target_latency"] = max(0.001, round(sample_latency_s * 1000 * 0.5, 3))
     elif scenario == "MultiStream":
         u["target_latency"] = max(1, math.floor(batch_latency_s * 1000 * 0.5))
     elif scenario == "Offline":

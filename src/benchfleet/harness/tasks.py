@@ -104,6 +104,31 @@ def _official_model(spec: HarnessSpec, entry: registry.ModelEntry, log: Log) -> 
     return path, "user"
 
 
+@dataclass
+class _Source:
+    model_path: Path
+    data_dir: Path
+    provenance: dict
+    entry: registry.ModelEntry  # whose interface the model file has
+
+
+def _source(spec: HarnessSpec, what: str, dataset_name: str, dataset_label: str | None, log: Log,
+            make_synthetic: Callable[[registry.ModelEntry, Path, int], object]) -> _Source:
+    """Model file and data folder for a run: generated (``make_synthetic(entry, root, threads)`` gives the
+    pair) when that is what the spec asks or allows, else the official or given files."""
+    entry = registry.lookup(spec.benchmark, spec.backend)
+    if _want_synthetic(spec, entry, what, log):
+        pair = make_synthetic(entry, spec.cache_path() / "synthetic", spec.threads or default_threads())
+        return _Source(pair.model_path, pair.dataset_dir, pair.provenance,
+                       registry.generated_interface(spec.benchmark, spec.backend))
+    model_path, kind = _official_model(spec, entry, log)
+    data_dir = _official_dataset(spec, entry, dataset_name, log)
+    prov = {"synthetic": False, "kind": kind, "model": entry.url if kind == "official" else model_path.name}
+    if dataset_label:
+        prov["dataset"] = dataset_label
+    return _Source(model_path, data_dir, prov, entry)
+
+
 def _official_dataset(spec: HarnessSpec, entry: registry.ModelEntry, name: str, log: Log) -> Path:
     """``--dataset official``: the published files, checked against their md5, in the cache; else the path."""
     from benchfleet.models.download import fetch
@@ -143,25 +168,18 @@ class ImageNetTask:
         from benchfleet.data.imagenet import VAL_MAP, ImageNetVal
         from benchfleet.harness.preprocessed import ensure
 
-        entry = registry.lookup(spec.benchmark, spec.backend)
-        cache = spec.cache_path()
-        if _want_synthetic(spec, entry, "imagenet-val", log):
+        def synthetic(entry: registry.ModelEntry, root: Path, threads: int):
             if entry.backend == "tflite":
                 from benchfleet.models import tiny_tflite
 
-                pair = tiny_tflite.make_pair(cache / "synthetic", entry, count=spec.dataset_count,
-                                             threads=spec.threads or default_threads(), log=log)
-            else:
-                from benchfleet.models.synthetic import make_pair
+                return tiny_tflite.make_pair(root, entry, count=spec.dataset_count, threads=threads, log=log)
+            from benchfleet.models.synthetic import make_pair
 
-                pair = make_pair(cache / "synthetic", count=spec.dataset_count, width=spec.synthetic_width,
-                                 threads=spec.threads or default_threads(), log=log)
-            model_path, data_dir, prov = pair.model_path, pair.dataset_dir, pair.provenance
-            entry = registry.generated_interface(spec.benchmark, spec.backend)
-        else:
-            model_path, kind = _official_model(spec, entry, log)
-            data_dir = _official_dataset(spec, entry, "imagenet", log)
-            prov = {"synthetic": False, "kind": kind, "model": entry.url if kind == "official" else model_path.name}
+            return make_pair(root, count=spec.dataset_count, width=spec.synthetic_width, threads=threads, log=log)
+
+        src = _source(spec, "imagenet-val", "imagenet", None, log, synthetic)
+        entry, model_path, data_dir, prov, cache = src.entry, src.model_path, src.data_dir, src.provenance, \
+            spec.cache_path()
         ds = ImageNetVal.open(data_dir, spec.dataset_count)
         prov.setdefault("dataset", ds.provenance().get("kind", "imagenet2012-val"))
         samples = ensure(ds, cache, log)
@@ -215,19 +233,11 @@ class SquadTask:
         from benchfleet.harness import squad
         from benchfleet.text.wordpiece import FullTokenizer
 
-        entry = registry.lookup(spec.benchmark, spec.backend)
-        cache = spec.cache_path()
-        if _want_synthetic(spec, entry, "squad", log):
-            pair = squad_synth.make_pair(cache / "synthetic", count=spec.dataset_count,
-                                         threads=spec.threads or default_threads(), log=log,
-                                         width=spec.synthetic_width)
-            model_path, data_dir, prov = pair.model_path, pair.dataset_dir, pair.provenance
-            entry = registry.generated_interface(spec.benchmark, spec.backend)
-        else:
-            model_path, kind = _official_model(spec, entry, log)
-            data_dir = _official_dataset(spec, entry, "squad-v1.1", log)
-            prov = {"synthetic": False, "kind": kind, "model": entry.url if kind == "official" else model_path.name,
-                    "dataset": "squad-v1.1-dev"}
+        src = _source(spec, "squad", "squad-v1.1", "squad-v1.1-dev", log,
+                      lambda _e, root, threads: squad_synth.make_pair(root, count=spec.dataset_count, threads=threads,
+                                                                      log=log, width=spec.synthetic_width))
+        entry, model_path, data_dir, prov, cache = src.entry, src.model_path, src.data_dir, src.provenance, \
+            spec.cache_path()
         dev, vocab = data_dir / squad_synth.DEV_FILE, data_dir / squad_synth.VOCAB_FILE
         for f in (dev, vocab):
             if not f.is_file():
@@ -285,18 +295,11 @@ class CnnDmTask:
         from benchfleet.harness import summarize
         from benchfleet.text import bpe
 
-        entry = registry.lookup(spec.benchmark, spec.backend)
-        cache = spec.cache_path()
-        if _want_synthetic(spec, entry, "cnn-dailymail", log):
-            pair = cnndm_synth.make_pair(cache / "synthetic", count=spec.dataset_count,
-                                         threads=spec.threads or default_threads(), log=log)
-            model_path, data_dir, prov = pair.model_path, pair.dataset_dir, pair.provenance
-            entry = registry.generated_interface(spec.benchmark, spec.backend)
-        else:
-            model_path, kind = _official_model(spec, entry, log)
-            data_dir = _official_dataset(spec, entry, "cnndm", log)
-            prov = {"synthetic": False, "kind": kind, "model": entry.url if kind == "official" else model_path.name,
-                    "dataset": "cnn-dailymail-3.0.0-validation"}
+        src = _source(spec, "cnn-dailymail", "cnndm", "cnn-dailymail-3.0.0-validation", log,
+                      lambda _e, root, threads: cnndm_synth.make_pair(root, count=spec.dataset_count,
+                                                                      threads=threads, log=log))
+        entry, model_path, data_dir, prov, cache = src.entry, src.model_path, src.data_dir, src.provenance, \
+            spec.cache_path()
         files = [data_dir / cnndm_synth.EVAL_FILE, data_dir / bpe.VOCAB_FILE, data_dir / bpe.MERGES_FILE]
         for f in files:
             if not f.is_file():

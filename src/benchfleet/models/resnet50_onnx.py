@@ -10,11 +10,11 @@ be scaled down for tests (``width=8`` gives a tiny network of the same topology)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from benchfleet.models.onnx_build import Graph
 
 INPUT_NAME = "input_tensor:0"
 ARGMAX_NAME = "ArgMax:0"
@@ -25,17 +25,7 @@ NUM_CLASSES = 1001
 STAGES = (3, 4, 6, 3)
 
 
-@dataclass
-class _Builder:
-    rng: np.random.Generator
-    nodes: list[onnx.NodeProto] = field(default_factory=list)
-    inits: list[onnx.TensorProto] = field(default_factory=list)
-    count: int = 0
-
-    def name(self, kind: str) -> str:
-        self.count += 1
-        return f"{kind}_{self.count}"
-
+class _Builder(Graph):
     def conv(self, x: str, cin: int, cout: int, k: int, stride: int, relu: bool, gain: float = 1.0) -> str:
         w_name, b_name, out = self.name("W"), self.name("B"), self.name("conv")
         std = gain * np.sqrt(2.0 / (cin * k * k))

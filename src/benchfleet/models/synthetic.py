@@ -9,6 +9,7 @@ synthetic in its provenance file, in the results and in the submission tree.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,19 +50,30 @@ def dataset_dir_for(root: Path, count: int, width: int, seed: int = 2023) -> Pat
     return Path(root) / f"resnet50-w{width}-s{seed}-n{count}" / "imagenet-synthetic"
 
 
+def cached_pair(base: Path, model_name: str, data_name: str,
+                make: Callable[[Path, Path], SyntheticPair]) -> SyntheticPair:
+    """The generated pair under ``base``: reused when its provenance file exists (it is written last), else
+    made by ``make(model_path, data_dir)``; one maker at a time across processes sharing the cache."""
+    with locked(base):
+        model_path, data_dir = base / model_name, base / data_name
+        meta = data_dir / PROVENANCE
+        if model_path.is_file() and meta.is_file():
+            return SyntheticPair(model_path, data_dir, json.loads(meta.read_text()))
+        return make(model_path, data_dir)
+
+
 def make_pair(root: Path, count: int = 1024, width: int = 64, seed: int = 2023, threads: int = 2,
               log=print) -> SyntheticPair:
     """Create (or reuse) model + dataset under ``root``; idempotent for the same arguments."""
     base = Path(root) / f"resnet50-w{width}-s{seed}-n{count}"
-    with locked(base):
-        return _make_pair(base, count, width, seed, threads, log)
+    return cached_pair(base, "resnet50_v1_synthetic.onnx", "imagenet-synthetic",
+                       lambda model_path, data_dir: _make_pair(base, model_path, data_dir, count, width, seed,
+                                                               threads, log))
 
 
-def _make_pair(base: Path, count: int, width: int, seed: int, threads: int, log) -> SyntheticPair:
-    model_path, data_dir = base / "resnet50_v1_synthetic.onnx", base / "imagenet-synthetic"
+def _make_pair(base: Path, model_path: Path, data_dir: Path, count: int, width: int, seed: int, threads: int,
+               log) -> SyntheticPair:
     meta_path = data_dir / PROVENANCE
-    if model_path.is_file() and meta_path.is_file():
-        return SyntheticPair(model_path, data_dir, json.loads(meta_path.read_text()))
     log(f"generating a synthetic ResNet50 v1.5 model (width {width}) and {count} synthetic images in {base}")
     names = synth_data.write_images(data_dir, count, seed)
     # Labels are not known yet; open the folder with placeholders to reuse the loader.

@@ -19,11 +19,10 @@ from pathlib import Path
 import flatbuffers
 import numpy as np
 
-from benchfleet.cachelock import locked
 from benchfleet.data import synthetic as synth_data
 from benchfleet.data.imagenet import PROVENANCE, VAL_MAP, ImageNetVal
 from benchfleet.models.registry import ModelEntry
-from benchfleet.models.synthetic import SyntheticPair
+from benchfleet.models.synthetic import SyntheticPair, cached_pair
 
 NUM_CLASSES = 1001
 SIZE = 224
@@ -249,36 +248,38 @@ def build(family: str, input_name: str, output_name: str, seed: int = 0, width: 
 def make_pair(root: Path, entry: ModelEntry, count: int = 1024, seed: int = 2023, threads: int = 2,
               log=print) -> SyntheticPair:
     family = "mobilenet" if "mobilenet" in entry.name else "efficientnet"
-    base = Path(root) / f"{entry.name}-s{seed}-n{count}"
-    with locked(base):
-        model_path, data_dir = base / f"{entry.name}-synthetic.tflite", base / "imagenet-synthetic"
-        meta = data_dir / PROVENANCE
-        if model_path.is_file() and meta.is_file():
-            return SyntheticPair(model_path, data_dir, json.loads(meta.read_text()))
-        log(f"generating a synthetic {entry.family}-style TFLite model and {count} synthetic images in {base}")
-        names = synth_data.write_images(data_dir, count, seed)
-        (data_dir / VAL_MAP).write_text("".join(f"{n} 0\n" for n in names))
-        model_path.parent.mkdir(parents=True, exist_ok=True)
-        model_path.write_bytes(build(family, entry.input_name, entry.output_name, seed=seed))
-        from benchfleet.data.imagenet import MEANS
-        from benchfleet.harness.backend import TFLiteBackend
+    return cached_pair(Path(root) / f"{entry.name}-s{seed}-n{count}", f"{entry.name}-synthetic.tflite",
+                       "imagenet-synthetic", lambda m, d: _make(m, d, entry, family, count, seed, threads, log))
 
-        backend = TFLiteBackend(str(model_path), threads=threads)
-        ds = ImageNetVal.open(data_dir)
-        labels = []
-        for start in range(0, len(ds), 32):
-            batch = np.stack([(ds.load(i) + MEANS.reshape(3, 1, 1)) / 127.5 - 1.0
-                              for i in range(start, min(start + 32, len(ds)))]).transpose(0, 2, 3, 1)
-            probs = backend.run({entry.input_name: batch}, [entry.output_name])[0]
-            labels.extend((probs.argmax(axis=1) - entry.label_offset).tolist())
-        (data_dir / VAL_MAP).write_text("".join(f"{n} {int(v)}\n" for n, v in zip(names, labels, strict=True)))
-        provenance = {
-            "synthetic": True, "kind": "generated",
-            "model": f"{family}-style TFLite network, random weights (seed {seed}); NOT the published {entry.family}",
-            "dataset": f"{count} generated JPEGs in the ImageNet 2012 val layout; labels are the generated model's "
-                       "own top-1 answers; NOT ImageNet",
-            "distinct_labels": len(set(labels)), "seed": seed, "count": count,
-            "note": "synthetic: proves the pipeline, not a result for publication",
-        }
-        meta.write_text(json.dumps(provenance, indent=2))
-        return SyntheticPair(model_path, data_dir, provenance)
+
+def _make(model_path: Path, data_dir: Path, entry: ModelEntry, family: str, count: int, seed: int, threads: int,
+          log) -> SyntheticPair:
+    meta = data_dir / PROVENANCE
+    log(f"generating a synthetic {entry.family}-style TFLite model and {count} synthetic images in "
+        f"{model_path.parent}")
+    names = synth_data.write_images(data_dir, count, seed)
+    (data_dir / VAL_MAP).write_text("".join(f"{n} 0\n" for n in names))
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    model_path.write_bytes(build(family, entry.input_name, entry.output_name, seed=seed))
+    from benchfleet.data.imagenet import MEANS
+    from benchfleet.harness.backend import TFLiteBackend
+
+    backend = TFLiteBackend(str(model_path), threads=threads)
+    ds = ImageNetVal.open(data_dir)
+    labels = []
+    for start in range(0, len(ds), 32):
+        batch = np.stack([(ds.load(i) + MEANS.reshape(3, 1, 1)) / 127.5 - 1.0
+                          for i in range(start, min(start + 32, len(ds)))]).transpose(0, 2, 3, 1)
+        probs = backend.run({entry.input_name: batch}, [entry.output_name])[0]
+        labels.extend((probs.argmax(axis=1) - entry.label_offset).tolist())
+    (data_dir / VAL_MAP).write_text("".join(f"{n} {int(v)}\n" for n, v in zip(names, labels, strict=True)))
+    provenance = {
+        "synthetic": True, "kind": "generated",
+        "model": f"{family}-style TFLite network, random weights (seed {seed}); NOT the published {entry.family}",
+        "dataset": f"{count} generated JPEGs in the ImageNet 2012 val layout; labels are the generated model's "
+                   "own top-1 answers; NOT ImageNet",
+        "distinct_labels": len(set(labels)), "seed": seed, "count": count,
+        "note": "synthetic: proves the pipeline, not a result for publication",
+    }
+    meta.write_text(json.dumps(provenance, indent=2))
+    return SyntheticPair(model_path, data_dir, provenance)

@@ -43,7 +43,7 @@ class Tuning(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     threads: int = Field(0, ge=0, description="inference threads (0: all cores)")
-    batch: int = Field(0, ge=0, description="batch for Offline/Server (0: 8)")
+    batch: int = Field(0, ge=0, description="batch for Offline/Server (0: 8; 64 on cuda)")
     server_target_qps: float | None = Field(None, gt=0, description="Server scenario target QPS")
     precision: Literal["fp32", "fp16", "bf16"] = Field(
         "fp32", description="pytorch cells: fp32, fp16 (cuda) or bf16; other backends run the model's fp32")
