@@ -18,8 +18,8 @@ CASES = {
     # one thread: with two, ORT competes with LoadGen on 2 cores and TEST05's 5% latency rule gets noisy
     "bert-99": (["--division", "closed", "--dataset-count", "24", "--threads", "1"], "closed",
                 '{"exact_match": 100.0, "f1": 100.0}'),
-    "gptj-99": (["--division", "closed", "--dataset-count", "4"], "closed", "{'rouge1': 100.0, 'rouge2': 100.0, "
-                                                                            "'rougeL': 100.0, 'gen_len': "),
+    # rouge2 can be under 100 on identical texts: a summary of one word has no bigram (rouge_score gives 0 too)
+    "gptj-99": (["--division", "closed", "--dataset-count", "4"], "closed", "{'rouge1': 100.0, 'rouge2': "),
     "efficientnet-lite0-tflite": (["--backend", "tflite", "--dataset-count", "64"], "open", "accuracy=100.000%"),
 }
 
@@ -56,6 +56,7 @@ def test_quick_run_on_generated_variant_passes_check(benchmark, cache_dir, tmp_p
         comp = sub / "compliance" / results.name / benchmark / "SingleStream"
         assert sorted(p.name for p in comp.iterdir()) == ["TEST01", "TEST05"]
     if benchmark == "gptj-99":  # no compliance tests; equal-issue SingleStream
+        assert "'rougeL': 100.0, 'gen_len': " in acc
         assert not (sub / "compliance").exists()
         assert "sample_concatenate_permutation" in (sub / "measurements" / results.name / benchmark /
                                                      "SingleStream" / "mlperf.conf").read_text()

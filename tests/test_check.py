@@ -102,7 +102,7 @@ def _acc_txt(tree: Path, scen="SingleStream") -> Path:
 def test_accuracy_below_target(tree):
     p = _acc_txt(tree)
     p.write_text(re.sub(r"accuracy=[\d.]+%", "accuracy=75.000%", p.read_text()))
-    assert any("accuracy not valid: 75.0 < target 75.6954" in e for e in _errors(tree))
+    assert any("accuracy not valid: acc 75.0 < target 75.6954" in e for e in _errors(tree))
 
 
 def test_accuracy_that_the_log_does_not_support(tree, recorded_run):

@@ -10,6 +10,7 @@ tokens and scoring stay aligned, not that anything is summarised.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import onnx
 from benchfleet.data.imagenet import PROVENANCE
 from benchfleet.data.squad_synth import words
 from benchfleet.harness import generate as gen
-from benchfleet.harness.summarize import INSTRUCTION, prompt
+from benchfleet.harness.summarize import INSTRUCTION, PROMPT_INPUT, prompt
 from benchfleet.models import tiny_gpt
 from benchfleet.models.synthetic import SyntheticPair, cached_pair
 from benchfleet.text import bpe
@@ -45,12 +46,14 @@ def _make(model_path: Path, data_dir: Path, count: int, seed: int, threads: int,
 
     rng = np.random.default_rng(seed)
     log(f"generating a synthetic GPT-J-style model and {count} synthetic articles in {data_dir.parent}")
-    vocab_words = words(rng, 300)
-    tok = bpe.write_word_level(data_dir, vocab_words + INSTRUCTION.replace(":", "").split()
-                               + ["Below", "is", "an", "instruction", "that", "describes", "task", "Response"])
-    # a raised eos logit ends summaries at about 500 characters, above the ~270 per sample GEN_LEN asks
+    vocab_words = words(rng, 300, syllables=(5, 8))  # long words: ~270 characters in 30 tokens
+    # the prompt template's own words are whole tokens too, as they are in GPT-J's vocabulary
+    template = re.findall(r"[A-Za-z]+", PROMPT_INPUT + " " + INSTRUCTION)
+    tok = bpe.write_word_level(data_dir, vocab_words + sorted(set(template)))
+    # a raised eos logit ends summaries soon after the 30-token minimum, at ~300 characters (long words):
+    # above the ~270 per sample GEN_LEN asks, and quick to generate
     model = tiny_gpt.build(tiny_gpt.GptConfig(vocab_size=len(tok.encoder)), seed=seed, eos_id=tok.eos_id,
-                           eos_bias=4.0)
+                           eos_bias=9.0)
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
@@ -61,8 +64,8 @@ def _make(model_path: Path, data_dir: Path, count: int, seed: int, threads: int,
     records = []
     for i in range(count):
         sentences = []
-        for _ in range(int(rng.integers(2, 6))):
-            s = " ".join(rng.choice(vocab_words, size=int(rng.integers(4, 12))))
+        for _ in range(int(rng.integers(1, 4))):  # short articles: prompts of ~100 tokens keep generation quick
+            s = " ".join(rng.choice(vocab_words, size=int(rng.integers(4, 9))))
             sentences.append(s[0].upper() + s[1:] + ".")
         article = " ".join(sentences)
         rec = {"instruction": INSTRUCTION, "input": article, "output": ""}

@@ -29,11 +29,12 @@ SUFFIXES = ["##s", "##ed", "##ing", "##ly"]
 _SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "be", "da", "fi", "go", "hu", "je", "po", "zu"]
 
 
-def words(rng: np.random.Generator, n: int) -> list[str]:
+def words(rng: np.random.Generator, n: int, syllables: tuple[int, int] = (1, 3)) -> list[str]:
+    """``n`` distinct made-up words of ``syllables`` (inclusive range) syllables each."""
     out: list[str] = []
     seen: set[str] = set()
     while len(out) < n:
-        w = "".join(rng.choice(_SYLLABLES, size=int(rng.integers(1, 4))))
+        w = "".join(rng.choice(_SYLLABLES, size=int(rng.integers(syllables[0], syllables[1] + 1))))
         if w not in seen:
             seen.add(w)
             out.append(w)
