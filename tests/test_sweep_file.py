@@ -33,8 +33,8 @@ def _with(**kw) -> dict:
         (_with(benchmarks=["efficientnet-lite0-tflite"], backends=["tflite"], division="closed"),
          "benchmarks[0]: efficientnet-lite0-tflite is an open-division model; add open to division or use resnet50"),
         (_with(benchmarks=["bert-99"], backends=["tflite"]),
-         "benchmarks[0]: bert-99 has no model for backends tflite on cpu; add backend onnxruntime or pytorch to "
-         "backends"),
+         "benchmarks[0]: bert-99 has no model for backends tflite on cpu; add backend onnxruntime or pytorch or "
+         "tensorflow to backends"),
         (_with(backends=["tensorrt"]), "backends: unknown backend 'tensorrt'"),
         (_with(division="closed", scenarios=["SingleStream", "MultiStream", "Offline", "Server"]),
          "scenarios[3]: Server is not allowed in the closed division for resnet50 on systems[0] ('lab', edge); "
