@@ -9,7 +9,6 @@ tokens, projection of the WordPiece span back onto the original text).
 from __future__ import annotations
 
 import json
-import math
 import re
 import string
 from collections import Counter
@@ -287,11 +286,3 @@ def score_log(entries: list[dict], data: list[dict], vocab_file: str | Path) -> 
 
 def load_dataset(path: str | Path) -> list[dict]:
     return json.loads(Path(path).read_text(encoding="utf-8"))["data"]
-
-
-def softmax(scores: list[float]) -> list[float]:
-    if not scores:
-        return []
-    m = max(scores)
-    ex = [math.exp(s - m) for s in scores]
-    return [x / sum(ex) for x in ex]
