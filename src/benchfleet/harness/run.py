@@ -161,7 +161,8 @@ class Harness:
             for test in bench.compliance_tests:
                 self.log(f"[{scenario}] compliance {test}")
                 logs = self._loadgen(work / test, sset, accuracy_mode=False,
-                                     audit=st.audit_config(test, rules, bench), test05=(test == "TEST05"))
+                                     audit=st.audit_config(test, rules, bench, quick=spec.mode == "quick"),
+                                     test05=(test == "TEST05"))
                 tdir = scen_out / test
                 self._copy_logs(logs, tdir / "performance" / "run_1")
                 verify = comp.verify_performance(test, perf_dir / "mlperf_log_summary.txt",
