@@ -55,6 +55,13 @@ def test_quick_run_on_generated_variant_passes_check(benchmark, cache_dir, tmp_p
     if benchmark == "bert-99":  # closed: TEST01 and TEST05, no TEST04 (contract §4)
         comp = sub / "compliance" / results.name / benchmark / "SingleStream"
         assert sorted(p.name for p in comp.iterdir()) == ["TEST01", "TEST05"]
+        # a round whose compliance test missed its rule was measured again, whole, and kept in harness.json
+        meta = json.loads(next((out / "cells").glob("*/results/harness.json")).read_text())
+        ss = meta["scenarios"][0]
+        for earlier in ss.get("earlier_rounds", []):
+            assert [r["kind"] for r in earlier] == ["performance", "TEST01", "TEST05"]
+            assert not all(r.get("passed", True) for r in earlier)
+        assert [r["kind"] for r in ss["runs"]] == ["accuracy", "performance", "TEST01", "TEST05"]
     if benchmark == "gptj-99":  # no compliance tests; equal-issue SingleStream
         assert "'rougeL': 100.0, 'gen_len': " in acc
         assert not (sub / "compliance").exists()

@@ -148,48 +148,69 @@ class Harness:
         result["accuracy_details"] = scored.details
         full_acc_log = logs / ACC_LOG  # untruncated copy, for TEST01
 
+        rounds = 1 + (spec.compliance_retries if spec.wants_compliance() else 0)
+        for round_ in range(1, rounds + 1):
+            runs, failed = self._performance_and_compliance(scenario, sset, work, scen_out, full_acc_log, result)
+            if not failed or round_ == rounds:
+                break
+            # The rules compare timed runs; where the machine's speed drifts (shared or throttled CPUs) a
+            # test can miss them against a lucky reference. Both are measured again; every round is kept.
+            self.log(f"[{scenario}] {', '.join(failed)} missed the rule against this performance run; measuring "
+                     f"the performance run and its compliance tests again ({round_ + 1} of {rounds})")
+            result.setdefault("earlier_rounds", []).append(runs)
+        result["runs"] += runs
+        return result
+
+    def _performance_and_compliance(self, scenario: str, sset: st.ScenarioSettings, work: Path, scen_out: Path,
+                                    full_acc_log: Path, result: dict) -> tuple[list[dict], list[str]]:
+        """One performance run and the compliance tests checked against it; returns the runs' records and
+        the tests that failed."""
+        spec, rules, bench = self.spec, self.rules, self.bench
+        runs: list[dict] = []
         self.log(f"[{scenario}] performance run")
         logs = self._loadgen(work / "performance", sset, accuracy_mode=False)
         perf_dir = scen_out / "performance" / "run_1"
         self._copy_logs(logs, perf_dir)
         rec = self._record(scenario, "performance", perf_dir)
-        result["runs"].append(rec)
+        runs.append(rec)
         result.update(metric=rec["metric"], unit=rec["unit"], validity=rec["validity"])
-
-        if spec.wants_compliance():
-            result["compliance"] = {}
-            for test in bench.compliance_tests:
-                self.log(f"[{scenario}] compliance {test}")
-                logs = self._loadgen(work / test, sset, accuracy_mode=False,
-                                     audit=st.audit_config(test, rules, bench, quick=spec.mode == "quick"),
-                                     test05=(test == "TEST05"))
-                tdir = scen_out / test
-                self._copy_logs(logs, tdir / "performance" / "run_1")
-                verify = comp.verify_performance(test, perf_dir / "mlperf_log_summary.txt",
-                                                 logs / "mlperf_log_summary.txt", rules)
-                (tdir / "verify_performance.txt").write_text(verify)
-                passed = "TEST PASS" in verify
-                if test == "TEST01":
-                    text, acc_ok = comp.verify_accuracy(full_acc_log, logs / ACC_LOG)
-                    (tdir / "verify_accuracy.txt").write_text(text)
-                    tacc = tdir / "accuracy"
-                    tacc.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(logs / ACC_LOG, tacc / ACC_LOG)
-                    if not acc_ok:
-                        # Allowed non-determinism: compare scores instead (contract §4).
-                        sub = acc.read_accuracy_log(logs / ACC_LOG)
-                        idx = {int(e["qsl_idx"]) for e in sub}
-                        base = [e for e in acc.read_accuracy_log(full_acc_log) if int(e["qsl_idx"]) in idx]
-                        (tacc / "baseline_accuracy.txt").write_text(self.task.score(self.inputs, base).text)
-                        (tacc / "compliance_accuracy.txt").write_text(self.task.score(self.inputs, sub).text)
-                    (tacc / "accuracy.txt").write_text("")
-                    acc.truncate_with_hash(tacc / ACC_LOG, tacc / "accuracy.txt")
-                    passed = passed and acc_ok
-                rec = self._record(scenario, test, tdir / "performance" / "run_1")
-                rec["passed"] = passed
-                result["runs"].append(rec)
-                result["compliance"][test] = passed
-        return result
+        if not spec.wants_compliance():
+            return runs, []
+        result["compliance"] = {}
+        for test in bench.compliance_tests:
+            self.log(f"[{scenario}] compliance {test}")
+            logs = self._loadgen(work / test, sset, accuracy_mode=False,
+                                 audit=st.audit_config(test, rules, bench, quick=spec.mode == "quick"),
+                                 test05=(test == "TEST05"))
+            tdir = scen_out / test
+            if tdir.exists():
+                shutil.rmtree(tdir)
+            self._copy_logs(logs, tdir / "performance" / "run_1")
+            verify = comp.verify_performance(test, perf_dir / "mlperf_log_summary.txt",
+                                             logs / "mlperf_log_summary.txt", rules)
+            (tdir / "verify_performance.txt").write_text(verify)
+            passed = "TEST PASS" in verify
+            if test == "TEST01":
+                text, acc_ok = comp.verify_accuracy(full_acc_log, logs / ACC_LOG)
+                (tdir / "verify_accuracy.txt").write_text(text)
+                tacc = tdir / "accuracy"
+                tacc.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(logs / ACC_LOG, tacc / ACC_LOG)
+                if not acc_ok:
+                    # Allowed non-determinism: compare scores instead (contract §4).
+                    sub = acc.read_accuracy_log(logs / ACC_LOG)
+                    idx = {int(e["qsl_idx"]) for e in sub}
+                    base = [e for e in acc.read_accuracy_log(full_acc_log) if int(e["qsl_idx"]) in idx]
+                    (tacc / "baseline_accuracy.txt").write_text(self.task.score(self.inputs, base).text)
+                    (tacc / "compliance_accuracy.txt").write_text(self.task.score(self.inputs, sub).text)
+                (tacc / "accuracy.txt").write_text("")
+                acc.truncate_with_hash(tacc / ACC_LOG, tacc / "accuracy.txt")
+                passed = passed and acc_ok
+            rec = self._record(scenario, test, tdir / "performance" / "run_1")
+            rec["passed"] = passed
+            runs.append(rec)
+            result["compliance"][test] = passed
+        return runs, [t for t, ok in result["compliance"].items() if not ok]
 
     def infer(self, scenario: str, source: dict) -> dict:
         """Copy the SingleStream logs into ``scenario`` (the checker derives the metric)."""

@@ -48,6 +48,9 @@ class HarnessSpec(BaseModel):
     server_target_qps: float | None = None
     cache_dir: str = "~/.cache/benchfleet"
     compliance: bool | None = None  # None: closed yes, open no
+    # When a compliance test misses its rule, the performance run and its compliance tests are measured
+    # again, up to this many more times; earlier rounds are kept in harness.json.
+    compliance_retries: int = Field(2, ge=0)
     # The scenarios this invocation runs (one sweep cell), a subset of resolved_scenarios(); None: all.
     only: list[str] | None = None
 
