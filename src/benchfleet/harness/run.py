@@ -148,7 +148,7 @@ class Harness:
         result["accuracy_details"] = scored.details
         full_acc_log = logs / ACC_LOG  # untruncated copy, for TEST01
 
-        rounds = 1 + (spec.compliance_retries if spec.wants_compliance() else 0)
+        rounds = 1 + (spec.retries() if spec.wants_compliance() else 0)
         for round_ in range(1, rounds + 1):
             runs, failed = self._performance_and_compliance(scenario, sset, work, scen_out, full_acc_log, result)
             if not failed or round_ == rounds:
