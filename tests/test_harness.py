@@ -92,11 +92,14 @@ def test_closed_scenarios_must_match_the_rules(cache_dir):
 
 def test_test01_logs_a_quick_runs_share_of_responses():
     """A valid run keeps the round's TEST01 sampling target (4096); a quick run of ~1024 queries asks for
-    128, so that logging BERT's 3 KiB responses does not slow the run TEST01 compares (10% rule)."""
+    1% of them, so that logging BERT's 3 KiB responses does not slow the run TEST01 compares (10% rule)."""
     from benchfleet.harness import settings as st
 
     rules = get_round("v3.1")
     bert = rules.benchmark("bert-99")
     assert "*.*.accuracy_log_sampling_target = 4096\n" in st.audit_config("TEST01", rules, bert)
-    assert "*.*.accuracy_log_sampling_target = 128\n" in st.audit_config("TEST01", rules, bert, quick=True)
+    quick = st.audit_config("TEST01", rules, bert, quick=True)
+    target = int(quick.split("accuracy_log_sampling_target = ")[1])
+    # logged queries stay far from the 10% tail that SingleStream's 90th percentile reads
+    assert 0 < target <= 0.02 * st.QUICK_MIN_QUERIES["SingleStream"]
     assert st.audit_config("TEST05", rules, bert, quick=True) == "*.*.test05 = 1\n"
