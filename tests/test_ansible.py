@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from benchfleet.runner import ansible_env
@@ -113,3 +114,42 @@ def test_check_mode_runs_nothing(cache_dir, tmp_path):
     assert not (out / "cells").exists() and not (out / "submission").exists()
     uid = json.loads((out / "plan.json").read_text())["uid"]
     assert not (Path.home() / ".benchfleet" / "work" / f"chk-{uid}").exists()  # no harness was started
+
+
+def _follow_once(env: dict, cell: Path, wait: int) -> tuple[dict, float]:
+    """One state=finished call of harness_cell through `ansible localhost`; its result and its duration."""
+    args = json.dumps({"path": str(cell), "state": "finished", "wait": wait, "min_wait": 0.2})
+    started = time.monotonic()
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local", "-o",
+                           "-m", "benchfleet.mlperf.harness_cell", "-a", args],
+                          capture_output=True, text=True, env={**os.environ, **env})
+    took = time.monotonic() - started
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout.split("=>", 1)[1]), took
+
+
+def test_follower_returns_at_progress_lines_but_not_while_runs_are_timed(tmp_path):
+    """A new progress line ends a follow call early (followers see each step), unless the harness holds
+    `measuring`: then the call waits its whole `wait`, so that the processes each call starts on the host
+    do not land at the start of the runs the compliance rules compare."""
+    env = ansible_env(tmp_path / "private")
+    cell = tmp_path / "cell"
+    cell.mkdir()
+    # a live process that looks like a running harness to the module
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "benchfleet.harness"])
+    try:
+        (cell / "pid").write_text(str(proc.pid))
+        (cell / "progress.log").write_text("10:00:00 [SingleStream] accuracy run over 24 samples\n")
+        res, took = _follow_once(env, cell, wait=20)
+        assert res["running"] and res["progress_new"] == ["10:00:00 [SingleStream] accuracy run over 24 samples"]
+        assert took < 20  # returned at the new line, well before its 20 s wait
+
+        (cell / "measuring").write_text("SingleStream\n")
+        with (cell / "progress.log").open("a") as f:
+            f.write("10:00:05 [SingleStream] performance run\n")
+        res, took = _follow_once(env, cell, wait=4)
+        assert res["running"] and res["progress_new"] == ["10:00:05 [SingleStream] performance run"]
+        assert took >= 4  # held to its wait: the line did not end it
+    finally:
+        proc.kill()
+        proc.wait()

@@ -12,7 +12,7 @@ description:
   - Runs C(python -m benchfleet.harness) for one sweep cell, detached from the connection, so that a
     lost SSH connection does not kill a benchmark and a later run can collect what it measured.
   - The cell folder holds C(spec.json), C(pid), C(rc) (written when the harness exits), C(stdout.log),
-    C(stderr.log), C(progress.log) and C(results/).
+    C(stderr.log), C(progress.log), C(measuring) (while performance and compliance runs are timed) and C(results/).
   - Idempotent; a finished cell is never started again and a running one is not started twice.
 options:
   path:
@@ -38,7 +38,10 @@ options:
   wait:
     description:
       - Seconds to wait for the harness in one call (state=finished). The call returns earlier when the
-        harness logs new progress lines, so that followers see each step.
+        harness logs new progress lines, so that followers see each step, except while the harness
+        times performance and compliance runs (it holds C(measuring)): each return starts processes on
+        the host, and returning at the progress line that opens a run slows the start of that run,
+        skewing the runs the compliance rules compare.
     type: int
     default: 10
   session:
@@ -209,7 +212,8 @@ def start(module, path):
     if not spec or not python:
         module.fail_json(msg="state=started needs spec and python")
     os.makedirs(path, exist_ok=True)
-    for name in ("rc", "rc.tmp", "results.tgz", "stderr.log", "stdout.log", "progress.log", "progress.cursor"):
+    for name in ("rc", "rc.tmp", "results.tgz", "stderr.log", "stdout.log", "progress.log", "progress.cursor",
+                 "measuring"):
         try:
             os.unlink(os.path.join(path, name))
         except OSError:
@@ -283,7 +287,8 @@ def _follow(module, path):
                              progress_new=_new_lines(path))
         # New progress lines end the call early, but not before min_wait: followers of many hosts
         # would otherwise spend more CPU on polling than the benchmarks they follow.
-        early = time.time() >= call_start + module.params["min_wait"] and _new_lines(path, peek=True)
+        early = (time.time() >= call_start + module.params["min_wait"] and _new_lines(path, peek=True)
+                 and not os.path.exists(os.path.join(path, "measuring")))
         if time.time() >= deadline or early:
             return dict(changed=False, finished=False, running=True, progress=_last_line(path),
                         progress_new=_new_lines(path), elapsed=elapsed)
