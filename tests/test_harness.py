@@ -103,3 +103,14 @@ def test_test01_logs_a_quick_runs_share_of_responses():
     # logged queries stay far from the 10% tail that SingleStream's 90th percentile reads
     assert 0 < target <= 0.02 * st.QUICK_MIN_QUERIES["SingleStream"]
     assert st.audit_config("TEST05", rules, bert, quick=True) == "*.*.test05 = 1\n"
+
+
+def test_scoring_data_stays_out_of_loadgen_requests(cache_dir):
+    """The labels only the scorer reads are not serialised into each LoadGen process's request."""
+    from benchfleet.harness.tasks import task_for
+
+    spec = tiny_spec(cache_dir)
+    task = task_for(spec.benchmark, spec.backend)
+    inputs = task.resolve(spec, lambda m: None)
+    assert "labels" not in inputs.args and len(json.dumps(inputs.args)) < 2000
+    assert len(inputs.scoring["labels"]) == inputs.count == 1024

@@ -15,7 +15,7 @@ import hashlib
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ class Inputs:
     args: dict  # for the LoadGen process (JSON)
     count: int
     scoring_files: list[Path]  # copied beside the results so the controller can rescore
+    scoring: dict = field(default_factory=dict)  # what only the scorer reads (never sent to LoadGen processes)
 
 
 @dataclass
@@ -185,14 +186,14 @@ class ImageNetTask:
         samples = ensure(ds, cache, log)
         args = {"samples": str(samples), "input": entry.input_name, "output": entry.output_name,
                 "label_offset": entry.label_offset, "layout": entry.layout, "scale": entry.preprocessing,
-                "argmax": entry.output_is_scores, "labels": ds.labels.tolist()}
-        return Inputs(model_path, data_dir, prov, args, len(ds), [data_dir / VAL_MAP])
+                "argmax": entry.output_is_scores}
+        return Inputs(model_path, data_dir, prov, args, len(ds), [data_dir / VAL_MAP], {"labels": ds.labels})
 
     def worker(self, args: dict, backend: Backend) -> Worker:
         return _ImageWorker(args, backend)
 
     def score(self, inputs: Inputs, entries: list[dict]) -> Score:
-        labels = np.asarray(inputs.args["labels"])
+        labels = np.asarray(inputs.scoring["labels"])
         value, good, total = acc.score_imagenet(entries, labels)
         return Score(acc.imagenet_text(entries, labels), value, {"good": good, "total": total})
 
@@ -306,9 +307,10 @@ class CnnDmTask:
                 raise ValueError(f"dataset: {data_dir} has no {f.name}; it needs cnn_eval.json and the GPT-J "
                                  "tokenizer files vocab.json and merges.txt")
 
+        tok = bpe.ByteBPE.load(data_dir)
+
         def build() -> np.ndarray:
             log("encoding CNN/DailyMail prompts")
-            tok = bpe.ByteBPE.load(data_dir)
             ids = summarize.encode_prompts(summarize.load_records(files[0]), tok)
             out = np.full((len(ids), max(len(i) for i in ids)), -1, np.int64)
             for k, row in enumerate(ids):
@@ -318,7 +320,6 @@ class CnnDmTask:
         stat = files[0].stat()
         samples = _samples_file(cache, "cnndm", [str(files[0].resolve()), stat.st_size, stat.st_mtime], build)
         count = int(np.load(samples, mmap_mode="r").shape[0])
-        tok = bpe.ByteBPE.load(data_dir)
         args = {"samples": str(samples), "eos": tok.eos_id, "output": entry.output_names[0]}
         return Inputs(model_path, data_dir, prov, args, count, files)
 
