@@ -39,7 +39,7 @@ options:
     description:
       - Seconds to wait for the harness in one call (state=finished). The call returns earlier when the
         harness logs new progress lines, so that followers see each step, except while the harness
-        times performance and compliance runs (it holds C(measuring)): each return starts processes on
+        times performance and compliance runs (it holds C(measuring)). Each return starts processes on
         the host, and returning at the progress line that opens a run slows the start of that run,
         skewing the runs the compliance rules compare.
     type: int
