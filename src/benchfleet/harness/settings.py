@@ -149,7 +149,7 @@ def render_mlperf_conf(rules: RoundRules) -> str:
 # TEST01 logs about ``sampling_target`` responses of the performance run. A 600 s run has tens of
 # thousands of queries, so 4096 is a few percent of them; a quick SingleStream run has 1024. A logged
 # response costs its query a copy and the logger thread some CPU; when more than 10% of the queries
-# are logged (128 of 1024 was 12.5%), the 90th-percentile latency lands among them and TEST01 reads
+# are logged (128 of 1024 was 12.5%), the 90th-percentile latency can land among them and TEST01 read
 # slower than the run it is compared with on a busy 2-core host (the rule allows 10%). Quick mode
 # logs 1% of its minimum queries, far from the percentile the metric reads.
 QUICK_SAMPLING_TARGET = QUICK_MIN_QUERIES["SingleStream"] // 100
