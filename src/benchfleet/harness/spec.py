@@ -48,8 +48,9 @@ class HarnessSpec(BaseModel):
     server_target_qps: float | None = None
     cache_dir: str = "~/.cache/benchfleet"
     compliance: bool | None = None  # None: closed yes, open no
-    # When a compliance test misses its rule, the performance run and its compliance tests are measured
-    # again, up to this many more times; earlier rounds are kept in harness.json. None: 4 in quick mode
+    # When a compliance test misses its rule twice (it gets a second attempt against the same performance
+    # run), the performance run and its compliance tests are measured again, up to this many more times;
+    # earlier rounds and attempts are kept in harness.json. None: 4 in quick mode
     # (its runs last seconds, and a shared CPU drifts by more than TEST05's 5% between two of them), 1 in
     # valid mode (its runs last 10 minutes each).
     compliance_retries: int | None = Field(None, ge=0)
