@@ -155,7 +155,6 @@ def _module(model_path: str, dtype):
         "Transpose": lambda x, *, a: x.permute(*a["perm"]),
         "Concat": lambda *xs, a: torch.cat(xs, a["axis"]),
         "Gather": gather,
-        "Shape": lambda x, *, a: torch.tensor(list(x.shape), dtype=torch.int64, device=x.device),
         "Expand": lambda x, s, *, a: x.expand(*torch.broadcast_shapes(tuple(x.shape), tuple(_ints(s.cpu())))),
     }
     onnx_exec.check_supported(graph, ops, "pytorch", model_path)

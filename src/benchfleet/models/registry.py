@@ -147,11 +147,16 @@ def lookup(benchmark: str, backend: str) -> ModelEntry:
     for entry in REGISTRY.values():
         if benchmark in entry.benchmarks and backend in entry.backends and not entry.open_only:
             return entry
-    backends = sorted({b for e in REGISTRY.values() if benchmark in e.benchmarks and not e.open_only
-                       for b in e.backends})
+    backends = backends_for(benchmark)
     if backends:
         raise ValueError(f"backend: {benchmark} runs on {', '.join(backends)} in benchfleet, not {backend!r}")
     raise ValueError(f"model: no {benchmark} model for backend {backend!r} in the registry")
+
+
+def backends_for(benchmark: str) -> list[str]:
+    """The backends with a model for a closed benchmark name or an open model name."""
+    return sorted({b for e in REGISTRY.values()
+                   if benchmark == e.name or (benchmark in e.benchmarks and not e.open_only) for b in e.backends})
 
 
 def open_models() -> dict[str, ModelEntry]:

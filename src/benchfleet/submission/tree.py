@@ -28,9 +28,12 @@ class SystemRun:
         return json.loads((self.harness_dir / "harness.json").read_text())
 
 
+def _precision(meta: dict) -> str:
+    return meta["backend"].get("precision", "fp32")
+
+
 def implementation_id(meta: dict) -> str:
-    b = meta["backend"]
-    precision = b.get("precision", "fp32")
+    b, precision = meta["backend"], _precision(meta)
     return f"benchfleet-{b['name']}-{b['device']}" + ("" if precision == "fp32" else f"-{precision}")
 
 
@@ -42,8 +45,7 @@ def _measurement_json(meta: dict) -> dict:
         else f"SYNTHETIC {meta['model_file']}: {prov['model']}",
         "retraining": "no",
         "input_data_types": entry.input_data_types,
-        "weight_data_types": meta["backend"].get("precision", "fp32") if meta["backend"].get("precision", "fp32")
-        != "fp32" else entry.weight_data_types,
+        "weight_data_types": entry.weight_data_types if _precision(meta) == "fp32" else _precision(meta),
         "weight_transformations": "none",
     }
 

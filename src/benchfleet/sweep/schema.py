@@ -227,8 +227,7 @@ class SweepFile(BaseModel):
             backends = {bk for sy in self.systems for bk in (sy.backends or self.backends)}
             devices = {d for sy in self.systems for d in (sy.devices or self.devices)}
             if not any(registry.runs_on(b, bk, d) for bk in backends for d in devices):
-                have = sorted({bk for e in registry.REGISTRY.values()
-                               if b == e.name or (b in e.benchmarks and not e.open_only) for bk in e.backends})
+                have = registry.backends_for(b)
                 raise _FieldError(("benchmarks", i), f"{b} has no model for backends {', '.join(sorted(backends))} "
                                                      f"on {', '.join(sorted(devices))}; add backend "
                                                      f"{' or '.join(have)} to backends")
