@@ -128,7 +128,9 @@ class InstanceHosts:
         keys.write_text(kp["PublicKey"].strip() + "\n")
         subprocess.run(["ip", "addr", "add", f"{ip}/32", "dev", "lo"], check=False, capture_output=True)
         self.addresses.append(ip)
-        self.fleet.add(iid, ip, 22, authorized_keys=keys)
+        # Every instance is this machine: its sshd gives sessions their own HOME, so the default work folder
+        # (~/.benchfleet/work) is the instance's own and dies with it.
+        self.fleet.add(iid, ip, 22, authorized_keys=keys, env={"HOME": str(self.fleet.root / iid)})
         self.up[iid] = (iid, ip)
 
     def lose(self, iid: str) -> None:
@@ -144,8 +146,9 @@ class InstanceHosts:
 
 
 def workdir_vars(root: Path) -> dict:
-    """Host variables that give every instance its own work folder (they all share this machine)."""
-    return {"benchfleet_benchmark_workdir": f"{root}/{{{{ benchfleet_instance.id }}}}/work"}
+    """Host variables that give every instance its own work folder: none any more (a sweep file's vars are data,
+    never templates); each instance's sshd sets HOME to the instance's own folder (InstanceHosts._boot)."""
+    return {}
 
 
 class FaultProxy:

@@ -58,6 +58,12 @@ class Host:
     authorized_keys: Path | None = None  # default: the fleet's test key
     netns: str = ""  # run sshd (and so every session) inside this network namespace
     env: dict[str, str] = field(default_factory=dict)  # set in every session (SetEnv)
+    host_key: Path | None = None  # default: the fleet's host key
+
+    @property
+    def known_as(self) -> str:
+        """The host's name in known_hosts."""
+        return self.address if self.port == 22 else f"[{self.address}]:{self.port}"
 
     @property
     def workdir(self) -> Path:
@@ -107,7 +113,7 @@ class Fleet:
         h = self.host(name)
         conf = h.root / "sshd_config"
         conf.write_text("\n".join([
-            f"Port {h.port}", f"ListenAddress {h.address}", f"HostKey {self.root / 'host_key'}",
+            f"Port {h.port}", f"ListenAddress {h.address}", f"HostKey {h.host_key or self.root / 'host_key'}",
             f"PidFile {h.root / 'sshd.pid'}",
             f"AuthorizedKeysFile {h.authorized_keys or self.root / 'authorized_keys'}",
             "StrictModes no", "UsePAM no", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
@@ -169,14 +175,26 @@ class Fleet:
         for h in self.hosts:
             self.kill(h.name, with_work=True)
 
+    def known_hosts(self, path: Path | None = None) -> Path:
+        """A known_hosts file with every host's key, as a careful user records them (ssh-keyscan, then a check
+        of the fingerprint): here read from the key files themselves."""
+        path = path or self.root / "known_hosts"
+        lines = []
+        for h in self.hosts:
+            key = ((h.host_key or self.root / "host_key").with_suffix(".pub")).read_text().split()
+            lines.append(f"{h.known_as} {key[0]} {key[1]}")
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
     def inventory(self, path: Path, group: str = "lab", extra_hosts: dict | None = None) -> Path:
+        """An inventory of the fleet; its ssh args name a known_hosts with every host's key (host keys are checked)."""
         hosts = {h.name: {"ansible_host": h.address, "ansible_port": h.port,
                           "benchfleet_benchmark_workdir": str(h.workdir)} for h in self.hosts}
         data = {"all": {
             "vars": {
                 "ansible_user": getpass.getuser(),
                 "ansible_ssh_private_key_file": str(self.root / "id_ed25519"),
-                "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+                "ansible_ssh_common_args": f"-o UserKnownHostsFile={self.known_hosts()}",
                 "ansible_python_interpreter": sys.executable,
                 "benchfleet_harness_python": sys.executable,
             },

@@ -38,15 +38,16 @@ def _sub(root: Path) -> Path:
     return root / "closed" / "TestOrg"
 
 
-def _errors(root: Path, **kw) -> list[str]:
-    return [str(f) for f in check_tree(root, "v3.1", **kw).errors]
+def _errors(root: Path, allow_quick: bool = True, **kw) -> list[str]:
+    # the recorded run is a quick run: its tree passes only where quick trees are allowed
+    return [str(f) for f in check_tree(root, "v3.1", allow_quick=allow_quick, **kw).errors]
 
 
 def test_recorded_tree_passes_with_accuracy_recomputed(tree, recorded_run):
     from benchfleet.submission.check import check_tree
 
     dataset = recorded_run / "dataset"
-    report = check_tree(tree, "v3.1", accuracy_logs=recorded_run, dataset=dataset)
+    report = check_tree(tree, "v3.1", accuracy_logs=recorded_run, dataset=dataset, allow_quick=True)
     assert report.ok, [str(f) for f in report.errors]
     assert {r["scenario"] for r in report.results} == {"SingleStream", "MultiStream", "Offline"}
     warnings = [f.message for f in report.findings if f.level == "WARNING"]
@@ -156,6 +157,12 @@ def test_short_duration_in_a_tree_that_claims_to_be_real(tree):
         readme.write_text(readme.read_text().replace("QUICK MODE", "Full run"))
     errs = _errors(tree)
     assert any("test duration less than 600s" in e for e in errs)
+    # nor does a QUICK MODE line make them pass where quick trees are not allowed
+    for readme in (_sub(tree) / "measurements").rglob("README.md"):
+        readme.write_text(readme.read_text() + "\nQUICK MODE\n")
+    errs = _errors(tree, allow_quick=False)
+    assert any("test duration less than 600s" in e for e in errs)
+    assert any("declares QUICK MODE" in e and "--allow-quick" in e for e in errs)
 
 
 def test_logged_duration_must_match_user_conf(tree):

@@ -53,7 +53,7 @@ def test_azure_create_list_poll_delete(azure):
     res = fleet.provision("az-run", [_system("azure", "az-d4", ["eastus"], "Standard_D4s_v5", spot=True)], PUB)
     assert res.created == ["az-d4-1", "az-d4-2"] and not res.failed
     rg = azure.resources[f"/subscriptions/{azure.subscription}/resourcegroups/benchfleet-az-run"]
-    assert set(rg["tags"]) == {"benchfleet-run", "benchfleet-expires", "benchfleet-owner"}
+    assert set(rg["tags"]) == {"benchfleet-run", "benchfleet-expires", "benchfleet-owner", "benchfleet-heartbeat"}
     vm = next(r for k, r in azure.resources.items() if k.endswith("/virtualmachines/az-d4-1"))
     p = vm["properties"]
     assert p["priority"] == "Spot" and p["evictionPolicy"] == "Delete"
@@ -96,9 +96,11 @@ def test_azure_reap_finds_what_a_dead_controller_left(azure):
     fleet.provision("az-left", [_system("azure", "az-l", ["eastus"], "Standard_D2s_v5", count=1)], PUB)
     # no teardown: the controller died. Nothing is past its expiry yet, so a plain reap keeps it.
     assert fleet.reap(_targets("azure")).deleted == []
-    dry = fleet.reap(_targets("azure"), older_than_s=0, dry_run=True)
+    # launched just now: within the grace period (its controller may still be provisioning) it stays
+    assert fleet.reap(_targets("azure"), older_than_s=0).deleted == []
+    dry = fleet.reap(_targets("azure"), older_than_s=0, dry_run=True, grace_s=0)
     assert any("instance/az-l-1" in d for d in dry.deleted) and azure.groups() == ["benchfleet-az-left"]
-    rep = fleet.reap(_targets("azure"), older_than_s=0)
+    rep = fleet.reap(_targets("azure"), older_than_s=0, grace_s=0)
     assert rep.ok and "azure:eastus:resource-group/benchfleet-az-left" in rep.deleted
     assert azure.resources == {}
 
@@ -145,7 +147,7 @@ def test_gcp_failover_capacity_zone_then_quota_region_then_global_quota_stops(gc
 def test_gcp_reap_finds_what_a_dead_controller_left(gcp):
     fleet.provision("gc-left", [_system("gcp", "gcp-l", ["us-central1"], "e2-standard-2", count=1)], PUB)
     assert fleet.reap(_targets("gcp")).deleted == []
-    rep = fleet.reap(_targets("gcp"), older_than_s=0)
+    rep = fleet.reap(_targets("gcp"), older_than_s=0, grace_s=0)
     assert rep.ok and gcp.instances == {} and gcp.firewalls == {}
     assert "gcp:global:firewall/benchfleet-gc-left-ssh" in rep.deleted
 

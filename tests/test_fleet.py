@@ -40,7 +40,7 @@ def _sweep(tmp_path: Path, cache_dir: Path) -> Path:
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
     return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*")) if p.is_file()}
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".lock"}  # each writer takes the lock
 
 
 def test_sweep_survives_a_lost_host_then_resume_completes_it(fleet, cache_dir, tmp_path):
@@ -74,7 +74,7 @@ def test_sweep_survives_a_lost_host_then_resume_completes_it(fleet, cache_dir, t
     systems = {s["host"]: s["system_id"] for s in summary["systems"]}
     assert set(systems) == {"node1", "node2", "node3"}  # node3's SingleStream came home before the loss
     assert len(set(systems.values())) == 3  # identical hardware, still one id each
-    report = check_tree(run_dir / "submission", "v3.1", accuracy_logs=run_dir / "cells")
+    report = check_tree(run_dir / "submission", "v3.1", accuracy_logs=run_dir / "cells", allow_quick=True)
     assert report.ok, [str(e) for e in report.errors]
 
     status = subprocess.run([BENCHFLEET, "status", run_dir.name, "--runs-dir", str(runs)], capture_output=True,
@@ -105,7 +105,7 @@ def test_sweep_survives_a_lost_host_then_resume_completes_it(fleet, cache_dir, t
     assert len(list((sub / "systems").glob("*.json"))) == 3
     desc = json.loads(next((sub / "systems").glob("*_h3.json")).read_text())
     assert desc["host_storage_type"] == "NVMe SSD"  # the sweep's description wins over facts
-    report = check_tree(run_dir / "submission", "v3.1", accuracy_logs=run_dir / "cells")
+    report = check_tree(run_dir / "submission", "v3.1", accuracy_logs=run_dir / "cells", allow_quick=True)
     assert report.ok, [str(e) for e in report.errors]
     csv_rows = (run_dir / "results.csv").read_text().splitlines()
     assert len(csv_rows) == 7 and csv_rows[0].startswith("system,host,cell,division,benchmark,scenario")
@@ -150,7 +150,7 @@ def test_failures_are_isolated_per_host_and_per_cell(cache_dir, tmp_path):
     assert "FAILURES (cells, 1)" in out and "CUDAExecutionProvider" in out
     summary = json.loads((runs / "iso" / "results.json").read_text())
     assert [(r["host"], r["scenario"]) for r in summary["results"]] == [("good", "SingleStream")]
-    assert check_tree(runs / "iso" / "submission", "v3.1").ok
+    assert check_tree(runs / "iso" / "submission", "v3.1", allow_quick=True).ok
 
 
 def test_ctrl_c_keeps_finished_cells_and_resume_collects_the_rest(cache_dir, tmp_path):

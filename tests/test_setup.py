@@ -103,11 +103,13 @@ def _inventory(path: Path, fleet: Fleet, tmp_path: Path, local: bool = True) -> 
     inv = yaml.safe_load(path.read_text())
     for name, hv in inv["all"]["children"]["lab"]["hosts"].items():
         hv.update(benchfleet_setup_venv_path=str(fleet.host(name).root / "venv"),
-                  benchfleet_setup_wheelhouse_path=str(fleet.host(name).root / "wheels"))
+                  benchfleet_setup_wheelhouse_path=str(fleet.host(name).root / "wheels"),
+                  benchfleet_assets_root=str(fleet.host(name).root))
     if local:
         inv["all"]["hosts"] = {"localhost": {
             "ansible_connection": "local", "benchfleet_setup_venv_path": str(tmp_path / "local-venv"),
-            "benchfleet_setup_wheelhouse_path": str(tmp_path / "local-wheels")}}
+            "benchfleet_setup_wheelhouse_path": str(tmp_path / "local-wheels"),
+            "benchfleet_assets_root": str(tmp_path)}}
     path.write_text(yaml.safe_dump(inv))
     return path
 
@@ -123,7 +125,7 @@ def test_setup_twice_on_localhost_and_ssh_hosts_changes_nothing_the_second_time(
         (cache / "models" / "resnet50_v1.onnx").write_bytes(os.urandom(300_000))
         (cache / "synthetic").mkdir()
         (cache / "synthetic" / "made-on-each-host.onnx").write_bytes(b"x")
-        push = hostsetup.cache_manifest(cache, dest_root="{{ benchfleet_setup_venv_path }}/../cache")
+        push = hostsetup.cache_manifest(cache, dest_root="cache")  # under each host's benchfleet_assets_root
         assert [p["dest"].rsplit("/", 2)[-2:] for p in push] == [["models", "resnet50_v1.onnx"]]
         kw = {"offline": wheelhouse, "push": push, "log": lambda m: None}
         check = hostsetup.setup(inv, tmp_path / "work", check=True, **kw)

@@ -71,7 +71,7 @@ def _with(**kw) -> dict:
         (_with(systems=[{"name": "a", "cloud": {"provider": "aws", "region": "us-east-1", "instance_type": "t3"}}]),
          "systems[0].cloud.region: unknown key; did you mean 'regions'?"),
         (_with(systems=[{"name": "a", "cloud": {**CLOUD, "count": 0}}]),
-         "systems[0].cloud.count: Input should be greater than or equal to 1"),
+         "systems[0].cloud.count: 0 is out of range; allowed 1 to 64"),
         (_with(systems=[{"name": "a"}]), "systems[0].hosts: required: inventory groups or host names"),
     ],
 )

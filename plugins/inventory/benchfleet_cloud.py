@@ -36,7 +36,9 @@ options:
     description: The run's SSH private key.
     type: path
   known_hosts_file:
-    description: Where the instances' host keys are recorded (first use accepted; a fresh run, fresh keys).
+    description:
+      - Where the instances' host keys are recorded (first use accepted; a fresh run, fresh keys); a key that
+        differs from the recorded one is refused.
     type: path
 """
 
@@ -58,6 +60,7 @@ import re
 
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
+from ansible.utils.unsafe_proxy import wrap_var
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable):
@@ -71,14 +74,21 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
         self._read_config_data(path)
         try:
             from benchfleet.cloud import fleet
-            from benchfleet.cloud.base import ProviderError
+            from benchfleet.cloud.base import ProviderError, owner
+            from benchfleet.runner import CLOUD_VARS_ALLOWED, cloud_ssh_args, refused_host_vars
         except ImportError as exc:
             raise AnsibleParserError(f"benchfleet_cloud needs the benchfleet package: {exc}") from None
         run = self.get_option("run")
+        me = owner()
         key = self.get_option("private_key_file")
         known = self.get_option("known_hosts_file") or "/dev/null"
         self.inventory.add_group("benchfleet_cloud")
         for s in self.get_option("systems"):
+            refused = refused_host_vars(s.get("vars") or {})
+            if refused:
+                raise AnsibleParserError(f"benchfleet_cloud: systems ({s['name']}).cloud.vars: {', '.join(refused)} "
+                                         "may not be set by a sweep file (connection settings stay benchfleet's); "
+                                         f"allowed: {', '.join(CLOUD_VARS_ALLOWED)}")
             try:
                 found = fleet.provider(s["provider"], **(s.get("options") or {})).list(s["regions"], run)
             except ProviderError as exc:
@@ -86,7 +96,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
             group = self.inventory.add_group(_group(s["name"]))
             by_provider = self.inventory.add_group(f"provider_{s['provider']}")
             for inst in found:
-                if inst.system != s["name"] or not inst.alive or not inst.host:
+                # another owner's instance tagged with this run never takes a plan host's name
+                if inst.system != s["name"] or not inst.alive or not inst.host or inst.owner != me:
                     continue
                 host = self.inventory.add_host(inst.host, group=group)
                 self.inventory.add_child("benchfleet_cloud", group)
@@ -95,13 +106,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
                 hostvars = {
                     "ansible_host": address,
                     "ansible_user": s.get("ssh_user") or "ubuntu",
-                    # A preempted instance leaves its TCP connections half-open: without keep-alives an SSH
-                    # session to it (and the Ansible worker waiting on it) would hang for ever.
-                    "ansible_ssh_common_args": f"-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={known} "
-                                               "-o ServerAliveInterval=15 -o ServerAliveCountMax=4",
+                    # Replaces the lab hosts' strict ssh_args: first use accepted into the run's own known_hosts,
+                    # a changed key refused; keep-alives for preempted instances (runner.cloud_ssh_args).
+                    "ansible_ssh_args": cloud_ssh_args(known),
                     "benchfleet_instance": {k: getattr(inst, k) for k in (
                         "provider", "id", "region", "zone", "instance_type", "spot", "launched_at", "expires")},
-                    **(s.get("vars") or {}),
+                    # the sweep file's text: data, never rendered as a template on the controller
+                    **{k: wrap_var(v) for k, v in (s.get("vars") or {}).items()},
                 }
                 if key:
                     hostvars["ansible_ssh_private_key_file"] = key

@@ -14,6 +14,16 @@ description:
   - Copies the host's C(results.tgz) into C(<run_dir>/incoming/), verifies it against the sha256 the
     host reported, unpacks it into a hidden temporary folder, writes C(SHA256SUMS) and C(cell.json), and
     renames the folder to I(dest) in one step. A crash leaves either the finished cell or nothing.
+  - Nothing from the host is trusted. The archive is refused (an infrastructure failure of kind C(fetch)
+    naming the cap and the figure) when it is over a cap, namely the file's size before and after the transfer
+    (C(max_transfer_bytes)), its unpacked tar stream (C(max_archive_bytes)), the files' total size
+    (C(max_unpacked_bytes)) or the number of members (C(max_members)); or when a member is outside
+    C(results/), a link, a device or another special file. Files are unpacked with the C(data) filter,
+    without owners, setuid bits or the host's modes (files 0644, folders 0755).
+  - The cell's identity in C(results/harness.json) (round, benchmark, division, mode, backend, device,
+    precision, scenario names) must equal the run's plan (C(<run_dir>/plan.json)); otherwise the cell is
+    refused as C(tampered) (an infrastructure failure) with a message naming the field and both values.
+  - Validity in C(cell.json) comes from the LoadGen logs, not from the host's C(harness.json).
   - Idempotent; an accepted cell is left as it is.
 options:
   src:
@@ -30,6 +40,15 @@ options:
     required: true
   record:
     description: What to keep in C(cell.json) beside the checksums (host, cell id, times).
+    type: dict
+    default: {}
+  limits:
+    description:
+      - Caps over the defaults, which are sized from the cell's benchmark, sample count and scenarios
+        (4 times what such a cell writes; at least 64 MiB unpacked, 200 + 100 per scenario members), and
+        over the sweep file's C(fetch_limits).
+      - Keys C(max_transfer_bytes), C(max_archive_bytes), C(max_unpacked_bytes), C(max_members); positive
+        whole numbers.
     type: dict
     default: {}
 attributes:
@@ -57,16 +76,20 @@ files:
   type: int
   returned: when changed
 validity:
-  description: VALID when every performance run of the cell is valid, else INVALID.
+  description: VALID when the performance log of every planned scenario of the cell says VALID, else INVALID.
   type: str
   returned: when changed
+failure_kind:
+  description: C(tampered) when the cell's harness.json does not match the plan, else C(fetch).
+  type: str
+  returned: when refused
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 
 def main():
-    module = AnsibleModule(argument_spec={}, supports_check_mode=True)
+    module = AnsibleModule(argument_spec={}, supports_check_mode=True)  # documentation only
     module.fail_json(msg="benchfleet.mlperf.cell_fetch runs as an action plugin on the controller")
 
 

@@ -13,8 +13,13 @@ description:
   - Capacity errors move to the next zone, regional quota errors to the next region; credential errors or
     an account-wide quota stop that cloud. Every attempt is returned.
   - C(state=absent) deletes every instance and run-scoped resource (key pairs, security groups, resource
-    groups, firewall rules) tagged with the run, and confirms it by listing.
+    groups, firewall rules) tagged with the run and owned by this controller's user, and confirms it by listing.
   - Every resource carries the tags C(benchfleet-run), C(benchfleet-expires) and C(benchfleet-owner).
+  - "Owner-scoped: an instance tagged with the run is adopted only when its C(benchfleet-owner) is ours, and a
+    key pair, security group, resource group or firewall rule named after the run is reused only when it is ours
+    and as benchfleet made it (key fingerprint, SSH-only ingress from ssh_cidr); otherwise that host fails with
+    the reason and nothing is created."
+  - A world-open ssh_cidr (0.0.0.0/0, ::/0, shorter than /8) is refused unless the system sets allow_world_ssh.
   - Credentials come from each SDK's standard chain only (environment, profiles, managed identities).
   - "Runs on the controller (C(delegate_to: localhost)); needs the benchfleet package there."
 version_added: "0.1.0"
@@ -32,8 +37,9 @@ options:
   systems:
     description:
       - Cloud systems; each has name, provider (aws, azure, gcp), regions, zones, instance_type, image, hosts
-        (the plan's host names, one instance each), disk_gb, spot, ssh_user, ssh_cidr, hours (until the
-        resources expire, by their tag and the instances' own power-off) and options (subscription, project).
+        (the plan's host names, one instance each), disk_gb, spot, ssh_user, ssh_cidr, allow_world_ssh, hours
+        (until the resources expire, by their tag and the instances' own power-off) and options (subscription,
+        project).
     type: list
     elements: dict
     default: []
@@ -125,7 +131,7 @@ def main() -> None:
     )
     try:
         from benchfleet.cloud import fleet
-        from benchfleet.cloud.base import ProviderError, check_run_id
+        from benchfleet.cloud.base import ProviderError, check_run_id, owner
     except ImportError as exc:
         module.fail_json(msg=f"the benchfleet package is needed on the controller: {exc}; pip install "
                              "'benchfleet[cloud]'")
@@ -139,7 +145,9 @@ def main() -> None:
         if p["state"] == "absent":
             targets = fleet.targets_for(p["systems"])
             if module.check_mode:
-                rep = fleet.delete(targets, p["run"], lambda i: i.run == p["run"], dry_run=True)
+                me = owner()
+                rep = fleet.delete(targets, p["run"], lambda i: i.run == p["run"] and i.owner == me, dry_run=True,
+                                   owner=me)
             else:
                 rep = fleet.teardown(p["run"], targets, ledger=ledger, timeout_s=p["timeout_s"])
             if rep.remaining or rep.errors:

@@ -57,10 +57,17 @@ options:
     default: 2.0
   timeout:
     description:
-      - Seconds after the start at which a running harness is stopped and the cell fails (state=finished);
-        0 waits for ever.
+      - Ceiling, in seconds after the start, at which a running harness is stopped and the cell fails
+        (state=finished), even one that is still progressing; 0 sets none. A slow host is held by I(stall).
     type: int
     default: 0
+  stall:
+    description:
+      - Seconds without a new progress line or heartbeat after which a running harness is taken for hung,
+        stopped, and the cell fails (state=finished); 0 never. The harness rewrites C(heartbeat) every 30 s in
+        which it or its LoadGen run used CPU, so a long run on a slow host is not a stall.
+    type: int
+    default: 900
 attributes:
   check_mode:
     support: full
@@ -123,6 +130,14 @@ ended_at:
   description: When the harness exited (epoch seconds, host clock).
   type: float
   returned: when finished
+timed_out:
+  description: The harness was stopped for time (I(stall) or I(timeout)); the message says what was kept.
+  type: bool
+  returned: when stopped for time
+stalled:
+  description: It was stopped because it showed no progress for I(stall) seconds (not at the ceiling).
+  type: bool
+  returned: when stopped for time
 """
 
 import hashlib
@@ -213,7 +228,7 @@ def start(module, path):
         module.fail_json(msg="state=started needs spec and python")
     os.makedirs(path, exist_ok=True)
     for name in ("rc", "rc.tmp", "results.tgz", "stderr.log", "stdout.log", "progress.log", "progress.cursor",
-                 "measuring"):
+                 "measuring", "heartbeat"):
         try:
             os.unlink(os.path.join(path, name))
         except OSError:
@@ -280,11 +295,11 @@ def _follow(module, path):
             break
         started = _started_at(path)
         elapsed = round(time.time() - started, 1) if started else None
-        if timeout and elapsed and elapsed > timeout:
+        why, stalled = _overdue(path, elapsed, timeout, module.params["stall"])
+        if why:
             stop(module, path)
-            module.fail_json(msg=f"timed out: the cell ran {elapsed:.0f} s, over its {timeout} s limit; stopped",
-                             finished=False, running=False, timed_out=True, progress=_last_line(path),
-                             progress_new=_new_lines(path))
+            module.fail_json(msg=f"{why}; stopped. {_kept(path)}", finished=False, running=False, timed_out=True,
+                             stalled=stalled, progress=_last_line(path), progress_new=_new_lines(path))
         # New progress lines end the call early, but not before min_wait: followers of many hosts
         # would otherwise spend more CPU on polling than the benchmarks they follow.
         early = (time.time() >= call_start + module.params["min_wait"] and _new_lines(path, peek=True)
@@ -317,6 +332,48 @@ def _follow(module, path):
                 **_times(path))
 
 
+def _overdue(path, elapsed, ceiling, stall):
+    """Why a running harness is to be stopped now, and whether it stalled; (None, False) to let it run.
+
+    Slow is not dead: a harness is stopped when neither a progress line nor a heartbeat came for ``stall``
+    seconds, or at the ``ceiling``, which is set far above what the work takes on a slow host."""
+    if not elapsed:
+        return None, False
+    if stall:
+        marks = [os.path.join(path, n) for n in ("progress.log", "heartbeat", "pid")]
+        last = max((os.stat(m).st_mtime for m in marks if os.path.exists(m)), default=time.time())
+        quiet = time.time() - last
+        if quiet > stall:
+            return (f"stalled: no progress line or heartbeat for {quiet:.0f} s (the stall limit is {stall} s) after "
+                    f"{elapsed:.0f} s; last progress: {_last_line(path) or 'none'}"), True
+    if ceiling and elapsed > ceiling:
+        return (f"timed out: the cell ran {elapsed:.0f} s, over its {ceiling} s ceiling while still progressing "
+                f"(last progress: {_last_line(path) or 'none'})"), False
+    return None, False
+
+
+def _kept(path):
+    """What a stopped harness had finished: results/harness.json on the host keeps it, and the next start
+    of the cell measures only the rest."""
+    try:
+        with open(os.path.join(path, "results", "harness.json")) as f:
+            scenarios = json.load(f).get("scenarios") or []
+    except (OSError, ValueError, AttributeError):
+        scenarios = []
+    done = [str(s.get("scenario")) for s in scenarios if isinstance(s, dict) and not s.get("partial")]
+    partial = [s for s in scenarios if isinstance(s, dict) and s.get("partial")]
+    parts = []
+    if done:
+        parts.append(f"finished and kept: {', '.join(done)} (results/harness.json on the host); the next run of "
+                     f"this cell (benchfleet sweep --resume) measures only what is left")
+    for s in partial:
+        rounds = len(s.get("earlier_rounds") or [])
+        parts.append(f"{s.get('scenario')} was stopped partway (its accuracy run"
+                     + (f" and {rounds} failed compliance round(s)" if rounds else "")
+                     + " recorded in results/harness.json; the next run measures it again)")
+    return "; ".join(parts) if parts else "nothing finished before the stop"
+
+
 def stop(module, path):
     pid = _alive(path)
     if not pid:
@@ -344,6 +401,7 @@ def main():
             python=dict(type="str"),
             wait=dict(type="int", default=10),
             timeout=dict(type="int", default=0),
+            stall=dict(type="int", default=900),
             min_wait=dict(type="float", default=2.0),
             session=dict(type="str", default=""),
         ),

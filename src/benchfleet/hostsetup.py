@@ -25,8 +25,12 @@ def pins() -> list[str]:
 
 def bundle(out: Path, log=print) -> list[Path]:
     """Wheels for benchfleet and everything it needs on a CPU host (ONNX Runtime), for offline mode."""
+    src = project.source()
+    if src is None:
+        raise RuntimeError("benchfleet bundle builds benchfleet's wheel from its source: run it from a benchfleet "
+                           "checkout (pip install -e .)")
     out.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(out), str(project.home()), *pins()]
+    cmd = [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(out), str(src), *pins()]
     log(f"building the wheelhouse in {out} (benchfleet and {len(pins())} pinned requirements with their "
         "dependencies)")
     p = subprocess.run(cmd, capture_output=True, text=True)
@@ -42,8 +46,9 @@ def bundle(out: Path, log=print) -> list[Path]:
 CACHE_PATTERNS = ("models/*.onnx", "models/*.pb", "models/*.tflite", "models/*.pt", "datasets/**/*")
 
 
-def cache_manifest(cache_dir: Path, dest_root: str = "{{ benchfleet_host.home }}/.cache/benchfleet") -> list[dict]:
-    """benchfleet_assets_files for every pushable file of the controller's cache, with its sha256."""
+def cache_manifest(cache_dir: Path, dest_root: str = ".cache/benchfleet") -> list[dict]:
+    """benchfleet_assets_files for every pushable file of the controller's cache, with its sha256. ``dest_root``:
+    a folder on the hosts, relative to the host's home unless absolute (file names are data, never templates)."""
     from benchfleet.harness.accuracy import sha256_file
 
     cache_dir = cache_dir.expanduser()
@@ -65,8 +70,10 @@ class SetupResult:
 
 def setup(inventory: Path, work: Path, *, offline: Path | None = None, check: bool = False,
           limit: list[str] | None = None, extravars: dict | None = None, push: list[dict] | None = None,
-          log=print) -> SetupResult:
-    from benchfleet.runner import run_playbook
+          log=print, accept_new_host_keys: bool = False) -> SetupResult:
+    """Run playbooks/setup.yml. Host keys must be known already unless ``accept_new_host_keys`` (recorded in
+    ``work``/known_hosts on first use)."""
+    from benchfleet.runner import host_key_hint, run_playbook
 
     res = SetupResult(None)
     ev: dict = {}
@@ -83,7 +90,7 @@ def setup(inventory: Path, work: Path, *, offline: Path | None = None, check: bo
             if result.get("changed"):
                 log(f"  {data.get('host')}: changed: {data.get('task')}")
         elif e.get("event") in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
-            msg = str(result.get("msg", ""))[-300:]
+            msg = host_key_hint(str(result.get("msg", "")), work.resolve())[-600:]
             res.messages.append(f"{data.get('host')}: {data.get('task')}: {msg}")
             log(f"  {data.get('host')}: FAILED: {data.get('task')}: {msg}")
 
@@ -94,7 +101,8 @@ def setup(inventory: Path, work: Path, *, offline: Path | None = None, check: bo
         vars_.update(benchfleet_setup_offline=True, benchfleet_setup_wheelhouse_src=str(offline.resolve()))
     work.mkdir(parents=True, exist_ok=True)
     r = run_playbook(work.resolve(), inventory, vars_, on_event, limit=limit, forks=20, check=check,
-                     ident=time.strftime("%Y%m%d-%H%M%S"), playbook="setup.yml")
+                     ident=time.strftime("%Y%m%d-%H%M%S"), playbook="setup.yml",
+                     accept_new_host_keys=accept_new_host_keys)
     res.rc = r.rc
     res.changed, res.failed = ev.get("changed", {}), ev.get("failures", {})
     res.unreachable, res.ok = ev.get("dark", {}), ev.get("ok", {})

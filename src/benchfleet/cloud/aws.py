@@ -3,11 +3,19 @@
 Credentials and endpoints come only from boto3's standard chain (environment, shared files, SSO,
 instance roles; ``AWS_ENDPOINT_URL`` for an alternative endpoint such as moto's server).
 Per run and region: one key pair and one security group (SSH from the controller only), both tagged;
-instances require IMDSv2 and terminate themselves when they power off at their expiry.
+instances require IMDSv2 and terminate themselves when they power off at their expiry. A key pair or
+security group named after the run is reused only when it is this owner's and unchanged: the key pair's
+fingerprint must be the run key's, the group's ingress exactly the one SSH rule from ``ssh_cidr``; anything
+else is refused before anything is created. Instances boot from the image's own root device
+(``RootDeviceName``: ``/dev/sda1`` on Ubuntu, ``/dev/xvda`` on Amazon Linux), an EBS volume with
+``Encrypted`` set (the account's default EBS key).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 import time
 from datetime import datetime
 
@@ -20,6 +28,7 @@ from benchfleet.cloud.base import (
     QUOTA,
     QUOTA_GLOBAL,
     TAG_EXPIRES,
+    TAG_HEARTBEAT,
     TAG_HOST,
     TAG_OWNER,
     TAG_RUN,
@@ -27,7 +36,9 @@ from benchfleet.cloud.base import (
     Instance,
     LaunchRequest,
     ProviderError,
+    heartbeat,
     leftover,
+    ours,
 )
 
 NAME = "aws"
@@ -70,6 +81,38 @@ def _tags(d: dict) -> list[dict]:
 
 def _untag(tags: list[dict] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in tags or []}
+
+
+def key_fingerprints(public_key: str) -> set[str]:
+    """Every form EC2 gives an imported key's fingerprint in, normalised (see ``_norm``): MD5 of the DER
+    public key for RSA, SHA-256 for ed25519 (base64 of the OpenSSH key blob's digest on AWS, hex of the DER
+    key's in moto), and the other digests of both encodings, all computed from our own key."""
+    from cryptography.hazmat.primitives import serialization
+
+    blob = base64.b64decode(public_key.split()[1])
+    der = serialization.load_ssh_public_key(public_key.encode()).public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    out = set()
+    for data in (der, blob):
+        for digest in (hashlib.md5(data, usedforsecurity=False).digest(), hashlib.sha256(data).digest()):
+            out |= {digest.hex(), base64.b64encode(digest).decode().rstrip("=")}
+    return out
+
+
+def _norm(fingerprint: str) -> str:
+    fp = fingerprint.strip().removeprefix("SHA256:").removeprefix("MD5:")
+    if ":" in fp and re.fullmatch(r"[0-9a-fA-F:]+", fp):
+        return fp.replace(":", "").lower()
+    return fp.rstrip("=")
+
+
+def _rule_text(p: dict) -> list[str]:
+    ports = "all ports" if p.get("IpProtocol") == "-1" else f"{p.get('IpProtocol')} {p.get('FromPort')}" + (
+        f"-{p.get('ToPort')}" if p.get("ToPort") != p.get("FromPort") else "")
+    sources = ([r["CidrIp"] for r in p.get("IpRanges", [])] + [r["CidrIpv6"] for r in p.get("Ipv6Ranges", [])]
+               + [g.get("GroupId", "?") for g in p.get("UserIdGroupPairs", [])]
+               + [x.get("PrefixListId", "?") for x in p.get("PrefixListIds", [])])
+    return [f"{ports} from {src}" for src in sources] or [f"{ports} from nowhere"]
 
 
 class AwsProvider:
@@ -131,51 +174,95 @@ class AwsProvider:
 
     # -- run-scoped resources
     def prepare(self, run: str, region: str, req: LaunchRequest) -> None:
+        """The run's key pair and security group: reused only when they are ours and as we made them (checked
+        both before creating either), created otherwise; either way their heartbeat tag is set to now."""
         name = f"benchfleet-{run}"
         keys = self._call(region, "describe_key_pairs", Filters=[{"Name": "key-name", "Values": [name]}])
+        groups = self._call(region, "describe_security_groups", Filters=[{"Name": "group-name", "Values": [name]}])
+        for kp in keys.get("KeyPairs", []):
+            self._check_key_pair(kp, req, region)
+        for sg in groups.get("SecurityGroups", []):
+            self._check_group(sg, req, region)
+        beat = {TAG_HEARTBEAT: heartbeat()}
+        tags = _tags({**self._run_tags(req), **beat})
         if not keys.get("KeyPairs"):
             self._call(region, "import_key_pair", KeyName=name, PublicKeyMaterial=req.public_key.encode(),
-                       TagSpecifications=[{"ResourceType": "key-pair", "Tags": _tags(self._run_tags(req))}])
-        groups = self._call(region, "describe_security_groups", Filters=[{"Name": "group-name", "Values": [name]}])
+                       TagSpecifications=[{"ResourceType": "key-pair", "Tags": tags}])
         if not groups.get("SecurityGroups"):
             sg = self._call(region, "create_security_group", GroupName=name,
                             Description=f"benchfleet run {run}: SSH from the controller only",
-                            TagSpecifications=[{"ResourceType": "security-group",
-                                                "Tags": _tags(self._run_tags(req))}])
+                            TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}])
             self._call(region, "authorize_security_group_ingress", GroupId=sg["GroupId"], IpPermissions=[{
                 "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
                 "IpRanges": [{"CidrIp": req.ssh_cidr, "Description": "benchfleet controller"}]}])
+        reused = [k["KeyPairId"] for k in keys.get("KeyPairs", []) if k.get("KeyPairId")] + [
+            g["GroupId"] for g in groups.get("SecurityGroups", [])]
+        if reused:
+            self._call(region, "create_tags", Resources=reused, Tags=_tags(beat))
+
+    @staticmethod
+    def _refuse(code: str, what: str, why: str, region: str) -> ProviderError:
+        return ProviderError(BAD_REQUEST, code, f"{what} in {region} {why}; nothing was created. Use another "
+                             "--run-id, or delete it if it is a leftover of yours (benchfleet teardown <run>)", NAME)
+
+    def _check_key_pair(self, kp: dict, req: LaunchRequest, region: str) -> None:
+        what = f"key pair {kp['KeyName']}"
+        t = _untag(kp.get("Tags"))
+        if not ours(t, req.run, req.tags[TAG_OWNER]):
+            raise self._refuse("ForeignKeyPair", what, f"is not this controller's (owner tag "
+                               f"{t.get(TAG_OWNER) or 'none'}, ours is {req.tags[TAG_OWNER]})", region)
+        got = kp.get("KeyFingerprint", "")
+        if _norm(got) not in key_fingerprints(req.public_key):
+            raise self._refuse("ForeignKeyPair", what, f"holds another key (fingerprint {got}) than the run's "
+                               "own key", region)
+
+    def _check_group(self, sg: dict, req: LaunchRequest, region: str) -> None:
+        what = f"security group {sg['GroupName']} ({sg['GroupId']})"
+        t = _untag(sg.get("Tags"))
+        if not ours(t, req.run, req.tags[TAG_OWNER]):
+            raise self._refuse("ForeignSecurityGroup", what, f"is not this controller's (owner tag "
+                               f"{t.get(TAG_OWNER) or 'none'}, ours is {req.tags[TAG_OWNER]})", region)
+        rules = [r for p in sg.get("IpPermissions", []) for r in _rule_text(p)]
+        if rules != [f"tcp 22 from {req.ssh_cidr}"]:
+            raise self._refuse("ChangedSecurityGroup", what, f"lets in {', '.join(rules) or 'nothing'}; "
+                               f"benchfleet's group lets in only tcp 22 from {req.ssh_cidr}", region)
 
     @staticmethod
     def _run_tags(req: LaunchRequest) -> dict[str, str]:
         return {k: v for k, v in req.tags.items() if k in (TAG_RUN, TAG_EXPIRES, TAG_OWNER)}
 
-    def _image(self, region: str, image: str) -> str:
+    def _image(self, region: str, image: str) -> tuple[str, str]:
+        """The image id and its root device name (the block device mapping must name it)."""
         if image.startswith("ami-"):
-            return image
-        if image not in IMAGES:
-            raise ProviderError(BAD_REQUEST, "UnknownImage", f"image {image!r}: give an ami-... id or one of "
-                                f"{', '.join(IMAGES)}", NAME)
-        owner, pattern = IMAGES[image]
-        found = self._call(region, "describe_images", Owners=[owner],
-                           Filters=[{"Name": "name", "Values": [pattern]}]).get("Images", [])
-        if not found:
-            raise ProviderError(BAD_REQUEST, "UnknownImage", f"no {image} image in {region}; give an ami-... id",
-                                NAME)
-        return max(found, key=lambda i: i.get("CreationDate", ""))["ImageId"]
+            found = self._call(region, "describe_images", ImageIds=[image]).get("Images", [])
+            if not found:
+                raise ProviderError(BAD_REQUEST, "UnknownImage", f"image {image} does not exist in {region}", NAME)
+        else:
+            if image not in IMAGES:
+                raise ProviderError(BAD_REQUEST, "UnknownImage", f"image {image!r}: give an ami-... id or one of "
+                                    f"{', '.join(IMAGES)}", NAME)
+            owner, pattern = IMAGES[image]
+            found = self._call(region, "describe_images", Owners=[owner],
+                               Filters=[{"Name": "name", "Values": [pattern]}]).get("Images", [])
+            if not found:
+                raise ProviderError(BAD_REQUEST, "UnknownImage", f"no {image} image in {region}; give an ami-... "
+                                    "id", NAME)
+        best = max(found, key=lambda i: i.get("CreationDate", ""))
+        return best["ImageId"], best.get("RootDeviceName") or "/dev/sda1"
 
     def create(self, req: LaunchRequest) -> Instance:
         name = f"benchfleet-{req.run}"
         region = req.region
         sg = self._call(region, "describe_security_groups",
                         Filters=[{"Name": "group-name", "Values": [name]}])["SecurityGroups"][0]["GroupId"]
+        image, root = self._image(region, req.image)
         kw = dict(
-            ImageId=self._image(region, req.image), InstanceType=req.instance_type, MinCount=1, MaxCount=1,
+            ImageId=image, InstanceType=req.instance_type, MinCount=1, MaxCount=1,
             KeyName=name, SecurityGroupIds=[sg], Placement={"AvailabilityZone": req.zone},
             InstanceInitiatedShutdownBehavior="terminate", UserData=req.user_data(),
             MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled"},
-            BlockDeviceMappings=[{"DeviceName": "/dev/sda1",
-                                  "Ebs": {"VolumeSize": req.disk_gb, "DeleteOnTermination": True}}],
+            BlockDeviceMappings=[{"DeviceName": root, "Ebs": {"VolumeSize": req.disk_gb, "DeleteOnTermination": True,
+                                                              "Encrypted": True}}],
             TagSpecifications=[{"ResourceType": t, "Tags": _tags({**req.tags, "Name": req.host})}
                                for t in ("instance", "volume")],
         )
@@ -196,7 +283,7 @@ class AwsProvider:
             public_ip=d.get("PublicIpAddress", ""), private_ip=d.get("PrivateIpAddress", ""),
             spot=d.get("InstanceLifecycle") == "spot",
             launched_at=launched.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(launched, "strftime") else str(launched),
-            expires=t.get(TAG_EXPIRES, ""), owner=t.get(TAG_OWNER, ""),
+            expires=t.get(TAG_EXPIRES, ""), owner=t.get(TAG_OWNER, ""), extra={"key_name": d.get("KeyName", "")},
         )
 
     def list(self, regions: list[str], run: str | None = None) -> list[Instance]:
@@ -230,20 +317,21 @@ class AwsProvider:
                     raise
 
     def cleanup(self, regions: list[str], run: str | None = None, expired_before: datetime | None = None,
-                dry_run: bool = False) -> list[str]:
-        """Key pairs and security groups of the run (or of expired runs) once no instance uses them."""
+                dry_run: bool = False, owner: str | None = None, grace_s: float = 0) -> list[str]:
+        """Key pairs and security groups of the run (or of expired runs not prepared within ``grace_s``) once no
+        instance uses them; only ``owner``'s unless it is None."""
         done = []
         tag_filter = ([{"Name": f"tag:{TAG_RUN}", "Values": [run]}] if run
                       else [{"Name": "tag-key", "Values": [TAG_RUN]}])
         for region in regions:
             live = {i.run for i in self.list([region])} if not run else set()  # reap only
             for sg in self._call(region, "describe_security_groups", Filters=tag_filter).get("SecurityGroups", []):
-                if leftover(_untag(sg.get("Tags")), run, expired_before, live):
+                if leftover(_untag(sg.get("Tags")), run, expired_before, live, owner, grace_s):
                     done.append(f"aws:{region}:security-group/{sg['GroupName']}")
                     if not dry_run:
                         self._retry(lambda g=sg, r=region: self._call(r, "delete_security_group", GroupId=g["GroupId"]))
             for kp in self._call(region, "describe_key_pairs", Filters=tag_filter).get("KeyPairs", []):
-                if leftover(_untag(kp.get("Tags")), run, expired_before, live):
+                if leftover(_untag(kp.get("Tags")), run, expired_before, live, owner, grace_s):
                     done.append(f"aws:{region}:key-pair/{kp['KeyName']}")
                     if not dry_run:
                         self._call(region, "delete_key_pair", KeyName=kp["KeyName"])

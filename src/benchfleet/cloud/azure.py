@@ -5,6 +5,12 @@ the run, so one delete removes them all. Credentials come only from azure-identi
 DefaultAzureCredential chain (environment, workload or managed identity, Azure CLI login); the
 subscription from the sweep or AZURE_SUBSCRIPTION_ID. ``BENCHFLEET_AZURE_ARM_ENDPOINT`` points at another
 Resource Manager endpoint (sovereign clouds, a test server).
+
+The run's resource group is reused only when its owner tag is this controller's (anything else is refused
+before anything is created); a VM tagged with the run is adopted only when it is ours. Disks: managed disks
+are always encrypted at rest by Azure (server-side encryption with platform-managed keys; it cannot be
+turned off), and every VM also asks for encryption at host (temporary disk and caches too). A subscription
+that has not registered that feature gets an error naming the fix.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from benchfleet.cloud.base import (
     QUOTA,
     QUOTA_GLOBAL,
     TAG_EXPIRES,
+    TAG_HEARTBEAT,
     TAG_HOST,
     TAG_OWNER,
     TAG_RUN,
@@ -29,7 +36,9 @@ from benchfleet.cloud.base import (
     Instance,
     LaunchRequest,
     ProviderError,
+    heartbeat,
     leftover,
+    ours,
 )
 
 NAME = "azure"
@@ -119,11 +128,19 @@ class AzureProvider:
         rg = _rg(run)
         run_tags = {k: v for k, v in req.tags.items() if k in (TAG_RUN, TAG_EXPIRES, TAG_OWNER)}
         try:  # a resource group keeps its first location; later regions only add their network
-            self._call(self.resources.resource_groups.get, rg)
+            group = self._call(self.resources.resource_groups.get, rg)
         except ProviderError as exc:
             if exc.kind != NOT_FOUND:
                 raise
-            self._call(self.resources.resource_groups.create_or_update, rg, {"location": region, "tags": run_tags})
+            group = None
+        if group is not None and not ours(group.tags or {}, run, req.tags[TAG_OWNER]):
+            raise ProviderError(BAD_REQUEST, "ForeignResourceGroup", f"resource group {rg} is not this controller's "
+                                f"(owner tag {(group.tags or {}).get(TAG_OWNER) or 'none'}, ours is "
+                                f"{req.tags[TAG_OWNER]}); nothing was created. Use another --run-id", NAME)
+        # create, or refresh the heartbeat that keeps reap away while this run is being provisioned
+        self._call(self.resources.resource_groups.create_or_update, rg, {
+            "location": group.location if group is not None else region,
+            "tags": {**(group.tags if group is not None else run_tags), TAG_HEARTBEAT: heartbeat()}})
         self._call(self.network.network_security_groups.begin_create_or_update, rg, f"nsg-{region}",
                    nm.NetworkSecurityGroup(location=region, tags=run_tags, security_rules=[nm.SecurityRule(
                        name="ssh-from-controller", protocol="Tcp", direction="Inbound", access="Allow",
@@ -177,13 +194,18 @@ class AzureProvider:
                         path=f"/home/{req.ssh_user}/.ssh/authorized_keys", key_data=req.public_key)]))),
             network_profile=cm.NetworkProfile(network_interfaces=[cm.NetworkInterfaceReference(
                 id=nic.id, delete_option="Delete")]),
+            security_profile=cm.SecurityProfile(encryption_at_host=True),
         )
         if req.spot:
             vm.priority, vm.eviction_policy = "Spot", "Delete"
             vm.billing_profile = cm.BillingProfile(max_price=-1)
         try:
             out = self._call(self.compute.virtual_machines.begin_create_or_update, rg, name, vm, where=where)
-        except ProviderError:
+        except ProviderError as exc:
+            if "encryptionathost" in str(exc).lower():
+                exc.args = (f"{exc.args[0]}; benchfleet asks for encryption at host: enable it once for the "
+                            "subscription with `az feature register --namespace Microsoft.Compute --name "
+                            "EncryptionAtHost`",)
             # the VM was refused: its NIC and IP would wait for the group's delete; free them now
             for fn, n in ((self.network.network_interfaces.begin_delete, f"{name}-nic"),
                           (self.network.public_ip_addresses.begin_delete, f"{name}-ip")):
@@ -233,12 +255,12 @@ class AzureProvider:
                     raise
 
     def cleanup(self, regions: list[str], run: str | None = None, expired_before: datetime | None = None,
-                dry_run: bool = False) -> list[str]:
+                dry_run: bool = False, owner: str | None = None, grace_s: float = 0) -> list[str]:
         """The run's resource group (one delete takes its NICs, IPs, NSGs, disks and network with it)."""
         done = []
         live = {i.run for i in self.list([])} if not run else set()
         for g in self._groups(run):
-            if not leftover(g.tags or {}, run, expired_before, live):
+            if not leftover(g.tags or {}, run, expired_before, live, owner, grace_s):
                 continue
             done.append(f"azure:{g.location}:resource-group/{g.name}")
             if not dry_run:

@@ -7,6 +7,15 @@ Every resource benchfleet creates carries three tags (labels on GCP), so that ``
     benchfleet-run      the run id
     benchfleet-expires  UTC time after which anything left is garbage (``20261129t1030z``)
     benchfleet-owner    who started the run (user@controller, slugged)
+
+and run-scoped resources (key pair, security group, resource group, firewall rule) also carry
+
+    benchfleet-heartbeat  when a controller last prepared them (same format as the expiry)
+
+Ownership decides everything: a resource named after the run is reused, and an instance tagged with the
+run is adopted, only when its owner tag is this controller's; ``reap`` touches only this owner's
+resources unless told ``--all-owners``, and never a run that was launched or prepared within its grace
+period (a controller may still be provisioning it).
 """
 
 from __future__ import annotations
@@ -23,6 +32,8 @@ TAG_EXPIRES = "benchfleet-expires"
 TAG_OWNER = "benchfleet-owner"
 TAG_HOST = "benchfleet-host"  # the plan's host name of an instance (stable across replacements)
 TAG_SYSTEM = "benchfleet-system"
+TAG_HEARTBEAT = "benchfleet-heartbeat"  # run-scoped resources: when a controller last prepared them
+REAP_GRACE_S = 15 * 60  # reap leaves a run launched or prepared this recently (it may still be provisioning)
 
 # Provider error kinds and what failover does with them.
 CAPACITY = "capacity"  # this zone has no room: try the next zone
@@ -118,10 +129,10 @@ class Provider(Protocol):
         ...
 
     def cleanup(self, regions: list[str], run: str | None = None, expired_before: datetime | None = None,
-                dry_run: bool = False) -> list[str]:
+                dry_run: bool = False, owner: str | None = None, grace_s: float = 0) -> list[str]:
         """Run-scoped resources other than instances (key pairs, security groups, resource groups,
-        firewalls) of ``run`` (or of every run expired before ``expired_before``); returns what it
-        deleted (or would delete)."""
+        firewalls) of ``run`` (or of every run expired before ``expired_before``, not prepared within
+        ``grace_s``), of ``owner`` only unless it is None; returns what it deleted (or would delete)."""
         ...
 
 
@@ -142,23 +153,74 @@ def parse_expires(value: str) -> datetime | None:
         return None
 
 
-def leftover(tags: dict[str, str], run: str | None, expired_before: datetime | None, live: set[str]) -> bool:
+def leftover(tags: dict[str, str], run: str | None, expired_before: datetime | None, live: set[str],
+             owner: str | None = None, grace_s: float = 0) -> bool:
     """Is a run-scoped resource (key pair, security group, resource group, firewall rule) to be deleted?
-    With ``run``: when it is that run's (teardown). Without: when its run has no instance left and its
-    expiry tag is at or before ``expired_before`` (reap)."""
+    Never when ``owner`` is given and the resource's owner tag is another. With ``run``: when it is that
+    run's (teardown). Without: when its run has no instance left, its expiry tag is at or before
+    ``expired_before`` and no controller prepared it within ``grace_s`` (reap)."""
+    if owner is not None and tags.get(TAG_OWNER) != owner:
+        return False
     if run:
         return tags.get(TAG_RUN) == run
     exp = parse_expires(tags.get(TAG_EXPIRES, ""))
-    return (TAG_RUN in tags and tags[TAG_RUN] not in live and exp is not None and expired_before is not None
-            and exp <= expired_before)
+    if TAG_RUN not in tags or tags[TAG_RUN] in live or exp is None or expired_before is None or exp > expired_before:
+        return False
+    return not recent(tags.get(TAG_HEARTBEAT, ""), grace_s)
+
+
+def recent(stamp: str, grace_s: float) -> bool:
+    """Is a heartbeat (``EXPIRES_FORMAT``) or an ISO launch time within the last ``grace_s`` seconds?
+    Minute-resolution stamps count as the end of their minute."""
+    if grace_s <= 0 or not stamp:
+        return False
+    at = parse_expires(stamp)
+    if at is not None:
+        at += timedelta(minutes=1)
+    else:
+        try:
+            at = datetime.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+        except ValueError:
+            return False
+    return (datetime.now(timezone.utc) - at).total_seconds() < grace_s
+
+
+def heartbeat() -> str:
+    return datetime.now(timezone.utc).strftime(EXPIRES_FORMAT)
+
+
+def ours(tags: dict[str, str], run: str, me: str | None = None) -> bool:
+    """Did this owner create this resource for this run (every tag benchfleet sets, with our owner)?"""
+    return (tags.get(TAG_RUN) == run and tags.get(TAG_OWNER) == (me or owner())
+            and parse_expires(tags.get(TAG_EXPIRES, "")) is not None)
 
 
 def owner() -> str:
+    """Who runs this controller: ``user-at-host``, slugged to fit a tag or label value (63 characters)."""
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "unknown"
     return re.sub(r"[^a-z0-9_-]+", "-", f"{user}-at-{socket.gethostname()}".lower())[:63]
+
+
+WORLD_SSH_FLAG = "--allow-world-ssh"
+
+
+def world_open(cidr: str) -> bool:
+    """Is an SSH source range open to (a large part of) the world: shorter than /8 (IPv4) or /16 (IPv6)?"""
+    import ipaddress
+
+    net = ipaddress.ip_network(cidr, strict=False)
+    return net.prefixlen < (8 if net.version == 4 else 16)
+
+
+def owned_fingerprint(fingerprint: str) -> str:
+    """A plan's fingerprint mixed with its owner: the default run id part that keeps two users of one sweep
+    file (on one controller or one cloud account) apart, and stays the same for the same user."""
+    import hashlib
+
+    return hashlib.sha256(f"{fingerprint}:{owner()}".encode()).hexdigest()[:10]
 
 
 def utcnow_iso() -> str:

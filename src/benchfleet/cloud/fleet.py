@@ -20,12 +20,20 @@ from benchfleet.cloud.base import (
     BAD_REQUEST,
     QUOTA,
     QUOTA_GLOBAL,
+    REAP_GRACE_S,
+    TAG_HOST,
+    TAG_RUN,
+    WORLD_SSH_FLAG,
     Instance,
     LaunchRequest,
     Provider,
     ProviderError,
+    owner,
+    parse_expires,
+    recent,
     tags,
     utcnow_iso,
+    world_open,
 )
 
 PROVIDERS = ("aws", "azure", "gcp")
@@ -88,6 +96,7 @@ class SystemRequest:
     ssh_cidr: str = ""  # SSH ingress from here only (default: provision's ssh_cidr)
     hours: float = 6.0  # until expiry
     options: dict = field(default_factory=dict)  # subscription / project
+    allow_world_ssh: bool = False  # an ssh_cidr open to the world (world_open) is refused without it
 
     @classmethod
     def from_dict(cls, d: dict) -> SystemRequest:
@@ -126,14 +135,37 @@ def provision(run: str, systems: list[SystemRequest], public_key: str, ssh_cidr:
     """
     out = ProvisionResult()
     stopped: dict[str, str] = {}  # provider -> why
+    me = owner()
     for system in systems:
+        cidr = system.ssh_cidr or ssh_cidr
+        if cidr and world_open(cidr) and not system.allow_world_ssh:
+            for host in system.hosts:
+                out.failed[host] = (f"systems ({system.name}).cloud.ssh_cidr: {cidr} opens SSH to the world; "
+                                    f"give the controller's range, or {WORLD_SSH_FLAG} if you mean it")
+            continue
         p = provider(system.provider, **system.options)
-        existing = {i.host: i for i in p.list(system.regions, run) if i.alive}
+        existing: dict[str, Instance] = {}
+        foreign: dict[str, Instance] = {}
+        for i in p.list(system.regions, run):
+            if not i.alive:
+                continue
+            if adoptable(i, run, system.name, me):
+                existing[i.host] = i
+            elif i.host:
+                foreign[i.host] = i
         prepared: set[str] = set()
         start = 0  # (region, zone) index that worked last: the next instance starts there
         for host in system.hosts:
             if host in existing:
                 out.instances.append(existing[host])
+                continue
+            if host in foreign:
+                i = foreign[host]
+                why = (f"its owner is {i.owner or 'not set'} (ours: {me})" if i.owner != me else
+                       "it is not as benchfleet made it (its system, expiry tag or key pair differ)")
+                out.failed[host] = (f"{system.provider}: instance {i.id} in {i.region} is tagged {TAG_RUN}={run} "
+                                    f"{TAG_HOST}={host} but {why}; not adopted, and nothing was created beside "
+                                    "it: use another --run-id")
                 continue
             if system.provider in stopped:
                 out.failed[host] = stopped[system.provider]
@@ -148,8 +180,7 @@ def provision(run: str, systems: list[SystemRequest], public_key: str, ssh_cidr:
                 region, zone = places[i]
                 t, expires = tags(run, system.hours, host, system.name)
                 req = LaunchRequest(run, host, system.name, region, zone, system.instance_type, system.image,
-                                    system.disk_gb, system.spot, system.ssh_user, public_key,
-                                    system.ssh_cidr or ssh_cidr, t, expires)
+                                    system.disk_gb, system.spot, system.ssh_user, public_key, cidr, t, expires)
                 try:
                     if region not in prepared:
                         p.prepare(run, region, req)
@@ -190,13 +221,50 @@ def provision(run: str, systems: list[SystemRequest], public_key: str, ssh_cidr:
     return out
 
 
+def adoptable(i: Instance, run: str, system: str, me: str) -> bool:
+    """An instance listed under the run is ours to use only when it carries every tag benchfleet sets on
+    the instances it creates, with this owner and this system (and, on AWS, the run's key pair)."""
+    return (i.run == run and i.owner == me and i.system == system and bool(i.host)
+            and parse_expires(i.expires) is not None
+            and i.extra.get("key_name", f"benchfleet-{run}") == f"benchfleet-{run}")
+
+
 def record(ledger: Path | None, event: str, inst: Instance) -> None:
-    """Append to the run's instance ledger (uptime -> actual cost)."""
+    """Append to the run's instance ledger (uptime -> actual cost). A line torn by a killed writer is
+    closed first, so this record starts on a line of its own."""
     if ledger is None:
         return
     ledger.parent.mkdir(parents=True, exist_ok=True)
-    with open(ledger, "a") as f:
-        f.write(json.dumps({"event": event, "at": utcnow_iso(), **inst.to_dict()}) + "\n")
+    with open(ledger, "a+b") as f:
+        torn = False
+        if f.seek(0, os.SEEK_END) > 0:
+            f.seek(-1, os.SEEK_END)
+            torn = f.read(1) != b"\n"
+        f.write((("\n" if torn else "") + json.dumps({"event": event, "at": utcnow_iso(), **inst.to_dict()})
+                 + "\n").encode())
+
+
+def read_ledger(ledger: Path, warn: Callable[[str], None] | None = None) -> list[dict]:
+    """The ledger's records; a line that is not a JSON object (torn by a killed writer) is skipped with a
+    warning naming it."""
+    import sys
+
+    warn = warn or (lambda m: print(m, file=sys.stderr))
+    out = []
+    if not ledger.is_file():
+        return out
+    for n, line in enumerate(ledger.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            e = json.loads(line)
+        except ValueError:
+            e = None
+        if not isinstance(e, dict) or "event" not in e or "id" not in e:
+            warn(f"warning: {ledger} line {n} is not a whole record (torn by a killed run?); skipped")
+            continue
+        out.append(e)
+    return out
 
 
 @dataclass
@@ -220,9 +288,10 @@ def _scan(targets: list[tuple[Provider, list[str]]], run: str | None,
 
 def delete(targets: list[tuple[Provider, list[str]]], run: str | None, select: Callable[[Instance], bool],
            expired_before: datetime | None = None, dry_run: bool = False, ledger: Path | None = None,
-           timeout_s: float = 600, poll_s: float = 2.0, log: Callable[[str], None] = lambda s: None
-           ) -> TeardownReport:
-    """Delete the selected instances, confirm by listing until none is left, then run-scoped resources."""
+           timeout_s: float = 600, poll_s: float = 2.0, log: Callable[[str], None] = lambda s: None,
+           owner: str | None = None, grace_s: float = 0) -> TeardownReport:
+    """Delete the selected instances, confirm by listing until none is left, then run-scoped resources
+    (of ``owner`` only unless it is None; not those a controller prepared within ``grace_s``)."""
     rep = TeardownReport()
     try:
         victims = _scan(targets, run, select)
@@ -232,7 +301,7 @@ def delete(targets: list[tuple[Provider, list[str]]], run: str | None, select: C
     rep.deleted += [f"{p.name}:{i.region}:instance/{i.id} ({i.host or '?'}, run {i.run})" for p, i in victims]
     if dry_run:
         for p, regions in targets:
-            rep.deleted += p.cleanup(regions, run, expired_before, dry_run=True)
+            rep.deleted += p.cleanup(regions, run, expired_before, dry_run=True, owner=owner, grace_s=grace_s)
         return rep
     for p, insts in _group(victims):
         log(f"deleting {len(insts)} instance(s) on {p.name}: {', '.join(i.host or i.id for i in insts)}")
@@ -266,7 +335,7 @@ def delete(targets: list[tuple[Provider, list[str]]], run: str | None, select: C
             record(ledger, "deleted", i)
     for p, regions in targets:
         try:
-            rep.deleted += p.cleanup(regions, run, expired_before)
+            rep.deleted += p.cleanup(regions, run, expired_before, owner=owner, grace_s=grace_s)
         except ProviderError as exc:
             rep.errors.append(str(exc))
     return rep
@@ -280,31 +349,54 @@ def _group(pairs: list[tuple[Provider, Instance]]) -> list[tuple[Provider, list[
 
 
 def teardown(run: str, targets: list[tuple[Provider, list[str]]], ledger: Path | None = None,
-             log: Callable[[str], None] = lambda s: None, timeout_s: float = 600) -> TeardownReport:
-    return delete(targets, run, lambda i: i.run == run, ledger=ledger, log=log, timeout_s=timeout_s)
+             log: Callable[[str], None] = lambda s: None, timeout_s: float = 600, all_owners: bool = False
+             ) -> TeardownReport:
+    """Everything of the run that this owner made (every owner's with ``all_owners``)."""
+    me = None if all_owners else owner()
+    return delete(targets, run, lambda i: i.run == run and (me is None or i.owner == me), ledger=ledger, log=log,
+                  timeout_s=timeout_s, owner=me)
+
+
+def benchfleet_made(i: Instance) -> bool:
+    """Does an instance carry every tag benchfleet puts on the instances it creates? (A hand-tagged one
+    does not, and reap never touches it.)"""
+    return bool(i.run and i.host and i.owner and parse_expires(i.expires) is not None)
 
 
 def reap(targets: list[tuple[Provider, list[str]]], older_than_s: float | None = None, dry_run: bool = False,
-         log: Callable[[str], None] = lambda s: None) -> TeardownReport:
-    """Instances of any run that are past their expiry tag, or launched more than ``older_than_s`` ago."""
-    from benchfleet.cloud.base import parse_expires
-
+         log: Callable[[str], None] = lambda s: None, all_owners: bool = False, grace_s: float = REAP_GRACE_S,
+         poll_s: float = 2.0) -> TeardownReport:
+    """This owner's instances (every owner's with ``all_owners``) that are past their expiry tag, or, when
+    ``older_than_s`` is given, launched more than that long ago; then the run-scoped resources of runs left
+    with no instance. Never a run with an instance launched, or resources prepared, within ``grace_s``: its
+    controller may still be provisioning it. Instances without benchfleet's full set of tags are never
+    touched."""
     now = datetime.now(timezone.utc)
+    me = None if all_owners else owner()
+    try:
+        listed = [i for p, regions in targets for i in p.list(regions)]
+    except ProviderError as exc:
+        return TeardownReport(errors=[str(exc)])
+    busy = {i.run for i in listed if recent(i.launched_at, grace_s)}
+
+    def launched_before(i: Instance, seconds: float) -> bool:
+        try:
+            launched = datetime.strptime(i.launched_at[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+        except ValueError:
+            return False
+        return (now - launched).total_seconds() >= seconds
 
     def expired(i: Instance) -> bool:
+        if not benchfleet_made(i) or (me is not None and i.owner != me) or i.run in busy:
+            return False
         exp = parse_expires(i.expires)
         if exp is not None and exp <= now:
             return True
-        if older_than_s is not None and i.launched_at:
-            try:
-                launched = datetime.strptime(i.launched_at[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
-            except ValueError:
-                return False
-            return (now - launched).total_seconds() >= older_than_s
-        return False
+        return older_than_s is not None and launched_before(i, older_than_s)
 
     cutoff = now if older_than_s is None else now + _far()
-    return delete(targets, None, expired, expired_before=cutoff, dry_run=dry_run, log=log)
+    return delete(targets, None, expired, expired_before=cutoff, dry_run=dry_run, log=log, owner=me,
+                  grace_s=grace_s, poll_s=poll_s)
 
 
 def _far():
@@ -333,6 +425,26 @@ def controller_cidr(timeout: float = 4.0) -> str:
         ip = r.read().decode().strip()
     return f"{ip}/32"
 
+
+def controller_private_cidr() -> str:
+    """This controller's private address as a /32 (or /128): the source address the kernel picks for a route
+    into private address space (a UDP connect sends nothing), for instances reached at their private
+    addresses, i.e. a controller inside the cloud network or peered with it."""
+    import ipaddress
+    import socket
+
+    probes = [(socket.AF_INET, "10.255.255.254"), (socket.AF_INET, "172.31.255.254"),
+              (socket.AF_INET, "192.168.255.254"), (socket.AF_INET6, "fd00::1")]
+    for family, target in probes:
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as s:
+                s.connect((target, 22))
+                ip = ipaddress.ip_address(s.getsockname()[0].split("%")[0])
+        except OSError:
+            continue
+        if ip.is_private and not ip.is_loopback and not ip.is_link_local:
+            return f"{ip}/{ip.max_prefixlen}"
+    raise OSError("no route from this controller into private address space")
 
 
 def configured(providers: list[str] | None = None, regions: list[str] | None = None

@@ -5,6 +5,11 @@ application-default login, the metadata server); the project from the sweep or G
 ``BENCHFLEET_GCP_COMPUTE_ENDPOINT`` points at another Compute endpoint (private service connect, a test
 server). Per run: one firewall rule (SSH from the controller to instances tagged with the run). Each
 instance deletes itself at its expiry (``max_run_duration`` with termination action DELETE).
+
+The run's firewall rule is reused only when it is this owner's (its description holds the tags) and
+exactly as benchfleet makes it (ingress tcp:22 from ``ssh_cidr`` to the run's network tag); anything else is
+refused before anything is created. Disks: Compute Engine encrypts every persistent disk at rest
+(Google-managed keys) and offers no way to turn that off, so there is nothing to request.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from benchfleet.cloud.base import (
     QUOTA,
     QUOTA_GLOBAL,
     TAG_EXPIRES,
+    TAG_HEARTBEAT,
     TAG_HOST,
     TAG_OWNER,
     TAG_RUN,
@@ -30,7 +36,9 @@ from benchfleet.cloud.base import (
     Instance,
     LaunchRequest,
     ProviderError,
+    heartbeat,
     leftover,
+    ours,
 )
 
 NAME = "gcp"
@@ -62,6 +70,10 @@ def instance_name(run: str, host: str) -> str:
 
 def _firewall(run: str) -> str:
     return f"benchfleet-{run}-ssh"[:63]
+
+
+def _description_tags(description: str | None) -> dict[str, str]:
+    return dict(re.findall(r"(benchfleet-[a-z]+)=(\S+)", description or ""))
 
 
 class GcpProvider:
@@ -140,17 +152,34 @@ class GcpProvider:
     def prepare(self, run: str, region: str, req: LaunchRequest) -> None:
         c = self.c
         try:
-            self._call(self.firewalls.get, project=self.project, firewall=_firewall(run))
-            return
+            got = self._call(self.firewalls.get, project=self.project, firewall=_firewall(run))
         except ProviderError as exc:
             if exc.kind != NOT_FOUND:
                 raise
+        else:
+            self._check_firewall(got, run, req)
+            return
         fw = c.Firewall(name=_firewall(run), network="global/networks/default", direction="INGRESS",
                         source_ranges=[req.ssh_cidr], target_tags=[f"benchfleet-{run}"],
                         allowed=[c.Allowed(I_p_protocol="tcp", ports=["22"])],
                         description=f"{TAG_RUN}={run} {TAG_EXPIRES}={req.tags[TAG_EXPIRES]} "
-                                    f"{TAG_OWNER}={req.tags[TAG_OWNER]}")
+                                    f"{TAG_OWNER}={req.tags[TAG_OWNER]} {TAG_HEARTBEAT}={heartbeat()}")
         self._call(self.firewalls.insert, project=self.project, firewall_resource=fw)
+
+    def _check_firewall(self, fw, run: str, req: LaunchRequest) -> None:
+        tags = _description_tags(fw.description)
+        what = f"firewall rule {fw.name} of project {self.project}"
+        if not ours(tags, run, req.tags[TAG_OWNER]):
+            raise ProviderError(BAD_REQUEST, "ForeignFirewall", f"{what} is not this controller's (owner "
+                                f"{tags.get(TAG_OWNER) or 'not set'}, ours is {req.tags[TAG_OWNER]}); nothing was "
+                                "created. Use another --run-id", NAME)
+        allowed = sorted(f"{a.I_p_protocol}:{','.join(a.ports)}" for a in fw.allowed)
+        if (fw.direction != "INGRESS" or list(fw.source_ranges) != [req.ssh_cidr] or allowed != ["tcp:22"]
+                or list(fw.target_tags) != [f"benchfleet-{run}"] or list(fw.source_tags) or list(fw.denied)):
+            raise ProviderError(BAD_REQUEST, "ChangedFirewall", f"{what} lets in {', '.join(allowed) or 'nothing'} "
+                                f"from {', '.join(fw.source_ranges) or 'nowhere'}; benchfleet's rule lets in only "
+                                f"tcp:22 from {req.ssh_cidr}; nothing was created. Delete it (benchfleet teardown "
+                                f"{run}) or use another --run-id", NAME)
 
     def create(self, req: LaunchRequest) -> Instance:
         c = self.c
@@ -215,13 +244,12 @@ class GcpProvider:
                     raise
 
     def cleanup(self, regions: list[str], run: str | None = None, expired_before: datetime | None = None,
-                dry_run: bool = False) -> list[str]:
+                dry_run: bool = False, owner: str | None = None, grace_s: float = 0) -> list[str]:
         """The run's firewall rule (firewalls carry no labels: its description holds the tags)."""
         done = []
         live = {i.run for i in self.list([])} if not run else set()
         for fw in self._call(self.firewalls.list, project=self.project, wait=False):
-            tags = dict(re.findall(r"(benchfleet-[a-z]+)=(\S+)", fw.description or ""))
-            if not leftover(tags, run, expired_before, live):
+            if not leftover(_description_tags(fw.description), run, expired_before, live, owner, grace_s):
                 continue
             done.append(f"gcp:global:firewall/{fw.name}")
             if not dry_run:

@@ -7,7 +7,6 @@ Spot prices move daily; the spot column is a typical recent price, good for an e
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -94,17 +93,17 @@ def _t(s: str) -> datetime:
 
 def actual(ledger: Path, plan) -> dict:
     """Cost from recorded uptime: each instance from launch to its confirmed deletion (or now)."""
+    from benchfleet.cloud.fleet import read_ledger
+
     clouds = plan.cloud_systems()
     seen: dict[str, dict] = {}
-    if ledger.is_file():
-        for line in ledger.read_text().splitlines():
-            e = json.loads(line)
-            key = f"{e['provider']}:{e['id']}"
-            d = seen.setdefault(key, {"id": e["id"], "host": e["host"], "system": e["system"],
-                                      "provider": e["provider"], "instance_type": e["instance_type"],
-                                      "spot": e["spot"], "launched_at": e.get("launched_at") or e["at"]})
-            if e["event"] == "deleted":
-                d["deleted_at"] = e["at"]
+    for e in read_ledger(ledger):  # a line torn by a killed run is skipped with a warning
+        key = f"{e['provider']}:{e['id']}"
+        d = seen.setdefault(key, {"id": e["id"], "host": e["host"], "system": e["system"],
+                                  "provider": e["provider"], "instance_type": e["instance_type"],
+                                  "spot": e["spot"], "launched_at": e.get("launched_at") or e["at"]})
+        if e["event"] == "deleted":
+            d["deleted_at"] = e["at"]
     total = 0.0
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     for d in seen.values():

@@ -8,12 +8,66 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from benchfleet.harness.backend import BACKENDS, DEVICES
 from benchfleet.rules import get_round
 from benchfleet.rules.table import SCENARIOS, SYSTEM_TYPES
 
 Division = Literal["closed", "open"]
 Mode = Literal["quick", "valid"]
 OfflinePolicy = Literal["auto", "measured", "inferred"]
+
+# Upper bounds on what a user may ask for (the sweep file's fields share them).
+MAX_THREADS = 1024
+MAX_BATCH = 4096
+# The largest validation set benchfleet reads (ImageNet: 50,000 images; SQuAD and CNN/DailyMail are smaller);
+# generated stand-ins are held to the same count.
+MAX_DATASET_COUNT = 50_000
+MAX_SYNTHETIC_WIDTH = 1024  # BERT-large's width; the generated BERT is BERT-large's shape from here on
+MAX_TARGET_QPS = 1_000_000.0
+MAX_COMPLIANCE_RETRIES = 10
+# Backends that run a precision other than the model file's fp32.
+PRECISION_BACKENDS = ("pytorch",)
+
+
+class SpecError(ValueError):
+    """A spec that cannot run. ``field`` is the spec field at fault (the CLI names its flag instead)."""
+
+    def __init__(self, field: str, msg: str):
+        self.field, self.msg = field, msg
+        super().__init__(f"{field}: {msg}")
+
+
+_BOUNDS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}
+
+
+def field_range(model: type[BaseModel], name: str) -> str:
+    """A field's allowed range from its constraints, e.g. ``0 to 1024`` or ``at least 1``."""
+    info = model.model_fields.get(name)
+    lo = hi = None
+    for m in info.metadata if info else ():
+        lo = getattr(m, "ge", lo)
+        hi = getattr(m, "le", hi)
+        if getattr(m, "gt", None) is not None:
+            lo = f"above {m.gt}"
+        if getattr(m, "lt", None) is not None:
+            hi = f"below {m.lt}"
+    if lo is not None and hi is not None:
+        return f"{lo} to {hi}" if not isinstance(lo, str) else f"{lo}, at most {hi}"
+    if lo is not None:
+        return f"at least {lo}" if not isinstance(lo, str) else lo
+    return f"at most {hi}" if hi is not None else ""
+
+
+def error_text(e: dict, model: type[BaseModel] | None = None) -> str:
+    """One pydantic error as a user should read it: without 'Value error,', a bound with its allowed range."""
+    inner = (e.get("ctx") or {}).get("error")
+    if isinstance(inner, SpecError):
+        return inner.msg
+    if e["type"] in _BOUNDS and model is not None and e.get("loc"):
+        allowed = field_range(model, str(e["loc"][-1]))
+        if allowed:
+            return f"{e.get('input')} is out of range; allowed {allowed}"
+    return e["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
 
 
 def _system_type(v: str) -> str:
@@ -40,12 +94,12 @@ class HarnessSpec(BaseModel):
     precision: Literal["fp32", "fp16", "bf16"] = "fp32"
     model: str = "auto"  # auto | official | synthetic | path to a model file
     dataset: str = "auto"  # auto | synthetic | official (downloaded, where published) | path to the task's folder
-    dataset_count: int = Field(1024, ge=1)
-    synthetic_width: int = Field(64, ge=1)
+    dataset_count: int = Field(1024, ge=1, le=MAX_DATASET_COUNT)
+    synthetic_width: int = Field(64, ge=1, le=MAX_SYNTHETIC_WIDTH)
     offline: OfflinePolicy = "auto"
-    threads: int = Field(0, ge=0)
-    batch: int = Field(0, ge=0)
-    server_target_qps: float | None = None
+    threads: int = Field(0, ge=0, le=MAX_THREADS)
+    batch: int = Field(0, ge=0, le=MAX_BATCH)
+    server_target_qps: float | None = Field(None, gt=0, le=MAX_TARGET_QPS)
     cache_dir: str = "~/.cache/benchfleet"
     compliance: bool | None = None  # None: closed yes, open no
     # When a compliance test misses its rule twice (it gets a second attempt against the same performance
@@ -53,14 +107,24 @@ class HarnessSpec(BaseModel):
     # earlier rounds and attempts are kept in harness.json. None: 4 in quick mode
     # (its runs last seconds, and a shared CPU drifts by more than TEST05's 5% between two of them), 1 in
     # valid mode (its runs last 10 minutes each).
-    compliance_retries: int | None = Field(None, ge=0)
+    compliance_retries: int | None = Field(None, ge=0, le=MAX_COMPLIANCE_RETRIES)
     # The scenarios this invocation runs (one sweep cell), a subset of resolved_scenarios(); None: all.
     only: list[str] | None = None
 
     @field_validator("round")
     @classmethod
     def _round(cls, v: str) -> str:
-        get_round(v)
+        try:
+            get_round(v)
+        except ValueError as exc:
+            raise SpecError("round", str(exc).removeprefix("round: ")) from None
+        return v
+
+    @field_validator("backend")
+    @classmethod
+    def _backend(cls, v: str) -> str:
+        if v not in BACKENDS:
+            raise SpecError("backend", f"unknown backend {v!r}; allowed: {', '.join(BACKENDS)}")
         return v
 
     @model_validator(mode="after")
@@ -69,10 +133,19 @@ class HarnessSpec(BaseModel):
 
         entry = registry.open_models().get(self.benchmark)
         if entry and self.division == "closed":
-            raise ValueError(f"benchmark: {self.benchmark} is an open-division model (it stands in for "
-                             f"{entry.benchmark}); use division open, or {entry.benchmark} in the closed division")
+            raise SpecError("benchmark", f"{self.benchmark} is an open-division model (it stands in for "
+                                         f"{entry.benchmark}); use division open, or {entry.benchmark} in the "
+                                         "closed division")
         if entry and self.backend not in entry.backends:
-            raise ValueError(f"backend: {self.benchmark} is a {entry.backend} model; use backend {entry.backend}")
+            raise SpecError("backend", f"{self.benchmark} is a {entry.backend} model; use backend {entry.backend}")
+        if self.device not in DEVICES.get(self.backend, ()):
+            raise SpecError("device", f"{self.backend} runs on {' or '.join(DEVICES[self.backend])} only; use "
+                                      f"device {DEVICES[self.backend][0]}")
+        if self.precision != "fp32" and self.backend not in PRECISION_BACKENDS:
+            raise SpecError("precision", f"{self.precision} applies to backend {' or '.join(PRECISION_BACKENDS)} "
+                                         f"only; {self.backend} runs the model file's fp32")
+        if self.precision == "fp16" and self.device == "cpu":
+            raise SpecError("precision", "fp16 is for cuda; on the cpu use fp32 or bf16")
         return self
 
     def rule_benchmark(self) -> str:
@@ -88,12 +161,17 @@ class HarnessSpec(BaseModel):
             return v
         bad = [s for s in v if s not in SCENARIOS]
         if bad:
-            raise ValueError(f"unknown scenario {bad[0]!r}; choose from {', '.join(SCENARIOS)}")
+            raise SpecError("scenarios", f"unknown scenario {bad[0]!r}; choose from {', '.join(SCENARIOS)}")
+        if not v:
+            raise SpecError("scenarios", f"names no scenario; choose from {', '.join(SCENARIOS)}")
         return list(dict.fromkeys(v))
 
     def resolved_scenarios(self) -> list[str]:
         rules = get_round(self.round)
-        bench = rules.benchmark(self.rule_benchmark())
+        try:
+            bench = rules.benchmark(self.rule_benchmark())
+        except ValueError as exc:
+            raise SpecError("benchmark", str(exc).removeprefix("benchmark: ")) from None
         required = list(bench.scenarios_for(self.system_type))
         if self.scenarios is None:
             if self.division == "closed":
@@ -104,8 +182,8 @@ class HarnessSpec(BaseModel):
             missing = [s for s in required if s not in self.scenarios]
             extra = [s for s in self.scenarios if s not in required]
             if missing or extra:
-                raise ValueError(
-                    f"scenarios: closed division on a {self.system_type} system needs exactly "
+                raise SpecError(
+                    "scenarios", f"closed division on a {self.system_type} system needs exactly "
                     f"{', '.join(required)} for {bench.name}"
                     + (f"; missing {', '.join(missing)}" if missing else "")
                     + (f"; not allowed {', '.join(extra)}" if extra else "")
@@ -138,7 +216,7 @@ class HarnessSpec(BaseModel):
         edge = self.system_type == "edge"
         if self.offline == "inferred":
             if not edge or "SingleStream" not in scen:
-                raise ValueError("offline: 'inferred' needs an edge system that also runs SingleStream")
+                raise SpecError("offline", "'inferred' needs an edge system that also runs SingleStream")
             return True
         if self.offline == "measured":
             return False

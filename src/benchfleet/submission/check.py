@@ -2,24 +2,36 @@
 
 It makes every fatal check of the official v3.1 checker (contract §0-4) and turns into errors
 what the official one only logs: test duration, early stopping, the accuracy/ file list. With
-the full accuracy logs and the dataset it also recomputes accuracy. A tree that declares itself
-quick (benchfleet's quick mode) gets warnings, not errors, for its short durations, but the
-logged durations must still match its user.conf.
+the full accuracy logs and the dataset it also recomputes accuracy.
+
+A tree comes from other people, so the checker trusts nothing in it: it never follows a symbolic link
+(each one is an ERROR naming it), opens regular files only and never more than the round's limit for
+one file, stops descending at ``MAX_DEPTH`` folders, and turns every file it cannot take (not UTF-8,
+JSON of the wrong shape, a log value of the wrong type, anything unexpected) into one ERROR naming the
+file before it goes on with the rest. A tree that declares itself quick (benchfleet's quick mode) is
+accepted only when the caller allows quick trees (``--allow-quick``); then its short durations and
+query counts are warnings, but the logged durations must still match its user.conf. Without that
+permission the declaration is an error and relaxes no rule.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
 import json
 import os
 import re
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from benchfleet.harness import accuracy as acc
 from benchfleet.harness import compliance as comp
-from benchfleet.harness.logs import DetailLog, metric
+from benchfleet.harness.logs import MARK, DetailLog, metric
 from benchfleet.rules import get_round
 from benchfleet.rules.table import RoundRules
 from benchfleet.submission.system import FIELDS
@@ -42,6 +54,26 @@ PERF_OPTIONAL = {"mlperf_log_accuracy.json"}
 ACC_FILES = {"mlperf_log_summary.txt", "mlperf_log_detail.txt", "accuracy.txt", "mlperf_log_accuracy.json"}
 QUICK_MARK = "QUICK MODE"
 INFERABLE = {("Offline", "SingleStream"), ("Offline", "MultiStream"), ("MultiStream", "SingleStream")}
+# A tree's deepest legitimate path is about 10 folders (closed/<org>/compliance/<system>/<benchmark>/
+# <scenario>/TEST01/performance/run_1); code/ folders go deeper, but not 64 deep. 1,500 nested
+# folders ran os.walk past the recursion limit.
+MAX_DEPTH = 64
+# A full accuracy log (--accuracy-logs, never in the tree) of a whole dataset: ImageNet's is about 5 MB, GPT-J's
+# token ids about 15 MB, BERT's 10,833 x 384 x 2 float32 logits in hex about 67 MB. A bigger one is not hashed,
+# so never rescored (rescoring reads it whole).
+MAX_FULL_LOG_BYTES = 256 << 20
+# Values of mlperf_log_detail.txt the checker compares or computes with, and the JSON types they must have:
+# a count given as a string compared as text (a traceback) and early_stopping_met "no" read as true.
+_NUMBER = (int, float)
+DETAIL_TYPES: dict[str, tuple[type, ...]] = {
+    **{k: _NUMBER for k in (
+        "effective_performance_sample_count", "effective_qsl_rng_seed", "effective_sample_index_rng_seed",
+        "effective_schedule_rng_seed", "effective_target_latency_ns", "effective_samples_per_query",
+        "effective_min_duration_ms", "effective_min_query_count", "early_stopping_latency_ms",
+        "early_stopping_latency_ss", "result_samples_per_second", "result_scheduled_samples_per_sec",
+        "result_qps_without_loadgen_overhead", "result_mean_query_latency_ns")},
+    "result_validity": (str,), "effective_scenario": (str,), "early_stopping_met": (bool,),
+}
 
 
 @dataclass
@@ -68,12 +100,82 @@ class Report:
         return not self.errors
 
 
+class Unreadable(Exception):
+    """A file the checker will not take; ``reported``: its ERROR is already in the report."""
+
+    def __init__(self, path: Path, message: str, reported: bool = False):
+        super().__init__(f"{path}: {message}")
+        self.path, self.message, self.reported = path, message, reported
+
+
+def _type_name(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link")):
+        if test(mode):
+            return name
+    return f"file type {stat.S_IFMT(mode):o}"
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+NOT_REGULAR = "is {}, not a regular file; a tree holds only folders and regular files"
+LINK = ("is a symbolic link; check does not follow links (in or out of the tree): put the file or folder "
+        "itself there")
+
+
+class DetailLogText(DetailLog):
+    """A ``mlperf_log_detail.txt`` from text already read, each entry and each value the checker uses checked
+    for its shape; the first that is wrong raises :class:`Unreadable` naming the file and line."""
+
+    def __init__(self, path: Path, text: str):
+        self.path = Path(path)
+        self.messages: list[dict[str, Any]] = []
+        lines: dict[str, int] = {}
+        for n, line in enumerate(text.splitlines(), 1):
+            if MARK not in line:
+                continue
+            try:
+                m = json.loads(line.split(MARK, 1)[1])
+            except (json.JSONDecodeError, RecursionError):
+                continue  # a torn line, as LoadGen leaves when killed; DetailLog skips them too
+            if not isinstance(m, dict):
+                raise Unreadable(path, f"line {n}: a {MARK} entry must be a JSON object, found {_json_type(m)}")
+            if not isinstance(m.get("key"), str):
+                raise Unreadable(path, f"line {n}: key must be a string, found {_json_type(m.get('key'))}")
+            if not isinstance(m.get("metadata", {}), dict):
+                raise Unreadable(path, f"line {n}: metadata must be a JSON object, found "
+                                       f"{_json_type(m['metadata'])}")
+            self.messages.append(m)
+            lines.setdefault(m["key"], n)
+        self.values = {}
+        for m in self.messages:
+            self.values.setdefault(m["key"], m.get("value"))
+        for key, types in DETAIL_TYPES.items():
+            v = self.values.get(key)
+            if v is not None and (not isinstance(v, types) or (bool not in types and isinstance(v, bool))):
+                want = "a number" if types == _NUMBER else _json_type(types[0]())
+                raise Unreadable(path, f"line {lines[key]}: {key} must be {want}, found {_json_type(v)} "
+                                       f"{json.dumps(v)[:60]}")
+
+
 class Checker:
     def __init__(self, root: Path, rules: RoundRules, accuracy_logs: Path | None = None,
-                 labels: np.ndarray | None = None):
+                 labels: np.ndarray | None = None, allow_quick: bool = False):
         self.root, self.rules = Path(root), rules
+        self.allow_quick = allow_quick
+        self._real_root = os.path.realpath(self.root)
         self.report = Report()
-        self.full_logs = _index_accuracy_logs(accuracy_logs) if accuracy_logs else {}
+        self._refused: set[Path] = set()  # files the walk reported (links, not regular, too big): never opened
+        self._summaries: dict[Path, bool] = {}
+        self._reads, self._last_read = 0, self.root  # what a guarded call blames when it fails
+        self.full_logs: dict[str, Path] = {}
+        if accuracy_logs:
+            self.full_logs, skipped = _index_accuracy_logs(Path(accuracy_logs))
+            for path, why in skipped:
+                self.warn(path, f"{why}; not used to recompute accuracy")
         self.labels = labels
 
     def err(self, path: Path | str, msg: str) -> None:
@@ -82,77 +184,227 @@ class Checker:
     def warn(self, path: Path | str, msg: str) -> None:
         self.report.findings.append(Finding("WARNING", str(path), msg))
 
+    # ---- reading what the tree holds, never past it ----------------------------------
+    def kind(self, p: Path) -> str:
+        """'dir', 'file', 'link', 'other' or 'missing' for ``p``, following no link: a path under a linked
+        folder is 'link' too."""
+        try:
+            rel = p.relative_to(self.root).parts
+        except ValueError:
+            rel = None
+        if rel and os.path.realpath(p.parent) != os.path.join(self._real_root, *rel[:-1]):
+            return "link"
+        try:  # the root itself may be a link: the operator chose it
+            mode = (os.stat(p) if rel == () else os.lstat(p)).st_mode
+        except OSError:  # missing, not a folder on the way, a name too long: nothing the checker can read there
+            return "missing"
+        if stat.S_ISLNK(mode):
+            return "link"
+        return "dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
+
+    def is_dir(self, p: Path) -> bool:
+        return self.kind(p) == "dir"
+
+    def is_file(self, p: Path) -> bool:
+        return self.kind(p) == "file"
+
+    def children(self, d: Path) -> list[Path]:
+        """The entries of folder ``d`` (a real folder inside the tree), sorted; [] for anything else."""
+        if not self.is_dir(d):
+            return []
+        try:
+            with os.scandir(d) as it:
+                return sorted(d / e.name for e in it)
+        except OSError:
+            return []
+
+    def subdirs(self, d: Path) -> list[Path]:
+        return [p for p in self.children(d) if self.is_dir(p)]
+
+    def read_bytes(self, p: Path, limit: int | None = None) -> bytes:
+        """The bytes of regular file ``p``, at most ``limit`` (the round's limit for one file); refuses links,
+        FIFOs, devices and sockets without opening them, and a file over the limit without reading it."""
+        limit = self.rules.max_file_bytes if limit is None else limit
+        if p in self._refused:
+            raise Unreadable(p, "refused", reported=True)
+        self._reads, self._last_read = self._reads + 1, p
+        kind = self.kind(p)
+        if kind == "link":
+            raise Unreadable(p, LINK)
+        if kind == "missing":
+            raise Unreadable(p, "is missing")
+        flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            mode = os.lstat(p).st_mode
+            if not stat.S_ISREG(mode):
+                raise Unreadable(p, NOT_REGULAR.format(_type_name(mode)))
+            fd = os.open(p, flags)
+        except OSError as exc:
+            raise Unreadable(p, f"cannot be opened ({exc.strerror})") from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):  # swapped between the look and the open
+                raise Unreadable(p, NOT_REGULAR.format(_type_name(st.st_mode)))
+            if st.st_size > limit:
+                raise Unreadable(p, f"is {st.st_size} bytes, over the {limit} byte limit for this file; not read")
+            chunks, total = [], 0
+            while total <= limit:
+                block = os.read(fd, min(1 << 20, limit + 1 - total))
+                if not block:
+                    break
+                chunks.append(block)
+                total += len(block)
+            if total > limit:
+                raise Unreadable(p, f"grew past the {limit} byte limit for this file while being read")
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
+    def read_text(self, p: Path, limit: int | None = None) -> str:
+        data = self.read_bytes(p, limit)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Unreadable(p, f"is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                                "write it as UTF-8") from None
+
+    def read_json(self, p: Path, want: type = dict) -> Any:
+        try:
+            value = json.loads(self.read_text(p))
+        except json.JSONDecodeError as exc:
+            raise Unreadable(p, f"not valid JSON ({exc})") from None
+        except RecursionError:
+            raise Unreadable(p, "not valid JSON (nested too deeply)") from None
+        if not isinstance(value, want):
+            raise Unreadable(p, f"must be a JSON {'object' if want is dict else want.__name__}, found "
+                                f"{_json_type(value)}")
+        return value
+
+    def detail_log(self, p: Path) -> DetailLog:
+        return DetailLogText(p, self.read_text(p))
+
+    def guarded(self, where: Path, fn: Callable[..., Any], *args: Any, default: Any = None, **kw: Any) -> Any:
+        """``fn(*args, **kw)``; a file it cannot take, or anything else going wrong in it, becomes one ERROR
+        naming the file (the last one it read, else ``where``) and the check goes on."""
+        reads = self._reads
+        try:
+            return fn(*args, **kw)
+        except Unreadable as exc:
+            if not exc.reported:
+                self.err(exc.path, exc.message)
+        except Exception as exc:  # noqa: BLE001 - a tree must never end the check with a traceback
+            blame = self._last_read if self._reads != reads else where
+            self.err(blame, f"cannot be checked ({type(exc).__name__}: {str(exc)[:200]}); fix or remove it")
+        return default
+
     # ---- tree-wide -------------------------------------------------------------------
     def run(self) -> Report:
         if not self.root.is_dir():
             self.err(self.root, "not a folder; pass the folder that holds closed/ or open/")
             return self.report
         divisions = []
-        for entry in sorted(self.root.iterdir()):
-            if entry.is_dir() and entry.name in self.rules.divisions:
+        for entry in self.children(self.root):
+            kind = self.kind(entry)
+            if kind == "dir" and entry.name in self.rules.divisions:
                 divisions.append(entry)
-            elif entry.is_file() and entry.suffix in (".md", ".pdf"):
+            elif kind == "file" and entry.suffix in (".md", ".pdf"):
                 continue
+            elif kind == "link":
+                self.err(entry, LINK)
             else:
                 self.err(entry, "the submission root may hold only closed/, open/, network/ and *.md/*.pdf; "
                                 "move this out of the tree")
         if not divisions:
             self.err(self.root, "no division folder (closed/, open/ or network/)")
         for div in divisions:
-            for sub in sorted(div.iterdir()):
-                if not sub.is_dir():
-                    self.err(sub, "a division folder holds only submitter folders")
+            for sub in self.children(div):
+                kind = self.kind(sub)
+                if kind != "dir":
+                    self.err(sub, LINK if kind == "link" else "a division folder holds only submitter folders")
                     continue
-                self.check_hygiene(sub)
-                self.check_submitter(div.name, sub)
+                self.guarded(sub, self.check_hygiene, sub)
+                self.guarded(sub, self.check_submitter, div.name, sub)
         return self.report
 
     def check_hygiene(self, sub: Path) -> None:
-        for dirpath, dirnames, filenames in os.walk(sub):
-            d = Path(dirpath)
-            if not dirnames and not filenames:
+        """Names, empty folders, links, files that are not regular and files over the limit, all the way down
+        (to MAX_DEPTH); what it refuses here is never opened later."""
+        base = len(sub.relative_to(self.root).parts)
+        stack = [(sub, base)]
+        while stack:
+            d, depth = stack.pop()
+            try:
+                with os.scandir(d) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                self.err(d, f"cannot be listed ({exc.strerror})")
+                continue
+            if not entries:
                 self.err(d, "empty directory; delete it (the checker rejects empty directories)")
-            for name in dirnames + filenames:
-                p = d / name
+            below = []
+            for e in entries:
+                p, name = d / e.name, e.name
                 if name.startswith("."):
                     self.err(p, "git-unfriendly name starting with '.'")
                 if " " in name:
                     self.err(p, "name contains a space")
                 if name == "__pycache__":
                     self.err(p, "__pycache__ folder; delete it")
-                if p.is_symlink() and not p.exists():
-                    self.err(p, "broken symlink")
-                elif p.is_file() and p.stat().st_size > self.rules.max_file_bytes:
-                    self.err(p, f"file over {self.rules.max_file_bytes // (1 << 20)} MB")
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except OSError as exc:
+                    self.err(p, f"cannot be examined ({exc.strerror})")
+                    self._refused.add(p)
+                    continue
+                if stat.S_ISLNK(st.st_mode):
+                    self.err(p, LINK)
+                    self._refused.add(p)
+                elif stat.S_ISDIR(st.st_mode):
+                    if depth + 1 >= MAX_DEPTH:
+                        self.err(p, f"folders nested {MAX_DEPTH} deep; a tree is not that deep, nothing below "
+                                    "this one was checked")
+                    else:
+                        below.append((p, depth + 1))
+                elif not stat.S_ISREG(st.st_mode):
+                    self.err(p, NOT_REGULAR.format(_type_name(st.st_mode)))
+                    self._refused.add(p)
+                elif st.st_size > self.rules.max_file_bytes:
+                    self.err(p, f"is {st.st_size} bytes, over the {self.rules.max_file_bytes // (1 << 20)} MB limit "
+                                "for one file; not read")
+                    self._refused.add(p)
+            stack.extend(reversed(below))  # depth first, in name order
 
     # ---- one submitter ---------------------------------------------------------------
     def check_submitter(self, division: str, sub: Path) -> None:
         closed = division in ("closed", "network")
         systems = {}
-        for sj in sorted((sub / "systems").glob("*.json")) if (sub / "systems").is_dir() else []:
-            systems[sj.stem] = self.check_system(sj, division, sub.name)
+        for sj in self.children(sub / "systems"):
+            if sj.suffix == ".json" and self.is_file(sj):
+                systems[sj.stem] = self.check_system(sj, division, sub.name)
         results = sub / "results"
-        if not results.is_dir():
+        if not self.is_dir(results):
             self.err(results, "missing results/ folder")
             return
-        if not (sub / "code").is_dir():
+        if not self.is_dir(sub / "code"):
             self.err(sub / "code", "missing code/ folder")
-        mapping = self._model_mapping(sub) if not closed else {}
-        for sysdir in sorted(p for p in results.iterdir() if p.is_dir()):
+        mapping = self.guarded(sub / "model_mapping.json", self._model_mapping, sub, default={}) if not closed else {}
+        for sysdir in self.subdirs(results):
             desc = systems.get(sysdir.name)
             if desc is None:
                 self.err(sub / "systems" / f"{sysdir.name}.json", "missing system description for results/"
                          + sysdir.name)
                 continue
             system_type = desc.get("system_type", "")
-            for bdir in sorted(p for p in sysdir.iterdir() if p.is_dir()):
-                self.check_benchmark(sub, division, closed, sysdir.name, bdir, system_type, mapping)
+            for bdir in self.subdirs(sysdir):
+                self.guarded(bdir, self.check_benchmark, sub, division, closed, sysdir.name, bdir, system_type,
+                             mapping)
 
     def check_system(self, path: Path, division: str, submitter: str) -> dict:
         try:
-            desc = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            self.err(path, f"not valid JSON ({exc})")
+            desc = self.read_json(path, dict)
+        except Unreadable as exc:
+            if not exc.reported:
+                self.err(exc.path, exc.message)
             return {}
         for k in FIELDS:
             if k not in desc:
@@ -160,21 +412,22 @@ class Checker:
                 continue
             v = desc[k]
             if not isinstance(v, str):
-                self.err(path, f"field {k} must be a string, found {type(v).__name__} {v!r}")
+                self.err(path, f"field {k} must be a string, found {type(v).__name__} {v!r:.60}")
             if k in MEANINGFUL and (not v or (isinstance(v, str) and not v.strip())):
                 self.err(path, f"field {k} requires a meaningful response but is empty")
         if "is_network" in desc and not isinstance(desc["is_network"], str):
             self.err(path, "field is_network must be the string 'true' or 'false'")
         status = str(desc.get("status", "")).lower()
         if status and status not in self.rules.statuses:
-            self.err(path, f"has invalid status ({desc.get('status')}); use one of {', '.join(self.rules.statuses)}")
+            self.err(path, f"has invalid status ({str(desc.get('status'))[:60]}); use one of "
+                           f"{', '.join(self.rules.statuses)}")
         st_ = desc.get("system_type")
         if st_ and st_ not in ("datacenter", "edge", "datacenter,edge", "edge,datacenter"):
-            self.err(path, f"has invalid system_type ({st_})")
+            self.err(path, f"has invalid system_type ({str(st_)[:60]})")
         if str(desc.get("submitter", "")).lower() != submitter.lower():
-            self.err(path, f"has submitter {desc.get('submitter')}, directory has {submitter}")
+            self.err(path, f"has submitter {str(desc.get('submitter'))[:60]}, directory has {submitter}")
         if desc.get("division") != division:
-            self.err(path, f"has division {desc.get('division')}, directory has {division}")
+            self.err(path, f"has division {str(desc.get('division'))[:60]}, directory has {division}")
         if str(desc.get("is_network", "false")).lower() == "true" and division == "closed":
             self.err(path, "a network system is not allowed in the closed division")
         return desc
@@ -182,19 +435,20 @@ class Checker:
     def _model_mapping(self, sub: Path) -> dict[str, str]:
         """model_mapping.json of an open submitter folder: results folder -> the checker's model key."""
         path = sub / "model_mapping.json"
-        if not path.is_file():
+        if self.kind(path) == "missing":
             return {}
-        try:
-            mapping = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            self.err(path, f"not valid JSON ({exc})")
-            return {}
+        mapping = self.read_json(path, dict)
+        out = {}
         for name, model in mapping.items():
+            if not isinstance(model, str):
+                self.err(path, f"maps {name} to {_json_type(model)}; give the model key as a string")
+                continue
             try:
                 self.rules.benchmark(model)
             except ValueError:
                 self.err(path, f"maps {name} to {model!r}, which is not a {self.rules.version} model key")
-        return mapping
+            out[name] = model
+        return out
 
     def check_benchmark(self, sub: Path, division: str, closed: bool, system: str, bdir: Path,
                         system_type: str, mapping: dict[str, str] | None = None) -> None:
@@ -205,8 +459,9 @@ class Checker:
                 self.err(bdir, f"{bdir.name} is not a {self.rules.version} closed benchmark name")
                 return
             bench = None
-        scen_dirs = {SCENARIO_MAPPING.get(p.name, p.name): p for p in bdir.iterdir() if p.is_dir()}
-        if closed and bench:
+        scen_dirs = {SCENARIO_MAPPING.get(p.name, p.name): p for p in self.subdirs(bdir)}
+        # no system_type: its system description is already an ERROR; the scenarios are still checked
+        if closed and bench and system_type:
             try:
                 required = set(bench.scenarios_for(system_type))
             except ValueError as exc:
@@ -222,70 +477,89 @@ class Checker:
             if scen not in SCENARIO_MAPPING.values():
                 self.err(sdir, f"unknown scenario folder {sdir.name}")
                 continue
-            self.check_scenario(sub, division, closed, system, bdir.name, bench, scen, sdir)
+            self.guarded(sdir, self.check_scenario, sub, division, closed, system, bdir.name, bench, scen, sdir)
+
+    def _declares_quick(self, readme: Path) -> bool:
+        """Whether the README declares quick mode; an ERROR unless quick trees are allowed."""
+        if QUICK_MARK not in self.read_text(readme):
+            return False
+        if not self.allow_quick:
+            self.err(readme, f"declares {QUICK_MARK} (shortened runs, not for submission): pass --allow-quick to "
+                             "accept a quick tree as a pipeline test; a submission needs a valid-mode run")
+        return True
+
+    def _measurement_json(self, path: Path, sub: Path, bname: str) -> None:
+        j = self.read_json(path, dict)
+        for k in MEASUREMENT_FIELDS:
+            if k not in j:
+                self.err(path, f"field {k} is missing")
+            elif not j[k]:
+                self.err(path, f"field {k} is missing meaningful value")
 
     def check_scenario(self, sub, division, closed, system, bname, bench, scen, sdir) -> None:
         meas = sub / "measurements" / system / bname / sdir.name
         quick, user_values = False, {}
-        if not meas.is_dir():
+        if not self.is_dir(meas):
             self.err(meas, "no measurements folder for this result")
         else:
             for f in ("mlperf.conf", "user.conf", "README.md"):
                 p = meas / f
-                if not p.is_file():
+                kind = self.kind(p)
+                if kind == "missing":
                     self.err(meas, f"is missing {f}")
-                elif p.stat().st_size == 0:
+                elif kind == "file" and os.lstat(p).st_size == 0:
                     self.err(p, "is empty")
-            quick = (meas / "README.md").is_file() and QUICK_MARK in (meas / "README.md").read_text()
-            if (meas / "user.conf").is_file():
-                user_values = _read_conf(meas / "user.conf", scen)
-            mj = [p for p in sorted(meas.glob(f"{system}*.json"))]
+                elif kind != "file" and p not in self._refused:
+                    self.err(p, LINK if kind == "link" else NOT_REGULAR.format("something else"))
+            if self.is_file(meas / "README.md"):
+                # quick mode relaxes the duration rules only where the caller allows quick trees
+                quick = self.guarded(meas / "README.md", self._declares_quick, meas / "README.md",
+                                     default=False) and self.allow_quick
+            if self.is_file(meas / "user.conf"):
+                user_values = self.guarded(meas / "user.conf", lambda p: _read_conf(self.read_text(p), scen),
+                                           meas / "user.conf", default={})
+            mj = [p for p in self.children(meas) if fnmatch.fnmatchcase(p.name, f"{system}*.json")]
             if not mj:
                 self.err(meas, f"is missing {system}*.json (the measurement description)")
             else:
-                try:
-                    j = json.loads(mj[0].read_text())
-                except json.JSONDecodeError as exc:
-                    self.err(mj[0], f"not valid JSON ({exc})")
-                    j = {}
-                for k in MEASUREMENT_FIELDS:
-                    if k not in j:
-                        self.err(mj[0], f"field {k} is missing")
-                    elif not j[k]:
-                        self.err(mj[0], f"field {k} is missing meaningful value")
-                if not (sub / "code" / bname).exists():
+                self.guarded(mj[0], self._measurement_json, mj[0], sub, bname)
+                if self.kind(sub / "code" / bname) == "missing":
                     self.err(sub / "code" / bname, "is missing; the code folder of this benchmark must exist")
         result = {"system": system, "benchmark": bname, "scenario": scen, "path": str(sdir)}
-        acc_ok = self.check_accuracy(sdir / "accuracy", bench, closed, quick)
+        acc_ok = self.guarded(sdir / "accuracy", self.check_accuracy, sdir / "accuracy", bench, closed, quick,
+                              default=False)
         perf_dir = sdir / "performance" / "run_1"
-        if not perf_dir.is_dir():
+        if not self.is_dir(perf_dir):
             self.err(perf_dir, "is missing")
             return
-        files = {p.name for p in perf_dir.iterdir()}
+        files = {p.name for p in self.children(perf_dir)}
         extra, missing = files - PERF_REQUIRED - PERF_OPTIONAL, PERF_REQUIRED - files
         if extra or missing:
             self.err(perf_dir, f"has file list mismatch ({sorted(extra | missing)})")
             return
-        ok, value = self.check_performance(perf_dir, bench, scen, quick, user_values, test05=False)
+        ok, value = self.guarded(perf_dir / "mlperf_log_detail.txt", self.check_performance, perf_dir, bench, scen,
+                                 quick, user_values, test05=False, default=(False, None))
         result.update(valid=ok and acc_ok, metric=value)
         if closed and bench:
             cdir = sub / "compliance" / system / bname / sdir.name
-            if bench.compliance_tests and not cdir.is_dir():
+            if bench.compliance_tests and not self.is_dir(cdir):
                 self.err(cdir, "no compliance folder for this result")
             else:
                 for test in bench.compliance_tests:
-                    self.check_compliance(cdir / test, test, perf_dir, bench, scen, quick, user_values)
+                    self.guarded(cdir / test, self.check_compliance, cdir / test, test, perf_dir, bench, scen, quick,
+                                 user_values)
         self.report.results.append(result)
 
     # ---- accuracy --------------------------------------------------------------------
     def check_accuracy(self, adir: Path, bench, closed: bool, quick: bool = False) -> bool:
-        if not (adir / "accuracy.txt").is_file():
+        """``quick``: the tree declares quick mode and the caller allows quick trees."""
+        if not self.is_file(adir / "accuracy.txt"):
             self.err(adir, "has no accuracy.txt")
             return False
-        files = {p.name for p in adir.iterdir()}
+        files = {p.name for p in self.children(adir)}
         if files != ACC_FILES:
             self.err(adir, f"has file list mismatch ({sorted(files ^ ACC_FILES)})")
-        text = (adir / "accuracy.txt").read_text()
+        text = self.read_text(adir / "accuracy.txt")
         hashes = re.findall(r"^hash=([\w\d]+)$", text, re.M)
         ok = True
         if not hashes:
@@ -311,21 +585,24 @@ class Checker:
                     self.err(adir / "accuracy.txt", f"accuracy not valid: {metric_name} {found} < target {target:.4f}")
                     ok = False
         log = adir / "mlperf_log_accuracy.json"
-        if not log.is_file():
+        log_hash = None
+        if self.kind(log) == "missing":
             self.err(adir, "mlperf_log_accuracy.json is missing")
             ok = False
-        elif log.stat().st_size > self.rules.max_accuracy_log_bytes:
+        elif self.kind(log) == "file" and os.lstat(log).st_size > self.rules.max_accuracy_log_bytes:
             self.err(log, "is not truncated (over 10 KiB)")
             ok = False
+        else:
+            log_hash = hashlib.sha256(self.read_bytes(log, self.rules.max_accuracy_log_bytes)).hexdigest()
         detail = adir / "mlperf_log_detail.txt"
-        if detail.is_file():
-            errs = DetailLog(detail).errors()
+        if self.is_file(detail):
+            errs = self.detail_log(detail).errors()
             if errs:
-                self.err(detail, f"contains errors: {errs[0]}")
+                self.err(detail, f"contains errors: {errs[0][:200]}")
                 ok = False
         if hashes and value is not None and bench and (self.labels is not None or self.full_logs):
             full = self.full_logs.get(hashes[-1])
-            if full is None and log.is_file() and acc.sha256_file(log) == hashes[-1]:
+            if full is None and log_hash == hashes[-1]:
                 full = log
             if full is None:
                 self.warn(adir, "accuracy not recomputed: no full accuracy log with this hash was given")
@@ -367,15 +644,16 @@ class Checker:
     # ---- performance -----------------------------------------------------------------
     def check_performance(self, perf_dir: Path, bench, scen: str, quick: bool, user_values: dict,
                           test05: bool) -> tuple[bool, float | None]:
+        """``quick``: the tree declares quick mode and the caller allows quick trees."""
         detail = perf_dir / "mlperf_log_detail.txt"
-        d = DetailLog(detail)
+        d = self.detail_log(detail)
         ok = True
         if d["result_validity"] != "VALID":
-            self.err(detail, f"result_validity is {d['result_validity']}, not VALID")
+            self.err(detail, f"result_validity is {str(d['result_validity'])[:60]}, not VALID")
             ok = False
         errs = d.errors()
         if errs:
-            self.err(detail, f"contains errors: {errs[0]}")
+            self.err(detail, f"contains errors: {errs[0][:200]}")
             ok = False
         if bench and (d["effective_performance_sample_count"] or 0) < bench.performance_sample_count:
             self.err(detail, f"performance_sample_count, found {d['effective_performance_sample_count']}, "
@@ -389,11 +667,11 @@ class Checker:
                 ok = False
         logged = d["effective_scenario"]
         if logged != scen and (scen, logged) not in INFERABLE:
-            self.err(detail, f"logs scenario {logged} in a {scen} folder; only Offline/MultiStream may be "
+            self.err(detail, f"logs scenario {str(logged)[:40]} in a {scen} folder; only Offline/MultiStream may be "
                              "inferred from SingleStream (or Offline from MultiStream)")
             return False, None
         if logged in ("SingleStream", "MultiStream", "Server") and not d["early_stopping_met"]:
-            self.err(detail, f"early stopping condition was not met ({d['early_stopping_result']})")
+            self.err(detail, f"early stopping condition was not met ({str(d['early_stopping_result'])[:200]})")
             ok = False
         if bench and logged == "Server" and bench.server_latency_ns:
             if (d["effective_target_latency_ns"] or 0) > bench.server_latency_ns:
@@ -412,8 +690,18 @@ class Checker:
         if declared is not None and dur is not None and int(declared) != int(dur):
             self.err(detail, f"min duration {dur} ms does not match user.conf ({int(declared)} ms)")
             ok = False
-        if dur is not None and dur < self.rules.min_duration_ms:
-            msg = f"test duration less than 600s (min_duration {dur} ms)"
+        # a short run is an error unless the tree declares quick mode and the caller allows quick trees
+        short = []
+        if dur is None:
+            short.append("effective_min_duration_ms is not logged: the test duration cannot be shown to be 600s")
+        elif dur < self.rules.min_duration_ms:
+            short.append(f"test duration less than {self.rules.min_duration_ms // 1000}s (min_duration {dur} ms)")
+        queries, need = d["effective_min_query_count"], self.rules.min_query_count.get(logged)
+        if need and queries is None:
+            short.append(f"effective_min_query_count is not logged: the round needs {need} for {logged}")
+        elif need and queries < need:
+            short.append(f"min_query_count {queries} is below the round's minimum of {need} for {logged}")
+        for msg in short:
             if quick:
                 self.warn(detail, msg + "; quick mode, not for submission")
             else:
@@ -428,89 +716,156 @@ class Checker:
         return ok, value
 
     # ---- compliance ------------------------------------------------------------------
+    def _summary_ok(self, path: Path) -> bool:
+        """Whether ``path`` reads as a LoadGen summary (each bad one reported once)."""
+        if path not in self._summaries:
+            self._summaries[path] = False
+            text = self.read_text(path)
+            if not any(line.startswith("Scenario") for line in text.splitlines()):
+                raise Unreadable(path, "no 'Scenario' line; is this an mlperf_log_summary.txt?")
+            try:
+                comp.read_summary(path)
+            except ValueError as exc:
+                raise Unreadable(path, f"a value cannot be read ({str(exc)[:120]})") from None
+            self._summaries[path] = True
+        return self._summaries[path]
+
     def check_compliance(self, tdir: Path, test: str, ref_perf: Path, bench, scen, quick, user_values) -> None:
-        if not tdir.is_dir():
+        if not self.is_dir(tdir):
             self.err(tdir.parent, f"Missing {test} in compliance dir")
             return
         vp = tdir / "verify_performance.txt"
-        if not vp.is_file() or "TEST PASS" not in vp.read_text():
+        if not self.is_file(vp) or "TEST PASS" not in self.read_text(vp):
             self.err(vp, "missing or does not say TEST PASS")
         perf = tdir / "performance" / "run_1"
-        if not perf.is_dir():
+        if not self.is_dir(perf):
             self.err(tdir, "has no performance/run_1 directory")
             return
-        files = {p.name for p in perf.iterdir()}
+        files = {p.name for p in self.children(perf)}
         if PERF_REQUIRED - files or files - PERF_REQUIRED - PERF_OPTIONAL:
             self.err(perf, f"has file list mismatch ({sorted(files ^ PERF_REQUIRED)})")
             return
-        self.check_performance(perf, bench, scen, quick, user_values, test05=(test == "TEST05"))
-        again = comp.verify_performance(test, ref_perf / "mlperf_log_summary.txt", perf / "mlperf_log_summary.txt",
-                                        self.rules)
-        if "TEST PASS" not in again:
-            self.err(perf, f"{test} performance rule fails when recomputed: {again.strip().splitlines()[-1]}")
+        self.guarded(perf / "mlperf_log_detail.txt", self.check_performance, perf, bench, scen, quick, user_values,
+                     test05=(test == "TEST05"))
+        ref_summary, summary = ref_perf / "mlperf_log_summary.txt", perf / "mlperf_log_summary.txt"
+        if all(self.guarded(p, self._summary_ok, p, default=False) for p in (ref_summary, summary)):
+            again = self.guarded(summary, comp.verify_performance, test, ref_summary, summary, self.rules,
+                                 default="")
+            if again and "TEST PASS" not in again:
+                self.err(perf, f"{test} performance rule fails when recomputed: {again.strip().splitlines()[-1]}")
         if test == "TEST01":
             va = tdir / "verify_accuracy.txt"
             adir = tdir / "accuracy"
-            passed = va.is_file() and "TEST PASS" in va.read_text()
-            if not va.is_file():
+            passed = self.is_file(va) and "TEST PASS" in self.read_text(va)
+            if not self.is_file(va):
                 self.err(va, "is missing")
-            if not adir.is_dir():
+            if not self.is_dir(adir):
                 self.err(tdir, "has no accuracy directory")
                 return
             need = {"mlperf_log_accuracy.json", "accuracy.txt"}
             if not passed:
                 need |= {"baseline_accuracy.txt", "compliance_accuracy.txt"}
-            files = {p.name for p in adir.iterdir()}
+            files = {p.name for p in self.children(adir)}
             if files != need:
                 self.err(adir, f"has file list mismatch ({sorted(files ^ need)})")
             elif not passed and bench:
-                base = _first_value(adir / "baseline_accuracy.txt", bench.accuracy_pattern)
-                got = _first_value(adir / "compliance_accuracy.txt", bench.accuracy_pattern)
+                base = _last_value(self.read_text(adir / "baseline_accuracy.txt"), bench.accuracy_pattern, first=True)
+                got = _last_value(self.read_text(adir / "compliance_accuracy.txt"), bench.accuracy_pattern, first=True)
                 delta = 0.1 if "99.9" in bench.name else 1.0
                 if not base or not got or abs(1 - base / got) * 100 > delta:
                     self.err(adir, f"TEST01 accuracy differs by more than {delta}% ({base} vs {got})")
 
 
-def _last_value(text: str, pattern: str) -> float | None:
+def _last_value(text: str, pattern: str, first: bool = False) -> float | None:
+    """The number of the last (or ``first``) line matching ``pattern``; a match that is not a number is skipped."""
     value = None
     for line in text.splitlines():
         m = re.match(pattern, line)
         if m:
-            value = float(m.group(1))
+            try:
+                value = float(m.group(1))
+            except (TypeError, ValueError):
+                continue
+            if first:
+                return value
     return value
 
 
-def _first_value(path: Path, pattern: str) -> float | None:
-    for line in path.read_text().splitlines():
-        m = re.match(pattern, line)
-        if m:
-            return float(m.group(1))
-    return None
-
-
-def _read_conf(path: Path, scenario: str) -> dict[str, float]:
+def _read_conf(text: str, scenario: str) -> dict[str, float]:
+    """``<model>.<scenario>.<key> = <number>`` lines of a user.conf's text that apply to ``scenario``."""
     out = {}
-    for line in path.read_text().splitlines():
-        m = re.match(r"^\s*([^#\s]+)\.([^.\s]+)\.(\w+)\s*=\s*([-\d.]+)", line)
+    for line in text.splitlines():
+        m = re.match(r"^\s*([^#\s]+)\.([^.\s]+)\.(\w+)\s*=\s*(-?\d+(?:\.\d+)?)", line)
         if m and m.group(2) in (scenario, "*"):
             out[m.group(3)] = float(m.group(4))
     return out
 
 
-def _index_accuracy_logs(folder: Path) -> dict[str, Path]:
-    """sha256 -> path for every full mlperf_log_accuracy*.json under ``folder``."""
-    out = {}
-    for p in Path(folder).rglob("mlperf_log_accuracy*.json"):
-        if p.stat().st_size > 0:
-            out[acc.sha256_file(p)] = p
-    return out
+def _index_accuracy_logs(folder: Path) -> tuple[dict[str, Path], list[tuple[Path, str]]]:
+    """sha256 -> path for every full mlperf_log_accuracy*.json under ``folder``, and the files skipped (with why):
+    links are not followed, only regular files are opened, none over MAX_FULL_LOG_BYTES and none below
+    MAX_DEPTH folders."""
+    out: dict[str, Path] = {}
+    skipped: list[tuple[Path, str]] = []
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    stack = [(Path(folder), 0)]
+    while stack:
+        d, depth = stack.pop()
+        try:
+            with os.scandir(d) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue
+        for e in entries:
+            p = d / e.name
+            try:
+                st = e.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if depth + 1 < MAX_DEPTH:
+                    stack.append((p, depth + 1))
+                continue
+            if not fnmatch.fnmatchcase(e.name, "mlperf_log_accuracy*.json"):
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                skipped.append((p, LINK if stat.S_ISLNK(st.st_mode) else NOT_REGULAR.format(_type_name(st.st_mode))))
+                continue
+            if st.st_size == 0:
+                continue
+            if st.st_size > MAX_FULL_LOG_BYTES:
+                skipped.append((p, f"is {st.st_size} bytes, over the {MAX_FULL_LOG_BYTES} byte limit for a full "
+                                   "accuracy log"))
+                continue
+            try:
+                fd = os.open(p, flags)
+            except OSError as exc:
+                skipped.append((p, f"cannot be opened ({exc.strerror})"))
+                continue
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    continue
+                h, total = hashlib.sha256(), 0
+                while total <= MAX_FULL_LOG_BYTES:
+                    block = os.read(fd, 1 << 20)
+                    if not block:
+                        break
+                    h.update(block)
+                    total += len(block)
+                if total <= MAX_FULL_LOG_BYTES:
+                    out[h.hexdigest()] = p
+            finally:
+                os.close(fd)
+    return out, skipped
 
 
 def check_tree(root: Path, round_version: str = "v3.1", accuracy_logs: Path | None = None,
-               dataset: Path | None = None) -> Report:
+               dataset: Path | None = None, allow_quick: bool = False) -> Report:
+    """Check the submission tree at ``root``; ``allow_quick``: accept a tree that declares quick mode (short runs
+    become warnings), as ``benchfleet run`` does for its own quick trees (``--allow-quick``)."""
     labels = None
     if dataset is not None and (Path(dataset) / "val_map.txt").is_file():  # ImageNet labels: top-1 is rescored
         from benchfleet.data.imagenet import ImageNetVal
 
         labels = ImageNetVal.open(dataset, require_files=False).labels
-    return Checker(root, get_round(round_version), accuracy_logs, labels).run()
+    return Checker(root, get_round(round_version), accuracy_logs, labels, allow_quick=allow_quick).run()

@@ -34,16 +34,34 @@ def _gib(mb: int) -> str:
     return f"{mb / 1024:.0f} GB"
 
 
+def _id_part(value: object, default: str) -> str:
+    """One part of a system id: letters, digits and single underscores only (hosts report free text)."""
+    text = re.sub(r"[^A-Za-z0-9]+", "_", str(value or "")).strip("_")
+    return text[:64] or default
+
+
+def _count(value: object) -> int:
+    """A count a host reports (vCPUs, GPUs) as a non-negative int; anything else counts as 0 (unknown)."""
+    if isinstance(value, bool):
+        return 0
+    try:
+        n = int(str(value).strip())
+    except (TypeError, ValueError):
+        return 0
+    return n if 0 <= n < 1_000_000 else 0
+
+
 def system_id(host: dict, backend: str, device: str) -> str:
-    """A hardware-derived id (no hostname or address), safe as a folder name."""
-    cpu = host.get("cpu_model") or "cpu"
+    """A hardware-derived id (no hostname or address), safe as a folder name whatever the host reports."""
+    cpu = str(host.get("cpu_model") or "cpu")
     cpu = re.sub(r"\(R\)|\(TM\)|CPU|Processor|@.*$|\d+-Core", "", cpu)
-    cpu = re.sub(r"[^A-Za-z0-9]+", "_", cpu).strip("_")
+    cpu = _id_part(cpu, "cpu")
     gpu = ""
-    if device == "cuda" and host.get("gpus"):
-        gpus = host["gpus"]
-        gpu = f"_{len(gpus)}x" + re.sub(r"[^A-Za-z0-9]+", "_", gpus[0]["name"].replace("NVIDIA", "")).strip("_")
-    return f"{cpu}_{host.get('vcpus') or 0}c{gpu}_{backend}_{device}"
+    gpus = host.get("gpus")
+    if device == "cuda" and isinstance(gpus, list) and gpus:
+        first = gpus[0] if isinstance(gpus[0], dict) else {}
+        gpu = f"_{len(gpus)}x" + _id_part(str(first.get("name") or "").replace("NVIDIA", ""), "gpu")
+    return f"{cpu}_{_count(host.get('vcpus'))}c{gpu}_{_id_part(backend, 'backend')}_{_id_part(device, 'device')}"
 
 
 def describe(host: dict, *, division: str, submitter: str, status: str = "available",

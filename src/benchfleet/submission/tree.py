@@ -15,60 +15,104 @@ COMPLIANCE = ("TEST01", "TEST04", "TEST05")
 HARNESS_SOURCES = Path(__file__).resolve().parent.parent / "harness"
 
 
+class UnsafeTreePath(ValueError):
+    """A folder or file name for the tree that is not a plain name, or a path that leaves the tree."""
+
+
 @dataclass
 class SystemRun:
-    """One system's harness output (as fetched from its host) and its description."""
+    """One system's harness output (as fetched from its host), its description and the controller's plan.
+
+    ``planned`` holds the plan's values for the cell (division, benchmark, backend, device, precision,
+    scenarios); when given, every path in the tree is built from them and never from ``harness.json``.
+    """
 
     system_id: str
     description: dict[str, str]
     harness_dir: Path
+    planned: dict | None = None
 
     @property
     def meta(self) -> dict:
         return json.loads((self.harness_dir / "harness.json").read_text())
 
 
-def _precision(meta: dict) -> str:
-    return meta["backend"].get("precision", "fp32")
+def safe_name(value: object, what: str) -> str:
+    """``value`` as one path component, or UnsafeTreePath naming ``what``: no separators, no ``..``, no NUL or
+    other control characters, no leading dot or dash, at most 128 characters."""
+    text = value if isinstance(value, str) else ""
+    if (not text or len(text) > 128 or "/" in text or "\\" in text or ".." in text or text[0] in ".-"
+            or any(ord(c) < 32 or ord(c) == 127 for c in text)):
+        raise UnsafeTreePath(f"{what}: {value!r} is not a safe folder or file name for the submission tree "
+                             "(no '/', '..', control characters, leading dot or dash)")
+    return text
 
 
-def implementation_id(meta: dict) -> str:
-    b, precision = meta["backend"], _precision(meta)
-    return f"benchfleet-{b['name']}-{b['device']}" + ("" if precision == "fp32" else f"-{precision}")
+def _inside(root: Path, path: Path) -> Path:
+    """``path`` if it resolves inside ``root``, else UnsafeTreePath."""
+    base = root.resolve()
+    if not path.resolve().is_relative_to(base):
+        raise UnsafeTreePath(f"{path} leaves the submission tree {base}")
+    return path
 
 
-def _measurement_json(meta: dict) -> dict:
-    prov = meta["provenance"]
-    entry = registry.lookup(meta["spec"]["benchmark"], meta["backend"]["name"])
+def host_text(meta: object, *keys: str, default: str = "unknown") -> str:
+    """``meta[k1][k2]...`` as text, or ``default`` where the host left it out or gave something else."""
+    value = meta
+    for k in keys:
+        value = value.get(k) if isinstance(value, dict) else None
+    return default if value is None or isinstance(value, dict | list) else str(value)
+
+
+def _planned(run: SystemRun, meta: dict) -> dict:
+    """The cell's identity: the plan's values, or (no plan given: a tree rebuilt from harness outputs alone)
+    the harness's own."""
+    if run.planned is not None:
+        return run.planned
+    b = meta["backend"]
+    return {"division": meta["spec"]["division"], "benchmark": meta["spec"]["benchmark"], "backend": b["name"],
+            "device": b["device"], "mode": meta["spec"]["mode"], "precision": b.get("precision", "fp32"),
+            "scenarios": [s["scenario"] for s in meta["scenarios"]]}
+
+
+def _implementation(cell: dict) -> str:
+    precision = cell.get("precision") or "fp32"
+    return f"benchfleet-{cell['backend']}-{cell['device']}" + ("" if precision == "fp32" else f"-{precision}")
+
+
+def _measurement_json(meta: dict, cell: dict) -> dict:
+    entry = registry.lookup(cell["benchmark"], cell["backend"])
+    model = host_text(meta, "provenance", "model")
     return {
-        "starting_weights_filename": prov["model"] if not prov.get("synthetic")
-        else f"SYNTHETIC {meta['model_file']}: {prov['model']}",
+        "starting_weights_filename": model if not meta.get("synthetic")
+        else f"SYNTHETIC {host_text(meta, 'model_file')}: {model}",
         "retraining": "no",
         "input_data_types": entry.input_data_types,
-        "weight_data_types": entry.weight_data_types if _precision(meta) == "fp32" else _precision(meta),
+        "weight_data_types": entry.weight_data_types if (cell.get("precision") or "fp32") == "fp32"
+        else cell["precision"],
         "weight_transformations": "none",
     }
 
 
-def _readme(meta: dict, scenario: dict) -> str:
+def _readme(meta: dict, scenario: dict, cell: dict, impl: str) -> str:
     lines = [
-        f"# {meta['benchmark']} {scenario['scenario']} ({implementation_id(meta)})",
+        f"# {cell['benchmark']} {scenario['scenario']} ({impl})",
         "",
-        f"Run with benchfleet {meta['benchfleet_version']} on LoadGen {meta['host']['loadgen']} "
-        f"(round {meta['round']} rules set as TestSettings attributes), backend "
-        f"{meta['backend']['name']} {meta['backend']['version']}, {meta['backend']['threads']} threads.",
+        f"Run with benchfleet {host_text(meta, 'benchfleet_version')} on LoadGen {host_text(meta, 'host', 'loadgen')} "
+        f"(round {host_text(meta, 'round')} rules set as TestSettings attributes), backend "
+        f"{cell['backend']} {host_text(meta, 'backend', 'version')}, {host_text(meta, 'backend', 'threads')} threads.",
         "",
         "Reproduce: `benchfleet run --division {d} --mode {m}` (see the benchfleet README).".format(
-            d=meta["spec"]["division"], m=meta["spec"]["mode"]),
+            d=cell["division"], m=cell.get("mode") or host_text(meta, "spec", "mode")),
     ]
     if scenario.get("inferred_from"):
         lines += ["", f"This scenario is inferred from the {scenario['inferred_from']} run (edge rule); "
                       "its logs are copies of that run."]
-    if meta["spec"]["mode"] == "quick":
+    if (cell.get("mode") or host_text(meta, "spec", "mode")) == "quick":
         lines += ["", "QUICK MODE: shortened durations and query counts; NOT FOR SUBMISSION."]
     if meta.get("synthetic"):
-        p = meta["provenance"]
-        lines += ["", "SYNTHETIC: " + p["model"] + ". Dataset: " + p["dataset"] + "."]
+        lines += ["", f"SYNTHETIC: {host_text(meta, 'provenance', 'model')}. Dataset: "
+                      f"{host_text(meta, 'provenance', 'dataset')}."]
     return "\n".join(lines) + "\n"
 
 
@@ -85,11 +129,11 @@ _TASK_NOTES = {
 }
 
 
-def _code_readme(meta: dict) -> str:
+def _code_readme(meta: dict, impl: str) -> str:
     return (
-        f"# benchfleet harness ({implementation_id(meta)})\n\n"
+        f"# benchfleet harness ({impl})\n\n"
         "The LoadGen harness of benchfleet: `benchfleet_harness/` holds its sources as run.\n"
-        + _TASK_NOTES.get(meta.get("task", "imagenet"), "") + "\n"
+        + _TASK_NOTES.get(host_text(meta, "task", default="imagenet"), "") + "\n"
     )
 
 
@@ -109,42 +153,52 @@ def write_tree(root: Path, submitter: str, runs: list[SystemRun], round_version:
     rules = get_round(round_version)
     written: list[Path] = []
     synthetic_any = False
+    root = Path(root)
+    safe_name(submitter, "submitter")
     for run in runs:
         meta = run.meta
-        division = meta["spec"]["division"]
-        sub = Path(root) / division / submitter
+        cell = _planned(run, meta)
+        division = safe_name(cell["division"], "division")
+        sid = safe_name(run.system_id, "system id")
+        sub = _inside(root, root / division / submitter)
         if sub not in written:
             written.append(sub)
-        bench = meta["benchmark"] if meta.get("mlperf_benchmark", meta["benchmark"]) != meta["benchmark"] \
-            else rules.benchmark(meta["benchmark"]).name
-        if bench != meta.get("mlperf_benchmark", bench):
+        rule = registry.rule_benchmark(cell["benchmark"])
+        mlperf = rules.benchmark(rule).name
+        bench = safe_name(cell["benchmark"] if rule != cell["benchmark"] else mlperf, "benchmark")
+        if bench != mlperf:
             # an open-division model: tell the checker which benchmark's task it performs
             path = sub / "model_mapping.json"
             mapping = json.loads(path.read_text()) if path.is_file() else {}
-            mapping[bench] = rules.checker_model(meta["mlperf_benchmark"])
+            mapping[bench] = rules.checker_model(mlperf)
             sub.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(mapping, indent=2, sort_keys=True) + "\n")
-        impl = implementation_id(meta)
+        impl = safe_name(_implementation(cell), "implementation (backend, device, precision)")
         synthetic_any |= bool(meta.get("synthetic"))
         desc = dict(run.description, division=division, submitter=submitter)
         (sub / "systems").mkdir(parents=True, exist_ok=True)
-        (sub / "systems" / f"{run.system_id}.json").write_text(json.dumps(desc, indent=2) + "\n")
-        code = sub / "code" / bench / impl
+        _inside(root, sub / "systems" / f"{sid}.json").write_text(json.dumps(desc, indent=2) + "\n")
+        code = _inside(root, sub / "code" / bench / impl)
         code.mkdir(parents=True, exist_ok=True)
-        (code / "README.md").write_text(_code_readme(meta))
+        (code / "README.md").write_text(_code_readme(meta, impl))
         for py in sorted(HARNESS_SOURCES.glob("*.py")):
             _copy(py, code / "benchfleet_harness" / py.name)
-        for scen in meta["scenarios"]:
-            name = scen["scenario"]
+        listed = meta.get("scenarios") if isinstance(meta.get("scenarios"), list) else []
+        by_name = {s.get("scenario"): s for s in listed if isinstance(s, dict)}
+        for name in cell["scenarios"]:
+            name = safe_name(name, "scenario")
+            scen = by_name.get(name)
+            if scen is None:  # the host did not run a planned scenario: the checker reports it missing
+                continue
             src = run.harness_dir / name
-            meas = sub / "measurements" / run.system_id / bench / name
+            meas = _inside(root, sub / "measurements" / sid / bench / name)
             meas.mkdir(parents=True, exist_ok=True)
-            (meas / f"{run.system_id}_{impl}_{name}.json").write_text(
-                json.dumps(_measurement_json(meta), indent=2) + "\n")
+            (meas / f"{sid}_{impl}_{name}.json").write_text(
+                json.dumps(_measurement_json(meta, cell), indent=2) + "\n")
             (meas / "mlperf.conf").write_text(st.render_mlperf_conf(rules))
             _copy(src / "user.conf", meas / "user.conf")
-            (meas / "README.md").write_text(_readme(meta, scen))
-            res = sub / "results" / run.system_id / bench / name
+            (meas / "README.md").write_text(_readme(meta, scen, cell, impl))
+            res = _inside(root, sub / "results" / sid / bench / name)
             _copy_logs(src / "performance" / "run_1", res / "performance" / "run_1",
                        ("mlperf_log_summary.txt", "mlperf_log_detail.txt"))
             _copy_logs(src / "accuracy", res / "accuracy",
@@ -153,14 +207,14 @@ def write_tree(root: Path, submitter: str, runs: list[SystemRun], round_version:
                 tsrc = src / test
                 if not tsrc.is_dir():
                     continue
-                tdst = sub / "compliance" / run.system_id / bench / name / test
+                tdst = _inside(root, sub / "compliance" / sid / bench / name / test)
                 _copy_logs(tsrc, tdst, ("verify_performance.txt", "verify_accuracy.txt"))
                 _copy_logs(tsrc / "performance" / "run_1", tdst / "performance" / "run_1",
                            ("mlperf_log_summary.txt", "mlperf_log_detail.txt"))
                 _copy_logs(tsrc / "accuracy", tdst / "accuracy",
                            ("mlperf_log_accuracy.json", "accuracy.txt", "baseline_accuracy.txt",
                             "compliance_accuracy.txt"))
-    notes = Path(root) / "README.md"
+    notes = root / "README.md"
     text = ["# Submission tree written by benchfleet", ""]
     if synthetic_any:
         text += ["SYNTHETIC: at least one system ran a generated model on a generated dataset. "

@@ -10,11 +10,16 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
+from datetime import datetime
 from pathlib import Path
 
+from benchfleet.harness.logs import DetailLog, metric
+from benchfleet.models import registry
+from benchfleet.rules import get_round
 from benchfleet.submission.system import describe, system_id
-from benchfleet.submission.tree import SystemRun, write_tree
+from benchfleet.submission.tree import COMPLIANCE, SystemRun, host_text, write_tree
 from benchfleet.sweep.plan import Plan
 from benchfleet.sweep.rundir import DONE, FAILED, RunDir, write_atomic
 
@@ -22,6 +27,102 @@ CSV_COLUMNS = ("system", "host", "cell", "division", "benchmark", "scenario", "m
                "validity", "accuracy", "inferred_from", "compliance", "performance_duration_s",
                "min_duration_s", "cell_harness_s", "synthetic", "not_for_submission", "provider", "instance_type",
                "usd_per_hour", "usd_per_million_samples")
+
+
+def _window_s(begin, end) -> float | None:
+    try:
+        fmt = "%m-%d-%Y %H:%M:%S.%f"
+        return round((datetime.strptime(end, fmt) - datetime.strptime(begin, fmt)).total_seconds(), 3)
+    except (TypeError, ValueError):
+        return None
+
+
+def _summary_result(path: Path) -> str | None:
+    """``Result is : VALID`` of an mlperf_log_summary.txt, or None."""
+    if not path.is_file():
+        return None
+    m = re.search(r"^Result is\s*:\s*(\S+)", path.read_text(errors="replace"), re.M)
+    return m.group(1) if m else None
+
+
+def _verdict(folder: Path) -> bool:
+    """A compliance test passed: every verify_*.txt it has ends in TEST PASS (and it has one)."""
+    texts = [p.read_text(errors="replace") for p in sorted(folder.glob("verify_*.txt")) if p.is_file()]
+    return bool(texts) and all(re.search(r"^TEST PASS\s*$", t, re.M) for t in texts)
+
+
+def measured(results: Path, scenario: str, benchmark: str, round_version: str) -> dict:
+    """What the LoadGen logs under ``results/<scenario>`` say: metric, unit, validity, accuracy, compliance.
+
+    These, not the host's ``harness.json``, are what results.json, results.csv and the table report. A log
+    that is missing or unreadable gives validity INVALID (and no metric).
+    """
+    sdir = results / scenario
+    perf = sdir / "performance" / "run_1"
+    out: dict = {"metric": None, "unit": None, "validity": "INVALID", "accuracy": None, "inferred_from": None,
+                 "compliance": None, "performance_duration_s": None, "min_duration_s": None}
+    if (perf / "mlperf_log_detail.txt").is_file():
+        d = DetailLog(perf / "mlperf_log_detail.txt")
+        logged = d["effective_scenario"]
+        try:
+            out["metric"], out["unit"] = metric(d, scenario)
+        except (KeyError, TypeError, ValueError):
+            pass
+        summary = _summary_result(perf / "mlperf_log_summary.txt")
+        valid = d["result_validity"] == "VALID" and summary in (None, "VALID") and not d.errors()
+        out["validity"] = "VALID" if valid and out["metric"] is not None else "INVALID"
+        out["inferred_from"] = logged if isinstance(logged, str) and logged != scenario else None
+        out["performance_duration_s"] = _window_s(d["power_begin"], d["power_end"])
+        mins = d["effective_min_duration_ms"]
+        out["min_duration_s"] = mins / 1000 if isinstance(mins, int | float) and mins else None
+    acc_txt = sdir / "accuracy" / "accuracy.txt"
+    if acc_txt.is_file():
+        bench = get_round(round_version).benchmark(benchmark)
+        for line in acc_txt.read_text(errors="replace").splitlines():
+            m = re.match(bench.accuracy_pattern, line)
+            if m:
+                out["accuracy"] = float(m.group(1))
+    tests = {t: _verdict(sdir / t) for t in COMPLIANCE if (sdir / t).is_dir()}
+    out["compliance"] = tests or None
+    return out
+
+
+def cell_validity(results: Path, scenarios: list[str], benchmark: str, round_version: str) -> str:
+    """VALID when the performance log of every planned scenario of a cell says VALID, else INVALID."""
+    ok = bool(scenarios) and all(measured(results, s, benchmark, round_version)["validity"] == "VALID"
+                                 for s in scenarios)
+    return "VALID" if ok else "INVALID"
+
+
+def generated_data(spec: dict) -> bool:
+    """The plan's spec runs a generated model on a generated dataset (as the harness decides, from the spec alone)."""
+    model, dataset = spec.get("model", "auto"), spec.get("dataset", "auto")
+    return "synthetic" in (model, dataset) or (model == "auto" and dataset == "auto")
+
+
+def planned_values(cell) -> dict:
+    """The plan's identity of a cell, which names its folders in the tree (never the host's harness.json)."""
+    return {"division": cell.division, "benchmark": cell.benchmark, "backend": cell.backend, "device": cell.device,
+            "precision": cell.spec.get("precision") or "fp32", "mode": cell.spec.get("mode", "quick"),
+            "scenarios": list(cell.scenarios)}
+
+
+def _host_meta(path: Path) -> dict:
+    """A cell's harness.json as a mapping (empty where it is not one): host text, used for descriptions only."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _host_failure(meta: dict, scenario: str) -> str | None:
+    """The harness's own verdict on a scenario that could not pass (host noise): host text, shown escaped as a
+    note, never a verdict on validity, which comes from the logs."""
+    for rec in meta.get("scenarios") or []:
+        if isinstance(rec, dict) and rec.get("scenario") == scenario and isinstance(rec.get("failure"), str):
+            return rec["failure"][:500]
+    return None
 
 
 def _facts(rd: RunDir, host: str) -> dict:
@@ -56,36 +157,37 @@ def aggregate(run_dir: Path) -> dict:
         if states[cell.id].state != DONE:
             continue
         cdir = rd.cell_dir(cell.id)
-        meta = json.loads((cdir / "results" / "harness.json").read_text())
+        meta = _host_meta(cdir / "results" / "harness.json")
         record = rd.cell_record(cell.id)
         hf = host_facts[cell.host]
-        b = meta["backend"]
         sid = ids[(cell.host, cell.backend, cell.device)]
         sysdef = plan.systems[cell.system]
+        synthetic = bool(meta.get("synthetic")) or generated_data(cell.spec)
         desc = describe(
             hf["facts"], division=cell.division, submitter=plan.submitter, system_type=sysdef["system_type"],
-            framework=f"{b['name']} {b['version']}",
-            software=f"benchfleet {meta['benchfleet_version']}, mlcommons-loadgen {meta['host']['loadgen']}, "
-                     f"Python {meta['host']['python']}",
-            synthetic=bool(meta.get("synthetic")), device=cell.device,
+            framework=f"{cell.backend} {host_text(meta, 'backend', 'version')}",
+            software=f"benchfleet {host_text(meta, 'benchfleet_version')}, mlcommons-loadgen "
+                     f"{host_text(meta, 'host', 'loadgen')}, Python {host_text(meta, 'host', 'python')}",
+            synthetic=synthetic, device=cell.device,
             overrides={**sysdef.get("description", {}), **(hf.get("overrides") or {})},
         )
-        runs.append(SystemRun(sid, desc.values, cdir / "results"))
+        runs.append(SystemRun(sid, desc.values, cdir / "results", planned_values(cell)))
         systems.setdefault(sid, {"system_id": sid, "host": cell.host, "system": cell.system,
                                  "unknown_fields": desc.unknown})
-        for s in meta["scenarios"]:
-            perf = next((r for r in s.get("runs", []) if r["kind"] == "performance"), {})
+        rule_bench = registry.rule_benchmark(cell.benchmark)
+        for scenario in cell.scenarios:
+            if not (cdir / "results" / scenario).is_dir():  # not reached (a harness stopped for time)
+                continue
+            m = measured(cdir / "results", scenario, rule_bench, plan.round)
             rows.append({
                 "system": sid, "host": cell.host, "cell": cell.id, "division": cell.division,
-                "benchmark": meta["benchmark"], "scenario": s["scenario"], "mode": meta["spec"]["mode"],
-                "metric": s.get("metric"), "unit": s.get("unit"), "validity": s.get("validity"),
-                "accuracy": s.get("accuracy"), "inferred_from": s.get("inferred_from"),
-                "compliance": s.get("compliance"), "synthetic": bool(meta.get("synthetic")),
-                "not_for_submission": bool(meta.get("not_for_submission")),
-                "performance_duration_s": perf.get("duration_s"),
-                "min_duration_s": perf["min_duration_ms"] / 1000 if perf.get("min_duration_ms") else None,
+                "benchmark": cell.benchmark, "scenario": scenario, "mode": cell.spec.get("mode"),
+                **m, "synthetic": synthetic,
+                "not_for_submission": synthetic or bool(meta.get("not_for_submission"))
+                or cell.spec.get("mode") == "quick",
                 "cell_harness_s": record.get("harness_elapsed_s"),
-                **_cloud_cost(sysdef.get("cloud"), s["scenario"], s.get("metric"), record),
+                "failure": _host_failure(meta, scenario),
+                **_cloud_cost(sysdef.get("cloud"), scenario, m["metric"], record),
             })
     failures = []
     for st in states.values():

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import yaml
 
 from benchfleet.cloud import fleet, prices
-from benchfleet.cloud.base import check_run_id
+from benchfleet.cloud.base import WORLD_SSH_FLAG, check_run_id, world_open
 from benchfleet.sweep.plan import Plan
 from benchfleet.sweep.rundir import RunDir, write_atomic
 
@@ -50,27 +51,46 @@ def targets(plan: Plan) -> list:
     return fleet.targets_for(system_requests(plan))
 
 
-def resolve_cidrs(plan: Plan) -> dict[str, str]:
-    """ssh_cidr per system; ``auto`` asks for this controller's public address (before anything is created)."""
-    out, auto = {}, None
+def resolve_cidrs(plan: Plan, allow_world_ssh: bool = False, warn=None) -> dict[str, str]:
+    """ssh_cidr per system, before anything is created. ``auto`` is this controller's public address, or,
+    for a system reached at private addresses (``address: private``), its private one. A range open to the
+    world needs ``--allow-world-ssh`` (or ``allow_world_ssh: true`` in the system's cloud section) and is
+    warned about even then."""
+    warn = warn or (lambda m: print(m, file=sys.stderr, flush=True))
+    out: dict[str, str] = {}
+    found: dict[str, str] = {}
     for name, c in plan.cloud_systems().items():
         if c["ssh_cidr"] != "auto":
-            out[name] = c["ssh_cidr"]
+            cidr = c["ssh_cidr"]
+            if world_open(cidr):
+                if not (allow_world_ssh or c.get("allow_world_ssh")):
+                    raise ValueError(f"systems ({name}).cloud.ssh_cidr: {cidr} opens SSH to the world; give the "
+                                     f"controller's range (or auto), or pass {WORLD_SSH_FLAG} if you mean it")
+                warn(f"WARNING: systems ({name}).cloud.ssh_cidr: {cidr}: port 22 of every instance of {name} is "
+                     f"open to the world ({WORLD_SSH_FLAG})")
+            out[name] = cidr
             continue
-        if auto is None:
+        where = c.get("address", "public")
+        if where not in found:
             try:
-                auto = fleet.controller_cidr()
+                found[where] = fleet.controller_private_cidr() if where == "private" else fleet.controller_cidr()
             except OSError as exc:
-                raise ValueError(f"systems ({name}).cloud.ssh_cidr: could not find this controller's public "
+                raise ValueError(f"systems ({name}).cloud.ssh_cidr: could not find this controller's {where} "
                                  f"address ({exc}); set ssh_cidr: <your address>/32 in the sweep file") from None
-        out[name] = auto
+        out[name] = found[where]
     return out
 
 
-def prepare(rd: RunDir, plan: Plan) -> dict:
+def allowed_world_ssh(plan: Plan, allow_world_ssh: bool = False) -> dict[str, bool]:
+    """Per system: may its SSH range be world-open (the flag, or the system's ``allow_world_ssh``)?"""
+    return {name: bool(allow_world_ssh or c.get("allow_world_ssh")) for name, c in plan.cloud_systems().items()}
+
+
+def prepare(rd: RunDir, plan: Plan, allow_world_ssh: bool = False) -> dict:
     """The run's key, inventory plugin file and the playbook's ``benchfleet_cloud`` variable."""
     check_run_id(plan.run_id)
-    cidrs = resolve_cidrs(plan)
+    cidrs = resolve_cidrs(plan, allow_world_ssh, warn=lambda m: None)  # warned once, by the CLI's checks
+    allowed = allowed_world_ssh(plan, allow_world_ssh)
     key, _pub = fleet.ssh_key(key_folder(rd), plan.run_id)
     systems = system_requests(plan)
     clouds = plan.cloud_systems()
@@ -87,6 +107,7 @@ def prepare(rd: RunDir, plan: Plan) -> dict:
     write_atomic(inventory_file(rd), yaml.safe_dump(inv, sort_keys=False))
     for s in systems:
         s["ssh_cidr"] = cidrs[s["name"]]
+        s["allow_world_ssh"] = allowed[s["name"]]
     return {"run": plan.run_id, "systems": systems, "public_key_file": str((key_folder(rd) / "id_ed25519.pub")
                                                                             .resolve()),
             "ledger": str(ledger(rd).resolve())}
@@ -109,11 +130,9 @@ def teardown(rd: RunDir, plan: Plan, log=print, timeout_s: float = 600) -> fleet
 def vanished_hosts(rd: RunDir) -> set[str]:
     """Hosts whose instance disappeared without our teardown (spot preemption, deleted by someone)."""
     created, deleted = {}, set()
-    p = ledger(rd)
-    for line in p.read_text().splitlines() if p.is_file() else []:
-        e = json.loads(line)
+    for e in fleet.read_ledger(ledger(rd)):  # a line torn by a killed run is skipped with a warning
         if e["event"] == "created":
-            created[e["id"]] = e["host"]
+            created[e["id"]] = e.get("host", "")
         elif e["event"] == "deleted":
             deleted.add(e["id"])
     return {h for i, h in created.items() if i not in deleted}

@@ -73,13 +73,16 @@ def _mark_interrupted(rd: RunDir, plan: Plan) -> None:
 
 
 def run(rd: RunDir, *, inventory: Path | None = None, forks: int = 0, check: bool = False,
-        stream: TextIO = sys.stdout, live: bool | None = None, max_rounds: int = 3) -> Outcome:
+        stream: TextIO = sys.stdout, live: bool | None = None, max_rounds: int = 3,
+        accept_new_host_keys: bool = False) -> Outcome:
     """Run the pending cells. With cloud systems, instances lost mid-run (spot preemption) cost their cell a
     fresh instance in a further round, up to ``max_rounds`` in all; the run's instances are deleted at the end,
-    whatever happened (Ctrl-C included)."""
+    whatever happened (Ctrl-C included). Inventory hosts' SSH keys must be known already unless
+    ``accept_new_host_keys`` (then a new key is recorded in the run's own known_hosts); cloud instances' keys are
+    trusted on first use."""
     plan = rd.plan()
     if not plan.cloud_systems() or check:
-        return _invoke(rd, plan, inventory, forks, check, stream, live)
+        return _invoke(rd, plan, inventory, forks, check, stream, live, accept_new_host_keys=accept_new_host_keys)
     from benchfleet.sweep import cloud
 
     def teardown() -> None:
@@ -89,7 +92,8 @@ def run(rd: RunDir, *, inventory: Path | None = None, forks: int = 0, check: boo
     ran: list[str] = []
     try:
         for round_no in range(1, max_rounds + 1):
-            out = _invoke(rd, plan, inventory, forks, check, stream, live, cloud_vars=cloud.prepare(rd, plan))
+            out = _invoke(rd, plan, inventory, forks, check, stream, live, cloud_vars=cloud.prepare(rd, plan),
+                          accept_new_host_keys=accept_new_host_keys)
             ran += [c for c in out.ran if c not in ran]
             teardown()
             lost = _lost_cells(rd, plan, cloud.vanished_hosts(rd))
@@ -135,7 +139,7 @@ def _lost_cells(rd: RunDir, plan: Plan, vanished: set[str]) -> list[str]:
 
 
 def _invoke(rd: RunDir, plan: Plan, inventory: Path | None, forks: int, check: bool, stream: TextIO,
-            live: bool | None, cloud_vars: dict | None = None) -> Outcome:
+            live: bool | None, cloud_vars: dict | None = None, accept_new_host_keys: bool = False) -> Outcome:
     from benchfleet.runner import run_playbook
 
     pending = rd.pending(plan)
@@ -170,6 +174,8 @@ def _invoke(rd: RunDir, plan: Plan, inventory: Path | None, forks: int, check: b
     timeout = plan.sweep.get("cell_timeout_s") or 0
     if timeout:
         extravars["benchfleet_benchmark_cell_timeout_s"] = timeout
+    if plan.sweep.get("cell_stall_s"):
+        extravars["benchfleet_benchmark_cell_stall_s"] = plan.sweep["cell_stall_s"]
     extravars.update(_setup_vars(plan, hosts))
     live = stream.isatty() if live is None else live
     progress = Progress(plan, rd.states(plan), stream, live, pending)
@@ -183,7 +189,7 @@ def _invoke(rd: RunDir, plan: Plan, inventory: Path | None, forks: int, check: b
         try:
             r = run_playbook(rd.root.resolve(), inventories, extravars, progress.event,
                              limit=limit, forks=forks or min(len(limit), 50), check=check, ident=ident,
-                             cancel=stop.is_set)
+                             cancel=stop.is_set, accept_new_host_keys=accept_new_host_keys)
             rc = r.rc
         except KeyboardInterrupt:
             stop.set()
@@ -196,12 +202,36 @@ def _invoke(rd: RunDir, plan: Plan, inventory: Path | None, forks: int, check: b
         return Outcome(pending, {}, rc, interrupted, time.time() - started)
     if cloud_vars:
         _unprovisioned(rd, plan, hosts)
+    explained = _explain_host_keys(rd, plan, hosts)
     results = rd.root / "results.json"
-    if interrupted or not results.is_file() or results.stat().st_mtime < started:
+    if interrupted or explained or not results.is_file() or results.stat().st_mtime < started:
         summary = aggregate(rd.root)  # the callback did not get to it: build from what finished
     else:
         summary = json.loads(results.read_text())
     return Outcome(pending, summary, rc, interrupted, time.time() - started)
+
+
+def _explain_host_keys(rd: RunDir, plan: Plan, hosts: list[str]) -> bool:
+    """Hosts refused for their SSH host key say how to fix it (ssh-keyscan, or --accept-new-host-keys)."""
+    from benchfleet.runner import host_key_hint
+
+    cloud_hosts = {h for name in plan.cloud_systems() for h in plan.hosts_of(name)}
+    changed = False
+    for h in hosts:
+        hf = rd.host_failure(h)
+        if hf and hf.get("kind") == "unreachable":
+            hint = host_key_hint(hf["message"], None if h in cloud_hosts else rd.root)
+            if hint != hf["message"]:
+                rd.write_host_failure(h, hf["kind"], hf.get("task", ""), hint)
+                changed = True
+    for st in rd.states(plan).values():
+        if st.host in hosts and st.kind == "unreachable" and st.message:
+            hint = host_key_hint(st.message, None if st.host in cloud_hosts else rd.root)
+            if hint != st.message:
+                st.message = hint
+                rd.write_status(st)
+                changed = True
+    return changed
 
 
 def _setup_vars(plan: Plan, hosts: list[str]) -> dict:

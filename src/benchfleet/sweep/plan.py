@@ -8,9 +8,40 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from benchfleet.harness.spec import error_text
 from benchfleet.models import registry
 from benchfleet.rules import get_round
 from benchfleet.sweep.schema import SweepError, SweepFile
+
+# One rule for every run id (run, sweep, --resume, status, teardown; given or derived from a file name): it is
+# a folder name under runs/ and a word in Ansible variables, so no separators, no '..', no spaces, no braces.
+RUN_ID_RULE = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit, without '..'"
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if it follows RUN_ID_RULE; ValueError otherwise (the caller names its flag)."""
+    if not _RUN_ID.fullmatch(run_id) or ".." in run_id:
+        raise ValueError(f"{run_id!r} is not a run id; use {RUN_ID_RULE}")
+    return run_id
+
+
+def run_dir(runs: Path, run_id: str) -> Path:
+    """``runs/<run_id>``, checked: a valid id whose folder (links followed) is a direct child of ``runs``."""
+    check_run_id(run_id)
+    root = runs.resolve()
+    path = (root / run_id).resolve()
+    if path.parent != root or path.name != run_id:
+        raise ValueError(f"{runs / run_id} leads out of {runs} (to {path}); remove that link or choose another "
+                         "run id")
+    return root / run_id
+
+
+def run_id_stem(name: str, limit: int = 40) -> str:
+    """A run id's first part from a file name: runs of other characters become '-' (``my lab.v2`` -> my-lab-v2)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-_")[:limit].strip("-_") or "sweep"
 
 
 @dataclass(frozen=True)
@@ -187,7 +218,12 @@ def expand(sweep: SweepFile, inventory: Path, run_id: str = "") -> Plan:
                         for division in sweep.division:
                             if division == "closed" and benchmark in registry.open_models():
                                 continue
-                            base = sweep.harness_spec(system, benchmark, backend, device, division)
+                            try:
+                                base = sweep.harness_spec(system, benchmark, backend, device, division)
+                            except ValidationError as exc:
+                                e = exc.errors()[0]
+                                raise SweepError([f"systems[{i}] ({system.name}), {benchmark} on {backend}/"
+                                                  f"{device}: {error_text(e)}"]) from None
                             for group in _cell_scenarios(base.resolved_scenarios(), base.offline_inferred()):
                                 spec = base.model_copy(update={"only": group}).model_dump()
                                 cid = ".".join(slug(x) for x in (host, benchmark, f"{backend}-{device}", division,

@@ -1,4 +1,8 @@
-"""Live progress of a sweep from ansible-runner events: a redrawn table on a terminal, plain lines otherwise."""
+"""Live progress of a sweep from ansible-runner events: a redrawn table on a terminal, plain lines otherwise.
+
+Every line is written through ``for_terminal``: the events carry host text (messages, stderr, progress
+lines), and the only control sequences that reach the terminal are the table's own cursor moves.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import threading
 import time
 from typing import TextIO
 
+from benchfleet.safetext import for_terminal
 from benchfleet.sweep.plan import Plan
 from benchfleet.sweep.report import duration, status_table
 from benchfleet.sweep.rundir import CellState, failure_kind
@@ -27,7 +32,7 @@ class Progress:
     # ---- output -------------------------------------------------------------------
     def line(self, text: str) -> None:
         if not self.live:
-            self.stream.write(f"[{duration(time.time() - self.t0):>7}] {text}\n")
+            self.stream.write(f"[{duration(time.time() - self.t0):>7}] {for_terminal(text)}\n")
             self.stream.flush()
 
     def _frame(self) -> str:
@@ -44,7 +49,7 @@ class Progress:
             if self._drawn:
                 self.stream.write(f"\x1b[{self._drawn}F")
             for ln in frame:
-                self.stream.write("\x1b[2K" + ln[:200] + "\n")
+                self.stream.write("\x1b[2K" + for_terminal(ln)[:200] + "\n")
             self._drawn = len(frame)
             self.stream.flush()
 

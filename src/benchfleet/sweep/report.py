@@ -1,19 +1,25 @@
-"""Tables printed at the end of a run and by ``benchfleet status``."""
+"""Tables printed at the end of a run and by ``benchfleet status``.
+
+Cells hold host text (validity, failure messages, progress, system names): ``table`` shows every cell
+through ``for_terminal``, one line each, so a host can neither send the terminal commands nor add rows.
+"""
 
 from __future__ import annotations
 
 import time
 
+from benchfleet.safetext import for_terminal
 from benchfleet.sweep.plan import Plan
 from benchfleet.sweep.rundir import CellState
 
 
 def table(head: tuple[str, ...], body: list[tuple]) -> str:
+    body = [tuple(for_terminal(x) for x in row) for row in body]
     cols = list(zip(head, *body, strict=False)) if body else [(h,) for h in head]
     widths = [max(len(str(x)) for x in col) for col in cols]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths))]
-                     + [fmt.format(*(str(x) for x in b)) for b in body])
+                     + [fmt.format(*b) for b in body])
 
 
 def results_table(rows: list[dict]) -> str:
@@ -25,6 +31,8 @@ def results_table(rows: list[dict]) -> str:
         if r.get("compliance"):
             failed = [t for t, ok in r["compliance"].items() if not ok]
             notes.append("compliance " + ("FAIL " + ",".join(failed) if failed else "pass"))
+        if r.get("failure"):
+            notes.append(r["failure"])
         if r.get("synthetic"):
             notes.append("SYNTHETIC")
         if r.get("not_for_submission"):

@@ -10,14 +10,22 @@
     ansible/                  ansible-runner private data dir: artifacts/<ident>/job_events is the event stream
     submission/, results.json, results.csv   the aggregate, rebuilt from cells/ after every invocation
 
+    .lock                     the pid of the one process writing the run (flock held while it lives)
+
 Only finished cells live in ``cells/``; a crash or Ctrl-C leaves at most a stray file in
-``incoming/`` or a ``.tmp`` folder, both ignored and cleaned up on the next run.
+``incoming/``, a ``.tmp`` folder or a ``.<name>.<random>.tmp`` file, all ignored and cleaned up by the
+next invocation once it holds the lock (never before: they may be another writer's files in flight).
+
+The folder is 0700 and the files ``write_atomic`` writes 0600, whatever the umask: they hold host
+addresses, instance ids and home folders.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,24 +34,54 @@ from benchfleet.sweep.plan import Plan
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 # Failure kinds: infrastructure (the host or its set-up) apart from the benchmark itself.
-INFRA_KINDS = ("unreachable", "setup", "fetch", "provision", "preempted")
+INFRA_KINDS = ("unreachable", "setup", "fetch", "provision", "preempted", "tampered")
 
 
 def failure_kind(action: str, result: dict) -> str:
     """What kind of failure a failed task inside a cell is (the callback and the live view agree)."""
     if action.endswith("cell_fetch"):
-        return "fetch"
+        return "tampered" if result.get("failure_kind") == "tampered" else "fetch"
     return "timeout" if result.get("timed_out") else "harness"
 
 
 def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write ``text`` to ``path`` (0600) all at once or not at all: on any failure the temp file goes too."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # mode 0600
+    try:
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _private_dir(path: Path) -> None:
+    """``path`` as a folder only its owner can enter, whatever the umask and whether or not it existed."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+class RunLocked(Exception):
+    """Another live process writes this run: ``pid`` as it wrote it into ``.lock`` (empty if not yet)."""
+
+    def __init__(self, root: Path, pid: str):
+        self.root, self.pid = root, pid
+        who = f"pid {pid}" if pid else "a process that has not written its pid yet"
+        super().__init__(
+            f"run directory {root}: in use by another benchfleet, {who} ({root / '.lock'}); wait for it to end "
+            f"(`benchfleet status {root.name} --runs-dir {root.parent}` shows its progress), or check that "
+            f"{'pid ' + pid if pid else 'it'} is gone (`ps -p {pid or '<pid>'}`): the lock ends with that process "
+            "and any it started")
+
+
+# root (resolved) -> the open lock file, kept for the life of the process: closing it releases the flock.
+_HELD: dict[Path, int] = {}
+# Where write_atomic writes; a finished cell's own files (cells/) are the host's and never cleaned here.
+_TEMP_DIRS = ("", "status", "hosts", "cloud")
 
 
 def _float(x) -> float | None:
@@ -95,10 +133,51 @@ class RunDir:
     def exists(self) -> bool:
         return self.plan_path.is_file()
 
+    # the one writer
+    def lock(self) -> None:
+        """Become the run's one writer until this process ends (or ``unlock``); raise RunLocked if another is.
+
+        Creates the folder (0700) if need be, and cleans what an earlier writer's crash left half-written.
+        Read-only commands (status) never call this.
+        """
+        key = self.root.resolve()
+        if key in _HELD:
+            return
+        _private_dir(self.root)
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            raise RunLocked(self.root, pid) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _HELD[key] = fd
+        self._clean_temp_files()
+
+    def unlock(self) -> None:
+        fd = _HELD.pop(self.root.resolve(), None)
+        if fd is not None:
+            os.close(fd)  # releases the flock; the file stays, it is only ever locked, never removed
+
+    def _clean_temp_files(self) -> None:
+        """Remove the temp files a crashed ``write_atomic`` left (only safe while holding the lock)."""
+        for sub in _TEMP_DIRS:
+            folder = self.root / sub
+            for p in folder.glob(".*.tmp") if folder.is_dir() else []:
+                if p.is_file() and not p.is_symlink():
+                    p.unlink(missing_ok=True)
+
     def plan(self) -> Plan:
         return Plan.from_json(self.plan_path.read_text())
 
     def save_plan(self, plan: Plan, sweep_text: str | None = None) -> None:
+        _private_dir(self.root)
         write_atomic(self.plan_path, plan.to_json())
         if sweep_text is not None:
             write_atomic(self.root / "sweep.yml", sweep_text)

@@ -10,11 +10,21 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from benchfleet import safeyaml
 from benchfleet.harness.backend import BACKENDS as HARNESS_BACKENDS
-from benchfleet.harness.spec import HarnessSpec, SystemType
+from benchfleet.harness.spec import (
+    MAX_BATCH,
+    MAX_DATASET_COUNT,
+    MAX_SYNTHETIC_WIDTH,
+    MAX_TARGET_QPS,
+    MAX_THREADS,
+    PRECISION_BACKENDS,
+    HarnessSpec,
+    SystemType,
+    error_text,
+)
 from benchfleet.models import registry
 from benchfleet.rules import get_round
 from benchfleet.rules.table import SCENARIOS
@@ -42,9 +52,9 @@ class Tuning(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    threads: int = Field(0, ge=0, description="inference threads (0: all cores)")
-    batch: int = Field(0, ge=0, description="batch for Offline/Server (0: 8; 64 on cuda)")
-    server_target_qps: float | None = Field(None, gt=0, description="Server scenario target QPS")
+    threads: int = Field(0, ge=0, le=MAX_THREADS, description="inference threads (0: all cores)")
+    batch: int = Field(0, ge=0, le=MAX_BATCH, description="batch for Offline/Server (0: 8; 64 on cuda)")
+    server_target_qps: float | None = Field(None, gt=0, le=MAX_TARGET_QPS, description="Server scenario target QPS")
     precision: Literal["fp32", "fp16", "bf16"] = Field(
         "fp32", description="pytorch cells: fp32, fp16 (cuda) or bf16; other backends run the model's fp32")
 
@@ -64,12 +74,16 @@ class CloudSpec(BaseModel):
     instance_type: str = Field(min_length=1)
     image: str = Field("ubuntu-22.04", min_length=1)
     count: int = Field(1, ge=1, le=64)
-    disk_gb: int = Field(50, ge=8)
+    disk_gb: int = Field(50, ge=8, le=16384)  # 16 TiB: the largest single volume on AWS, Azure and GCP
     spot: bool = False
     ssh_user: str = "ubuntu"
-    ssh_cidr: str = Field("auto", description="who may reach port 22 (auto: this controller's public address)")
+    ssh_cidr: str = Field("auto", description="who may reach port 22 (auto: this controller's public address, or "
+                                              "its private one with address: private)")
     address: Literal["public", "private"] = "public"
-    expires_h: float = Field(0, ge=0, description="hard limit on the instances' life (0: from the estimate)")
+    allow_world_ssh: bool = Field(False, description="let ssh_cidr open port 22 to the world (0.0.0.0/0, ::/0, "
+                                                     "shorter than /8); like --allow-world-ssh")
+    expires_h: float = Field(0, ge=0, le=720, description="hard limit on the instances' life in hours, at most 30 "
+                                                          "days (0: from the estimate)")
     price_per_hour: float | None = Field(None, ge=0, description="USD/hour when the price table has no entry")
     subscription: str = Field("", description="Azure subscription id (default: AZURE_SUBSCRIPTION_ID)")
     project: str = Field("", description="GCP project (default: GOOGLE_CLOUD_PROJECT)")
@@ -91,6 +105,17 @@ class CloudSpec(BaseModel):
             return str(ipaddress.ip_network(v, strict=False))
         except ValueError:
             raise ValueError(f"{v!r} is not an address range; give e.g. 203.0.113.7/32, or auto") from None
+
+
+class FetchLimits(BaseModel):
+    """Caps on one cell's results archive; a host past any of them has its results refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_transfer_bytes: int | None = Field(None, ge=1, le=1 << 40, description="the archive file as fetched")
+    max_archive_bytes: int | None = Field(None, ge=1, le=1 << 40, description="the decompressed tar stream")
+    max_unpacked_bytes: int | None = Field(None, ge=1, le=1 << 40, description="the files' sizes added up")
+    max_members: int | None = Field(None, ge=1, le=10_000_000, description="files and folders in the archive")
 
 
 class SystemEntry(BaseModel):
@@ -164,10 +189,16 @@ class SweepFile(BaseModel):
     offline: Literal["auto", "measured", "inferred"] = "auto"
     model: str = "auto"
     dataset: str = "auto"
-    dataset_count: int = Field(1024, ge=1)
-    synthetic_width: int = Field(64, ge=1)
+    dataset_count: int = Field(1024, ge=1, le=MAX_DATASET_COUNT)
+    synthetic_width: int = Field(64, ge=1, le=MAX_SYNTHETIC_WIDTH)
     cache_dir: str = "~/.cache/benchfleet"
-    cell_timeout_s: int = Field(0, ge=0, description="give up on a cell after this long (0: from the estimate)")
+    cell_timeout_s: int = Field(0, ge=0, le=7 * 86400,
+                                description="ceiling: stop a cell after this long even while it progresses, at most "
+                                            "a week (0: 20x its estimate + 1 h)")
+    cell_stall_s: int = Field(900, ge=60, le=7 * 86400,
+                              description="stop a cell when it has written no progress line or heartbeat for this long")
+    fetch_limits: FetchLimits | None = Field(
+        None, description="caps on what a host's results archive may hold (default: sized from each cell's benchmark)")
     setup: Literal["auto", "always", "never"] = Field(
         "auto", description="run the host set-up roles first: auto (cloud hosts only), always, never")
     setup_wheelhouse: str = Field("", description="offline mode: a controller folder from `benchfleet bundle`")
@@ -231,6 +262,7 @@ class SweepFile(BaseModel):
                 raise _FieldError(("benchmarks", i), f"{b} has no model for backends {', '.join(sorted(backends))} "
                                                      f"on {', '.join(sorted(devices))}; add backend "
                                                      f"{' or '.join(have)} to backends")
+        self._precisions()
         names = [s.name for s in self.systems]
         for i, n in enumerate(names):
             if n in names[:i]:
@@ -254,6 +286,24 @@ class SweepFile(BaseModel):
                                                    or (wanted and "SingleStream" not in wanted)):
                     raise _FieldError(("offline",), f"'inferred' needs an edge system running SingleStream {where}")
         return self
+
+    def _precisions(self) -> None:
+        """A precision other than fp32 applies to pytorch cells; a system that runs none has asked for nothing."""
+        for i, system in enumerate(self.systems):
+            own = "precision" in system.overrides.model_fields_set
+            precision = system.overrides.precision if own else self.defaults.precision
+            if precision == "fp32":
+                continue
+            where = ("systems", i, "overrides", "precision") if own else ("defaults", "precision")
+            backends = system.backends or self.backends
+            devices = system.devices or self.devices
+            if not any(b in PRECISION_BACKENDS for b in backends):
+                raise _FieldError(where, f"{precision} applies to backend {' or '.join(PRECISION_BACKENDS)} only; "
+                                         f"system {system.name!r} runs {', '.join(backends)} (the model file's "
+                                         "fp32); remove it or add pytorch to backends")
+            if precision == "fp16" and "cpu" in devices:
+                raise _FieldError(where, f"fp16 is for cuda; system {system.name!r} runs pytorch on the cpu too; "
+                                         "use bf16 there, or devices: [cuda]")
 
     def scenario_list(self) -> list[str] | None:
         return None if self.scenarios == [REQUIRED] else self.scenarios
@@ -293,7 +343,8 @@ def field_path(loc: tuple) -> str:
     return out or "sweep"
 
 
-def _allowed_keys(loc: tuple) -> list[str]:
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The model that holds the field at ``loc`` (``systems[0].cloud.count`` -> CloudSpec)."""
     model: type[BaseModel] = SweepFile
     for part in loc[:-1]:
         if isinstance(part, int):
@@ -303,9 +354,14 @@ def _allowed_keys(loc: tuple) -> list[str]:
         inner = getattr(sub, "__args__", (sub,))
         found = [t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)]
         if not found:
-            return []
+            return None
         model = found[0]
-    return list(model.model_fields)
+    return model
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    model = _model_at(loc)
+    return list(model.model_fields) if model else []
 
 
 def _messages(exc: ValidationError) -> list[str]:
@@ -338,7 +394,7 @@ def _messages(exc: ValidationError) -> list[str]:
         elif e["type"] == "string_pattern_mismatch":
             msg = "use letters, digits, '.', '_' or '-' (no spaces), starting with a letter or digit"
         else:
-            msg = e["msg"].removeprefix("Value error, ")
+            msg = error_text(e, _model_at(loc))
         if loc in seen:
             continue
         seen.add(loc)
@@ -365,11 +421,9 @@ def parse(data: Any, source: str = "sweep") -> SweepFile:
 
 
 def load(path: str | Path) -> SweepFile:
-    p = Path(path)
-    if not p.is_file():
-        raise SweepError([f"sweep file: {p} does not exist"], str(p))
+    """Read a sweep file with the strict loader (no aliases, no duplicate keys, UTF-8) and validate it."""
     try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise SweepError([f"not valid YAML: {exc}"], str(p)) from None
-    return parse(data, str(p))
+        data = safeyaml.load_file(path, "sweep YAML file")
+    except safeyaml.YamlInputError as exc:
+        raise SweepError([str(exc)], str(path)) from None
+    return parse(data, str(path))
