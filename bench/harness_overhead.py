@@ -3,14 +3,20 @@
 Prints, in one run:
   * Offline samples/s of the harness / raw loop (goal >= 0.95)
   * SingleStream p90 latency of the harness (LoadGen's) and of the raw loop
+  * peak RSS of the harness's LoadGen processes / the raw loop's process (goal <= 1.1x); the raw loop runs
+    in a process of its own that holds the samples LoadGen's runs hold (the performance sample count),
+    copied into RAM as the reference's harness keeps them
 
-Usage: python bench/harness_overhead.py [--width 64] [--samples 2048] [--batch 8]
+Usage: python bench/harness_overhead.py [--width 16] [--batch 8] [--cache-dir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,15 +25,14 @@ import numpy as np
 
 from benchfleet.harness.backend import default_threads, make_backend
 from benchfleet.harness.logs import DetailLog
-from benchfleet.harness.preprocessed import ensure, open_samples
+from benchfleet.harness.preprocessed import SampleFile, ensure
 from benchfleet.harness.run import Harness
 from benchfleet.harness.spec import HarnessSpec
 from benchfleet.models import resnet50_onnx as r50
 
 
-def raw_offline(backend, samples: np.ndarray, batch: int, total: int) -> float:
-    n = samples.shape[0]
-    data = [np.ascontiguousarray(samples[i]) for i in range(n)]
+def raw_offline(backend, data: list[np.ndarray], batch: int, total: int) -> float:
+    n = len(data)
     t = time.perf_counter()
     done = 0
     while done < total:
@@ -37,14 +42,30 @@ def raw_offline(backend, samples: np.ndarray, batch: int, total: int) -> float:
     return total / (time.perf_counter() - t)
 
 
-def raw_single_stream_p90(backend, samples: np.ndarray, queries: int) -> float:
+def raw_single_stream_p90(backend, data: list[np.ndarray], queries: int) -> float:
     lat = []
     for q in range(queries):
-        x = np.ascontiguousarray(samples[q % samples.shape[0]])[None]
+        x = data[q % len(data)][None]
         t = time.perf_counter_ns()
         backend.run({r50.INPUT_NAME: x}, [r50.ARGMAX_NAME])
         lat.append(time.perf_counter_ns() - t)
     return float(np.percentile(lat, 90))
+
+
+def peak_rss_mb(who: int) -> float:
+    """Peak RSS in MB of this process (RUSAGE_SELF) or of its largest waited-for child (RUSAGE_CHILDREN)."""
+    return resource.getrusage(who).ru_maxrss / 1024  # Linux: kilobytes
+
+
+def raw_child(a: argparse.Namespace) -> None:
+    """The raw loop in a process of its own: samples copied into RAM, then timed session.run calls."""
+    samples = SampleFile(a.samples)
+    data = [samples.read(i) for i in range(min(len(samples), a.in_ram))]
+    backend = make_backend("onnxruntime", a.model, threads=a.threads)
+    backend.run({r50.INPUT_NAME: np.stack(data[:a.batch])}, [r50.ARGMAX_NAME])
+    qps = raw_offline(backend, data, a.batch, a.total)
+    p90 = raw_single_stream_p90(backend, data, a.queries)
+    print(json.dumps({"qps": qps, "p90_ns": p90, "peak_rss_mb": peak_rss_mb(resource.RUSAGE_SELF)}))
 
 
 def main() -> None:
@@ -52,7 +73,14 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=16, help="ResNet50 width (64 = the real network)")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "benchfleet"))
+    ap.add_argument("--raw-child", action="store_true", help=argparse.SUPPRESS)
+    for name, kind in (("samples", str), ("model", str), ("threads", int), ("total", int), ("queries", int),
+                       ("in-ram", int)):
+        ap.add_argument(f"--{name}", type=kind, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.raw_child:
+        raw_child(a)
+        return
     threads = default_threads()
     spec = HarnessSpec(model="synthetic", dataset="synthetic", synthetic_width=a.width, division="open",
                        scenarios=["Offline", "SingleStream"], offline="measured", batch=a.batch,
@@ -65,28 +93,37 @@ def main() -> None:
         total = int(off["result_query_count"] and off["effective_samples_per_query"])
         harness_p90 = float(ss["result_90.00_percentile_latency_ns"])
         ss_queries = int(ss["result_query_count"])
+        in_ram = int(ss["effective_performance_sample_count"])  # what LoadGen asked the SUT to keep
+    harness_rss = peak_rss_mb(resource.RUSAGE_CHILDREN)  # the largest LoadGen process
+    harness_main_rss = peak_rss_mb(resource.RUSAGE_SELF)
     from benchfleet.data.imagenet import ImageNetVal
     from benchfleet.models.synthetic import make_pair
 
     pair = make_pair(Path(a.cache_dir).expanduser() / "synthetic", width=a.width)
-    samples = open_samples(ensure(ImageNetVal.open(pair.dataset_dir), Path(a.cache_dir).expanduser(),
-                                  log=lambda m: None))
-    backend = make_backend("onnxruntime", str(pair.model_path), threads=threads)
-    backend.run({r50.INPUT_NAME: np.ascontiguousarray(samples[:a.batch])}, [r50.ARGMAX_NAME])
-    raw_qps = raw_offline(backend, samples, a.batch, total)
-    raw_p90 = raw_single_stream_p90(backend, samples, ss_queries)
+    samples = ensure(ImageNetVal.open(pair.dataset_dir), Path(a.cache_dir).expanduser(), log=lambda m: None)
+    child = subprocess.run([sys.executable, __file__, "--raw-child", "--samples", str(samples),
+                            "--model", str(pair.model_path), "--threads", str(threads), "--batch", str(a.batch),
+                            "--total", str(total), "--queries", str(ss_queries), "--in-ram", str(in_ram)],
+                           check=True, capture_output=True, text=True)
+    raw = json.loads(child.stdout.splitlines()[-1])
+    raw_qps, raw_p90, raw_rss = raw["qps"], raw["p90_ns"], raw["peak_rss_mb"]
     result = {
         "model": f"ResNet50 v1.5 architecture, width {a.width} (synthetic)",
         "threads": threads, "batch": a.batch, "offline_samples": total, "ss_queries": ss_queries,
         "offline_harness_sps": round(harness_qps, 2), "offline_raw_sps": round(raw_qps, 2),
         "offline_ratio": round(harness_qps / raw_qps, 3),
         "ss_p90_harness_ms": round(harness_p90 / 1e6, 3), "ss_p90_raw_ms": round(raw_p90 / 1e6, 3),
+        "samples_in_ram": in_ram, "peak_rss_harness_loadgen_mb": round(harness_rss, 1),
+        "peak_rss_harness_main_mb": round(harness_main_rss, 1), "peak_rss_raw_mb": round(raw_rss, 1),
+        "rss_ratio": round(harness_rss / raw_rss, 3),
         "loadgen": meta["host"]["loadgen"], "onnxruntime": meta["backend"]["version"],
     }
     print(json.dumps(result, indent=2))
     print(f"Offline: harness {harness_qps:.1f} samples/s, raw loop {raw_qps:.1f} samples/s, "
           f"ratio {harness_qps / raw_qps:.3f} (goal >= 0.95)")
     print(f"SingleStream p90: harness {harness_p90 / 1e6:.2f} ms, raw loop {raw_p90 / 1e6:.2f} ms")
+    print(f"Peak RSS: harness LoadGen process {harness_rss:.0f} MB, raw loop {raw_rss:.0f} MB, "
+          f"ratio {harness_rss / raw_rss:.3f} (goal <= 1.1); harness main process {harness_main_rss:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from benchfleet.cachelock import code_version
 from benchfleet.data.imagenet import PROVENANCE
 from benchfleet.data.squad_synth import words
 from benchfleet.harness import generate as gen
@@ -30,14 +31,24 @@ EVAL_FILE = "cnn_eval.json"
 MAX_COUNT = 64  # each article is labelled by a beam search: more would only slow the quick path down
 
 
+def generator_version() -> str:
+    """The version of the code that makes the pair: generator, model builder, and the prompts, tokenizer and
+    beam search its reference summaries were computed through."""
+    return code_version("benchfleet.data.cnndm_synth", "benchfleet.data.squad_synth", "benchfleet.models.synthetic",
+                        "benchfleet.models.tiny_gpt", "benchfleet.harness.generate", "benchfleet.harness.summarize",
+                        "benchfleet.text.bpe")
+
+
 def make_pair(root: Path, count: int = 16, seed: int = 2023, threads: int = 2, log=print,
-              settings: gen.GenerationSettings = gen.REFERENCE) -> SyntheticPair:
+              settings: gen.GenerationSettings = gen.REFERENCE, version: str | None = None) -> SyntheticPair:
+    """``version``: the generator version to key the pair by (default: this code's, ``generator_version()``)."""
     if count > MAX_COUNT:
         log(f"generated CNN/DailyMail: {MAX_COUNT} articles at most (asked {count}); each is labelled by the "
             "model's own beam search")
         count = MAX_COUNT
     return cached_pair(Path(root) / f"gptj-s{seed}-n{count}-b{settings.num_beams}", "gptj_synthetic.onnx",
-                       "cnndm-synthetic", lambda m, d: _make(m, d, count, seed, threads, log, settings))
+                       "cnndm-synthetic", lambda m, d: _make(m, d, count, seed, threads, log, settings),
+                       version or generator_version(), log)
 
 
 def _make(model_path: Path, data_dir: Path, count: int, seed: int, threads: int, log,

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from benchfleet.cachelock import code_version
 from benchfleet.data.imagenet import PROVENANCE
 from benchfleet.harness import squad
 from benchfleet.models import tiny_bert
@@ -57,11 +58,20 @@ def _sentence(rng: np.random.Generator, vocab_words: list[str], unknown: list[st
     return text[0].upper() + text[1:] + "."
 
 
+def generator_version() -> str:
+    """The version of the code that makes the pair: generator, model builder, and the featurization and
+    tokenizer its answers were computed through."""
+    return code_version("benchfleet.data.squad_synth", "benchfleet.models.synthetic", "benchfleet.models.tiny_bert",
+                        "benchfleet.harness.squad", "benchfleet.text.wordpiece")
+
+
 def make_pair(root: Path, count: int = 256, seed: int = 2023, threads: int = 2, log=print,
-              width: int = 64) -> SyntheticPair:
-    """``width`` 64: a 2-layer model for tests; 1024: BERT-large's shape (24 layers, 16 heads)."""
+              width: int = 64, version: str | None = None) -> SyntheticPair:
+    """``width`` 64: a 2-layer model for tests; 1024: BERT-large's shape (24 layers, 16 heads).
+    ``version``: the generator version to key the pair by (default: this code's, ``generator_version()``)."""
     return cached_pair(Path(root) / f"bert-w{width}-s{seed}-n{count}", "bert_squad_synthetic.onnx",
-                       "squad-synthetic", lambda m, d: _make(m, d, count, seed, threads, log, width))
+                       "squad-synthetic", lambda m, d: _make(m, d, count, seed, threads, log, width),
+                       version or generator_version(), log)
 
 
 def _make(model_path: Path, data_dir: Path, count: int, seed: int, threads: int, log, width: int) -> SyntheticPair:

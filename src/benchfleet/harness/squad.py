@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchfleet.text.wordpiece import CLS, SEP, BasicTokenizer, FullTokenizer
+from benchfleet.text.wordpiece import CLS, SEP, UNK, BasicTokenizer, FullTokenizer
 
 MAX_SEQ_LENGTH = 384
 DOC_STRIDE = 128
@@ -138,16 +138,33 @@ def _is_max_context(spans: list[tuple[int, int]], cur: int, position: int) -> bo
     return cur == best
 
 
+# The reference's squad_QSL.py tokenizes with transformers' BertTokenizer, which keeps its special tokens whole
+# where the text holds them ("[SEP]" is one token; the basic tokenizer alone cuts it into "[", "sep", "]").
+_SPECIAL_TOKENS = re.compile(r"(\[PAD\]|\[UNK\]|\[CLS\]|\[SEP\]|\[MASK\])")
+
+
+def tokenize(tokenizer: FullTokenizer, text: str) -> list[str]:
+    """``text`` cut as the reference's BertTokenizer cuts it: special tokens kept whole (``[UNK]`` when the
+    vocabulary lacks one, which has its id), everything between them by ``tokenizer``."""
+    out: list[str] = []
+    for k, piece in enumerate(_SPECIAL_TOKENS.split(text)):
+        if k % 2:
+            out.append(piece if piece in tokenizer.vocab else UNK)
+        elif piece:
+            out.extend(tokenizer.tokenize(piece))
+    return out
+
+
 def convert_examples(examples: list[Example], tokenizer: FullTokenizer, max_seq_length: int = MAX_SEQ_LENGTH,
                      doc_stride: int = DOC_STRIDE, max_query_length: int = MAX_QUERY_LENGTH) -> list[Feature]:
     features: list[Feature] = []
     unique_id = FIRST_UNIQUE_ID
     for ex_index, ex in enumerate(examples):
-        query = tokenizer.tokenize(ex.question)[:max_query_length]
+        query = tokenize(tokenizer, ex.question)[:max_query_length]
         tok_to_orig: list[int] = []
         all_doc: list[str] = []
         for i, token in enumerate(ex.doc_tokens):
-            for sub in tokenizer.tokenize(token):
+            for sub in tokenize(tokenizer, token):
                 tok_to_orig.append(i)
                 all_doc.append(sub)
         max_doc = max_seq_length - len(query) - 3

@@ -146,6 +146,14 @@ def _official_dataset(spec: HarnessSpec, entry: registry.ModelEntry, name: str, 
     return folder
 
 
+def _made_from(files: list[Path], *code: str) -> list:
+    """A samples file's key: the input files (path, size, modification time) and the version of the code that
+    turns them into samples, so that a change of either never reuses samples made before it."""
+    from benchfleet.cachelock import code_version
+
+    return [[str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns] for f in files] + [code_version(*code)]
+
+
 def _samples_file(cache: Path, kind: str, key: list, build: Callable[[], np.ndarray]) -> Path:
     digest = hashlib.sha256(json.dumps(key, default=str).encode()).hexdigest()[:16]
     path = cache / "preprocessed" / f"{kind}-{digest}.npy"
@@ -183,7 +191,7 @@ class ImageNetTask:
             spec.cache_path()
         ds = ImageNetVal.open(data_dir, spec.dataset_count)
         prov.setdefault("dataset", ds.provenance().get("kind", "imagenet2012-val"))
-        samples = ensure(ds, cache, log)
+        samples = ensure(ds, cache, log, kind=entry.preprocessing)  # the reference's pipeline for this model
         args = {"samples": str(samples), "input": entry.input_name, "output": entry.output_name,
                 "label_offset": entry.label_offset, "layout": entry.layout, "scale": entry.preprocessing,
                 "argmax": entry.output_is_scores}
@@ -200,17 +208,13 @@ class ImageNetTask:
 
 class _ImageWorker(Worker):
     def __init__(self, args: dict, backend: Backend):
-        from benchfleet.data.imagenet import MEANS
-        from benchfleet.harness.preprocessed import open_samples
+        from benchfleet.harness.preprocessed import SampleFile
 
         self.args, self.backend = args, backend
-        self.data = open_samples(Path(args["samples"]))
-        self.means = MEANS.reshape(3, 1, 1)
+        self.data = SampleFile(args["samples"])  # preprocessed as args["scale"] says (ensure's kind)
 
     def load(self, index: int) -> np.ndarray:
-        x = np.array(self.data[index])
-        if self.args["scale"] == "mobilenet":  # [-1, 1], from the mean-subtracted ResNet pipeline
-            x = (x + self.means) / 127.5 - 1.0
+        x = self.data.read(index)
         if self.args["layout"] == "nhwc":
             x = x.transpose(1, 2, 0)
         return np.ascontiguousarray(x, dtype=np.float32)
@@ -250,7 +254,8 @@ class SquadTask:
             examples = squad.read_examples(squad.load_dataset(dev))
             return squad.feature_arrays(squad.convert_examples(examples, FullTokenizer(vocab)))
 
-        samples = _samples_file(cache, "squad", [str(dev.resolve()), dev.stat().st_size, dev.stat().st_mtime], build)
+        samples = _samples_file(cache, "squad", _made_from([dev, vocab], "benchfleet.harness.squad",
+                                                           "benchfleet.text.wordpiece"), build)
         count = int(np.load(samples, mmap_mode="r").shape[0])
         args = {"samples": str(samples), "inputs": list(entry.input_names), "outputs": list(entry.output_names)}
         return Inputs(model_path, data_dir, prov, args, count, [dev, vocab])
@@ -269,11 +274,13 @@ class SquadTask:
 
 class _SquadWorker(Worker):
     def __init__(self, args: dict, backend: Backend):
+        from benchfleet.harness.preprocessed import SampleFile
+
         self.args, self.backend = args, backend
-        self.data = np.load(args["samples"], mmap_mode="r")
+        self.data = SampleFile(args["samples"])
 
     def load(self, index: int) -> np.ndarray:
-        return np.array(self.data[index])
+        return self.data.read(index)
 
     def infer(self, samples: list) -> list[np.ndarray]:
         batch = np.stack(samples)  # (N, 3, S)
@@ -317,8 +324,8 @@ class CnnDmTask:
                 out[k, :len(row)] = row
             return out
 
-        stat = files[0].stat()
-        samples = _samples_file(cache, "cnndm", [str(files[0].resolve()), stat.st_size, stat.st_mtime], build)
+        samples = _samples_file(cache, "cnndm", _made_from(files, "benchfleet.harness.summarize",
+                                                           "benchfleet.text.bpe"), build)
         count = int(np.load(samples, mmap_mode="r").shape[0])
         args = {"samples": str(samples), "eos": tok.eos_id, "output": entry.output_names[0]}
         return Inputs(model_path, data_dir, prov, args, count, files)
@@ -337,11 +344,13 @@ class CnnDmTask:
 
 class _GenerateWorker(Worker):
     def __init__(self, args: dict, backend: Backend):
+        from benchfleet.harness.preprocessed import SampleFile
+
         self.args, self.backend = args, backend
-        self.data = np.load(args["samples"], mmap_mode="r")
+        self.data = SampleFile(args["samples"])
 
     def load(self, index: int) -> np.ndarray:
-        row = np.array(self.data[index])
+        row = self.data.read(index)
         return row[row >= 0]
 
     def _next(self, ids: np.ndarray, mask: np.ndarray, pos: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ synthetic in its provenance file, in the results and in the submission tree.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from benchfleet.cachelock import locked
+from benchfleet.cachelock import code_version, locked
 from benchfleet.data import synthetic as synth_data
-from benchfleet.data.imagenet import PROVENANCE, VAL_MAP, ImageNetVal
+from benchfleet.data.imagenet import PROVENANCE, VAL_MAP, ImageNetVal, preprocess_version
 from benchfleet.models import resnet50_onnx as r50
 
 MIN_DISTINCT_LABELS = 8
@@ -50,25 +51,48 @@ def dataset_dir_for(root: Path, count: int, width: int, seed: int = 2023) -> Pat
     return Path(root) / f"resnet50-w{width}-s{seed}-n{count}" / "imagenet-synthetic"
 
 
-def cached_pair(base: Path, model_name: str, data_name: str,
-                make: Callable[[Path, Path], SyntheticPair]) -> SyntheticPair:
-    """The generated pair under ``base``: reused when its provenance file exists (it is written last), else
-    made by ``make(model_path, data_dir)``; one maker at a time across processes sharing the cache."""
+def generator_version() -> str:
+    """The version of the code that makes the ResNet50 pair: generator, model builder and the preprocessing
+    its labels were computed through (the labels are the model's answers on preprocessed images)."""
+    return code_version("benchfleet.data.synthetic", "benchfleet.models.synthetic", "benchfleet.models.resnet50_onnx",
+                        extra=preprocess_version("resnet"))
+
+
+def cached_pair(base: Path, model_name: str, data_name: str, make: Callable[[Path, Path], SyntheticPair],
+                version: str, log: Callable[[str], None] = print) -> SyntheticPair:
+    """The generated pair under ``base``: reused when its provenance file (written last) says it was made by
+    generator ``version``, else removed and made again by ``make(model_path, data_dir)``; one maker at a time
+    across processes sharing the cache. ``version`` names the code that makes the pair (``code_version``)."""
     with locked(base):
         model_path, data_dir = base / model_name, base / data_name
         meta = data_dir / PROVENANCE
         if model_path.is_file() and meta.is_file():
-            return SyntheticPair(model_path, data_dir, json.loads(meta.read_text()))
-        return make(model_path, data_dir)
+            provenance = json.loads(meta.read_text())
+            made_by = provenance.get("generator_version")
+            if made_by == version:
+                return SyntheticPair(model_path, data_dir, provenance)
+            log(f"the generated pair in {base} was made by generator version {made_by or 'unknown (older code)'}, "
+                f"this code is {version}: making it again")
+        model_path.unlink(missing_ok=True)
+        if data_dir.exists():
+            shutil.rmtree(data_dir)
+        pair = make(model_path, data_dir)
+        provenance = {**pair.provenance, "generator_version": version}
+        tmp = meta.with_name(meta.name + ".tmp")
+        tmp.write_text(json.dumps(provenance, indent=2))
+        tmp.replace(meta)
+        return SyntheticPair(pair.model_path, pair.dataset_dir, provenance)
 
 
 def make_pair(root: Path, count: int = 1024, width: int = 64, seed: int = 2023, threads: int = 2,
-              log=print) -> SyntheticPair:
-    """Create (or reuse) model + dataset under ``root``; idempotent for the same arguments."""
+              log=print, version: str | None = None) -> SyntheticPair:
+    """Create (or reuse) model + dataset under ``root``; idempotent for the same arguments and code.
+    ``version``: the generator version to key the pair by (default: this code's, ``generator_version()``)."""
     base = Path(root) / f"resnet50-w{width}-s{seed}-n{count}"
     return cached_pair(base, "resnet50_v1_synthetic.onnx", "imagenet-synthetic",
                        lambda model_path, data_dir: _make_pair(base, model_path, data_dir, count, width, seed,
-                                                               threads, log))
+                                                               threads, log),
+                       version or generator_version(), log)
 
 
 def _make_pair(base: Path, model_path: Path, data_dir: Path, count: int, width: int, seed: int, threads: int,

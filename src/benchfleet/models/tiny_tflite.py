@@ -19,8 +19,9 @@ from pathlib import Path
 import flatbuffers
 import numpy as np
 
+from benchfleet.cachelock import code_version
 from benchfleet.data import synthetic as synth_data
-from benchfleet.data.imagenet import PROVENANCE, VAL_MAP, ImageNetVal
+from benchfleet.data.imagenet import PROVENANCE, VAL_MAP, ImageNetVal, preprocess_version
 from benchfleet.models.registry import ModelEntry
 from benchfleet.models.synthetic import SyntheticPair, cached_pair
 
@@ -245,11 +246,18 @@ def build(family: str, input_name: str, output_name: str, seed: int = 0, width: 
                                      f"(SYNTHETIC weights, seed {seed}, width {width})")
 
 
+def generator_version(entry: ModelEntry) -> str:
+    """The version of the code that makes the pair, with the preprocessing its labels were computed through."""
+    return code_version("benchfleet.data.synthetic", "benchfleet.models.synthetic", "benchfleet.models.tiny_tflite",
+                        extra=preprocess_version(entry.preprocessing))
+
+
 def make_pair(root: Path, entry: ModelEntry, count: int = 1024, seed: int = 2023, threads: int = 2,
-              log=print) -> SyntheticPair:
+              log=print, version: str | None = None) -> SyntheticPair:
     family = "mobilenet" if "mobilenet" in entry.name else "efficientnet"
     return cached_pair(Path(root) / f"{entry.name}-s{seed}-n{count}", f"{entry.name}-synthetic.tflite",
-                       "imagenet-synthetic", lambda m, d: _make(m, d, entry, family, count, seed, threads, log))
+                       "imagenet-synthetic", lambda m, d: _make(m, d, entry, family, count, seed, threads, log),
+                       version or generator_version(entry), log)
 
 
 def _make(model_path: Path, data_dir: Path, entry: ModelEntry, family: str, count: int, seed: int, threads: int,
@@ -261,14 +269,13 @@ def _make(model_path: Path, data_dir: Path, entry: ModelEntry, family: str, coun
     (data_dir / VAL_MAP).write_text("".join(f"{n} 0\n" for n in names))
     model_path.parent.mkdir(parents=True, exist_ok=True)
     model_path.write_bytes(build(family, entry.input_name, entry.output_name, seed=seed))
-    from benchfleet.data.imagenet import MEANS
     from benchfleet.harness.backend import TFLiteBackend
 
     backend = TFLiteBackend(str(model_path), threads=threads)
     ds = ImageNetVal.open(data_dir)
     labels = []
     for start in range(0, len(ds), 32):
-        batch = np.stack([(ds.load(i) + MEANS.reshape(3, 1, 1)) / 127.5 - 1.0
+        batch = np.stack([ds.load(i, entry.preprocessing)
                           for i in range(start, min(start + 32, len(ds)))]).transpose(0, 2, 3, 1)
         probs = backend.run({entry.input_name: batch}, [entry.output_name])[0]
         labels.extend((probs.argmax(axis=1) - entry.label_offset).tolist())

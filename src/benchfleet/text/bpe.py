@@ -75,10 +75,16 @@ class ByteBPE:
         return word
 
     def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` as transformers' GPT2Tokenizer gives them (the reference's dataset.py): the
+        special token ``<|endoftext|>`` is kept whole where the text holds it, the rest is byte-level BPE."""
         ids: list[int] = []
-        for piece in PATTERN.findall(text):
-            mapped = "".join(self.byte_encoder[b] for b in piece.encode("utf-8"))
-            ids.extend(self.encoder[t] for t in self._bpe(mapped))
+        parts = text.split(EOS) if self.eos_id is not None else [text]
+        for k, part in enumerate(parts):
+            if k:
+                ids.append(self.eos_id)
+            for piece in PATTERN.findall(part):
+                mapped = "".join(self.byte_encoder[b] for b in piece.encode("utf-8"))
+                ids.extend(self.encoder[t] for t in self._bpe(mapped))
         return ids
 
     def decode(self, ids, skip_special_tokens: bool = True) -> str:
