@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+from ansible_collections.benchfleet.mlperf.plugins.modules.cell_fetch import ARGUMENT_SPEC
 
 from benchfleet.harness.accuracy import sha256_file
 
@@ -237,12 +238,11 @@ def check_identity(results: str, plan, cell) -> dict:
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False  # only fetches; no temporary folder on the host (none to clean up either)
-    _VALID_ARGS = frozenset(("src", "sha256", "dest", "record", "limits"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        args = self._task.args
-        for key in ("src", "sha256", "dest"):
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)  # raises AnsibleActionFail
+        for key in ("src", "sha256", "dest"):  # given, but empty (a host that reported no archive)
             if not args.get(key):
                 raise AnsibleActionFail(f"cell_fetch: {key} is required")
         dest = os.path.abspath(os.path.expanduser(str(args["dest"]))).rstrip("/")

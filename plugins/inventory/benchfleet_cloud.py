@@ -13,7 +13,7 @@ description:
   - The configuration file name must end with C(benchfleet_cloud.yml) or C(benchfleet_cloud.yaml).
   - Credentials come from each SDK's standard chain; none are read from this file.
 version_added: "0.1.0"
-author: benchfleet contributors
+author: benchfleet contributors (!UNKNOWN)
 extends_documentation_fragment:
   - constructed
 options:

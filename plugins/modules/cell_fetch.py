@@ -53,8 +53,9 @@ options:
     default: {}
 attributes:
   check_mode:
+    description: Says whether the cell would be fetched; transfers and writes nothing.
     support: full
-author: benchfleet contributors
+author: benchfleet contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -87,9 +88,18 @@ failure_kind:
 
 from ansible.module_utils.basic import AnsibleModule
 
+# The arguments, declared once: plugins/action/cell_fetch.py validates the task's arguments against it.
+ARGUMENT_SPEC = dict(
+    src=dict(type="str", required=True),
+    sha256=dict(type="str", required=True),
+    dest=dict(type="path", required=True),
+    record=dict(type="dict", default={}),
+    limits=dict(type="dict", default={}),
+)
+
 
 def main():
-    module = AnsibleModule(argument_spec={}, supports_check_mode=True)  # documentation only
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     module.fail_json(msg="benchfleet.mlperf.cell_fetch runs as an action plugin on the controller")
 
 

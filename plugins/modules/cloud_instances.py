@@ -23,7 +23,7 @@ description:
   - Credentials come from each SDK's standard chain only (environment, profiles, managed identities).
   - "Runs on the controller (C(delegate_to: localhost)); needs the benchfleet package there."
 version_added: "0.1.0"
-author: benchfleet contributors
+author: benchfleet contributors (!UNKNOWN)
 options:
   run:
     description: "The run id (tag C(benchfleet-run)); lowercase letters, digits and dashes."

@@ -30,10 +30,10 @@ options:
     choices: [started, finished, stopped]
     default: started
   spec:
-    description: The harness spec (state=started).
+    description: The harness spec. Required with O(state=started); with O(state=finished) together with I(python).
     type: dict
   python:
-    description: Python interpreter with benchfleet installed (state=started).
+    description: Python interpreter with benchfleet installed. Required with O(state=started).
     type: str
   wait:
     description:
@@ -70,8 +70,9 @@ options:
     default: 900
 attributes:
   check_mode:
+    description: Reports what a call would start, pack or stop, and does none of it.
     support: full
-author: benchfleet contributors
+author: benchfleet contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -140,7 +141,7 @@ stalled:
   returned: when stopped for time
 """
 
-import hashlib
+
 import json
 import os
 import shlex
@@ -150,75 +151,38 @@ import tarfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.benchfleet.mlperf.plugins.module_utils._cell_folder import (
+    ARCHIVE,
+    HARNESS_JSON,
+    MEASURING,
+    PID,
+    RESULTS,
+    SCRIPT,
+    SESSION,
+    SPEC,
+    STDERR,
+    CellFolder,
+    sha256_file,
+)
 
-SCRIPT = ('"$0" -m benchfleet.harness --spec spec.json --out results >stdout.log 2>stderr.log; '
-          'echo $? >rc.tmp; mv rc.tmp rc')
-
-
-def _read(path, default=""):
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return default
-
-
-def _alive(path):
-    pid = _read(os.path.join(path, "pid")).strip()
-    if not pid.isdigit():
-        return None
-    try:
-        os.kill(int(pid), 0)
-    except OSError:
-        return None
-    cmdline = _read(f"/proc/{pid}/cmdline")
-    return int(pid) if "benchfleet.harness" in cmdline else None
-
-
-def _rc(path):
-    text = _read(os.path.join(path, "rc")).strip()
-    return int(text) if text.lstrip("-").isdigit() else None
+ARGUMENT_SPEC = dict(
+    path=dict(type="path", required=True),
+    state=dict(type="str", default="started", choices=["started", "finished", "stopped"]),
+    spec=dict(type="dict"),
+    python=dict(type="str"),
+    wait=dict(type="int", default=10),
+    timeout=dict(type="int", default=0),
+    stall=dict(type="int", default=900),
+    min_wait=dict(type="float", default=2.0),
+    session=dict(type="str", default=""),
+)
+REQUIRED_IF = [("state", "started", ("spec", "python"))]
 
 
-def _last_line(path):
-    lines = _read(os.path.join(path, "progress.log")).strip().splitlines()
-    return lines[-1] if lines else ""
-
-
-def _new_lines(path, peek=False):
-    """Progress lines after the follower's cursor; the cursor moves unless peek."""
-    lines = _read(os.path.join(path, "progress.log")).splitlines()
-    cursor_file = os.path.join(path, "progress.cursor")
-    seen = _read(cursor_file).strip()
-    seen = int(seen) if seen.isdigit() else 0
-    new = lines[seen:]
-    if new and not peek:
-        with open(cursor_file + ".tmp", "w") as f:
-            f.write(str(len(lines)))
-        os.replace(cursor_file + ".tmp", cursor_file)
-    return new
-
-
-def _started_at(path):
-    try:
-        return os.stat(os.path.join(path, "pid")).st_mtime
-    except OSError:
-        return None
-
-
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def start(module, path):
-    done = _rc(path) == 0 and os.path.isfile(os.path.join(path, "results", "harness.json"))
-    if done:
+def start(module, cell):
+    if cell.done():
         return dict(changed=False, finished_earlier=True, msg="finished earlier; collected, not run again")
-    pid = _alive(path)
+    pid = cell.alive()
     if pid:
         return dict(changed=False, msg=f"already running (pid {pid})")
     if module.check_mode:
@@ -226,113 +190,99 @@ def start(module, path):
     spec, python = module.params["spec"], module.params["python"]
     if not spec or not python:
         module.fail_json(msg="state=started needs spec and python")
-    os.makedirs(path, exist_ok=True)
-    for name in ("rc", "rc.tmp", "results.tgz", "stderr.log", "stdout.log", "progress.log", "progress.cursor",
-                 "measuring", "heartbeat"):
-        try:
-            os.unlink(os.path.join(path, name))
-        except OSError:
-            pass
-    with open(os.path.join(path, "spec.json"), "w") as f:
+    os.makedirs(cell.path, exist_ok=True)
+    cell.remove_for_start()
+    with open(cell.file(SPEC), "w") as f:
         json.dump(spec, f, indent=2)
-    proc = subprocess.Popen(["/bin/sh", "-c", SCRIPT, python], cwd=path, stdin=subprocess.DEVNULL,
+    # Detached on purpose: the harness must outlive this module and the connection (run_command waits for it).
+    proc = subprocess.Popen(["/bin/sh", "-c", SCRIPT, python], cwd=cell.path, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                             close_fds=True)
-    with open(os.path.join(path, "pid"), "w") as f:
-        f.write(str(proc.pid))
+    cell.write(PID, str(proc.pid))
     for _ in range(100):  # until the child has exec'd the harness command line (followers look for it)
-        if _alive(path) or proc.poll() is not None:
+        if cell.alive() or proc.poll() is not None:
             break
         time.sleep(0.02)
     return dict(changed=True, msg=f"started: {shlex.join([python, '-m', 'benchfleet.harness'])} (pid {proc.pid})")
 
 
-def finished(module, path):
+def finished(module, cell):
     launched = {}
     session = module.params["session"]
-    first = not session or _read(os.path.join(path, "session")).strip() != session
+    first = not session or cell.read(SESSION).strip() != session
     if first and module.params["spec"] and module.params["python"]:
-        launched = start(module, path)
+        launched = start(module, cell)
         if session and not module.check_mode:
-            with open(os.path.join(path, "session"), "w") as f:
-                f.write(session)
+            cell.write(SESSION, session)
         if module.check_mode and launched.get("changed"):
             return dict(launched, finished=True, running=False, progress="")
-    result = _follow(module, path)
+    result = _follow(module, cell)
     result["changed"] = bool(result.get("changed") or launched.get("changed"))
     if launched.get("finished_earlier"):
         result["start_msg"] = launched["msg"]  # collected now, not run again
     return result
 
 
-def _times(path):
-    """When the harness started (pid file) and ended (rc file), as epoch seconds."""
-    out = {}
-    for key, name in (("started_at", "pid"), ("ended_at", "rc")):
-        try:
-            out[key] = os.stat(os.path.join(path, name)).st_mtime
-        except OSError:
-            pass
-    return out
+def _elapsed(cell):
+    started = cell.started_at()
+    return round(time.time() - started, 1) if started else None
 
 
-def _follow(module, path):
+def _follow(module, cell):
     call_start = time.time()
     deadline = call_start + max(0, module.params["wait"])
     timeout = module.params["timeout"]
     while True:
-        rc = _rc(path)
+        rc = cell.rc()
         if rc is not None or module.check_mode:
             break
-        if not _alive(path):
+        if not cell.alive():
             time.sleep(0.5)  # the harness may be writing rc right now
-            rc = _rc(path)
+            rc = cell.rc()
             if rc is None:
                 module.fail_json(msg="the harness process ended without an exit status (killed, or the host "
                                      "rebooted); the next run starts this cell again",
-                                 finished=False, running=False, progress=_last_line(path),
-                                 progress_new=_new_lines(path))
+                                 finished=False, running=False, progress=cell.last_line(),
+                                 progress_new=cell.new_lines())
             break
-        started = _started_at(path)
-        elapsed = round(time.time() - started, 1) if started else None
-        why, stalled = _overdue(path, elapsed, timeout, module.params["stall"])
+        elapsed = _elapsed(cell)
+        why, stalled = _overdue(cell, elapsed, timeout, module.params["stall"])
         if why:
-            stop(module, path)
-            module.fail_json(msg=f"{why}; stopped. {_kept(path)}", finished=False, running=False, timed_out=True,
-                             stalled=stalled, progress=_last_line(path), progress_new=_new_lines(path))
+            stop(module, cell)
+            module.fail_json(msg=f"{why}; stopped. {_kept(cell)}", finished=False, running=False, timed_out=True,
+                             stalled=stalled, progress=cell.last_line(), progress_new=cell.new_lines())
         # New progress lines end the call early, but not before min_wait: followers of many hosts
         # would otherwise spend more CPU on polling than the benchmarks they follow.
-        early = (time.time() >= call_start + module.params["min_wait"] and _new_lines(path, peek=True)
-                 and not os.path.exists(os.path.join(path, "measuring")))
+        early = (time.time() >= call_start + module.params["min_wait"] and cell.new_lines(peek=True)
+                 and not cell.exists(MEASURING))
         if time.time() >= deadline or early:
-            return dict(changed=False, finished=False, running=True, progress=_last_line(path),
-                        progress_new=_new_lines(path), elapsed=elapsed)
+            return dict(changed=False, finished=False, running=True, progress=cell.last_line(),
+                        progress_new=cell.new_lines(), elapsed=elapsed)
         time.sleep(min(0.5, max(0.05, deadline - time.time())))
-    started = _started_at(path)
-    elapsed = round(time.time() - started, 1) if started else None
+    elapsed = _elapsed(cell)
     if module.check_mode and rc is None:
-        return dict(changed=False, finished=True, running=bool(_alive(path)), progress=_last_line(path),
+        return dict(changed=False, finished=True, running=bool(cell.alive()), progress=cell.last_line(),
                     msg="check mode: not waiting")
     if rc != 0:
-        err = _read(os.path.join(path, "stderr.log")).strip()
+        err = cell.read(STDERR).strip()
         module.fail_json(msg=f"the harness failed (exit {rc}): {err[-3000:]}", finished=False, running=False,
-                         rc=rc, progress=_last_line(path), progress_new=_new_lines(path))
-    archive = os.path.join(path, "results.tgz")
+                         rc=rc, progress=cell.last_line(), progress_new=cell.new_lines())
+    archive = cell.file(ARCHIVE)
     changed = False
     if not os.path.isfile(archive):
         if module.check_mode:
-            return dict(changed=True, finished=True, running=False, progress=_last_line(path))
+            return dict(changed=True, finished=True, running=False, progress=cell.last_line())
         tmp = archive + ".tmp"
         with tarfile.open(tmp, "w:gz") as tar:
-            tar.add(os.path.join(path, "results"), arcname="results")
+            tar.add(cell.file(RESULTS), arcname=RESULTS)
         os.replace(tmp, archive)
         changed = True
-    return dict(changed=changed, finished=True, running=False, progress=_last_line(path),
-                progress_new=_new_lines(path), archive=archive, sha256=_sha256(archive), elapsed=elapsed,
-                **_times(path))
+    return dict(changed=changed, finished=True, running=False, progress=cell.last_line(),
+                progress_new=cell.new_lines(), archive=archive, sha256=sha256_file(archive), elapsed=elapsed,
+                **cell.times())
 
 
-def _overdue(path, elapsed, ceiling, stall):
+def _overdue(cell, elapsed, ceiling, stall):
     """Why a running harness is to be stopped now, and whether it stalled; (None, False) to let it run.
 
     Slow is not dead: a harness is stopped when neither a progress line nor a heartbeat came for ``stall``
@@ -340,23 +290,22 @@ def _overdue(path, elapsed, ceiling, stall):
     if not elapsed:
         return None, False
     if stall:
-        marks = [os.path.join(path, n) for n in ("progress.log", "heartbeat", "pid")]
-        last = max((os.stat(m).st_mtime for m in marks if os.path.exists(m)), default=time.time())
+        last = cell.last_sign_of_life() or time.time()
         quiet = time.time() - last
         if quiet > stall:
             return (f"stalled: no progress line or heartbeat for {quiet:.0f} s (the stall limit is {stall} s) after "
-                    f"{elapsed:.0f} s; last progress: {_last_line(path) or 'none'}"), True
+                    f"{elapsed:.0f} s; last progress: {cell.last_line() or 'none'}"), True
     if ceiling and elapsed > ceiling:
         return (f"timed out: the cell ran {elapsed:.0f} s, over its {ceiling} s ceiling while still progressing "
-                f"(last progress: {_last_line(path) or 'none'})"), False
+                f"(last progress: {cell.last_line() or 'none'})"), False
     return None, False
 
 
-def _kept(path):
+def _kept(cell):
     """What a stopped harness had finished: results/harness.json on the host keeps it, and the next start
     of the cell measures only the rest."""
     try:
-        with open(os.path.join(path, "results", "harness.json")) as f:
+        with open(cell.file(RESULTS, HARNESS_JSON)) as f:
             scenarios = json.load(f).get("scenarios") or []
     except (OSError, ValueError, AttributeError):
         scenarios = []
@@ -374,15 +323,15 @@ def _kept(path):
     return "; ".join(parts) if parts else "nothing finished before the stop"
 
 
-def stop(module, path):
-    pid = _alive(path)
+def stop(module, cell):
+    pid = cell.alive()
     if not pid:
         return dict(changed=False, msg="not running")
     if not module.check_mode:
         try:
             os.killpg(pid, signal.SIGTERM)
             for _ in range(50):
-                if not _alive(path):
+                if not cell.alive():
                     break
                 time.sleep(0.1)
             else:
@@ -392,28 +341,17 @@ def stop(module, path):
     return dict(changed=True, msg=f"stopped pid {pid}")
 
 
+HANDLERS = {"started": start, "finished": finished, "stopped": stop}
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", required=True),
-            state=dict(type="str", default="started", choices=["started", "finished", "stopped"]),
-            spec=dict(type="dict"),
-            python=dict(type="str"),
-            wait=dict(type="int", default=10),
-            timeout=dict(type="int", default=0),
-            stall=dict(type="int", default=900),
-            min_wait=dict(type="float", default=2.0),
-            session=dict(type="str", default=""),
-        ),
-        supports_check_mode=True,
-    )
-    path = module.params["path"]
-    action = {"started": start, "finished": finished, "stopped": stop}[module.params["state"]]
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_if=REQUIRED_IF, supports_check_mode=True)
+    cell = CellFolder(module.params["path"])
     result = dict(finished=False, running=False, progress="")
-    result.update(action(module, path))
+    result.update(HANDLERS[module.params["state"]](module, cell))
     if module.params["state"] != "finished":
-        result["running"] = bool(_alive(path))
-        result["progress"] = _last_line(path)
+        result["running"] = bool(cell.alive())
+        result["progress"] = cell.last_line()
     module.exit_json(**result)
 
 

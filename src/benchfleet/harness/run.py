@@ -53,6 +53,10 @@ ACC_LOG = "mlperf_log_accuracy.json"
 # line nor a heartbeat for its stall period (minutes), so a LoadGen run that lasts long on a slow host is not
 # taken for a hung one. One small write per beat, in a process that is not the one being timed.
 HEARTBEAT_S = 30.0
+# The files the harness writes beside its --out folder (results/) in a cell folder on a host, by role. The
+# harness_cell module reads them; its copy of these names is plugins/module_utils/_cell_folder.py (HARNESS_WRITES),
+# held equal by tests/test_host_boundary.py. Kept here, free of Ansible: the harness runs on hosts without it.
+CELL_FILES = {"progress": "progress.log", "measuring": "measuring", "heartbeat": "heartbeat"}
 
 
 def _measure(worker: Worker, cache: SampleCache, batch: int, reps: int = 5) -> tuple[float, float]:
@@ -483,14 +487,15 @@ def main(argv: list[str] | None = None) -> int:
     spec = HarnessSpec.load(a.spec)
     out = Path(a.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    progress = out.parent / "progress.log"  # beside the results: not fetched, read by the CLI
+    progress = out.parent / CELL_FILES["progress"]  # beside the results: not fetched, read by the CLI
 
     def log(message: str) -> None:
         print(message, flush=True)
         with open(progress, "a") as f:
             f.write(f"{time.strftime('%H:%M:%S')} {message}\n")
 
-    meta = Harness(spec, out, log=log, measuring=out.parent / "measuring", heartbeat=out.parent / "heartbeat").run()
+    meta = Harness(spec, out, log=log, measuring=out.parent / CELL_FILES["measuring"],
+                   heartbeat=out.parent / CELL_FILES["heartbeat"]).run()
     print(json.dumps({"ok": True, "scenarios": [
         {k: s.get(k) for k in ("scenario", "metric", "unit", "validity", "accuracy")} for s in meta["scenarios"]
     ]}), flush=True)

@@ -1,0 +1,89 @@
+"""The host boundary: the cell folder's names are spelled once on each side, and the modules declare
+their arguments (issue 14, place 3)."""
+
+from __future__ import annotations
+
+import configparser
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from benchfleet.harness import run as harness_run
+from benchfleet.runner import ansible_env
+from tests.conftest import ROOT
+
+MODULE_UTILS = ROOT / "plugins" / "module_utils"
+
+
+def _cell_folder():
+    """plugins/module_utils/_cell_folder.py (standard library only), loaded without Ansible."""
+    spec = importlib.util.spec_from_file_location("benchfleet_cell_folder", MODULE_UTILS / "_cell_folder.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _ansible(env: dict, module: str, args: dict) -> tuple[int, str]:
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local", "-o",
+                           "-m", module, "-a", json.dumps(args)],
+                          capture_output=True, text=True, env={**os.environ, **env}, timeout=120)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_the_harness_and_the_module_name_the_same_files():
+    """The harness (no Ansible on the host) keeps its own copy of what it writes beside results/."""
+    assert harness_run.CELL_FILES == _cell_folder().HARNESS_WRITES
+
+
+def test_the_module_starts_the_harness_as_its_command_line_expects():
+    folder = _cell_folder()
+    assert f"-m {folder.HARNESS_MODULE} --spec {folder.SPEC} --out {folder.RESULTS} " in folder.SCRIPT
+    assert importlib.util.find_spec(f"{folder.HARNESS_MODULE}.__main__") is not None
+    # what the harness writes is cleared before a restart, so an earlier attempt is not read as this one's
+    assert set(folder.HARNESS_WRITES.values()) <= set(folder.FRESH_START)
+
+
+def test_no_module_spells_a_cell_file_name():
+    folder = _cell_folder()
+    names = {folder.SPEC, folder.RC, folder.PROGRESS, folder.MEASURING, folder.HEARTBEAT, folder.CURSOR,
+             folder.ARCHIVE, folder.STDERR, folder.STDOUT}
+    text = (ROOT / "plugins" / "modules" / "harness_cell.py").read_text()
+    code = text[text.index("\nimport "):]  # the documentation may name them
+    assert [n for n in names if f'"{n}"' in code or f"'{n}'" in code] == []
+
+
+def test_the_follower_cursor_and_exit_status(tmp_path):
+    cell = _cell_folder().CellFolder(str(tmp_path))
+    assert cell.rc() is None and cell.new_lines() == [] and cell.last_line() == ""
+    (tmp_path / "progress.log").write_text("10:00:00 one\n10:00:01 two\n")
+    assert cell.new_lines(peek=True) == ["10:00:00 one", "10:00:01 two"]
+    assert cell.new_lines() == ["10:00:00 one", "10:00:01 two"]
+    assert cell.new_lines() == [] and cell.last_line() == "10:00:01 two"
+    (tmp_path / "rc").write_text("-9\n")
+    assert cell.rc() == -9 and not cell.done() and set(cell.times()) == {"ended_at"}
+
+
+def test_module_utils_is_where_ansible_cfg_says_and_every_module_is_in_the_group():
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "ansible.cfg")
+    assert (ROOT / cfg["defaults"]["module_utils"]).is_dir()
+    runtime = yaml.safe_load((ROOT / "meta" / "runtime.yml").read_text())
+    modules = {p.stem for p in (ROOT / "plugins" / "modules").glob("*.py")}
+    assert set(runtime["action_groups"]["benchfleet"]) == modules
+
+
+def test_the_modules_and_the_action_refuse_arguments_they_do_not_declare(tmp_path):
+    env = ansible_env(tmp_path / "private")
+    rc, out = _ansible(env, "benchfleet.mlperf.harness_cell", {"path": str(tmp_path / "cell"), "state": "started"})
+    assert rc != 0 and "missing: spec, python" in out, out
+    assert not (tmp_path / "cell").exists()
+    rc, out = _ansible(env, "benchfleet.mlperf.cell_fetch",
+                       {"src": "/x/results.tgz", "sha256": "0" * 64, "dest": str(tmp_path / "d"), "limit": {}})
+    assert rc != 0 and "Unsupported parameters" in out and "limit" in out, out
+    rc, out = _ansible(env, "benchfleet.mlperf.cell_fetch", {"src": "/x/results.tgz", "dest": str(tmp_path / "d")})
+    assert rc != 0 and "missing required arguments: sha256" in out, out
