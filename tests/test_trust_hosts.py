@@ -18,9 +18,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from benchfleet import cli
+from benchfleet import api
 from benchfleet.harness.accuracy import sha256_file
 from benchfleet.submission.tree import SystemRun, write_tree
+from benchfleet.sweep import report
 from benchfleet.sweep.aggregate import aggregate
 from benchfleet.sweep.plan import Cell, Plan
 from benchfleet.sweep.rundir import RunDir
@@ -313,7 +314,7 @@ def _two_hosts(tmp_path: Path, tamper: bool) -> list[str]:
     from contextlib import redirect_stdout
 
     with redirect_stdout(buf):
-        cli._report(rd, outcome)
+        print(report.run_report(api.finish(rd, outcome)))
     return buf.getvalue().splitlines()
 
 

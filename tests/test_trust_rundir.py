@@ -147,7 +147,7 @@ def test_the_live_table_draws_a_hostile_hosts_text_escaped(tmp_path):
 
 
 def test_results_table_and_failure_tails_escape_host_text():
-    from benchfleet.cli import _tail
+    from benchfleet.sweep.report import tail as _tail
 
     row = {"system": "sys" + HOSTILE, "division": "open", "benchmark": "resnet50", "scenario": "Offline",
            "unit": "samples/s", "metric": 1.0, "validity": HOSTILE, "accuracy": 76.0, "inferred_from": HOSTILE}

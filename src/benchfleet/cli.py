@@ -1,18 +1,14 @@
-"""The ``benchfleet`` command."""
+"""The ``benchfleet`` command: the argument parser, and one handler per subcommand that calls ``benchfleet.api``,
+prints what ``sweep/report.py`` renders of the result, and returns the exit code."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import sys
-import time
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from benchfleet import __version__
-from benchfleet.safetext import for_terminal
+from benchfleet import __version__, api
+from benchfleet.errors import BenchfleetError, UsageError
 
 EPILOG_RUN = """examples:
   benchfleet run
@@ -71,493 +67,114 @@ EPILOG_SETUP = """examples:
 """
 
 
-class UsageError(Exception):
-    pass
-
-
-# `benchfleet run` flags for the spec and sweep fields it fills (errors name what the user typed).
-_RUN_FLAGS = {"benchmarks": "--benchmark", "backends": "--backend", "devices": "--device", "defaults.threads":
-              "--threads", "defaults.batch": "--batch", "defaults.precision": "--precision",
-              "systems.system_type": "--system-type", "systems": "--inventory", "systems.hosts": "--inventory"}
-
-
-def _run_flag(field: str) -> str:
-    """The `benchfleet run` flag for a spec field or sweep field path (``defaults.threads`` -> --threads)."""
-    path = re.sub(r"\[\d+\]", "", field)
-    return _RUN_FLAGS.get(path) or "--" + path.rsplit(".", 1)[-1].replace("_", "-")
-
-
-def _as_flags(msg: str) -> str:
-    """A spec message's advice in flags: 'use backend tflite' -> 'use --backend tflite'."""
-    return re.sub(r"\b(use|to) (backend|device|division|precision)\b", r"\1 --\2", msg)
-
-
-def _spec_from_args(a: argparse.Namespace):
-    from benchfleet.harness.spec import HarnessSpec, SpecError, error_text
-    from benchfleet.models import registry
-    from benchfleet.rules.table import SCENARIOS
-
-    fields = {
-        "division": a.division, "mode": a.mode, "model": a.model, "dataset": a.dataset,
-        "system_type": a.system_type, "offline": a.offline, "threads": a.threads, "batch": a.batch,
-        "round": a.round, "benchmark": a.benchmark, "backend": a.backend, "device": a.device,
-        "precision": a.precision,
-    }
-    if a.scenarios:
-        fields["scenarios"] = [s.strip() for s in a.scenarios.split(",") if s.strip()]
-        if not fields["scenarios"]:
-            raise UsageError(f"--scenarios: {a.scenarios!r} names no scenario; give a comma list of "
-                             f"{', '.join(SCENARIOS)}, or leave --scenarios out for what the division needs")
-    if a.dataset_count:
-        fields["dataset_count"] = a.dataset_count
-    if a.synthetic_width:
-        fields["synthetic_width"] = a.synthetic_width
-    if a.cache_dir:
-        fields["cache_dir"] = a.cache_dir
-    try:
-        spec = HarnessSpec(**fields)
-        spec.resolved_scenarios()
-        spec.offline_inferred()
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        inner = (e.get("ctx") or {}).get("error")
-        field = inner.field if isinstance(inner, SpecError) else str(e["loc"][0]) if e["loc"] else "benchmark"
-        raise UsageError(f"{_run_flag(field)}: {_as_flags(error_text(e, HarnessSpec))}") from None
-    except SpecError as exc:
-        raise UsageError(f"{_run_flag(exc.field)}: {_as_flags(exc.msg)}") from None
-    if not registry.runs_on(spec.benchmark, spec.backend, spec.device):
-        have = registry.backends_for(spec.benchmark)
-        if spec.backend not in have:
-            raise UsageError(f"--backend: {spec.benchmark} has no {spec.backend} model; use --backend "
-                             + (", ".join(have[:-1]) + " or " + have[-1] if len(have) > 1 else "".join(have)))
-        raise UsageError(f"--device: {spec.benchmark} on {spec.backend} does not run on {spec.device}; use "
-                         "--device cpu")
-    if spec.dataset not in ("auto", "synthetic", "official") and not Path(spec.dataset).expanduser().is_dir():
-        raise UsageError(f"--dataset: {spec.dataset} is not a folder; give the benchmark's data folder, official "
-                         "or synthetic")
-    if spec.model not in ("auto", "official", "synthetic") and not Path(spec.model).expanduser().is_file():
-        raise UsageError(f"--model: {spec.model} is not a file; use official, synthetic or a path to a model file")
-    if spec.model == "synthetic" and spec.dataset not in ("auto", "synthetic"):
-        raise UsageError("--dataset: a generated model only scores on its generated dataset; use --dataset synthetic")
-    if spec.dataset == "synthetic" and spec.model not in ("auto", "synthetic"):
-        raise UsageError("--model: the synthetic dataset is labelled by the synthetic model; use --model synthetic")
-    return spec
-
-
-def _sweep_from_run_args(a: argparse.Namespace, spec) -> dict:
-    """`benchfleet run` is a sweep of one system: every host of the inventory, one benchmark."""
-    return {
-        "submitter": a.submitter, "round": spec.round, "mode": spec.mode, "division": [spec.division],
-        "benchmarks": [spec.benchmark], "backends": [spec.backend], "devices": [spec.device],
-        "scenarios": spec.scenarios or ["required"], "offline": spec.offline, "model": spec.model,
-        "dataset": spec.dataset, "dataset_count": spec.dataset_count, "synthetic_width": spec.synthetic_width,
-        "cache_dir": spec.cache_dir,
-        "defaults": {"threads": spec.threads, "batch": spec.batch, "precision": spec.precision},
-        "systems": [{"name": "local", "hosts": ["all"], "system_type": spec.system_type}],
-    }
-
-
 ACCEPT_NEW_HOST_KEYS_HELP = ("trust an inventory host's SSH key on first use, recording it in the run's own "
                              "known_hosts (default: the key must be in ~/.ssh/known_hosts already)")
 
 
-def _run_id(run_id: str, where: str) -> str:
-    """``run_id`` if it follows the one run-id rule; a UsageError naming ``where`` (the flag) otherwise."""
-    from benchfleet.sweep.plan import check_run_id
-
-    try:
-        return check_run_id(run_id)
-    except ValueError as exc:
-        raise UsageError(f"{where}: {exc}") from None
+def _list(text: str) -> list[str]:
+    """A comma list as typed (``aws, gcp``), without blanks."""
+    return [x.strip() for x in text.split(",") if x.strip()]
 
 
-def _run_dir(runs: Path, run_id: str, where: str) -> Path:
-    """runs/<run_id>, refused (naming ``where``) when the id breaks the rule or the folder leads out of runs/."""
-    from benchfleet.sweep.plan import run_dir
+def _path(text: str) -> Path | None:
+    return Path(text) if text else None
 
-    try:
-        return run_dir(runs, run_id)
-    except ValueError as exc:
-        raise UsageError(f"{where}: {exc}") from None
+
+def _scenarios(text: str) -> list[str] | None:
+    """--scenarios as a list; None when left out (what the division and system type need)."""
+    if not text:
+        return None
+    scenarios = _list(text)
+    if not scenarios:
+        from benchfleet.rules.table import SCENARIOS
+
+        raise UsageError(f"--scenarios: {text!r} names no scenario; give a comma list of "
+                         f"{', '.join(SCENARIOS)}, or leave --scenarios out for what the division needs")
+    return scenarios
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from benchfleet import project
-    from benchfleet.sweep.plan import expand
-    from benchfleet.sweep.schema import SweepError, parse
+    from benchfleet.sweep import report
 
-    if a.run_id:
-        _run_id(a.run_id, "--run-id")
-    spec = _spec_from_args(a)
-    if a.submitter.strip() == "" or " " in a.submitter:
-        raise UsageError("--submitter: give your organisation's name without spaces, e.g. MyLab")
-    inventory = Path(a.inventory) if a.inventory else project.home() / "inventories" / "local"
-    if not inventory.exists():
-        raise UsageError(f"--inventory: {inventory} does not exist")
-    run_id = a.run_id or time.strftime("%Y%m%d-%H%M%S")
-    out = Path(a.out).expanduser().resolve() if a.out else _run_dir(Path(a.runs_dir), run_id, "--run-id")
-    try:
-        sweep = parse(_sweep_from_run_args(a, spec), "run")
-        plan = expand(sweep, inventory, run_id)
-    except SweepError as exc:  # the sweep `run` builds: name the flag, not the sweep field
-        path, _, msg = exc.errors[0].partition(": ")
-        raise UsageError(f"{_run_flag(path)}: {_as_flags(msg)}" if msg else str(exc)) from None
-    print(f"benchfleet {__version__}: run {run_id} -> {out}", flush=True)
-    print(f"  {spec.benchmark} on {spec.backend}/{spec.device}, {spec.division} division, {spec.mode} mode, "
-          f"scenarios {', '.join(spec.resolved_scenarios())}, hosts {', '.join(plan.hosts)}", flush=True)
-    return _execute(plan, out, None, inventory, a)
+    res = api.run(api.RunOptions(
+        division=a.division, mode=a.mode, model=a.model, dataset=a.dataset, dataset_count=a.dataset_count,
+        synthetic_width=a.synthetic_width, scenarios=_scenarios(a.scenarios), system_type=a.system_type,
+        offline=a.offline, benchmark=a.benchmark, backend=a.backend, precision=a.precision, device=a.device,
+        threads=a.threads, batch=a.batch, round=a.round, submitter=a.submitter, inventory=_path(a.inventory),
+        out=_path(a.out), runs_dir=Path(a.runs_dir), run_id=a.run_id, cache_dir=a.cache_dir, check=a.check,
+        accept_new_host_keys=a.accept_new_host_keys))
+    print(report.run_report(res))
+    return res.exit_code
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
-    from benchfleet import project
-    from benchfleet.sweep.plan import expand, run_id_stem
-    from benchfleet.sweep.report import duration, plan_table
-    from benchfleet.sweep.rundir import RunDir
-    from benchfleet.sweep.schema import SweepError, load
+    from benchfleet.sweep import report
 
-    runs = Path(a.runs_dir)
-    if not 0 <= a.forks <= 500:
-        raise UsageError(f"--forks: {a.forks} is out of range; allowed 0 (every host, up to 50) to 500")
     if a.resume:
         if a.sweep_file:
             raise UsageError("--resume: give the run id alone; the run directory holds its plan")
-        rd = RunDir(_run_dir(runs, a.resume, "--resume"))
-        if not rd.exists():
-            known = sorted(p.parent.name for p in runs.glob("*/plan.json")) if runs.is_dir() else []
-            raise UsageError(f"--resume: no run {a.resume!r} in {runs}/"
-                             + (f" (runs there: {', '.join(known)})" if known else ""))
-        _lock(rd)
-        plan = rd.plan()
-        inventory = Path(a.inventory) if a.inventory else Path(plan.inventory)
-        if plan.cloud_systems() and not _cloud_checks(plan, a):
-            raise UsageError("the cloud checks above failed; nothing was created")
-        print(f"benchfleet {__version__}: resuming {plan.run_id}: {len(rd.pending(plan))} of "
-              f"{len(plan.cells)} cells to run", flush=True)
-        return _execute(plan, rd.root, None, inventory, a, resume=True)
-    if not a.sweep_file:
-        raise UsageError("sweep file: give one (e.g. sweeps/lab.yml), or --resume <run-id>")
-    if a.run_id:
-        _run_id(a.run_id, "--run-id")
-    inventory = Path(a.inventory) if a.inventory else project.home() / "inventories" / "local"
-    if not inventory.exists():
-        raise UsageError(f"--inventory: {inventory} does not exist")
-    try:
-        sweep = load(a.sweep_file)
-        plan = expand(sweep, inventory.resolve(), a.run_id)
-    except SweepError as exc:
-        raise UsageError(str(exc)) from None
-    if not a.run_id:
-        stem = run_id_stem(Path(a.sweep_file).stem)
-        if plan.cloud_systems():  # the run id names cloud resources: lowercase, digits, dashes
-            stem = re.sub(r"[^a-z0-9-]+", "-", stem.lower()).strip("-")[:24] or "sweep"
-        from benchfleet.cloud.base import owned_fingerprint  # no SDK: the owner enters the default run id
-
-        plan.run_id = (f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}" if a.new
-                       else f"{stem}-{owned_fingerprint(plan.fingerprint())}")
-    out = _run_dir(runs, plan.run_id, "--run-id")
-    cloud_ok = _cloud_checks(plan, a) if plan.cloud_systems() else True
-    if a.check:
-        print(f"sweep {a.sweep_file}: valid. Plan for run {plan.run_id} (nothing was run):\n")
-        for name, sysdef in plan.systems.items():
-            hosts = sorted({c.host for c in plan.cells if c.system == name})
-            print(f"  system {name} ({sysdef['system_type']}): {', '.join(hosts)}")
-        print()
-        print(plan_table(plan))
-        print(f"\n{len(plan.cells)} cells on {len(plan.hosts)} hosts; estimated {duration(plan.estimate_s())} "
-              "with hosts in parallel (rough: from a 2-core CPU reference)")
-        return 0 if cloud_ok else 1
-    if not cloud_ok:
-        raise UsageError("the cloud checks above failed; nothing was created")
-    sweep_text = Path(a.sweep_file).read_text(encoding="utf-8-sig")
-    print(f"benchfleet {__version__}: sweep {a.sweep_file} -> run {plan.run_id} ({len(plan.cells)} cells on "
-          f"{len(plan.hosts)} hosts)", flush=True)
-    return _execute(plan, out, sweep_text, inventory, a)
-
-
-def _cloud_checks(plan, a: argparse.Namespace) -> bool:
-    """Before anything is created: run id, SSH ingress, credentials and offerings, cost against --max-cost."""
-    from benchfleet.cloud import fleet, prices
-    from benchfleet.cloud.base import ProviderError, check_run_id
-    from benchfleet.sweep import cloud
-
-    try:
-        check_run_id(plan.run_id)
-    except ValueError as exc:
-        raise UsageError(f"--run-id: {exc}") from None
-    est = prices.estimate(plan)
-    print(f"cloud cost estimate (price table of {prices.TABLE_DATE}; instances x USD/h x (cells + "
-          f"{prices.SETUP_S / 60:.0f} min set-up)):")
-    for name, count, rate, hours, usd in est.lines:
-        print(f"  {name}: {count} x {rate:.4f} USD/h x {hours:.2f} h = {usd:.2f} USD")
-    for m in est.missing:
-        print(f"  {m}")
-    print(f"  total: {est.total:.2f} USD" + (" (without the systems above that have no price)" if est.missing
-                                               else ""))
-    if a.max_cost is not None:
-        if est.missing:
-            raise UsageError(f"--max-cost: cannot hold the run to {a.max_cost} USD: " + "; ".join(est.missing))
-        if est.total > a.max_cost:
-            raise UsageError(f"--max-cost: the estimate, {est.total:.2f} USD, is above {a.max_cost:.2f} USD; "
-                             "raise --max-cost, or use fewer or smaller instances, fewer cells, or spot")
-    ok = True
-    if getattr(a, "allow_world_ssh", False):
-        for c in plan.cloud_systems().values():
-            c["allow_world_ssh"] = True  # kept in plan.json: the provisioning and --resume see it
-    if not a.check:
-        try:
-            cloud.resolve_cidrs(plan)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    for name, c in plan.cloud_systems().items():
-        count = len(plan.hosts_of(name))
-        try:
-            problems = fleet.provider(c["provider"], **cloud.account_options(c)).preflight(
-                c["regions"], c["instance_type"], count)
-        except (ProviderError, ValueError) as exc:
-            problems = [str(exc)]
-        print(f"cloud check {name} ({c['provider']} {c['instance_type']} x {count} in "
-              f"{', '.join(c['regions'])}): " + ("OK" if not problems else "; ".join(problems)))
-        ok = ok and not problems
-    return ok
-
-
-def _execute(plan, out: Path, sweep_text: str | None, inventory: Path, a: argparse.Namespace,
-             resume: bool = False) -> int:
-    from benchfleet.sweep import execute
-    from benchfleet.sweep.rundir import RunDir
-
-    rd = RunDir(out)
-    _lock(rd)
-    if not resume:
-        try:
-            execute.prepare(rd, plan, sweep_text)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    if not rd.pending() and not a.check:
-        print(f"nothing to do: all {len(plan.cells)} cells of run {plan.run_id} are done; nothing was changed "
-              f"(tree: {out / 'submission'}; `benchfleet status {plan.run_id}` shows them)")
-        return 0
-    # ansible-runner runs from the installed playbooks' folder: a relative path would name a file there
-    outcome = execute.run(rd, inventory=inventory.resolve(), forks=getattr(a, "forks", 0), check=a.check,
-                          accept_new_host_keys=a.accept_new_host_keys)
-    if a.check:
-        print(f"check mode: Ansible reported what would change for {len(outcome.ran)} cells (rc {outcome.ansible_rc})")
-        return 0 if outcome.ansible_rc == 0 else 1
-    return _report(rd, outcome)
-
-
-def _lock(rd) -> None:
-    """One writer per run: a second sweep, --resume or run on it would delete this one's files in flight."""
-    from benchfleet.sweep.rundir import RunLocked
-
-    try:
-        rd.lock()  # held until this process ends
-    except RunLocked as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _report(rd, outcome) -> int:
-    from benchfleet.sweep.report import results_table
-    from benchfleet.sweep.rescore import check_run
-
-    plan = rd.plan()
-    s = outcome.summary
-    rows = s.get("results", [])
-    print()
-    if rows:
-        print(results_table(rows))
-    for sysinfo in s.get("systems", []):
-        if sysinfo.get("unknown_fields"):
-            print(for_terminal(f"system {sysinfo['system_id']} ({sysinfo['host']}): not detected, marked unknown "
-                               f"(set benchfleet_system in the inventory): {', '.join(sysinfo['unknown_fields'])}"))
-    invalid = s.get("invalid_results", [])
-    if invalid:
-        print(f"\nINVALID results ({len(invalid)}; the benchmark ran, the rules were not met):")
-        for r in invalid:
-            print("  " + for_terminal(f"{r['system']} {r['benchmark']} {r['scenario']}: {r['validity']}"))
-    fails = s.get("failures", [])
-    for label, group in (("infrastructure", [f for f in fails if f["infrastructure"]]),
-                         ("cells", [f for f in fails if not f["infrastructure"]])):
-        if group:
-            print(f"\nFAILURES ({label}, {len(group)}):")
-            for f in group:
-                print("  " + for_terminal(f"{f['host']} / {f['cell']}: {f['kind']}"
-                                          f"{' in ' + repr(f['task']) if f['task'] else ''}: {_tail(f['message'])}"))
-    if plan.cloud_systems():
-        _report_cloud(rd, s)
-    pending = rd.pending(plan)
-    tree = s.get("tree")
-    ok = bool(tree)
-    if tree:
-        # each cell rescored against the controller's own scoring files, never another host's
-        # a quick run's own tree declares quick mode: allowed here, never by a tree's own claim
-        report = check_run(rd, Path(tree), allow_quick=plan.sweep.get("mode") == "quick")
-        ok = report.ok
-        print(f"\nsubmission tree: {tree}")
-        print(f"results: {rd.root / 'results.json'} and results.csv")
-        print(f"benchfleet check: {'OK' if report.ok else f'{len(report.errors)} error(s)'}"
-              f" ({len([f for f in report.findings if f.level == 'WARNING'])} warning(s))")
-        for f in report.errors[:20]:
-            print(f"  {for_terminal(f)}")
-        if any(r.get("synthetic") for r in rows):
-            print("NOTE: SYNTHETIC model and dataset: this checks the pipeline; it is not a result to publish.")
-    if outcome.interrupted:
-        print("\ninterrupted: finished cells are kept; harness processes already started keep running on "
-              "their hosts and are collected by a resume")
-    if pending:
-        print(f"\n{len(pending)} of {len(plan.cells)} cells not done: "
-              f"benchfleet sweep --resume {plan.run_id} --runs-dir {rd.root.parent} runs only those")
-    print(f"done in {outcome.wall_s:.0f}s")
-    if outcome.interrupted:
-        return 130
-    return 0 if ok and not pending and outcome.ansible_rc == 0 else 1
-
-
-def _report_cloud(rd, summary: dict) -> None:
-    """Every provisioning attempt that failed over, and what the instances cost."""
-    p = rd.root / "cloud" / "attempts.jsonl"
-    attempts = [json.loads(x) for x in p.read_text().splitlines()] if p.is_file() else []
-    moved = [a for a in attempts if a["outcome"] != "created"]
-    if moved:
-        print(f"\ncloud provisioning: {len(attempts)} attempt(s), {len(moved)} failed over:")
-        for a in attempts:
-            where = a["region"] + (f" {a['zone']}" if a["zone"] and a["zone"] != a["region"] else "")
-            print(f"  {a['host']}: {a['provider']} {where}: {a['outcome']}"
-                  + ("" if a["outcome"] == "created" else f" ({_tail(a['message'], 160)})"))
-    cost = summary.get("cloud_cost")
-    if cost:
-        print(f"cloud cost: {cost['total_usd']:.4f} USD for {len(cost['instances'])} instance(s), from recorded "
-              f"uptime at the {cost['price_table']} price table (results.csv: usd_per_million_samples)")
-
-
-def _tail(message: str, limit: int = 400) -> str:
-    """The end of a message (a traceback's last lines say what went wrong), control characters escaped."""
-    text = " | ".join(for_terminal(line.strip()) for line in str(message).strip().splitlines()[-4:])
-    return text if len(text) <= limit else "..." + text[-limit:]
+        res = api.resume(api.ResumeOptions(
+            a.resume, inventory=_path(a.inventory), runs_dir=Path(a.runs_dir), forks=a.forks, check=a.check,
+            max_cost=a.max_cost, accept_new_host_keys=a.accept_new_host_keys, allow_world_ssh=a.allow_world_ssh))
+    else:
+        res = api.sweep(api.SweepOptions(
+            a.sweep_file, inventory=_path(a.inventory), check=a.check, run_id=a.run_id, new=a.new,
+            runs_dir=Path(a.runs_dir), forks=a.forks, max_cost=a.max_cost,
+            accept_new_host_keys=a.accept_new_host_keys, allow_world_ssh=a.allow_world_ssh))
+    if isinstance(res, api.PlanResult):
+        print(report.plan_report(res.sweep_file, res.plan))
+    else:
+        print(report.run_report(res))
+    return res.exit_code
 
 
 def cmd_status(a: argparse.Namespace) -> int:
-    from benchfleet.sweep.report import status_table
-    from benchfleet.sweep.rundir import RunDir
+    from benchfleet.sweep import report
 
-    rd = RunDir(_run_dir(Path(a.runs_dir), a.run_id, "run id"))
-    if not rd.exists():
-        raise UsageError(f"run id: no run {a.run_id!r} in {a.runs_dir}/")
-    plan = rd.plan()
-    states = rd.states(plan)
-    if a.json:
-        print(json.dumps({"run_id": plan.run_id, "cells": [dict(st.__dict__, label=plan.cell(cid).label)
-                                                           for cid, st in states.items()]}, indent=2))
-        return 0
-    counts = {k: sum(1 for s in states.values() if s.state == k) for k in ("done", "running", "failed", "pending")}
-    print(f"run {plan.run_id}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-    for host in plan.hosts:
-        hf = rd.host_failure(host)
-        if hf:
-            print(for_terminal(f"  host {host}: {hf['kind']} in {hf['task']!r}: {str(hf['message'])[:300]}"))
-    print()
-    print(status_table(plan, states))
+    res = api.status(a.run_id, runs_dir=Path(a.runs_dir))
+    print(report.status_json(res.plan, res.states) if a.json
+          else report.status_report(res.plan, res.states, res.host_failures))
     return 0
-
-
-def _targets(a: argparse.Namespace):
-    from benchfleet.cloud import fleet
-    from benchfleet.cloud.base import ProviderError
-
-    providers = [p.strip() for p in a.provider.split(",") if p.strip()] or None
-    regions = [r.strip() for r in a.region.split(",") if r.strip()] or None
-    try:
-        targets, notes = fleet.configured(providers, regions)
-    except (ValueError, ProviderError) as exc:
-        raise UsageError(str(exc)) from None
-    for n in notes:
-        print(n)
-    if not targets:
-        raise UsageError("no cloud account found: set credentials the way each SDK expects (AWS_PROFILE, "
-                         "AZURE_SUBSCRIPTION_ID + az login, GOOGLE_CLOUD_PROJECT + gcloud auth) or --provider")
-    return targets
 
 
 def cmd_teardown(a: argparse.Namespace) -> int:
     """Delete everything tagged with the run, on every configured cloud (no local state needed)."""
-    from benchfleet.cloud import fleet
-    from benchfleet.cloud.base import check_run_id
+    from benchfleet.sweep import report
 
-    rd_root = _run_dir(Path(a.runs_dir), a.run_id, "run id")
-    try:
-        check_run_id(a.run_id)
-    except ValueError as exc:
-        raise UsageError(f"run id: {exc}") from None
-    ledger = rd_root / "cloud" / "ledger.jsonl" if rd_root.is_dir() else None
-    rep = fleet.teardown(a.run_id, _targets(a), ledger=ledger, log=print, all_owners=a.all_owners)
-    for d in rep.deleted:
-        print(f"deleted {d}")
-    if rep.ok:
-        import shutil
-
-        shutil.rmtree(rd_root / "ssh", ignore_errors=True)
-        print(f"teardown {a.run_id}: {len(rep.deleted)} resource(s) deleted; nothing tagged "
-              f"benchfleet-run={a.run_id} is left (confirmed by listing)")
-        return 0
-    print("teardown INCOMPLETE: " + "; ".join(rep.remaining + rep.errors) + "; run it again")
-    return 1
-
-
-def _seconds(text: str, flag: str = "--older-than") -> float:
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd]?)", text.strip())
-    if not m:
-        raise UsageError(f"{flag}: {text!r} is not a duration; give e.g. 90m, 6h or 2d")
-    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    res = api.teardown(a.run_id, providers=_list(a.provider) or None, regions=_list(a.region) or None,
+                       runs_dir=Path(a.runs_dir), all_owners=a.all_owners, log=print)
+    print(report.teardown_report(res.run_id, res.report))
+    return res.exit_code
 
 
 def cmd_reap(a: argparse.Namespace) -> int:
     """Delete instances of any run past their benchfleet-expires tag (or older than --older-than)."""
-    from benchfleet.cloud import fleet
+    from benchfleet.sweep import report
 
-    older = _seconds(a.older_than) if a.older_than else None
-    grace = _seconds(a.grace, "--grace") if a.grace else fleet.REAP_GRACE_S
-    rep = fleet.reap(_targets(a), older_than_s=older, dry_run=a.dry_run, log=print, all_owners=a.all_owners,
-                     grace_s=grace)
-    verb = "would delete" if a.dry_run else "deleted"
-    for d in rep.deleted:
-        print(f"{verb} {d}")
-    print(f"reap: {len(rep.deleted)} resource(s) {verb}"
-          + ("" if rep.ok else "; INCOMPLETE: " + "; ".join(rep.remaining + rep.errors)))
-    return 0 if rep.ok else 1
+    older = api.seconds(a.older_than) if a.older_than else None
+    grace = api.seconds(a.grace, "--grace") if a.grace else None
+    res = api.reap(older_than_s=older, grace_s=grace, dry_run=a.dry_run, all_owners=a.all_owners,
+                   providers=_list(a.provider) or None, regions=_list(a.region) or None, log=print)
+    print(report.reap_report(res.report, res.dry_run))
+    return res.exit_code
 
 
 def cmd_setup(a: argparse.Namespace) -> int:
     """Run playbooks/setup.yml: NVIDIA (where there is a GPU), venv, wheels/models/data, frameworks, harness."""
-    from benchfleet import hostsetup, project
+    from benchfleet.sweep import report
 
-    inventory = Path(a.inventory) if a.inventory else project.home() / "inventories" / "local"
-    if not inventory.exists():
-        raise UsageError(f"--inventory: {inventory} does not exist")
-    offline = Path(a.offline) if a.offline else None
-    if offline and not any(offline.glob("benchfleet-*.whl")):
-        raise UsageError(f"--offline: {offline} holds no benchfleet wheel; build it with `benchfleet bundle {offline}`")
-    extravars = {"benchfleet_setup_venv_path": a.venv} if a.venv else {}
-    push = hostsetup.cache_manifest(Path(a.push_cache)) if a.push_cache else None
-    if a.push_cache:
-        print(f"pushing {len(push)} file(s) of {a.push_cache} to the hosts' caches (sha256 checked there)")
-    print(f"benchfleet setup: {inventory}{' (offline: ' + str(offline) + ')' if offline else ''}"
-          f"{' (check mode: nothing changes)' if a.check else ''}", flush=True)
-    res = hostsetup.setup(inventory.resolve(), Path(a.work), offline=offline, check=a.check, extravars=extravars,
-                          push=push,
-                          limit=[h.strip() for h in a.limit.split(",") if h.strip()] or None,
-                          accept_new_host_keys=a.accept_new_host_keys)
-    hosts = sorted(set(res.ok) | set(res.changed) | set(res.failed) | set(res.unreachable))
-    for h in hosts:
-        print(f"{h}: ok={res.ok.get(h, 0)} changed={res.changed.get(h, 0)} failed={res.failed.get(h, 0)}"
-              f"{' UNREACHABLE' if res.unreachable.get(h) else ''}")
-    return 0 if res.rc == 0 else 1
+    res = api.setup(inventory=_path(a.inventory), offline=_path(a.offline), venv=a.venv, limit=_list(a.limit),
+                    push_cache=_path(a.push_cache), check=a.check, work=Path(a.work),
+                    accept_new_host_keys=a.accept_new_host_keys)
+    text = report.setup_report(res.result)
+    if text:
+        print(text)
+    return res.exit_code
 
 
 def cmd_bundle(a: argparse.Namespace) -> int:
-    from benchfleet import hostsetup
-
     try:
-        hostsetup.bundle(Path(a.out))
+        api.bundle(Path(a.out))
     except RuntimeError as exc:
         print(f"benchfleet bundle: {exc}", file=sys.stderr)
         return 1
@@ -566,26 +183,12 @@ def cmd_bundle(a: argparse.Namespace) -> int:
 
 
 def cmd_check(a: argparse.Namespace) -> int:
-    from benchfleet.submission.check import check_tree
+    from benchfleet.sweep import report
 
-    root = Path(a.tree)
-    if not root.is_dir():
-        raise UsageError(f"tree: {root} is not a folder; pass the folder holding closed/ or open/")
-    try:
-        report = check_tree(root, a.round, accuracy_logs=Path(a.accuracy_logs) if a.accuracy_logs else None,
-                            dataset=Path(a.dataset) if a.dataset else None, allow_quick=a.allow_quick)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    for f in report.findings:
-        if f.level == "ERROR" or a.verbose:
-            print(for_terminal(f))
-    for r in report.results:
-        print(for_terminal(f"result {r['system']}/{r['benchmark']}/{r['scenario']}: {r.get('metric')} "
-                           f"{'valid' if r.get('valid') else 'INVALID'}"))
-    n_warn = len(report.findings) - len(report.errors)
-    print(f"SUMMARY: {'submission looks OK' if report.ok else 'submission has errors'} "
-          f"({len(report.errors)} errors, {n_warn} warnings)")
-    return 0 if report.ok else 1
+    res = api.check(Path(a.tree), round=a.round, accuracy_logs=_path(a.accuracy_logs), dataset=_path(a.dataset),
+                    allow_quick=a.allow_quick)
+    print(report.check_report(res.report, verbose=a.verbose))
+    return res.exit_code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -734,9 +337,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return a.func(a)
-    except UsageError as exc:
+    except BenchfleetError as exc:
         print(f"benchfleet: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
         print("benchfleet: interrupted; finished results stay in the output folder", file=sys.stderr)
         return 130

@@ -1,4 +1,6 @@
-"""Tables printed at the end of a run and by ``benchfleet status``.
+"""Everything the ``benchfleet`` commands print, rendered from what ``benchfleet.api`` returns: the results
+table and failure sections of a run, the cloud report, the plan of ``sweep --check``, the status table, the
+checker's findings, and what teardown, reap and setup did. Nothing here prints; the CLI does.
 
 Cells hold host text (validity, failure messages, progress, system names): ``table`` shows every cell
 through ``for_terminal``, one line each, so a host can neither send the terminal commands nor add rows.
@@ -6,11 +8,23 @@ through ``for_terminal``, one line each, so a host can neither send the terminal
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
+from benchfleet import __version__
 from benchfleet.safetext import for_terminal
 from benchfleet.sweep.plan import Plan
 from benchfleet.sweep.rundir import CellState
+
+if TYPE_CHECKING:
+    from benchfleet.cloud.fleet import TeardownReport
+    from benchfleet.cloud.prices import Estimate
+    from benchfleet.harness.spec import HarnessSpec
+    from benchfleet.hostsetup import SetupResult
+    from benchfleet.submission.check import CheckReport
+    from benchfleet.sweep.execute import Outcome
 
 
 def table(head: tuple[str, ...], body: list[tuple]) -> str:
@@ -81,3 +95,188 @@ def status_table(plan: Plan, states: dict[str, CellState], now: float | None = N
 def plan_table(plan: Plan) -> str:
     body = [(c.host, c.system, c.id, duration(c.estimate_s)) for c in plan.cells]
     return table(("host", "system", "cell", "estimate"), body)
+
+
+def tail(message: str, limit: int = 400) -> str:
+    """The end of a message (a traceback's last lines say what went wrong), control characters escaped."""
+    text = " | ".join(for_terminal(line.strip()) for line in str(message).strip().splitlines()[-4:])
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+# --- run, sweep, resume -----------------------------------------------------------------------------------------
+
+class RunLike(Protocol):
+    """What a run's report reads (``benchfleet.api.RunResult``)."""
+
+    plan: Plan
+    root: Path
+    outcome: Outcome | None
+    check_mode: bool
+    pending: list[str]
+    tree_check: CheckReport | None
+    cloud_attempts: list[dict]
+
+
+def run_header(run_id: str, out: Path, spec: HarnessSpec, hosts: list[str]) -> str:
+    """What `benchfleet run` is about to do, printed before the playbook starts."""
+    return (f"benchfleet {__version__}: run {run_id} -> {out}\n"
+            f"  {spec.benchmark} on {spec.backend}/{spec.device}, {spec.division} division, {spec.mode} mode, "
+            f"scenarios {', '.join(spec.resolved_scenarios())}, hosts {', '.join(hosts)}")
+
+
+def cost_estimate(est: Estimate) -> str:
+    """The cloud cost estimate checked against --max-cost before anything is created."""
+    from benchfleet.cloud import prices
+
+    lines = [f"cloud cost estimate (price table of {prices.TABLE_DATE}; instances x USD/h x (cells + "
+             f"{prices.SETUP_S / 60:.0f} min set-up)):"]
+    lines += [f"  {name}: {count} x {rate:.4f} USD/h x {hours:.2f} h = {usd:.2f} USD"
+              for name, count, rate, hours, usd in est.lines]
+    lines += [f"  {m}" for m in est.missing]
+    lines.append(f"  total: {est.total:.2f} USD" + (" (without the systems above that have no price)" if est.missing
+                                                    else ""))
+    return "\n".join(lines)
+
+
+def cloud_check(name: str, cloud: dict, count: int, problems: list[str]) -> str:
+    """One cloud system's preflight: credentials, offering and quota in its regions."""
+    return (f"cloud check {name} ({cloud['provider']} {cloud['instance_type']} x {count} in "
+            f"{', '.join(cloud['regions'])}): " + ("OK" if not problems else "; ".join(problems)))
+
+
+def plan_report(sweep_file: str, plan: Plan) -> str:
+    """`benchfleet sweep --check`: the systems, the cells and the estimated time; nothing ran."""
+    lines = [f"sweep {sweep_file}: valid. Plan for run {plan.run_id} (nothing was run):\n"]
+    for name, sysdef in plan.systems.items():
+        hosts = sorted({c.host for c in plan.cells if c.system == name})
+        lines.append(f"  system {name} ({sysdef['system_type']}): {', '.join(hosts)}")
+    lines += ["", plan_table(plan)]
+    lines.append(f"\n{len(plan.cells)} cells on {len(plan.hosts)} hosts; estimated {duration(plan.estimate_s())} "
+                 "with hosts in parallel (rough: from a 2-core CPU reference)")
+    return "\n".join(lines)
+
+
+def run_report(r: RunLike) -> str:
+    """After the playbook: the results table, invalid results, failures, the cloud report, the tree's check,
+    and what is left to resume."""
+    plan, outcome = r.plan, r.outcome
+    if outcome is None:
+        return (f"nothing to do: all {len(plan.cells)} cells of run {plan.run_id} are done; nothing was changed "
+                f"(tree: {r.root / 'submission'}; `benchfleet status {plan.run_id}` shows them)")
+    if r.check_mode:
+        return f"check mode: Ansible reported what would change for {len(outcome.ran)} cells (rc {outcome.ansible_rc})"
+    s = outcome.summary
+    rows = s.get("results", [])
+    lines = [""]
+    if rows:
+        lines.append(results_table(rows))
+    for sysinfo in s.get("systems", []):
+        if sysinfo.get("unknown_fields"):
+            lines.append(for_terminal(f"system {sysinfo['system_id']} ({sysinfo['host']}): not detected, marked "
+                                      f"unknown (set benchfleet_system in the inventory): "
+                                      f"{', '.join(sysinfo['unknown_fields'])}"))
+    invalid = s.get("invalid_results", [])
+    if invalid:
+        lines.append(f"\nINVALID results ({len(invalid)}; the benchmark ran, the rules were not met):")
+        lines += ["  " + for_terminal(f"{x['system']} {x['benchmark']} {x['scenario']}: {x['validity']}")
+                  for x in invalid]
+    fails = s.get("failures", [])
+    for label, group in (("infrastructure", [f for f in fails if f["infrastructure"]]),
+                         ("cells", [f for f in fails if not f["infrastructure"]])):
+        if group:
+            lines.append(f"\nFAILURES ({label}, {len(group)}):")
+            lines += ["  " + for_terminal(f"{f['host']} / {f['cell']}: {f['kind']}"
+                                          f"{' in ' + repr(f['task']) if f['task'] else ''}: {tail(f['message'])}")
+                      for f in group]
+    if plan.cloud_systems():
+        lines += cloud_report(r.cloud_attempts, s.get("cloud_cost"))
+    tree = s.get("tree")
+    if tree and r.tree_check is not None:
+        report = r.tree_check
+        lines.append(f"\nsubmission tree: {tree}")
+        lines.append(f"results: {r.root / 'results.json'} and results.csv")
+        lines.append(f"benchfleet check: {'OK' if report.ok else f'{len(report.errors)} error(s)'}"
+                     f" ({len([f for f in report.findings if f.level == 'WARNING'])} warning(s))")
+        lines += [f"  {for_terminal(f)}" for f in report.errors[:20]]
+        if any(x.get("synthetic") for x in rows):
+            lines.append("NOTE: SYNTHETIC model and dataset: this checks the pipeline; it is not a result to publish.")
+    if outcome.interrupted:
+        lines.append("\ninterrupted: finished cells are kept; harness processes already started keep running on "
+                     "their hosts and are collected by a resume")
+    if r.pending:
+        lines.append(f"\n{len(r.pending)} of {len(plan.cells)} cells not done: "
+                     f"benchfleet sweep --resume {plan.run_id} --runs-dir {r.root.parent} runs only those")
+    lines.append(f"done in {outcome.wall_s:.0f}s")
+    return "\n".join(lines)
+
+
+def cloud_report(attempts: list[dict], cost: dict | None) -> list[str]:
+    """Every provisioning attempt that failed over, and what the instances cost."""
+    lines = []
+    moved = [a for a in attempts if a["outcome"] != "created"]
+    if moved:
+        lines.append(f"\ncloud provisioning: {len(attempts)} attempt(s), {len(moved)} failed over:")
+        for a in attempts:
+            where = a["region"] + (f" {a['zone']}" if a["zone"] and a["zone"] != a["region"] else "")
+            lines.append(f"  {a['host']}: {a['provider']} {where}: {a['outcome']}"
+                         + ("" if a["outcome"] == "created" else f" ({tail(a['message'], 160)})"))
+    if cost:
+        lines.append(f"cloud cost: {cost['total_usd']:.4f} USD for {len(cost['instances'])} instance(s), from "
+                     f"recorded uptime at the {cost['price_table']} price table (results.csv: "
+                     "usd_per_million_samples)")
+    return lines
+
+
+# --- status -----------------------------------------------------------------------------------------------------
+
+def status_json(plan: Plan, states: dict[str, CellState]) -> str:
+    return json.dumps({"run_id": plan.run_id, "cells": [dict(st.__dict__, label=plan.cell(cid).label)
+                                                        for cid, st in states.items()]}, indent=2)
+
+
+def status_report(plan: Plan, states: dict[str, CellState], host_failures: dict[str, dict]) -> str:
+    """`benchfleet status`: counts, each lost host's failure, and the table of cells."""
+    counts = {k: sum(1 for s in states.values() if s.state == k) for k in ("done", "running", "failed", "pending")}
+    lines = [f"run {plan.run_id}: " + ", ".join(f"{v} {k}" for k, v in counts.items())]
+    lines += [for_terminal(f"  host {host}: {hf['kind']} in {hf['task']!r}: {str(hf['message'])[:300]}")
+              for host, hf in host_failures.items()]
+    lines += ["", status_table(plan, states)]
+    return "\n".join(lines)
+
+
+# --- clouds, hosts, check ---------------------------------------------------------------------------------------
+
+def teardown_report(run_id: str, rep: TeardownReport) -> str:
+    lines = [f"deleted {d}" for d in rep.deleted]
+    if rep.ok:
+        lines.append(f"teardown {run_id}: {len(rep.deleted)} resource(s) deleted; nothing tagged "
+                     f"benchfleet-run={run_id} is left (confirmed by listing)")
+    else:
+        lines.append("teardown INCOMPLETE: " + "; ".join(rep.remaining + rep.errors) + "; run it again")
+    return "\n".join(lines)
+
+
+def reap_report(rep: TeardownReport, dry_run: bool) -> str:
+    verb = "would delete" if dry_run else "deleted"
+    lines = [f"{verb} {d}" for d in rep.deleted]
+    lines.append(f"reap: {len(rep.deleted)} resource(s) {verb}"
+                 + ("" if rep.ok else "; INCOMPLETE: " + "; ".join(rep.remaining + rep.errors)))
+    return "\n".join(lines)
+
+
+def setup_report(res: SetupResult) -> str:
+    """Ansible's counts per host; a host that could not be reached says so."""
+    hosts = sorted(set(res.ok) | set(res.changed) | set(res.failed) | set(res.unreachable))
+    return "\n".join(f"{h}: ok={res.ok.get(h, 0)} changed={res.changed.get(h, 0)} failed={res.failed.get(h, 0)}"
+                     f"{' UNREACHABLE' if res.unreachable.get(h) else ''}" for h in hosts)
+
+
+def check_report(report: CheckReport, verbose: bool = False) -> str:
+    """`benchfleet check`: errors (warnings too with ``verbose``), each result, the summary."""
+    lines = [for_terminal(f) for f in report.findings if f.level == "ERROR" or verbose]
+    lines += [for_terminal(f"result {r['system']}/{r['benchmark']}/{r['scenario']}: {r.get('metric')} "
+                           f"{'valid' if r.get('valid') else 'INVALID'}") for r in report.results]
+    n_warn = len(report.findings) - len(report.errors)
+    lines.append(f"SUMMARY: {'submission looks OK' if report.ok else 'submission has errors'} "
+                 f"({len(report.errors)} errors, {n_warn} warnings)")
+    return "\n".join(lines)

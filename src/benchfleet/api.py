@@ -1,0 +1,612 @@
+"""What each ``benchfleet`` command does, as functions that take typed options and return result objects.
+
+The CLI (``cli.py``) parses arguments, calls one of these, renders the result with ``sweep/report.py`` and
+exits. These functions never print tables: lines that must appear while a command works (the run header, the
+cloud cost estimate and checks, Ansible's live progress, the cloud SDKs' notes) go to the ``log`` callable or
+the ``stream`` they are given. A user's mistake is raised as :class:`benchfleet.errors.UsageError`, naming the
+flag or field to fix.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from pydantic import ValidationError
+
+from benchfleet import __version__
+from benchfleet.errors import UsageError
+
+if TYPE_CHECKING:
+    from benchfleet.cloud.fleet import TeardownReport
+    from benchfleet.harness.spec import HarnessSpec
+    from benchfleet.hostsetup import SetupResult
+    from benchfleet.submission.check import CheckReport
+    from benchfleet.sweep.execute import Outcome
+    from benchfleet.sweep.plan import Plan
+    from benchfleet.sweep.rundir import CellState, RunDir
+    from benchfleet.sweep.schema import SweepError, SweepFile
+
+Log = Callable[[str], None]
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+# --- options ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class RunOptions:
+    """``benchfleet run``: one benchmark on every host of an inventory (a sweep of one system)."""
+
+    division: str = "open"
+    mode: str = "quick"
+    model: str = "auto"
+    dataset: str = "auto"
+    dataset_count: int = 0  # 0: the sweep default (1024)
+    synthetic_width: int = 0  # 0: the sweep default
+    scenarios: list[str] | None = None  # None: what the division and system type need
+    system_type: str = "edge"
+    offline: str = "auto"
+    benchmark: str = "resnet50"
+    backend: str = "onnxruntime"
+    precision: str = "fp32"
+    device: str = "cpu"
+    threads: int = 0
+    batch: int = 0
+    round: str = "v3.1"
+    submitter: str = "benchfleet"
+    inventory: Path | None = None  # None: inventories/local
+    out: Path | None = None  # None: <runs_dir>/<run_id>
+    runs_dir: Path = Path("runs")
+    run_id: str = ""  # "": the time
+    cache_dir: str = ""  # "": the sweep default (~/.cache/benchfleet)
+    check: bool = False  # Ansible check mode
+    accept_new_host_keys: bool = False
+
+
+@dataclass
+class SweepOptions:
+    """``benchfleet sweep <file>``: every cell of a sweep file."""
+
+    sweep_file: str
+    inventory: Path | None = None  # None: inventories/local
+    check: bool = False  # validate and plan only
+    run_id: str = ""  # "": <file stem>-<hash of the plan and its owner>
+    new: bool = False  # a fresh run id (the time) even when this sweep ran before
+    runs_dir: Path = Path("runs")
+    forks: int = 0
+    max_cost: float | None = None
+    accept_new_host_keys: bool = False
+    allow_world_ssh: bool = False
+
+
+@dataclass
+class ResumeOptions:
+    """``benchfleet sweep --resume <run-id>``: the cells of a run not done yet."""
+
+    run_id: str
+    inventory: Path | None = None  # None: the run's own
+    runs_dir: Path = Path("runs")
+    forks: int = 0
+    check: bool = False  # Ansible check mode
+    max_cost: float | None = None
+    accept_new_host_keys: bool = False
+    allow_world_ssh: bool = False
+
+
+# --- results ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class RunResult:
+    """What a run, sweep or resume did: Ansible's outcome, the cells not done, the tree and its check."""
+
+    plan: Plan
+    root: Path  # the run directory
+    outcome: Outcome | None = None  # None: nothing was left to run
+    check_mode: bool = False
+    pending: list[str] = field(default_factory=list)
+    tree_check: CheckReport | None = None
+    cloud_attempts: list[dict] = field(default_factory=list)  # cloud/attempts.jsonl
+
+    @property
+    def summary(self) -> dict:
+        return self.outcome.summary if self.outcome else {}
+
+    @property
+    def exit_code(self) -> int:
+        if self.outcome is None:
+            return 0
+        if self.check_mode:
+            return 0 if self.outcome.ansible_rc == 0 else 1
+        if self.outcome.interrupted:
+            return 130
+        ok = self.tree_check.ok if self.tree_check is not None else False
+        return 0 if ok and not self.pending and self.outcome.ansible_rc == 0 else 1
+
+
+@dataclass
+class PlanResult:
+    """``benchfleet sweep --check``: the valid sweep's plan; nothing ran."""
+
+    sweep_file: str
+    plan: Plan
+    cloud_ok: bool = True
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.cloud_ok else 1
+
+
+@dataclass
+class StatusResult:
+    """Every cell's state, and each host's own failure (a host lost before its cells ran)."""
+
+    plan: Plan
+    states: dict[str, CellState]
+    host_failures: dict[str, dict] = field(default_factory=dict)
+
+
+@dataclass
+class CloudResult:
+    """What ``teardown`` or ``reap`` deleted (or, dry run, would delete)."""
+
+    report: TeardownReport
+    run_id: str = ""  # teardown's run; "" for reap
+    dry_run: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.report.ok else 1
+
+
+@dataclass
+class SetupOutcome:
+    """``benchfleet setup``: Ansible's counts per host."""
+
+    result: SetupResult
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.result.rc == 0 else 1
+
+
+@dataclass
+class CheckOutcome:
+    """``benchfleet check``: the checker's findings and results for a submission tree."""
+
+    report: CheckReport
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.report.ok else 1
+
+
+# --- run: the sweep of one system ------------------------------------------------------------------------------
+
+# `benchfleet run` flags for the spec and sweep fields it fills (errors name what the user typed).
+_RUN_FLAGS = {"benchmarks": "--benchmark", "backends": "--backend", "devices": "--device", "defaults.threads":
+              "--threads", "defaults.batch": "--batch", "defaults.precision": "--precision",
+              "systems.system_type": "--system-type", "systems": "--inventory", "systems.hosts": "--inventory"}
+
+
+def _run_flag(field_path: str) -> str:
+    """The `benchfleet run` flag for a spec field or sweep field path (``defaults.threads`` -> --threads)."""
+    path = re.sub(r"\[\d+\]", "", field_path)
+    return _RUN_FLAGS.get(path) or "--" + path.rsplit(".", 1)[-1].replace("_", "-")
+
+
+def _as_flags(msg: str) -> str:
+    """A spec message's advice in flags: 'use backend tflite' -> 'use --backend tflite'."""
+    return re.sub(r"\b(use|to) (backend|device|division|precision)\b", r"\1 --\2", msg)
+
+
+def _run_error(where: str, msg: str) -> UsageError:
+    """An error of `benchfleet run`, in its one dialect: the flag the user typed, then the message in flags."""
+    return UsageError(_run_flag(where), _as_flags(msg))
+
+
+def run_cell(o: RunOptions) -> HarnessSpec:
+    """The one cell `benchfleet run` asks for, checked by the harness's own rules (the messages a single run
+    needs: ``--device: tflite runs on cpu only``) before it becomes a sweep; every error names the flag."""
+    from benchfleet.harness.spec import HarnessSpec, SpecError, error_text
+    from benchfleet.models import registry
+
+    fields = {
+        "division": o.division, "mode": o.mode, "model": o.model, "dataset": o.dataset,
+        "system_type": o.system_type, "offline": o.offline, "threads": o.threads, "batch": o.batch,
+        "round": o.round, "benchmark": o.benchmark, "backend": o.backend, "device": o.device,
+        "precision": o.precision,
+    }
+    if o.scenarios:
+        fields["scenarios"] = o.scenarios
+    for name in ("dataset_count", "synthetic_width", "cache_dir"):
+        if getattr(o, name):
+            fields[name] = getattr(o, name)
+    try:
+        spec = HarnessSpec(**fields)
+        spec.resolved_scenarios()
+        spec.offline_inferred()
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        inner = (e.get("ctx") or {}).get("error")
+        where = inner.field if isinstance(inner, SpecError) else str(e["loc"][0]) if e["loc"] else "benchmark"
+        raise _run_error(where, error_text(e, HarnessSpec)) from None
+    except SpecError as exc:
+        raise _run_error(exc.field, exc.msg) from None
+    if not registry.runs_on(spec.benchmark, spec.backend, spec.device):
+        have = registry.backends_for(spec.benchmark)
+        if spec.backend not in have:
+            raise UsageError(f"--backend: {spec.benchmark} has no {spec.backend} model; use --backend "
+                             + (", ".join(have[:-1]) + " or " + have[-1] if len(have) > 1 else "".join(have)))
+        raise UsageError(f"--device: {spec.benchmark} on {spec.backend} does not run on {spec.device}; use "
+                         "--device cpu")
+    if spec.dataset not in ("auto", "synthetic", "official") and not Path(spec.dataset).expanduser().is_dir():
+        raise UsageError(f"--dataset: {spec.dataset} is not a folder; give the benchmark's data folder, official "
+                         "or synthetic")
+    if spec.model not in ("auto", "official", "synthetic") and not Path(spec.model).expanduser().is_file():
+        raise UsageError(f"--model: {spec.model} is not a file; use official, synthetic or a path to a model file")
+    if spec.model == "synthetic" and spec.dataset not in ("auto", "synthetic"):
+        raise UsageError("--dataset: a generated model only scores on its generated dataset; use --dataset synthetic")
+    if spec.dataset == "synthetic" and spec.model not in ("auto", "synthetic"):
+        raise UsageError("--model: the synthetic dataset is labelled by the synthetic model; use --model synthetic")
+    return spec
+
+
+def run_sweep(o: RunOptions, spec: HarnessSpec) -> SweepFile:
+    """The SweepFile `benchfleet run` stands for: one system (every host of the inventory), one benchmark,
+    the cell ``spec`` (from :func:`run_cell`); its errors name the flag the user typed, not the sweep field."""
+    from benchfleet.sweep.schema import SweepError, parse
+
+    try:
+        return parse({
+            "submitter": o.submitter, "round": spec.round, "mode": spec.mode, "division": [spec.division],
+            "benchmarks": [spec.benchmark], "backends": [spec.backend], "devices": [spec.device],
+            "scenarios": spec.scenarios or ["required"], "offline": spec.offline, "model": spec.model,
+            "dataset": spec.dataset, "dataset_count": spec.dataset_count, "synthetic_width": spec.synthetic_width,
+            "cache_dir": spec.cache_dir,
+            "defaults": {"threads": spec.threads, "batch": spec.batch, "precision": spec.precision},
+            "systems": [{"name": "local", "hosts": ["all"], "system_type": spec.system_type}],
+        }, "run")
+    except SweepError as exc:
+        raise _flag_error(exc) from None
+
+
+def _flag_error(exc: SweepError) -> UsageError:
+    """A SweepError of the sweep `run` builds, as `run`'s error: the flag for its first field path."""
+    path, _, msg = exc.errors[0].partition(": ")
+    return _run_error(path, msg) if msg else UsageError(str(exc))
+
+
+def run(o: RunOptions, *, log: Log = _print, stream: TextIO | None = None) -> RunResult:
+    """`benchfleet run`: the sweep of one system, into ``o.out`` (default runs/<run-id>)."""
+    from benchfleet import project
+    from benchfleet.sweep import report
+    from benchfleet.sweep.plan import expand
+    from benchfleet.sweep.schema import SweepError
+
+    if o.run_id:
+        _check_run_id(o.run_id, "--run-id")
+    spec = run_cell(o)
+    if o.submitter.strip() == "" or " " in o.submitter:
+        raise UsageError("--submitter: give your organisation's name without spaces, e.g. MyLab")
+    inventory = o.inventory or project.home() / "inventories" / "local"
+    if not inventory.exists():
+        raise UsageError(f"--inventory: {inventory} does not exist")
+    run_id = o.run_id or time.strftime("%Y%m%d-%H%M%S")
+    out = o.out.expanduser().resolve() if o.out else _run_dir(o.runs_dir, run_id, "--run-id")
+    try:
+        plan = expand(run_sweep(o, spec), inventory, run_id)
+    except SweepError as exc:  # the plan names sweep fields: name the flag instead
+        raise _flag_error(exc) from None
+    log(report.run_header(run_id, out, spec, plan.hosts))
+    return _execute(plan, out, None, inventory, check=o.check, accept_new_host_keys=o.accept_new_host_keys,
+                    log=log, stream=stream)
+
+
+# --- sweep, resume ---------------------------------------------------------------------------------------------
+
+def _check_forks(forks: int) -> None:
+    if not 0 <= forks <= 500:
+        raise UsageError(f"--forks: {forks} is out of range; allowed 0 (every host, up to 50) to 500")
+
+
+def sweep(o: SweepOptions, *, log: Log = _print, stream: TextIO | None = None) -> PlanResult | RunResult:
+    """`benchfleet sweep <file>`: the plan only (``o.check``), or every cell not done yet."""
+    from benchfleet import project
+    from benchfleet.sweep.plan import expand, run_id_stem
+    from benchfleet.sweep.schema import SweepError, load
+
+    _check_forks(o.forks)
+    if not o.sweep_file:
+        raise UsageError("sweep file: give one (e.g. sweeps/lab.yml), or --resume <run-id>")
+    if o.run_id:
+        _check_run_id(o.run_id, "--run-id")
+    inventory = o.inventory or project.home() / "inventories" / "local"
+    if not inventory.exists():
+        raise UsageError(f"--inventory: {inventory} does not exist")
+    try:
+        plan = expand(load(o.sweep_file), inventory.resolve(), o.run_id)
+    except SweepError as exc:
+        raise UsageError(str(exc)) from None
+    if not o.run_id:
+        stem = run_id_stem(Path(o.sweep_file).stem)
+        if plan.cloud_systems():  # the run id names cloud resources: lowercase, digits, dashes
+            stem = re.sub(r"[^a-z0-9-]+", "-", stem.lower()).strip("-")[:24] or "sweep"
+        from benchfleet.cloud.base import owned_fingerprint  # no SDK: the owner enters the default run id
+
+        plan.run_id = (f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}" if o.new
+                       else f"{stem}-{owned_fingerprint(plan.fingerprint())}")
+    out = _run_dir(o.runs_dir, plan.run_id, "--run-id")
+    cloud_ok = (_cloud_checks(plan, max_cost=o.max_cost, allow_world_ssh=o.allow_world_ssh, check=o.check, log=log)
+                if plan.cloud_systems() else True)
+    if o.check:
+        return PlanResult(o.sweep_file, plan, cloud_ok)
+    if not cloud_ok:
+        raise UsageError("the cloud checks above failed; nothing was created")
+    sweep_text = Path(o.sweep_file).read_text(encoding="utf-8-sig")
+    log(f"benchfleet {__version__}: sweep {o.sweep_file} -> run {plan.run_id} ({len(plan.cells)} cells on "
+        f"{len(plan.hosts)} hosts)")
+    return _execute(plan, out, sweep_text, inventory, forks=o.forks, accept_new_host_keys=o.accept_new_host_keys,
+                    log=log, stream=stream)
+
+
+def resume(o: ResumeOptions, *, log: Log = _print, stream: TextIO | None = None) -> RunResult:
+    """`benchfleet sweep --resume <run-id>`: only the cells of the run not done yet, from its own plan."""
+    from benchfleet.sweep.rundir import RunDir
+
+    _check_forks(o.forks)
+    runs = o.runs_dir
+    rd = RunDir(_run_dir(runs, o.run_id, "--resume"))
+    if not rd.exists():
+        known = sorted(p.parent.name for p in runs.glob("*/plan.json")) if runs.is_dir() else []
+        raise UsageError(f"--resume: no run {o.run_id!r} in {runs}/"
+                         + (f" (runs there: {', '.join(known)})" if known else ""))
+    _lock(rd)
+    plan = rd.plan()
+    inventory = o.inventory or Path(plan.inventory)
+    if plan.cloud_systems() and not _cloud_checks(plan, max_cost=o.max_cost, allow_world_ssh=o.allow_world_ssh,
+                                                  check=o.check, log=log):
+        raise UsageError("the cloud checks above failed; nothing was created")
+    log(f"benchfleet {__version__}: resuming {plan.run_id}: {len(rd.pending(plan))} of "
+        f"{len(plan.cells)} cells to run")
+    return _execute(plan, rd.root, None, inventory, forks=o.forks, check=o.check,
+                    accept_new_host_keys=o.accept_new_host_keys, resume=True, log=log, stream=stream)
+
+
+def _cloud_checks(plan: Plan, *, max_cost: float | None, allow_world_ssh: bool, check: bool, log: Log) -> bool:
+    """Before anything is created: run id, SSH ingress, credentials and offerings, cost against --max-cost."""
+    from benchfleet.cloud import fleet, prices
+    from benchfleet.cloud.base import ProviderError, check_run_id
+    from benchfleet.sweep import cloud, report
+
+    try:
+        check_run_id(plan.run_id)
+    except ValueError as exc:
+        raise UsageError(f"--run-id: {exc}") from None
+    est = prices.estimate(plan)
+    log(report.cost_estimate(est))
+    if max_cost is not None:
+        if est.missing:
+            raise UsageError(f"--max-cost: cannot hold the run to {max_cost} USD: " + "; ".join(est.missing))
+        if est.total > max_cost:
+            raise UsageError(f"--max-cost: the estimate, {est.total:.2f} USD, is above {max_cost:.2f} USD; "
+                             "raise --max-cost, or use fewer or smaller instances, fewer cells, or spot")
+    ok = True
+    if allow_world_ssh:
+        for c in plan.cloud_systems().values():
+            c["allow_world_ssh"] = True  # kept in plan.json: the provisioning and --resume see it
+    if not check:
+        try:
+            cloud.resolve_cidrs(plan)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    for name, c in plan.cloud_systems().items():
+        count = len(plan.hosts_of(name))
+        try:
+            problems = fleet.provider(c["provider"], **cloud.account_options(c)).preflight(
+                c["regions"], c["instance_type"], count)
+        except (ProviderError, ValueError) as exc:
+            problems = [str(exc)]
+        log(report.cloud_check(name, c, count, problems))
+        ok = ok and not problems
+    return ok
+
+
+def _execute(plan: Plan, out: Path, sweep_text: str | None, inventory: Path, *, forks: int = 0,
+             check: bool = False, accept_new_host_keys: bool = False, resume: bool = False, log: Log = _print,
+             stream: TextIO | None = None) -> RunResult:
+    """Prepare the run directory (a new run), run its pending cells through Ansible, collect the result.
+    The one place that calls ``execute.prepare`` and ``execute.run``."""
+    from benchfleet.sweep import execute
+    from benchfleet.sweep.rundir import RunDir
+
+    rd = RunDir(out)
+    _lock(rd)
+    if not resume:
+        try:
+            execute.prepare(rd, plan, sweep_text)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    if not rd.pending() and not check:
+        return RunResult(plan, out)
+    # ansible-runner runs from the installed playbooks' folder: a relative path would name a file there
+    outcome = execute.run(rd, inventory=inventory.resolve(), forks=forks, check=check,
+                          accept_new_host_keys=accept_new_host_keys, **({"stream": stream} if stream else {}))
+    if check:
+        return RunResult(plan, out, outcome, check_mode=True)
+    return finish(rd, outcome)
+
+
+def finish(rd: RunDir, outcome: Outcome) -> RunResult:
+    """After the playbook: the cells not done, and the tree checked (each cell rescored against the controller's
+    own scoring files, never another host's)."""
+    from benchfleet.sweep.rescore import check_run
+
+    plan = rd.plan()
+    tree = outcome.summary.get("tree")
+    tree_check = None
+    if tree:
+        # a quick run's own tree declares quick mode: allowed here, never by a tree's own claim
+        tree_check = check_run(rd, Path(tree), allow_quick=plan.sweep.get("mode") == "quick")
+    attempts = []
+    if plan.cloud_systems():
+        p = rd.root / "cloud" / "attempts.jsonl"
+        attempts = [json.loads(x) for x in p.read_text().splitlines()] if p.is_file() else []
+    return RunResult(plan, rd.root, outcome, pending=rd.pending(plan), tree_check=tree_check,
+                     cloud_attempts=attempts)
+
+
+def _lock(rd: RunDir) -> None:
+    """One writer per run: a second sweep, --resume or run on it would delete this one's files in flight."""
+    from benchfleet.sweep.rundir import RunLocked
+
+    try:
+        rd.lock()  # held until this process ends
+    except RunLocked as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _check_run_id(run_id: str, where: str) -> str:
+    """``run_id`` if it follows the one run-id rule; a UsageError naming ``where`` (the flag) otherwise."""
+    from benchfleet.sweep.plan import check_run_id
+
+    try:
+        return check_run_id(run_id)
+    except ValueError as exc:
+        raise UsageError(where, str(exc)) from None
+
+
+def _run_dir(runs: Path, run_id: str, where: str) -> Path:
+    """runs/<run_id>, refused (naming ``where``) when the id breaks the rule or the folder leads out of runs/."""
+    from benchfleet.sweep.plan import run_dir
+
+    try:
+        return run_dir(runs, run_id)
+    except ValueError as exc:
+        raise UsageError(where, str(exc)) from None
+
+
+# --- status ----------------------------------------------------------------------------------------------------
+
+def status(run_id: str, *, runs_dir: Path = Path("runs")) -> StatusResult:
+    """Per host and cell: pending, running, done or failed, and why."""
+    from benchfleet.sweep.rundir import RunDir
+
+    rd = RunDir(_run_dir(runs_dir, run_id, "run id"))
+    if not rd.exists():
+        raise UsageError(f"run id: no run {run_id!r} in {runs_dir}/")
+    plan = rd.plan()
+    failures = {h: hf for h in plan.hosts if (hf := rd.host_failure(h))}
+    return StatusResult(plan, rd.states(plan), failures)
+
+
+# --- clouds ----------------------------------------------------------------------------------------------------
+
+def _targets(providers: list[str] | None, regions: list[str] | None, log: Log):
+    from benchfleet.cloud import fleet
+    from benchfleet.cloud.base import ProviderError
+
+    try:
+        targets, notes = fleet.configured(providers, regions)
+    except (ValueError, ProviderError) as exc:
+        raise UsageError(str(exc)) from None
+    for n in notes:
+        log(n)
+    if not targets:
+        raise UsageError("no cloud account found: set credentials the way each SDK expects (AWS_PROFILE, "
+                         "AZURE_SUBSCRIPTION_ID + az login, GOOGLE_CLOUD_PROJECT + gcloud auth) or --provider")
+    return targets
+
+
+def teardown(run_id: str, *, providers: list[str] | None = None, regions: list[str] | None = None,
+             runs_dir: Path = Path("runs"), all_owners: bool = False, log: Log = print) -> CloudResult:
+    """Delete everything tagged with the run on every configured cloud (no local state needed), confirm by
+    listing, and drop the run's SSH key once nothing is left."""
+    from benchfleet.cloud import fleet
+    from benchfleet.cloud.base import check_run_id
+
+    rd_root = _run_dir(runs_dir, run_id, "run id")
+    try:
+        check_run_id(run_id)
+    except ValueError as exc:
+        raise UsageError("run id", str(exc)) from None
+    ledger = rd_root / "cloud" / "ledger.jsonl" if rd_root.is_dir() else None
+    rep = fleet.teardown(run_id, _targets(providers, regions, log), ledger=ledger, log=log, all_owners=all_owners)
+    if rep.ok:
+        shutil.rmtree(rd_root / "ssh", ignore_errors=True)
+    return CloudResult(rep, run_id=run_id)
+
+
+def seconds(text: str, flag: str = "--older-than") -> float:
+    """A duration as the CLI takes it (90, 90s, 90m, 6h, 2d) in seconds; a UsageError naming ``flag``."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd]?)", text.strip())
+    if not m:
+        raise UsageError(f"{flag}: {text!r} is not a duration; give e.g. 90m, 6h or 2d")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+def reap(*, older_than_s: float | None = None, grace_s: float | None = None, dry_run: bool = False,
+         all_owners: bool = False, providers: list[str] | None = None, regions: list[str] | None = None,
+         log: Log = print) -> CloudResult:
+    """Delete instances of any run past their benchfleet-expires tag (or older than ``older_than_s``)."""
+    from benchfleet.cloud import fleet
+
+    grace = fleet.REAP_GRACE_S if grace_s is None else grace_s
+    rep = fleet.reap(_targets(providers, regions, log), older_than_s=older_than_s, dry_run=dry_run, log=log,
+                     all_owners=all_owners, grace_s=grace)
+    return CloudResult(rep, dry_run=dry_run)
+
+
+# --- hosts -----------------------------------------------------------------------------------------------------
+
+def setup(*, inventory: Path | None = None, offline: Path | None = None, venv: str = "",
+          limit: list[str] | None = None, push_cache: Path | None = None, check: bool = False,
+          work: Path = Path("runs/setup"), accept_new_host_keys: bool = False, log: Log = _print) -> SetupOutcome:
+    """Run playbooks/setup.yml: NVIDIA (where there is a GPU), venv, wheels/models/data, frameworks, harness."""
+    from benchfleet import hostsetup, project
+
+    inventory = inventory or project.home() / "inventories" / "local"
+    if not inventory.exists():
+        raise UsageError(f"--inventory: {inventory} does not exist")
+    if offline and not any(offline.glob("benchfleet-*.whl")):
+        raise UsageError(f"--offline: {offline} holds no benchfleet wheel; build it with `benchfleet bundle {offline}`")
+    extravars = {"benchfleet_setup_venv_path": venv} if venv else {}
+    push = hostsetup.cache_manifest(push_cache) if push_cache else None
+    if push_cache:
+        log(f"pushing {len(push)} file(s) of {push_cache} to the hosts' caches (sha256 checked there)")
+    log(f"benchfleet setup: {inventory}{' (offline: ' + str(offline) + ')' if offline else ''}"
+        f"{' (check mode: nothing changes)' if check else ''}")
+    res = hostsetup.setup(inventory.resolve(), work, offline=offline, check=check, extravars=extravars, push=push,
+                          limit=limit or None, accept_new_host_keys=accept_new_host_keys)
+    return SetupOutcome(res)
+
+
+def bundle(out: Path, *, log: Log = print) -> list[Path]:
+    """The wheelhouse offline set-up pushes; a RuntimeError says why it could not be built."""
+    from benchfleet import hostsetup
+
+    return hostsetup.bundle(out, log=log)
+
+
+# --- check -----------------------------------------------------------------------------------------------------
+
+def check(tree: Path, *, round: str = "v3.1", accuracy_logs: Path | None = None, dataset: Path | None = None,
+          allow_quick: bool = False) -> CheckOutcome:
+    """Validate a submission tree against a round's rules (and rescore its accuracy logs when given)."""
+    from benchfleet.submission.check import check_tree
+
+    if not tree.is_dir():
+        raise UsageError(f"tree: {tree} is not a folder; pass the folder holding closed/ or open/")
+    try:
+        rep = check_tree(tree, round, accuracy_logs=accuracy_logs, dataset=dataset, allow_quick=allow_quick)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return CheckOutcome(rep)
