@@ -274,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also what other users (benchfleet-owner tag) made under this run id; default: yours only")
     td.set_defaults(func=cmd_teardown)
 
-    rp = sub.add_parser("reap", help="delete expired resources of any benchfleet run on every configured cloud",
+    rp = sub.add_parser("reap", help="delete your expired benchfleet runs' resources on every configured cloud",
                         epilog=EPILOG_TEARDOWN, formatter_class=argparse.RawDescriptionHelpFormatter)
     rp.add_argument("--older-than", default="", metavar="AGE",
                     help="also instances launched longer ago than this (90m, 6h, 2d); default: past their expiry tag")
