@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import sys
@@ -13,10 +14,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
 
+from benchfleet.sweep import cells
 from benchfleet.sweep.aggregate import aggregate
 from benchfleet.sweep.plan import Plan
 from benchfleet.sweep.progress import Progress
-from benchfleet.sweep.rundir import FAILED, RUNNING, RunDir
+from benchfleet.sweep.rundir import RunDir
 
 
 @dataclass
@@ -61,15 +63,6 @@ def _signals_set(stop: threading.Event):
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-
-
-def _mark_interrupted(rd: RunDir, plan: Plan) -> None:
-    for st in rd.states(plan).values():
-        if st.state == RUNNING:
-            st.state, st.kind, st.finished = FAILED, "interrupted", time.time()
-            st.message = ("the controller stopped following this cell; its harness may still be running on the "
-                          "host and --resume collects it")
-            rd.write_status(st)
 
 
 def run(rd: RunDir, *, inventory: Path | None = None, forks: int = 0, check: bool = False,
@@ -119,22 +112,11 @@ def _report_teardown(rep, stream: TextIO, run: str = "<run-id>") -> None:
 
 
 def _lost_cells(rd: RunDir, plan: Plan, vanished: set[str]) -> list[str]:
-    """Cells of cloud hosts that failed because the host went away: they run again on a new instance.
-    A result is never stitched from two instances: the whole cell starts over."""
+    """Cells of cloud hosts that failed because the host went away: they run again on a new instance."""
     cloud_hosts = {h for name in plan.cloud_systems() for h in plan.hosts_of(name)}
-    lost = []
-    for cid, st in rd.states(plan).items():
-        if st.host in cloud_hosts and st.state == FAILED and st.kind in ("unreachable", "preempted"):
-            if st.host in vanished:
-                st.kind = "preempted"
-                st.message = "the instance went away mid-cell (spot preemption or deleted outside benchfleet); " \
-                             "the cell runs again, from the start, on a new instance. " + st.message
-                rd.write_status(st)
-            lost.append(cid)
-    for h in cloud_hosts:
-        hf = rd.host_failure(h)
-        if hf and hf["kind"] == "unreachable":
-            rd.clear_host_failure(h)
+    unreachable = {h for h in cloud_hosts if (rd.host_failure(h) or {}).get("kind") == "unreachable"}
+    lost, changes = cells.hosts_vanished(rd.states(plan), cloud_hosts, vanished, unreachable)
+    rd.record(changes)
     return lost
 
 
@@ -197,17 +179,16 @@ def _invoke(rd: RunDir, plan: Plan, inventory: Path | None, forks: int, check: b
             progress.stop()
     interrupted = stop.is_set()
     if interrupted and not check:
-        _mark_interrupted(rd, plan)
+        rd.record(cells.interrupted(rd.states(plan).values(), time.time()))
     if check:
         return Outcome(pending, {}, rc, interrupted, time.time() - started)
     if cloud_vars:
         _unprovisioned(rd, plan, hosts)
     explained = _explain_host_keys(rd, plan, hosts)
-    results = rd.root / "results.json"
-    if interrupted or explained or not results.is_file() or results.stat().st_mtime < started:
-        summary = aggregate(rd.root)  # the callback did not get to it: build from what finished
+    if interrupted or explained or not rd.aggregated_marker(ident).is_file():
+        summary = aggregate(rd.root)  # the callback did not get to it, or states changed since: build it here
     else:
-        summary = json.loads(results.read_text())
+        summary = json.loads((rd.root / "results.json").read_text())
     return Outcome(pending, summary, rc, interrupted, time.time() - started)
 
 
@@ -222,14 +203,13 @@ def _explain_host_keys(rd: RunDir, plan: Plan, hosts: list[str]) -> bool:
         if hf and hf.get("kind") == "unreachable":
             hint = host_key_hint(hf["message"], None if h in cloud_hosts else rd.root)
             if hint != hf["message"]:
-                rd.write_host_failure(h, hf["kind"], hf.get("task", ""), hint)
+                rd.record([cells.HostFailed(h, hf["kind"], hf.get("task", ""), hint)])
                 changed = True
     for st in rd.states(plan).values():
         if st.host in hosts and st.kind == "unreachable" and st.message:
             hint = host_key_hint(st.message, None if st.host in cloud_hosts else rd.root)
             if hint != st.message:
-                st.message = hint
-                rd.write_status(st)
+                rd.record([dataclasses.replace(st, message=hint)])
                 changed = True
     return changed
 
@@ -251,9 +231,7 @@ def _unprovisioned(rd: RunDir, plan: Plan, hosts: list[str]) -> None:
     failure = rd.root / "cloud" / "failure.txt"
     if not failure.is_file():
         return
-    states = rd.states(plan)
-    for h in hosts:
-        if plan.system_of(h) in plan.cloud_systems() and not rd.host_failure(h) and all(
-                states[c.id].state == "pending" for c in plan.cells_of(h)):
-            rd.write_host_failure(h, "provision", "Create the instances the run's cloud systems need",
-                                  failure.read_text().strip())
+    clouds = plan.cloud_systems()
+    cloud_hosts = [h for h in hosts if plan.system_of(h) in clouds]
+    rd.record(cells.not_provisioned(rd.states(plan), cloud_hosts, {h for h in cloud_hosts if rd.host_failure(h)},
+                                    failure.read_text().strip()))

@@ -1,7 +1,9 @@
 """Live progress of a sweep from ansible-runner events: a redrawn table on a terminal, plain lines otherwise.
 
-Every line is written through ``for_terminal``: the events carry host text (messages, stderr, progress
-lines), and the only control sequences that reach the terminal are the table's own cursor moves.
+What happens to each cell is :class:`benchfleet.sweep.cells.CellTracker`'s to say (the callback feeds the same
+tracker); this module only draws it. Every line is written through ``for_terminal``: the events carry host text
+(messages, stderr, progress lines), and the only control sequences that reach the terminal are the table's own
+cursor moves.
 """
 
 from __future__ import annotations
@@ -9,20 +11,21 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from dataclasses import replace
 from typing import TextIO
 
 from benchfleet.safetext import for_terminal
+from benchfleet.sweep.cells import CELL_STARTED_FACT, DONE, FAILED, PENDING, RUNNING, CellState, CellTracker, Event
 from benchfleet.sweep.plan import Plan
 from benchfleet.sweep.report import duration, status_table
-from benchfleet.sweep.rundir import CellState, failure_kind
 
 
 class Progress:
     def __init__(self, plan: Plan, states: dict[str, CellState], stream: TextIO, live: bool, cells: list[str]):
         self.plan, self.stream, self.live = plan, stream, live
         self.cells = set(cells)  # the cells this invocation runs
-        self.states = {c.id: states.get(c.id) or CellState(c.id, c.host, "pending") for c in plan.cells}
-        self.current: dict[str, str | None] = {}
+        self.states = {c.id: states.get(c.id) or CellState(c.id, c.host, PENDING) for c in plan.cells}
+        self.tracker = CellTracker()
         self.t0 = time.time()
         self._lock = threading.Lock()
         self._drawn = 0
@@ -36,8 +39,8 @@ class Progress:
             self.stream.flush()
 
     def _frame(self) -> str:
-        done = sum(1 for c in self.cells if self.states[c].state == "done")
-        failed = sum(1 for c in self.cells if self.states[c].state == "failed")
+        done = sum(1 for c in self.cells if self.states[c].state == DONE)
+        failed = sum(1 for c in self.cells if self.states[c].state == FAILED)
         sub = dataclasses.replace(self.plan, cells=[c for c in self.plan.cells if c.id in self.cells])
         head = (f"sweep {self.plan.run_id}: {done}/{len(self.cells)} cells done, {failed} failed, "
                 f"elapsed {duration(time.time() - self.t0)}")
@@ -68,60 +71,50 @@ class Progress:
             self._draw()
 
     # ---- state --------------------------------------------------------------------
-    def _set(self, host: str, cell: str, state: str, **kw) -> None:
-        old = self.states.get(cell) or CellState(cell, host, "pending")
-        started = kw.pop("started", old.started)
-        self.states[cell] = CellState(cell, host, state, started=started, **kw)
-
-    def event(self, ev: dict) -> None:
-        kind = ev.get("event")
-        data = ev.get("event_data") or {}
-        host = data.get("host")
-        res = data.get("res") or {}
-        action = str(data.get("task_action") or "")
-        if not host:
+    def event(self, raw: dict) -> None:
+        ev = Event.from_job_event(raw)
+        if ev is None:
             return
-        cell = self.current.get(host)
-        if kind == "runner_on_ok":
-            facts = res.get("ansible_facts") or {}
-            if "benchfleet_benchmark_cell_current" in facts:
-                cell = self.current[host] = facts["benchfleet_benchmark_cell_current"]
-                self._set(host, cell, "running", progress="starting", started=time.time())
-                self.line(f"{host}: {self.plan.cell(cell).label}: started")
-            elif action.endswith("harness_cell") and cell:
-                if res.get("start_msg"):
-                    self.line(f"{host}: {self.plan.cell(cell).label}: {res['start_msg']}")  # e.g. finished earlier
-                self._progress(host, cell, res)
-            elif action.endswith("cell_fetch") and cell:
-                self._set(host, cell, "done", validity=res.get("validity", ""), finished=time.time())
-                self.current[host] = None
-                self.line(f"{host}: {self.plan.cell(cell).label}: done ({res.get('validity', '')})")
-            elif action in ("gather_facts", "ansible.builtin.gather_facts", "setup", "ansible.builtin.setup"):
-                self.line(f"{host}: facts gathered")
-        elif kind == "runner_retry" and cell:
-            self._progress(host, cell, res)
-        elif kind == "runner_on_failed" and not data.get("ignore_errors"):
-            msg = str(res.get("msg") or res.get("stderr") or "").strip().splitlines()
-            why = msg[-1][:300] if msg else ""
-            if cell:
-                self._progress(host, cell, res)
-                self._set(host, cell, "failed", kind=failure_kind(action, res), task=data.get("task", ""), message=why,
-                          finished=time.time())
-                self.current[host] = None
-                self.line(f"{host}: {self.plan.cell(cell).label}: FAILED in '{data.get('task')}': {why}")
-            else:
-                self.line(f"{host}: set-up FAILED in '{data.get('task')}': {why}")
-        elif kind == "runner_on_unreachable":
-            if cell:
-                self._set(host, cell, "failed", kind="unreachable", task=data.get("task", ""),
-                          message="host unreachable", finished=time.time())
-                self.current[host] = None
-            self.line(f"{host}: UNREACHABLE ({str(res.get('msg', '')).strip()[:200]})")
+        was = self.tracker.current.get(ev.host)
+        cells = [c for c in self.tracker.apply(ev) if isinstance(c, CellState)]
+        for st in cells:
+            self._show(ev, st)
+        if ev.kind == "ok" and not cells and ev.action in (
+                "gather_facts", "ansible.builtin.gather_facts", "setup", "ansible.builtin.setup"):
+            self.line(f"{ev.host}: facts gathered")
+        elif ev.kind == "failed" and not ev.ignore_errors and not was:
+            why = _headline(ev.res.get("msg") or ev.res.get("stderr"))
+            self.line(f"{ev.host}: set-up FAILED in '{ev.task}': {why}")
+        elif ev.kind == "unreachable":
+            self.line(f"{ev.host}: UNREACHABLE ({str(ev.res.get('msg', '')).strip()[:200]})")
 
-    def _progress(self, host: str, cell: str, res: dict) -> None:
-        text = res.get("progress") or ""
-        st = self.states.get(cell)
-        if st and st.state == "running" and text and st.progress != text:
-            self._set(host, cell, "running", progress=text)
-        for line in res.get("progress_new") or []:
-            self.line(f"{host}: {self.plan.cell(cell).label}: {line.split(' ', 1)[-1]}")
+    def _show(self, ev: Event, st: CellState) -> None:
+        """One cell's new state: into the table, and as lines when not drawing one."""
+        label = self.plan.cell(st.cell).label
+        old = self.states.get(st.cell) or CellState(st.cell, st.host, PENDING)
+        if st.state == RUNNING and CELL_STARTED_FACT in (ev.res.get("ansible_facts") or {}):
+            self.states[st.cell] = st
+            self.line(f"{ev.host}: {label}: started")
+            return
+        if ev.kind == "ok" and ev.action.endswith("harness_cell") and ev.res.get("start_msg"):
+            self.line(f"{ev.host}: {label}: {ev.res['start_msg']}")  # e.g. finished earlier
+        if ev.kind in ("retry", "failed") or ev.action.endswith("harness_cell"):
+            if old.state == RUNNING and st.progress and old.progress != st.progress:
+                self.states[st.cell] = replace(old, progress=st.progress)
+            for line in ev.res.get("progress_new") or []:
+                self.line(f"{ev.host}: {label}: {line.split(' ', 1)[-1]}")
+        if st.state == DONE:
+            self.states[st.cell] = replace(st, started=old.started)
+            self.line(f"{ev.host}: {label}: done ({st.validity})")
+        elif st.state == FAILED and st.kind == "unreachable":
+            self.states[st.cell] = replace(st, started=old.started, message="host unreachable")
+        elif st.state == FAILED:
+            why = _headline(st.message)
+            self.states[st.cell] = replace(st, started=old.started, message=why)
+            self.line(f"{ev.host}: {label}: FAILED in '{st.task}': {why}")
+
+
+def _headline(message: object) -> str:
+    """A failure's last line, as the live view shows it."""
+    lines = str(message or "").strip().splitlines()
+    return lines[-1][:300] if lines else ""

@@ -4,10 +4,12 @@
     sweep.yml                 the sweep file as given
     hosts/<host>.json         facts and inventory overrides of each host (for system descriptions)
     cells/<cell-id>/          a finished cell: cell.json, SHA256SUMS, results/ (moved in atomically)
-    status/<cell-id>.json     the last state of a cell that is not finished (running, failed)
+    status/<cell-id>.json     the last state of a cell that is not finished (running, failed); the states and
+                              their transitions are benchfleet.sweep.cells', written by RunDir.record
     status/_host-<host>.json  a host-level failure (unreachable, set-up)
     incoming/                 archives being fetched (never read as results)
     ansible/                  ansible-runner private data dir: artifacts/<ident>/job_events is the event stream
+    ansible/aggregated-<ident>  the callback rebuilt the aggregate at the end of invocation <ident>
     submission/, results.json, results.csv   the aggregate, rebuilt from cells/ after every invocation
 
     .lock                     the pid of the one process writing the run (flock held while it lives)
@@ -27,22 +29,13 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 
+from benchfleet.sweep.cells import DONE, FAILED, PENDING, RUNNING, CellState, Change, HostFailed, HostFine, not_run
 from benchfleet.sweep.plan import Plan
 
-PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
-# Failure kinds: infrastructure (the host or its set-up) apart from the benchmark itself.
-INFRA_KINDS = ("unreachable", "setup", "fetch", "provision", "preempted", "tampered")
-
-
-def failure_kind(action: str, result: dict) -> str:
-    """What kind of failure a failed task inside a cell is (the callback and the live view agree)."""
-    if action.endswith("cell_fetch"):
-        return "tampered" if result.get("failure_kind") == "tampered" else "fetch"
-    return "timeout" if result.get("timed_out") else "harness"
-
+__all__ = ["DONE", "FAILED", "PENDING", "RUNNING", "CellState", "RunDir", "RunLocked", "write_atomic"]
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` (0600) all at once or not at all: on any failure the temp file goes too."""
@@ -81,7 +74,7 @@ class RunLocked(Exception):
 # root (resolved) -> the open lock file, kept for the life of the process: closing it releases the flock.
 _HELD: dict[Path, int] = {}
 # Where write_atomic writes; a finished cell's own files (cells/) are the host's and never cleaned here.
-_TEMP_DIRS = ("", "status", "hosts", "cloud")
+_TEMP_DIRS = ("", "status", "hosts", "cloud", "ansible")
 
 
 def _float(x) -> float | None:
@@ -89,24 +82,6 @@ def _float(x) -> float | None:
         return float(x)
     except (TypeError, ValueError):
         return None
-
-
-@dataclass
-class CellState:
-    cell: str
-    host: str
-    state: str
-    kind: str = ""  # failed: unreachable | setup | harness | timeout
-    task: str = ""
-    message: str = ""
-    progress: str = ""
-    started: float | None = None
-    finished: float | None = None
-    validity: str = ""  # done: VALID/INVALID of the cell's results
-
-    @property
-    def infra(self) -> bool:
-        return self.kind in INFRA_KINDS
 
 
 class RunDir:
@@ -188,6 +163,36 @@ class RunDir:
     def cell_record(self, cell_id: str) -> dict:
         return json.loads((self.cell_dir(cell_id) / "cell.json").read_text())
 
+    def aggregated_marker(self, session: str) -> Path:
+        """Written by the callback once it has rebuilt the tree at the end of invocation ``session`` (the
+        ansible-runner ident); without it the controller aggregates."""
+        return self.root / "ansible" / f"aggregated-{session}"
+
+    # the one writer of status/ and hosts/
+    def record(self, changes: Iterable[Change]) -> None:
+        """Persist what :mod:`benchfleet.sweep.cells` says changed. A finished cell's state is its folder in
+        cells/: its status file goes (a host lost right after the cell came home leaves it done)."""
+        for ch in changes:
+            if isinstance(ch, CellState):
+                if ch.state == DONE or self.done(ch.cell):
+                    self.status_file(ch.cell).unlink(missing_ok=True)
+                else:
+                    self.write_status(ch)
+            elif isinstance(ch, HostFailed):
+                self.write_host_failure(ch.host, ch.kind, ch.task, ch.message)
+            elif isinstance(ch, HostFine):
+                if ch.facts is not None:
+                    self._write_host_record(ch.host, ch.facts)
+                self.clear_host_failure(ch.host)
+
+    def _write_host_record(self, host: str, facts: dict) -> None:
+        p = self.host_file(host)
+        rec = json.loads(p.read_text()) if p.is_file() else {"facts": {}, "overrides": {}}
+        rec["facts"] = facts
+        rec["facts_time"] = time.time()
+        rec["overrides"] = facts.get("overrides") or {}
+        write_atomic(p, json.dumps(rec, indent=1, default=str))
+
     def write_status(self, st: CellState) -> None:
         write_atomic(self.status_file(st.cell), json.dumps(st.__dict__, indent=2))
 
@@ -221,9 +226,8 @@ class RunDir:
             else:
                 out[c.id] = CellState(c.id, c.host, PENDING)
             hf = self.host_failure(c.host)
-            if hf and out[c.id].state == PENDING:
-                out[c.id] = CellState(c.id, c.host, PENDING, kind=hf["kind"], task=hf["task"],
-                                      message=f"not run: {hf['message']}")
+            if hf:
+                out[c.id] = not_run(out[c.id], HostFailed(c.host, hf["kind"], hf["task"], hf["message"]))
         return out
 
     def pending(self, plan: Plan | None = None) -> list[str]:
