@@ -138,6 +138,14 @@ def test_sizes_in_a_sweep_file_have_upper_bounds(data, message, tmp_path):
     refused(check_sweep(tmp_path, f), message)
 
 
+def test_connection_variables_in_cloud_vars_are_refused_before_anything_is_created(tmp_path):
+    hostile = {"ansible_connection": "local", "ansible_ssh_args": "-o StrictHostKeyChecking=no", "ansible_user": "u"}
+    f = sweep_file(tmp_path, yaml.safe_dump(_with(systems=[{"name": "aws", "cloud": {**CLOUD, "vars": hostile}}])))
+    refused(check_sweep(tmp_path, f), "systems[0].cloud.vars: ansible_connection, ansible_ssh_args may not be set by "
+                                      "a sweep file")
+    assert not (tmp_path / "runs").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -94,6 +94,17 @@ class CloudSpec(BaseModel):
     def _one_or_many(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
 
+    @field_validator("vars")
+    @classmethod
+    def _host_vars(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from benchfleet.runner import CLOUD_VARS_ALLOWED, refused_host_vars
+
+        refused = refused_host_vars(v)
+        if refused:  # refused here, before any instance exists (the inventory plugin refuses them too)
+            raise ValueError(f"{', '.join(refused)} may not be set by a sweep file (connection settings stay "
+                             f"benchfleet's); allowed: {', '.join(CLOUD_VARS_ALLOWED)}")
+        return v
+
     @field_validator("ssh_cidr")
     @classmethod
     def _cidr(cls, v: str) -> str:
