@@ -89,8 +89,9 @@ def test_nvidia_role_skips_hosts_without_a_gpu_and_refuses_unknown_distributions
 
 
 def test_python_role_says_what_is_wrong_with_the_system_python(tmp_path):
-    rc, tasks = _run_role(tmp_path, "benchfleet_python", {"benchfleet_host": {"home": str(tmp_path)},
-                                                          "benchfleet_python_interpreter": "/usr/bin/python2.1"}, False)
+    rc, tasks = _run_role(tmp_path, "benchfleet_python", {
+        "benchfleet_python_venv": str(tmp_path / ".benchfleet" / "venv"),  # the set-up play passes it
+        "benchfleet_python_interpreter": "/usr/bin/python2.1"}, False)
     assert rc != 0
     msg = tasks["Stop without a usable system Python"]["msg"]
     assert msg.startswith("/usr/bin/python2.1 on this host is missing, older than 3.10, or has no venv module "
