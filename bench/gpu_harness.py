@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchfleet.harness.backend import default_threads, make_backend
+from benchfleet.backends import default_threads, make_backend
+from benchfleet.benchmarks.registry import task_for
 from benchfleet.harness.logs import DetailLog
 from benchfleet.harness.run import Harness
 from benchfleet.harness.spec import HarnessSpec
-from benchfleet.harness.tasks import task_for
 
 
 def _feeds(task_name: str, worker, samples: list) -> dict[str, np.ndarray]:

@@ -23,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchfleet.harness.backend import default_threads, make_backend
+from benchfleet.backends import default_threads, make_backend
+from benchfleet.benchmarks.imagenet.samples import ensure
+from benchfleet.data.samples import SampleFile
 from benchfleet.harness.logs import DetailLog
-from benchfleet.harness.preprocessed import SampleFile, ensure
 from benchfleet.harness.run import Harness
 from benchfleet.harness.spec import HarnessSpec
 from benchfleet.models import resnet50_onnx as r50
@@ -96,8 +97,8 @@ def main() -> None:
         in_ram = int(ss["effective_performance_sample_count"])  # what LoadGen asked the SUT to keep
     harness_rss = peak_rss_mb(resource.RUSAGE_CHILDREN)  # the largest LoadGen process
     harness_main_rss = peak_rss_mb(resource.RUSAGE_SELF)
-    from benchfleet.data.imagenet import ImageNetVal
-    from benchfleet.models.synthetic import make_pair
+    from benchfleet.benchmarks.imagenet.dataset import ImageNetVal
+    from benchfleet.benchmarks.imagenet.synthetic import make_pair
 
     pair = make_pair(Path(a.cache_dir).expanduser() / "synthetic", width=a.width)
     samples = ensure(ImageNetVal.open(pair.dataset_dir), Path(a.cache_dir).expanduser(), log=lambda m: None)

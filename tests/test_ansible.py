@@ -13,8 +13,9 @@ from pathlib import Path
 from benchfleet.runner import ansible_env
 from benchfleet.submission.check import check_tree
 from benchfleet.submission.system import UNKNOWN
-from benchfleet.sweep.plan import Cell, Plan
+from benchfleet.sweep.plan import Cell, Plan, PlanSystem
 from benchfleet.sweep.rundir import RunDir
+from benchfleet.sweep.schema import parse
 from tests.conftest import ROOT
 
 VENV_BIN = Path(sys.executable).parent
@@ -37,8 +38,9 @@ def _recorded_plan(run_dir: Path, recorded_run: Path) -> str:
     meta = json.loads((recorded_run / "harness.json").read_text())
     cell = Cell("localhost.recorded", "localhost", "local", "resnet50", "onnxruntime", "cpu", "closed",
                 [s["scenario"] for s in meta["scenarios"]], meta["spec"], 0.0)
-    plan = Plan("recorded", {"submitter": "TestOrg", "round": "v3.1"}, str(ROOT / "inventories" / "local"),
-                ["localhost"], {"local": {"system_type": "edge", "description": {}}}, [cell])
+    sweep = parse({"submitter": "TestOrg", "round": "v3.1", "systems": [{"name": "local", "hosts": ["all"]}]})
+    plan = Plan("recorded", sweep, str(ROOT / "inventories" / "local"), ["localhost"], {"local": PlanSystem("edge")},
+                [cell])
     rd = RunDir(run_dir)
     rd.save_plan(plan)
     shutil.copytree(recorded_run, rd.cell_dir(cell.id) / "results")

@@ -36,7 +36,7 @@ def test_an_error_has_where_what_and_fix_and_usage_errors_exit_2():
 def test_run_builds_one_sweep_file_of_one_system():
     o = api.RunOptions(benchmark="bert-99", backend="pytorch", precision="bf16", threads=3, batch=2,
                        scenarios=["SingleStream"], submitter="MyLab", system_type="edge")
-    sweep = api.run_sweep(o, api.run_cell(o))
+    sweep = api.run_sweep(o)
     assert isinstance(sweep, SweepFile)
     assert (sweep.submitter, sweep.benchmarks, sweep.backends, sweep.devices, sweep.scenarios) == (
         "MyLab", ["bert-99"], ["pytorch"], ["cpu"], ["SingleStream"])

@@ -9,10 +9,11 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 
-from benchfleet.harness.backend import make_backend
+from benchfleet.backends import make_backend
+from benchfleet.benchmarks import registry
 from benchfleet.harness.spec import HarnessSpec
-from benchfleet.models import registry, tiny_bert, tiny_gpt
 from benchfleet.models import resnet50_onnx as r50
+from benchfleet.models import tiny_bert, tiny_gpt
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +88,7 @@ def test_registry_and_spec_name_the_combination():
 
 
 def test_official_models_are_recorded_with_checksums_or_say_what_to_do(tmp_path):
-    from benchfleet.harness.tasks import task_for
+    from benchfleet.benchmarks.registry import task_for
 
     for entry in registry.REGISTRY.values():
         assert entry.url.startswith("https://")
@@ -109,7 +110,6 @@ def test_tensorflow_runs_frozen_graphs_with_one_logits_output(tmp_path):
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    from benchfleet.harness.tasks import TASKS
 
     spec = [tf.TensorSpec([None, 384], tf.int32, name=n) for n in ("input_ids", "input_mask", "segment_ids")]
 
@@ -128,7 +128,7 @@ def test_tensorflow_runs_frozen_graphs_with_one_logits_output(tmp_path):
     feats = rng.integers(0, 50, (3, 3, 384)).astype(np.int32)
     np.save(samples, feats)
     entry = registry.REGISTRY["bert-large-tf"]
-    worker = TASKS["squad"].worker({"samples": str(samples), "inputs": list(entry.input_names),
+    worker = registry.task("squad").worker({"samples": str(samples), "inputs": list(entry.input_names),
                                     "outputs": list(entry.output_names)}, be)
     out = worker.infer([worker.load(0), worker.load(2)])
     assert out[0].shape == (384, 2) and out[0].dtype == np.float32

@@ -18,6 +18,9 @@ from benchfleet.sweep.rundir import RunDir
 from tests.sshfleet import Fleet
 
 BENCHFLEET = str(Path(sys.executable).parent / "benchfleet")
+# The generated dataset of every sweep here: accuracy runs scale with it; what these tests check (cell states,
+# failures, resume, the tree) does not.
+SAMPLES = 64
 
 
 @pytest.fixture()
@@ -32,6 +35,7 @@ def _sweep(tmp_path: Path, cache_dir: Path) -> Path:
     f.write_text(yaml.safe_dump({
         "submitter": "TestLab", "division": "open", "scenarios": ["SingleStream", "MultiStream"],
         "model": "synthetic", "dataset": "synthetic", "synthetic_width": 8, "cache_dir": str(cache_dir),
+        "dataset_count": SAMPLES,
         "defaults": {"threads": 1},
         "systems": [{"name": "lab", "hosts": ["lab"], "description": {"host_storage_type": "NVMe SSD"}}],
     }))
@@ -131,6 +135,7 @@ def test_failures_are_isolated_per_host_and_per_cell(cache_dir, tmp_path):
     sweep.write_text(yaml.safe_dump({
         "submitter": "TestLab", "scenarios": ["SingleStream"], "devices": ["cuda", "cpu"], "model": "synthetic",
         "dataset": "synthetic", "synthetic_width": 8, "cache_dir": str(cache_dir), "defaults": {"threads": 1},
+        "dataset_count": SAMPLES,
         "systems": [{"name": "good", "hosts": ["good"]}, {"name": "broken", "hosts": ["broken"]}],
     }))
     runs = tmp_path / "runs"
@@ -158,6 +163,7 @@ def test_ctrl_c_keeps_finished_cells_and_resume_collects_the_rest(cache_dir, tmp
     sweep.write_text(yaml.safe_dump({
         "submitter": "TestLab", "scenarios": ["SingleStream", "MultiStream"], "model": "synthetic",
         "dataset": "synthetic", "synthetic_width": 8, "cache_dir": str(cache_dir), "defaults": {"threads": 1},
+        "dataset_count": SAMPLES,
         "systems": [{"name": "local", "hosts": ["all"]}],
     }))
     runs = tmp_path / "runs"

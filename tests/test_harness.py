@@ -107,7 +107,7 @@ def test_test01_logs_a_quick_runs_share_of_responses():
 
 def test_scoring_data_stays_out_of_loadgen_requests(cache_dir):
     """The labels only the scorer reads are not serialised into each LoadGen process's request."""
-    from benchfleet.harness.tasks import task_for
+    from benchfleet.benchmarks.registry import task_for
 
     spec = tiny_spec(cache_dir)
     task = task_for(spec.benchmark, spec.backend)

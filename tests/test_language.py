@@ -10,8 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchfleet.harness import generate as gen
-from benchfleet.harness import rouge, squad
+from benchfleet.benchmarks.cnndm import generate as gen
+from benchfleet.benchmarks.cnndm import rouge
+from benchfleet.benchmarks.squad import dataset as squad_data
+from benchfleet.benchmarks.squad import preprocess as squad_prep
+from benchfleet.benchmarks.squad import scorer as squad
 from benchfleet.text import bpe
 from benchfleet.text.wordpiece import BasicTokenizer, FullTokenizer, WordpieceTokenizer
 
@@ -40,10 +43,10 @@ def test_featurization_windows_and_max_context(tmp_path):
     tok = FullTokenizer(_vocab_file(tmp_path, ["q", *words]))
     data = [{"title": "t", "paragraphs": [{"context": " ".join(words), "qas": [
         {"id": "a", "question": "q q", "answers": [{"text": "w3", "answer_start": 9}]}]}]}]
-    ex = squad.read_examples(data)
+    ex = squad_data.read_examples(data)
     # max_seq_length 12: [CLS] q q [SEP] + 7 doc tokens + [SEP]; doc_stride 4 -> windows start 0, 4, 8, 12
     # (12..18 does not reach the end) and 16 (16..19, the last 4 tokens)
-    feats = squad.convert_examples(ex, tok, max_seq_length=12, doc_stride=4, max_query_length=64)
+    feats = squad_prep.convert_examples(ex, tok, max_seq_length=12, doc_stride=4, max_query_length=64)
     assert [f.token_to_orig_map[4] for f in feats] == [0, 4, 8, 12, 16]
     assert feats[0].tokens[:5] == ["[CLS]", "q", "q", "[SEP]", "w0"] and feats[-1].tokens[-1] == "[SEP]"
     assert feats[0].segment_ids[:6] == [0, 0, 0, 0, 1, 1]
@@ -54,7 +57,7 @@ def test_featurization_windows_and_max_context(tmp_path):
     # w6: window 0 min(6, 0) = 0; window 1 min(2, 4) = 2 -> window 1
     assert feats[1].token_is_max_context[4 + 2] and not feats[0].token_is_max_context[4 + 6]
     assert all(len(f.input_ids) == 12 for f in feats)
-    assert feats[0].unique_id == squad.FIRST_UNIQUE_ID and feats[1].unique_id == squad.FIRST_UNIQUE_ID + 1
+    assert feats[0].unique_id == squad_prep.FIRST_UNIQUE_ID and feats[1].unique_id == squad_prep.FIRST_UNIQUE_ID + 1
 
 
 def test_final_text_projects_back_onto_the_original_words():
@@ -68,8 +71,8 @@ def test_predictions_pick_the_best_valid_span(tmp_path):
     tok = FullTokenizer(_vocab_file(tmp_path, ["where", *words]))
     data = [{"title": "t", "paragraphs": [{"context": "The cat sat on the mat.", "qas": [
         {"id": "x", "question": "where", "answers": [{"text": "on the mat", "answer_start": 12}]}]}]}]
-    ex = squad.read_examples(data)
-    feats = squad.convert_examples(ex, tok)
+    ex = squad_data.read_examples(data)
+    feats = squad_prep.convert_examples(ex, tok)
     logits = np.full((384, 2), -5.0, np.float32)
     # tokens: [CLS] where [SEP] the cat sat on the mat [UNK](.) ... -> "on"=6, "mat"=8
     logits[6, 0], logits[8, 1] = 4.0, 4.0
@@ -149,8 +152,9 @@ def test_byte_bpe_round_trip_and_word_tokens(tmp_path):
 
 
 def test_generated_tflite_models_run_on_litert(tmp_path):
-    from benchfleet.harness.backend import make_backend
-    from benchfleet.models import registry, tiny_tflite
+    from benchfleet.backends import make_backend
+    from benchfleet.benchmarks import registry
+    from benchfleet.benchmarks.imagenet import synthetic_tflite as tiny_tflite
 
     for name in ("mobilenet-v1-1.0-224-tflite", "efficientnet-lite0-tflite"):
         entry = registry.REGISTRY[name]
@@ -171,7 +175,7 @@ def test_tokenizers_match_the_published_implementations(tmp_path):
     reference's transformers tokenizers share) on text with accents, punctuation, CJK, unknown words."""
     import tokenizers as hf
 
-    from benchfleet.data.squad_synth import words
+    from benchfleet.benchmarks.generated import words
 
     rng = np.random.default_rng(5)
     vocab = words(rng, 300)
@@ -192,6 +196,6 @@ def test_tokenizers_match_the_published_implementations(tmp_path):
 
 
 def summarize_prompt() -> str:
-    from benchfleet.harness.summarize import INSTRUCTION, prompt
+    from benchfleet.benchmarks.cnndm.preprocess import INSTRUCTION, prompt
 
     return prompt({"instruction": INSTRUCTION, "input": "Police said on Monday: 3 men were arrested."})

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from benchfleet.data.imagenet import MEANS, ImageNetVal, preprocess, read_bgr, resized_size
+from benchfleet.benchmarks.imagenet.dataset import ImageNetVal
+from benchfleet.benchmarks.imagenet.preprocess import MEANS, preprocess, read_bgr, resized_size
 
 
 def test_resize_rule_matches_reference():
@@ -54,7 +55,7 @@ def test_non_square_crop_is_centred(tmp_path):
 def test_val_map_errors_name_the_fix(tmp_path):
     import pytest
 
-    from benchfleet.data.imagenet import DatasetError
+    from benchfleet.benchmarks.imagenet.dataset import DatasetError
 
     with pytest.raises(DatasetError, match="val_map.txt not found"):
         ImageNetVal.open(tmp_path)

@@ -17,8 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchfleet.data.imagenet import PROVENANCE, VAL_MAP, ImageNetVal
-from benchfleet.harness.preprocessed import SampleFile, cache_file, ensure
+from benchfleet.benchmarks.generated import PROVENANCE
+from benchfleet.benchmarks.imagenet.dataset import VAL_MAP, ImageNetVal
+from benchfleet.benchmarks.imagenet.samples import cache_file, ensure
+from benchfleet.data.samples import SampleFile
 
 # ---- the reference's pipeline, as its dataset.py writes it ---------------------------------------
 
@@ -129,7 +131,7 @@ def test_the_samples_cache_holds_the_references_tensors(jpegs, kind, tmp_path):
 def test_the_image_worker_reads_samples_without_mapping_the_file(jpegs, tmp_path):
     """The samples file is read into the worker's own arrays: no page of it stays mapped in the process,
     where it would count in RSS beside the copies LoadGen keeps."""
-    from benchfleet.harness.tasks import ImageNetTask
+    from benchfleet.benchmarks.imagenet.task import ImageNetTask
 
     path = ensure(jpegs, tmp_path, log=lambda m: None)
     worker = ImageNetTask().worker({"samples": str(path), "layout": "nhwc"}, backend=None)
@@ -179,7 +181,7 @@ def _labels(data_dir: Path) -> list[str]:
 
 
 def test_the_generated_pair_is_rebuilt_for_another_generator_version(tmp_path):
-    from benchfleet.models.synthetic import generator_version, make_pair
+    from benchfleet.benchmarks.imagenet.synthetic import generator_version, make_pair
 
     quiet = dict(count=32, width=8, threads=1, log=lambda m: None)
     pair = make_pair(tmp_path, version="gen-a", **quiet)
@@ -209,25 +211,26 @@ def test_squad_keeps_special_tokens_whole_as_the_references_bert_tokenizer(tmp_p
     other special tokens whole where the text holds them; Hugging Face ``tokenizers`` does the same."""
     import tokenizers as hf
 
-    from benchfleet.harness import squad
+    from benchfleet.benchmarks.squad import preprocess as squad_prep
     from benchfleet.text.wordpiece import FullTokenizer
 
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[", "]", "sep", "foo", "bar", "cafe", ".", "##s"]
     (tmp_path / "vocab.txt").write_text("\n".join(vocab) + "\n")
     text = "Foo [SEP] bar[MASK]cafés. [sep] [CLS]foo [UNK] [PAD]"
-    ours = squad.tokenize(FullTokenizer(tmp_path / "vocab.txt"), text)
+    ours = squad_prep.tokenize(FullTokenizer(tmp_path / "vocab.txt"), text)
     theirs = hf.BertWordPieceTokenizer(str(tmp_path / "vocab.txt"), lowercase=True).encode(
         text, add_special_tokens=False).tokens
     assert ours == theirs and ours.count("[SEP]") == 1 and "[MASK]" in ours
 
 
 def test_squad_features_hold_a_special_token_of_the_text_as_one_id(tmp_path):
-    from benchfleet.harness import squad
+    from benchfleet.benchmarks.squad import preprocess as squad_prep
+    from benchfleet.benchmarks.squad.dataset import read_examples
     from benchfleet.text.wordpiece import FullTokenizer
 
     (tmp_path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "foo", "bar"]))
     data = [{"paragraphs": [{"context": "foo [MASK] bar", "qas": [{"id": "q", "question": "bar [SEP]?"}]}]}]
-    (f,) = squad.convert_examples(squad.read_examples(data), FullTokenizer(tmp_path / "vocab.txt"))
+    (f,) = squad_prep.convert_examples(read_examples(data), FullTokenizer(tmp_path / "vocab.txt"))
     assert f.tokens == ["[CLS]", "bar", "[SEP]", "[UNK]", "[SEP]", "foo", "[MASK]", "bar", "[SEP]"]
     assert f.input_ids[:9] == [2, 6, 3, 1, 3, 5, 4, 6, 3]
 

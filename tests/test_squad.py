@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchfleet.harness.squad import evaluate, f1_score, normalize_answer
+from benchfleet.benchmarks.squad.scorer import evaluate, f1_score, normalize_answer
 
 # (question id, ground truths, prediction, exact match by hand, F1 by hand)
 CASES = [

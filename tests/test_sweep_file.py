@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
 from benchfleet.cli import main
-from benchfleet.sweep.plan import expand
-from benchfleet.sweep.schema import SweepError, parse
+from benchfleet.cloud.fleet import SystemRequest
+from benchfleet.sweep import cloud
+from benchfleet.sweep.plan import Plan, PlanSystem, expand
+from benchfleet.sweep.schema import CloudSpec, SweepError, SweepFile, parse
 
 GOOD = {"submitter": "MyLab", "systems": [{"name": "lab", "hosts": ["all"]}]}
 
@@ -32,8 +35,10 @@ def _with(**kw) -> dict:
          "bert-99, bert-99.9, gptj-99, gptj-99.9"),
         (_with(benchmarks=["efficientnet-lite0-tflite"], backends=["tflite"], division="closed"),
          "benchmarks[0]: efficientnet-lite0-tflite is an open-division model; add open to division or use resnet50"),
-        (_with(benchmarks=["bert-99"], backends=["tflite"]),
-         "benchmarks[0]: bert-99 has no model for backends tflite on cpu; add backend onnxruntime or pytorch or "
+        (_with(benchmarks=["bert-99"], backends=["tflite"]),  # one combination: the field to change
+         "backends: bert-99 has no tflite model; use backend onnxruntime, pytorch or tensorflow"),
+        (_with(benchmarks=["bert-99"], backends=["tflite"], devices=["cpu", "cuda"]),
+         "benchmarks[0]: bert-99 has no model for backends tflite on cpu, cuda; add backend onnxruntime or pytorch or "
          "tensorflow to backends"),
         (_with(backends=["tensorrt"]), "backends: unknown backend 'tensorrt'"),
         (_with(division="closed", scenarios=["SingleStream", "MultiStream", "Offline", "Server"]),
@@ -163,3 +168,29 @@ def test_cloud_run_id_must_name_cloud_resources(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "--run-id: run id 'My_Run' cannot name cloud resources" in err, err
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_plan_is_typed_and_plan_json_keeps_its_shape(tmp_path):
+    inv = tmp_path / "inv.yml"
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {"n1": {}}}}))
+    data = _with(systems=[{"name": "lab", "hosts": ["all"], "description": {"host_storage_type": "NVMe"}},
+                          {"name": "aws-a", "cloud": {**CLOUD, "count": 2, "ssh_cidr": "10.0.0.1/32"}}])
+    plan = expand(parse(data), inv, "r1")
+    assert isinstance(plan.sweep, SweepFile) and plan.submitter == "MyLab"
+    assert plan.systems["lab"] == PlanSystem("edge", {"host_storage_type": "NVMe"})
+    assert isinstance(plan.cloud_systems()["aws-a"], CloudSpec) and list(plan.cloud_systems()) == ["aws-a"]
+    text = plan.to_json()
+    d = json.loads(text)  # the file keeps its shape: the sweep as data, systems as mappings
+    assert d["sweep"] == parse(data).model_dump(mode="json")
+    assert d["systems"]["lab"] == {"system_type": "edge", "description": {"host_storage_type": "NVMe"}}
+    assert d["systems"]["aws-a"]["cloud"] == parse(data).systems[1].cloud.model_dump(mode="json")
+    back = Plan.from_json(text)
+    assert back.to_json() == text and back.sweep == plan.sweep and back.systems == plan.systems
+    (req,) = cloud.system_requests(back)
+    assert isinstance(req, SystemRequest)
+    assert (req.name, req.provider, req.hosts, req.instance_type) == ("aws-a", "aws", ["aws-a-1", "aws-a-2"],
+                                                                     "m5.large")
+    # a plan written before sweep files had `setup` ran no set-up, and still does not
+    old = json.loads(text)
+    del old["sweep"]["setup"]
+    assert Plan.from_json(json.dumps(old)).sweep.setup == "never"

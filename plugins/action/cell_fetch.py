@@ -23,7 +23,8 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible_collections.benchfleet.mlperf.plugins.modules.cell_fetch import ARGUMENT_SPEC
 
-from benchfleet.harness.accuracy import sha256_file
+from benchfleet.digest import sha256_file
+from benchfleet.harness.result import HarnessResult
 
 LIMIT_KEYS = ("max_transfer_bytes", "max_archive_bytes", "max_unpacked_bytes", "max_members")
 MiB = 1024 * 1024
@@ -50,7 +51,7 @@ def default_limits(spec: dict, scenarios: list[str]) -> dict[str, int]:
     Per scenario a cell keeps the full accuracy log and a truncated copy, the LoadGen logs of the accuracy,
     performance and compliance runs (under 1 MiB together) and about 35 files; the scoring files come once.
     """
-    from benchfleet.models import registry
+    from benchfleet.benchmarks import registry
 
     try:
         task = registry.lookup(spec.get("benchmark", "resnet50"), spec.get("backend", "onnxruntime")).task
@@ -176,7 +177,7 @@ def _plan_cell(dest: str):
 
 def _expected(plan, cell) -> list[tuple[str, object]]:
     """(field of harness.json, value the plan gives) for everything that names the cell."""
-    from benchfleet.models import registry
+    from benchfleet.benchmarks import registry
     from benchfleet.rules import get_round
 
     rule = registry.rule_benchmark(cell.benchmark)
@@ -197,40 +198,23 @@ def _expected(plan, cell) -> list[tuple[str, object]]:
     ]
 
 
-def _field(meta: dict, name: str):
-    if name == "scenarios":
-        scen = meta.get("scenarios")
-        if not isinstance(scen, list):
-            return scen
-        return sorted(str(s.get("scenario")) if isinstance(s, dict) else str(s) for s in scen)
-    value: object = meta
-    for part in name.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    if name.endswith("precision") and value is None:
-        return "fp32"  # older harnesses leave it out for fp32
-    return value
-
-
-def check_identity(results: str, plan, cell) -> dict:
+def check_identity(results: str, plan, cell) -> HarnessResult:
     """harness.json, after checking that everything in it that names the cell equals the plan."""
     path = os.path.join(results, "harness.json")
     if not os.path.isfile(path):
         raise Refused("refused: the archive has no results/harness.json")
     try:
-        with open(path, encoding="utf-8") as f:
-            meta = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise Refused(f"tampered: results/harness.json is not readable JSON ({exc})", "tampered") from exc
-    if not isinstance(meta, dict):
-        raise Refused("tampered: results/harness.json is not a JSON object", "tampered")
+        meta = HarnessResult.read(Path(path))
+    except ValueError as exc:
+        raise Refused(f"tampered: results/{exc}", "tampered") from exc
     for name, want in _expected(plan, cell):
-        got = _field(meta, name)
+        got = meta.value(name)
         if got != want:
             raise Refused(f"tampered: harness.json {name} is {got!r} but the plan says {want!r}; the cell's results "
                           "were refused", "tampered")
     # a harness stopped early may leave a planned scenario out; it may not add one
-    got = _field(meta, "scenarios")
-    if not isinstance(got, list) or not set(got) <= set(cell.scenarios):
+    got = meta.scenario_names()
+    if not set(got) <= set(cell.scenarios):
         raise Refused(f"tampered: harness.json scenarios is {got!r} but the plan says {sorted(cell.scenarios)!r}; the "
                       "cell's results were refused", "tampered")
     return meta
@@ -250,7 +234,8 @@ class ActionModule(ActionBase):
         if os.path.isfile(os.path.join(dest, "cell.json")):
             return dict(result, changed=False, msg="already accepted")
         plan, cell = _plan_cell(dest)
-        limits = _limits(default_limits(cell.spec, cell.scenarios), ("fetch_limits", plan.sweep.get("fetch_limits")),
+        fetch_limits = plan.sweep.fetch_limits.model_dump() if plan.sweep.fetch_limits else None
+        limits = _limits(default_limits(cell.spec, cell.scenarios), ("fetch_limits", fetch_limits),
                          ("limits", args.get("limits")))
         if self._task.check_mode:
             return dict(result, changed=True, msg="would fetch and accept the results")
@@ -260,7 +245,7 @@ class ActionModule(ActionBase):
             return dict(result, failed=True, changed=False, msg=str(exc), failure_kind=exc.kind)
 
     def _accept(self, args: dict, dest: str, plan, cell, limits: dict[str, int], task_vars: dict) -> dict:
-        from benchfleet.models import registry
+        from benchfleet.benchmarks import registry
         from benchfleet.sweep.aggregate import cell_validity
 
         parent, name = os.path.split(dest)
@@ -299,7 +284,7 @@ class ActionModule(ActionBase):
                 f.writelines(sums)
             validity = cell_validity(Path(results), cell.scenarios, registry.rule_benchmark(cell.benchmark),
                                      plan.round)
-            elapsed = meta.get("elapsed_s")
+            elapsed = meta.elapsed_s
             record = dict(args.get("record") or {}, archive_sha256=actual, accepted=time.time(), files=count,
                           validity=validity,
                           harness_elapsed_s=elapsed if isinstance(elapsed, int | float) else None)

@@ -142,8 +142,12 @@ def main() -> None:
         module.fail_json(msg=f"run: {exc}")
     ledger = Path(p["ledger"]) if p["ledger"] else None
     try:
+        systems = [fleet.SystemRequest.from_dict(s) for s in p["systems"]]
+    except TypeError as exc:  # a system without name, provider or regions
+        module.fail_json(msg=f"systems: {exc}")
+    try:
         if p["state"] == "absent":
-            targets = fleet.targets_for(p["systems"])
+            targets = fleet.targets_for(systems)
             if module.check_mode:
                 me = owner()
                 rep = fleet.delete(targets, p["run"], lambda i: i.run == p["run"] and i.owner == me, dry_run=True,
@@ -154,7 +158,6 @@ def main() -> None:
                 module.fail_json(msg="teardown incomplete: " + "; ".join(rep.remaining + rep.errors),
                                  deleted=rep.deleted, remaining=rep.remaining)
             module.exit_json(changed=bool(rep.deleted), deleted=rep.deleted, created=[])
-        systems = [fleet.SystemRequest.from_dict(s) for s in p["systems"]]
         public_key = Path(p["public_key_file"]).read_text().strip() if Path(p["public_key_file"]).is_file() else ""
         if not public_key and not module.check_mode:
             module.fail_json(msg=f"public_key_file: {p['public_key_file']} does not exist")

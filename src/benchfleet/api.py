@@ -18,14 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from pydantic import ValidationError
-
 from benchfleet import __version__
 from benchfleet.errors import UsageError
 
 if TYPE_CHECKING:
     from benchfleet.cloud.fleet import TeardownReport
-    from benchfleet.harness.spec import HarnessSpec
     from benchfleet.hostsetup import SetupResult
     from benchfleet.submission.check import CheckReport
     from benchfleet.sweep.execute import Outcome
@@ -72,34 +69,34 @@ class RunOptions:
     accept_new_host_keys: bool = False
 
 
+@dataclass(kw_only=True)
+class _FleetOptions:
+    """What ``benchfleet sweep`` and ``sweep --resume`` share: the inventory, how many hosts at once, and the
+    cloud's cost ceiling and SSH rule."""
+
+    inventory: Path | None = None  # None: inventories/local (sweep), the run's own (resume)
+    runs_dir: Path = Path("runs")
+    forks: int = 0
+    check: bool = False  # sweep: validate and plan only; resume: Ansible check mode
+    max_cost: float | None = None
+    accept_new_host_keys: bool = False
+    allow_world_ssh: bool = False
+
+
 @dataclass
-class SweepOptions:
+class SweepOptions(_FleetOptions):
     """``benchfleet sweep <file>``: every cell of a sweep file."""
 
     sweep_file: str
-    inventory: Path | None = None  # None: inventories/local
-    check: bool = False  # validate and plan only
     run_id: str = ""  # "": <file stem>-<hash of the plan and its owner>
     new: bool = False  # a fresh run id (the time) even when this sweep ran before
-    runs_dir: Path = Path("runs")
-    forks: int = 0
-    max_cost: float | None = None
-    accept_new_host_keys: bool = False
-    allow_world_ssh: bool = False
 
 
 @dataclass
-class ResumeOptions:
+class ResumeOptions(_FleetOptions):
     """``benchfleet sweep --resume <run-id>``: the cells of a run not done yet."""
 
     run_id: str
-    inventory: Path | None = None  # None: the run's own
-    runs_dir: Path = Path("runs")
-    forks: int = 0
-    check: bool = False  # Ansible check mode
-    max_cost: float | None = None
-    accept_new_host_keys: bool = False
-    allow_world_ssh: bool = False
 
 
 # --- results ---------------------------------------------------------------------------------------------------
@@ -191,98 +188,65 @@ class CheckOutcome:
 
 # --- run: the sweep of one system ------------------------------------------------------------------------------
 
-# `benchfleet run` flags for the spec and sweep fields it fills (errors name what the user typed).
+# `benchfleet run` flags for the sweep fields it fills (errors name what the user typed).
 _RUN_FLAGS = {"benchmarks": "--benchmark", "backends": "--backend", "devices": "--device", "defaults.threads":
               "--threads", "defaults.batch": "--batch", "defaults.precision": "--precision",
               "systems.system_type": "--system-type", "systems": "--inventory", "systems.hosts": "--inventory"}
 
 
 def _run_flag(field_path: str) -> str:
-    """The `benchfleet run` flag for a spec field or sweep field path (``defaults.threads`` -> --threads)."""
+    """The `benchfleet run` flag for a sweep field path (``defaults.threads`` -> --threads)."""
     path = re.sub(r"\[\d+\]", "", field_path)
     return _RUN_FLAGS.get(path) or "--" + path.rsplit(".", 1)[-1].replace("_", "-")
 
 
 def _as_flags(msg: str) -> str:
-    """A spec message's advice in flags: 'use backend tflite' -> 'use --backend tflite'."""
+    """A sweep message's advice in flags: 'use backend tflite' -> 'use --backend tflite'."""
     return re.sub(r"\b(use|to) (backend|device|division|precision)\b", r"\1 --\2", msg)
 
 
-def _run_error(where: str, msg: str) -> UsageError:
-    """An error of `benchfleet run`, in its one dialect: the flag the user typed, then the message in flags."""
-    return UsageError(_run_flag(where), _as_flags(msg))
+def _flag_error(exc: SweepError) -> UsageError:
+    """A SweepError of the sweep `run` builds, as `run`'s error: the flag for its first field path, then the
+    message with its advice in flags."""
+    path, _, msg = exc.errors[0].partition(": ")
+    return UsageError(_run_flag(path), _as_flags(msg)) if msg else UsageError(str(exc))
 
 
-def run_cell(o: RunOptions) -> HarnessSpec:
-    """The one cell `benchfleet run` asks for, checked by the harness's own rules (the messages a single run
-    needs: ``--device: tflite runs on cpu only``) before it becomes a sweep; every error names the flag."""
-    from benchfleet.harness.spec import HarnessSpec, SpecError, error_text
-    from benchfleet.models import registry
+def run_sweep(o: RunOptions) -> SweepFile:
+    """The SweepFile `benchfleet run` stands for: one system (every host of the inventory), one benchmark on one
+    backend and device. The flags are checked once, by the sweep file's own rules; an error names the flag the
+    user typed for the field at fault (``--threads: 5000 is out of range; ...``)."""
+    from benchfleet.sweep.schema import REQUIRED, SweepError, parse
 
-    fields = {
-        "division": o.division, "mode": o.mode, "model": o.model, "dataset": o.dataset,
-        "system_type": o.system_type, "offline": o.offline, "threads": o.threads, "batch": o.batch,
-        "round": o.round, "benchmark": o.benchmark, "backend": o.backend, "device": o.device,
-        "precision": o.precision,
+    data = {
+        "submitter": o.submitter, "round": o.round, "mode": o.mode, "division": [o.division],
+        "benchmarks": [o.benchmark], "backends": [o.backend], "devices": [o.device],
+        "scenarios": o.scenarios or [REQUIRED], "offline": o.offline, "model": o.model, "dataset": o.dataset,
+        "defaults": {"threads": o.threads, "batch": o.batch, "precision": o.precision},
+        "systems": [{"name": "local", "hosts": ["all"], "system_type": o.system_type}],
     }
-    if o.scenarios:
-        fields["scenarios"] = o.scenarios
-    for name in ("dataset_count", "synthetic_width", "cache_dir"):
+    for name in ("dataset_count", "synthetic_width", "cache_dir"):  # 0 or "": the sweep default
         if getattr(o, name):
-            fields[name] = getattr(o, name)
+            data[name] = getattr(o, name)
     try:
-        spec = HarnessSpec(**fields)
-        spec.resolved_scenarios()
-        spec.offline_inferred()
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        inner = (e.get("ctx") or {}).get("error")
-        where = inner.field if isinstance(inner, SpecError) else str(e["loc"][0]) if e["loc"] else "benchmark"
-        raise _run_error(where, error_text(e, HarnessSpec)) from None
-    except SpecError as exc:
-        raise _run_error(exc.field, exc.msg) from None
-    if not registry.runs_on(spec.benchmark, spec.backend, spec.device):
-        have = registry.backends_for(spec.benchmark)
-        if spec.backend not in have:
-            raise UsageError(f"--backend: {spec.benchmark} has no {spec.backend} model; use --backend "
-                             + (", ".join(have[:-1]) + " or " + have[-1] if len(have) > 1 else "".join(have)))
-        raise UsageError(f"--device: {spec.benchmark} on {spec.backend} does not run on {spec.device}; use "
-                         "--device cpu")
-    if spec.dataset not in ("auto", "synthetic", "official") and not Path(spec.dataset).expanduser().is_dir():
-        raise UsageError(f"--dataset: {spec.dataset} is not a folder; give the benchmark's data folder, official "
-                         "or synthetic")
-    if spec.model not in ("auto", "official", "synthetic") and not Path(spec.model).expanduser().is_file():
-        raise UsageError(f"--model: {spec.model} is not a file; use official, synthetic or a path to a model file")
-    if spec.model == "synthetic" and spec.dataset not in ("auto", "synthetic"):
-        raise UsageError("--dataset: a generated model only scores on its generated dataset; use --dataset synthetic")
-    if spec.dataset == "synthetic" and spec.model not in ("auto", "synthetic"):
-        raise UsageError("--model: the synthetic dataset is labelled by the synthetic model; use --model synthetic")
-    return spec
-
-
-def run_sweep(o: RunOptions, spec: HarnessSpec) -> SweepFile:
-    """The SweepFile `benchfleet run` stands for: one system (every host of the inventory), one benchmark,
-    the cell ``spec`` (from :func:`run_cell`); its errors name the flag the user typed, not the sweep field."""
-    from benchfleet.sweep.schema import SweepError, parse
-
-    try:
-        return parse({
-            "submitter": o.submitter, "round": spec.round, "mode": spec.mode, "division": [spec.division],
-            "benchmarks": [spec.benchmark], "backends": [spec.backend], "devices": [spec.device],
-            "scenarios": spec.scenarios or ["required"], "offline": spec.offline, "model": spec.model,
-            "dataset": spec.dataset, "dataset_count": spec.dataset_count, "synthetic_width": spec.synthetic_width,
-            "cache_dir": spec.cache_dir,
-            "defaults": {"threads": spec.threads, "batch": spec.batch, "precision": spec.precision},
-            "systems": [{"name": "local", "hosts": ["all"], "system_type": spec.system_type}],
-        }, "run")
+        return parse(data, "run")
     except SweepError as exc:
         raise _flag_error(exc) from None
 
 
-def _flag_error(exc: SweepError) -> UsageError:
-    """A SweepError of the sweep `run` builds, as `run`'s error: the flag for its first field path."""
-    path, _, msg = exc.errors[0].partition(": ")
-    return _run_error(path, msg) if msg else UsageError(str(exc))
+def _check_files(sweep: SweepFile) -> None:
+    """The model and data `benchfleet run` names exist on this controller, and a generated model meets its own
+    generated data."""
+    model, dataset = sweep.model, sweep.dataset
+    if dataset not in ("auto", "synthetic", "official") and not Path(dataset).expanduser().is_dir():
+        raise UsageError(f"--dataset: {dataset} is not a folder; give the benchmark's data folder, official "
+                         "or synthetic")
+    if model not in ("auto", "official", "synthetic") and not Path(model).expanduser().is_file():
+        raise UsageError(f"--model: {model} is not a file; use official, synthetic or a path to a model file")
+    if model == "synthetic" and dataset not in ("auto", "synthetic"):
+        raise UsageError("--dataset: a generated model only scores on its generated dataset; use --dataset synthetic")
+    if dataset == "synthetic" and model not in ("auto", "synthetic"):
+        raise UsageError("--model: the synthetic dataset is labelled by the synthetic model; use --model synthetic")
 
 
 def run(o: RunOptions, *, log: Log = _print, stream: TextIO | None = None) -> RunResult:
@@ -294,19 +258,20 @@ def run(o: RunOptions, *, log: Log = _print, stream: TextIO | None = None) -> Ru
 
     if o.run_id:
         _check_run_id(o.run_id, "--run-id")
-    spec = run_cell(o)
     if o.submitter.strip() == "" or " " in o.submitter:
         raise UsageError("--submitter: give your organisation's name without spaces, e.g. MyLab")
+    sweep = run_sweep(o)
+    _check_files(sweep)
     inventory = o.inventory or project.home() / "inventories" / "local"
     if not inventory.exists():
         raise UsageError(f"--inventory: {inventory} does not exist")
     run_id = o.run_id or time.strftime("%Y%m%d-%H%M%S")
     out = o.out.expanduser().resolve() if o.out else _run_dir(o.runs_dir, run_id, "--run-id")
     try:
-        plan = expand(run_sweep(o, spec), inventory, run_id)
+        plan = expand(sweep, inventory, run_id)
     except SweepError as exc:  # the plan names sweep fields: name the flag instead
         raise _flag_error(exc) from None
-    log(report.run_header(run_id, out, spec, plan.hosts))
+    log(report.run_header(run_id, out, plan))
     return _execute(plan, out, None, inventory, check=o.check, accept_new_host_keys=o.accept_new_host_keys,
                     log=log, stream=stream)
 
@@ -402,7 +367,7 @@ def _cloud_checks(plan: Plan, *, max_cost: float | None, allow_world_ssh: bool, 
     ok = True
     if allow_world_ssh:
         for c in plan.cloud_systems().values():
-            c["allow_world_ssh"] = True  # kept in plan.json: the provisioning and --resume see it
+            c.allow_world_ssh = True  # kept in plan.json: the provisioning and --resume see it
     if not check:
         try:
             cloud.resolve_cidrs(plan)
@@ -411,8 +376,8 @@ def _cloud_checks(plan: Plan, *, max_cost: float | None, allow_world_ssh: bool, 
     for name, c in plan.cloud_systems().items():
         count = len(plan.hosts_of(name))
         try:
-            problems = fleet.provider(c["provider"], **cloud.account_options(c)).preflight(
-                c["regions"], c["instance_type"], count)
+            problems = fleet.provider(c.provider, **cloud.account_options(c)).preflight(
+                c.regions, c.instance_type, count)
         except (ProviderError, ValueError) as exc:
             problems = [str(exc)]
         log(report.cloud_check(name, c, count, problems))
@@ -455,7 +420,7 @@ def finish(rd: RunDir, outcome: Outcome) -> RunResult:
     tree_check = None
     if tree:
         # a quick run's own tree declares quick mode: allowed here, never by a tree's own claim
-        tree_check = check_run(rd, Path(tree), allow_quick=plan.sweep.get("mode") == "quick")
+        tree_check = check_run(rd, Path(tree), allow_quick=plan.sweep.mode == "quick")
     attempts = []
     if plan.cloud_systems():
         p = rd.root / "cloud" / "attempts.jsonl"

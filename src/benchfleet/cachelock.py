@@ -25,7 +25,7 @@ def locked(path: Path) -> Iterator[None]:
 
 
 def code_version(*modules: str, extra: str = "") -> str:
-    """A short hash of the source files of the named modules (``"benchfleet.data.synthetic"``) and of
+    """A short hash of the source files of the named modules (``"benchfleet.benchmarks.generated"``) and of
     ``extra`` (e.g. another version string): any edit of that code gives a new version, without anyone
     having to remember to bump a number. The modules are located, not imported."""
     h = hashlib.sha256()

@@ -49,7 +49,7 @@ CACHE_PATTERNS = ("models/*.onnx", "models/*.pb", "models/*.tflite", "models/*.p
 def cache_manifest(cache_dir: Path, dest_root: str = ".cache/benchfleet") -> list[dict]:
     """benchfleet_assets_files for every pushable file of the controller's cache, with its sha256. ``dest_root``:
     a folder on the hosts, relative to the host's home unless absolute (file names are data, never templates)."""
-    from benchfleet.harness.accuracy import sha256_file
+    from benchfleet.digest import sha256_file
 
     cache_dir = cache_dir.expanduser()
     files = sorted({p for pat in CACHE_PATTERNS for p in cache_dir.glob(pat) if p.is_file()})

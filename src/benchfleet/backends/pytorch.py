@@ -48,15 +48,15 @@ def _module(model_path: str, dtype):
     import torch
     import torch.nn.functional as F
 
-    from benchfleet.harness import onnx_exec
-    from benchfleet.harness.onnx_exec import ints as _ints
+    from benchfleet.backends import onnx_walk
+    from benchfleet.backends.onnx_walk import ints as _ints
 
-    graph = onnx_exec.load(model_path)
+    graph = onnx_walk.load(model_path)
     torch_types = {np.dtype(np.float32): torch.float32, np.dtype(np.int32): torch.int32,
                    np.dtype(np.int64): torch.int64, np.dtype(np.float16): torch.float16,
                    np.dtype(np.bool_): torch.bool, np.dtype(np.float64): torch.float64,
                    np.dtype(np.uint8): torch.uint8, np.dtype(np.int8): torch.int8}
-    onnx_types = {code: torch_types[np.dtype(t)] for code, t in onnx_exec.NP_TYPES.items()}
+    onnx_types = {code: torch_types[np.dtype(t)] for code, t in onnx_walk.NP_TYPES.items()}
 
     def fcast(t):
         return t.to(dtype) if t.is_floating_point() else t
@@ -157,7 +157,7 @@ def _module(model_path: str, dtype):
         "Gather": gather,
         "Expand": lambda x, s, *, a: x.expand(*torch.broadcast_shapes(tuple(x.shape), tuple(_ints(s.cpu())))),
     }
-    onnx_exec.check_supported(graph, ops, "pytorch", model_path)
+    onnx_walk.check_supported(graph, ops, "pytorch", model_path)
 
     class OnnxModule(torch.nn.Module):
         def __init__(self):
@@ -176,7 +176,7 @@ def _module(model_path: str, dtype):
             env = dict(feeds)
             for name, buf in self.names.items():
                 env[name] = getattr(self, buf)
-            return onnx_exec.execute(graph, env, dict(self.host), ops,
+            return onnx_walk.execute(graph, env, dict(self.host), ops,
                                      shape_of=lambda x: torch.tensor(list(x.shape), dtype=torch.int64),
                                      to_device=lambda v, like: v.to(like.device))
 
@@ -199,7 +199,7 @@ class TorchBackend:
             import torch
         except ImportError as exc:
             raise RuntimeError("backend: pytorch needs torch on the host (benchfleet setup installs it)") from exc
-        from benchfleet.harness.backend import default_threads
+        from benchfleet.backends.base import default_threads
 
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision: {self.precision!r} unknown; choose one of {', '.join(PRECISIONS)}")

@@ -22,10 +22,10 @@ import numpy as np
 
 
 def _onnx_function(model_path: str, tf):
-    from benchfleet.harness import onnx_exec
-    from benchfleet.harness.onnx_exec import ints
+    from benchfleet.backends import onnx_walk
+    from benchfleet.backends.onnx_walk import ints
 
-    graph = onnx_exec.load(model_path)
+    graph = onnx_walk.load(model_path)
 
     def nhwc(x):
         return tf.transpose(x, [0, 2, 3, 1])
@@ -105,7 +105,7 @@ def _onnx_function(model_path: str, tf):
         return tf.expand_dims(y, a.get("axis", 0)) if a.get("keepdims", 1) else y
 
     def cast(x, *, a):
-        return tf.cast(x, tf.as_dtype(onnx_exec.NP_TYPES[a["to"]]))
+        return tf.cast(x, tf.as_dtype(onnx_walk.NP_TYPES[a["to"]]))
 
     def trilu(x, k=None, *, a):
         k = int(ints(k)[0]) if k is not None else 0
@@ -142,14 +142,14 @@ def _onnx_function(model_path: str, tf):
         "Clip": lambda x, lo=None, hi=None, *, a: tf.clip_by_value(x, lo if lo is not None else a.get("min"),
                                                                    hi if hi is not None else a.get("max")),
     }
-    onnx_exec.check_supported(graph, ops, "tensorflow", model_path)
+    onnx_walk.check_supported(graph, ops, "tensorflow", model_path)
     consts = {k: tf.constant(v) for k, v in graph.consts.items()}
     host_consts = {k: v for k, v in graph.consts.items() if not np.issubdtype(v.dtype, np.floating)}
 
     @tf.function(reduce_retracing=True, autograph=False)  # plain Python over the nodes: nothing to convert
     def run(feeds):
         env = {**consts, **feeds}
-        return onnx_exec.execute(graph, env, dict(host_consts), ops,
+        return onnx_walk.execute(graph, env, dict(host_consts), ops,
                                  shape_of=lambda x: tf.shape(x, out_type=tf.int64),
                                  to_device=lambda v, like: tf.constant(v))
 
@@ -201,7 +201,7 @@ class TensorFlowBackend:
         except ImportError as exc:
             raise RuntimeError("backend: tensorflow needs the tensorflow package on the host "
                                "(benchfleet setup installs it)") from exc
-        from benchfleet.harness.backend import default_threads
+        from benchfleet.backends.base import default_threads
 
         self.tf, self.version = tf, tf.__version__
         threads = self.threads or default_threads()

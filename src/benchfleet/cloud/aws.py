@@ -205,12 +205,16 @@ class AwsProvider:
         return ProviderError(BAD_REQUEST, code, f"{what} in {region} {why}; nothing was created. Use another "
                              "--run-id, or delete it if it is a leftover of yours (benchfleet teardown <run>)", NAME)
 
+    def _check_owner(self, resource: dict, code: str, what: str, req: LaunchRequest, region: str) -> None:
+        """Refuse a run-named resource (key pair, security group) that this controller did not make."""
+        t = _untag(resource.get("Tags"))
+        if not ours(t, req.run, req.tags[TAG_OWNER]):
+            raise self._refuse(code, what, f"is not this controller's (owner tag {t.get(TAG_OWNER) or 'none'}, "
+                               f"ours is {req.tags[TAG_OWNER]})", region)
+
     def _check_key_pair(self, kp: dict, req: LaunchRequest, region: str) -> None:
         what = f"key pair {kp['KeyName']}"
-        t = _untag(kp.get("Tags"))
-        if not ours(t, req.run, req.tags[TAG_OWNER]):
-            raise self._refuse("ForeignKeyPair", what, f"is not this controller's (owner tag "
-                               f"{t.get(TAG_OWNER) or 'none'}, ours is {req.tags[TAG_OWNER]})", region)
+        self._check_owner(kp, "ForeignKeyPair", what, req, region)
         got = kp.get("KeyFingerprint", "")
         if _norm(got) not in key_fingerprints(req.public_key):
             raise self._refuse("ForeignKeyPair", what, f"holds another key (fingerprint {got}) than the run's "
@@ -218,10 +222,7 @@ class AwsProvider:
 
     def _check_group(self, sg: dict, req: LaunchRequest, region: str) -> None:
         what = f"security group {sg['GroupName']} ({sg['GroupId']})"
-        t = _untag(sg.get("Tags"))
-        if not ours(t, req.run, req.tags[TAG_OWNER]):
-            raise self._refuse("ForeignSecurityGroup", what, f"is not this controller's (owner tag "
-                               f"{t.get(TAG_OWNER) or 'none'}, ours is {req.tags[TAG_OWNER]})", region)
+        self._check_owner(sg, "ForeignSecurityGroup", what, req, region)
         rules = [r for p in sg.get("IpPermissions", []) for r in _rule_text(p)]
         if rules != [f"tcp 22 from {req.ssh_cidr}"]:
             raise self._refuse("ChangedSecurityGroup", what, f"lets in {', '.join(rules) or 'nothing'}; "

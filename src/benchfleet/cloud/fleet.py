@@ -56,16 +56,6 @@ def provider(name: str, **options) -> Provider:
     raise ValueError(f"unknown cloud provider {name!r}; choose from {', '.join(PROVIDERS)}")
 
 
-def targets_for(systems: list[dict]) -> list[tuple[Provider, list[str]]]:
-    """(provider, regions) for the clouds a list of systems uses; one provider object per account."""
-    seen: dict[tuple, tuple[Provider, list[str]]] = {}
-    for s in systems:
-        options = s.get("options") or {}
-        key = (s["provider"], tuple(sorted(options.items())))
-        if key not in seen:
-            seen[key] = (provider(s["provider"], **options), [])
-        seen[key][1].extend(r for r in s["regions"] if r not in seen[key][1])
-    return list(seen.values())
 
 
 @dataclass
@@ -81,15 +71,15 @@ class Attempt:
 
 @dataclass
 class SystemRequest:
-    """One cloud system of a sweep, as the module and the CLI pass it."""
+    """One cloud system of a sweep, as the CLI and the module pass it (a dict only in Ansible's extravars)."""
 
     name: str
     provider: str
     regions: list[str]
-    zones: list[str]
-    instance_type: str
-    image: str
-    hosts: list[str]  # the plan's host names, one instance each
+    zones: list[str] = field(default_factory=list)
+    instance_type: str = ""  # provisioning needs it; a teardown does not
+    image: str = ""
+    hosts: list[str] = field(default_factory=list)  # the plan's host names, one instance each
     disk_gb: int = 50
     spot: bool = False
     ssh_user: str = "ubuntu"
@@ -101,6 +91,18 @@ class SystemRequest:
     @classmethod
     def from_dict(cls, d: dict) -> SystemRequest:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+def targets_for(systems: list[SystemRequest]) -> list[tuple[Provider, list[str]]]:
+    """(provider, regions) for the clouds a list of systems uses; one provider object per account."""
+    seen: dict[tuple, tuple[Provider, list[str]]] = {}
+    for s in systems:
+        options = s.options or {}
+        key = (s.provider, tuple(sorted(options.items())))
+        if key not in seen:
+            seen[key] = (provider(s.provider, **options), [])
+        seen[key][1].extend(r for r in s.regions if r not in seen[key][1])
+    return list(seen.values())
 
 
 @dataclass

@@ -70,7 +70,7 @@ def estimate(plan) -> Estimate:
         hosts = plan.hosts_of(name)
         hours = max((plan.host_estimate_s(h) for h in hosts), default=0.0) / 3600 + SETUP_S / 3600
         try:
-            rate = hourly(cloud["provider"], cloud["instance_type"], cloud["spot"], cloud.get("price_per_hour"))
+            rate = hourly(cloud.provider, cloud.instance_type, cloud.spot, cloud.price_per_hour)
         except PriceError as exc:
             missing.append(f"{name}: {exc}")
             continue
@@ -81,8 +81,8 @@ def estimate(plan) -> Estimate:
 def expiry_hours(plan, name: str) -> float:
     """Hard limit on an instance's life: 3x its cells' estimate + 1 h, unless the sweep sets expires_h."""
     cloud = plan.cloud_systems()[name]
-    if cloud.get("expires_h"):
-        return float(cloud["expires_h"])
+    if cloud.expires_h:
+        return float(cloud.expires_h)
     hosts = plan.hosts_of(name)
     return round(max((plan.host_estimate_s(h) for h in hosts), default=0.0) * 3 / 3600 + 1.0, 2)
 
@@ -109,9 +109,10 @@ def actual(ledger: Path, plan) -> dict:
     for d in seen.values():
         end = _t(d["deleted_at"]) if d.get("deleted_at") else now
         d["uptime_s"] = max(0.0, (end - _t(d["launched_at"])).total_seconds())
-        cloud = clouds.get(d["system"], {})
+        cloud = clouds.get(d["system"])
         try:
-            d["usd_per_hour"] = hourly(d["provider"], d["instance_type"], d["spot"], cloud.get("price_per_hour"))
+            d["usd_per_hour"] = hourly(d["provider"], d["instance_type"], d["spot"],
+                                       cloud.price_per_hour if cloud else None)
             d["usd"] = round(d["usd_per_hour"] * d["uptime_s"] / 3600, 4)
             total += d["usd"]
         except PriceError:

@@ -39,10 +39,10 @@ class RunRequest(BaseModel):
 def run(req: RunRequest) -> Path:
     import mlperf_loadgen as lg
 
+    from benchfleet.backends import make_backend
+    from benchfleet.benchmarks import registry
     from benchfleet.harness import settings as st
-    from benchfleet.harness.backend import make_backend
     from benchfleet.harness.sut import SUT, SampleCache
-    from benchfleet.harness.tasks import TASKS
     from benchfleet.rules import get_round
 
     rules = get_round(req.round)
@@ -63,7 +63,7 @@ def run(req: RunRequest) -> Path:
 
     backend = make_backend(req.backend, req.model_path, threads=req.threads, device=req.device,
                            precision=req.precision)
-    worker = TASKS[req.task].worker(req.args, backend)
+    worker = registry.task(req.task).worker(req.args, backend)
     cache = SampleCache(worker.load, req.count)
     logdir = work / "logs"
     logdir.mkdir(exist_ok=True)

@@ -32,15 +32,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from benchfleet import __version__
+from benchfleet.backends import default_threads, make_backend
+from benchfleet.benchmarks.base import Worker
+from benchfleet.benchmarks.registry import task_for
+from benchfleet.benchmarks.sources import copy_scoring_files
 from benchfleet.harness import accuracy as acc
 from benchfleet.harness import compliance as comp
 from benchfleet.harness import settings as st
-from benchfleet.harness.backend import default_threads, make_backend
 from benchfleet.harness.loadgen_run import RunRequest
 from benchfleet.harness.logs import DetailLog, metric
+from benchfleet.harness.result import FILE, HarnessResult
 from benchfleet.harness.spec import HarnessSpec
 from benchfleet.harness.sut import SampleCache
-from benchfleet.harness.tasks import Worker, copy_scoring_files, task_for
 from benchfleet.rules import get_round
 
 LOG_FILES = ("mlperf_log_summary.txt", "mlperf_log_detail.txt")
@@ -277,47 +280,44 @@ class Harness:
     def _save(self, complete: bool) -> dict:
         """Write harness.json (atomically): the scenarios measured so far, and whether that is all of them."""
         spec = self.spec
-        meta = {
-            "benchfleet_version": __version__,
-            "round": spec.round,
-            "benchmark": spec.benchmark if spec.rule_benchmark() != spec.benchmark else self.bench.name,
-            "mlperf_benchmark": self.bench.name,
-            "task": self.task.name,
-            "spec": spec.model_dump(),
-            "complete": complete,
-            "scenarios": [self._results[s] for s in self.scenarios if s in self._results],
-            "failures": [f"{s}: {self._results[s]['failure']}" for s in self.scenarios
-                         if s in self._results and self._results[s].get("failure")],
-            "kept_from_earlier_start": self._kept_names,
-            "synthetic": bool(self.inputs.provenance.get("synthetic")),
-            "provenance": self.inputs.provenance,
-            "not_for_submission": spec.mode == "quick" or bool(self.inputs.provenance.get("synthetic")),
-            "backend": self.backend_info,
-            "host": {"python": platform.python_version(), "loadgen": _loadgen_version(),
-                     "machine": platform.machine(), "cores": os.cpu_count()},
-            "model_file": self.inputs.model_path.name,
-            "elapsed_s": round(time.time() - self._started, 2),
-        }
-        tmp = self.out / ".harness.json.tmp"
-        tmp.write_text(json.dumps(meta, indent=2, default=str))
-        os.replace(tmp, self.out / "harness.json")
-        return meta
+        return HarnessResult(
+            benchfleet_version=__version__,
+            round=spec.round,
+            benchmark=spec.benchmark if spec.rule_benchmark() != spec.benchmark else self.bench.name,
+            mlperf_benchmark=self.bench.name,
+            task=self.task.name,
+            spec=spec.model_dump(),
+            complete=complete,
+            scenarios=[self._results[s] for s in self.scenarios if s in self._results],
+            failures=[f"{s}: {self._results[s]['failure']}" for s in self.scenarios
+                      if s in self._results and self._results[s].get("failure")],
+            kept_from_earlier_start=self._kept_names,
+            synthetic=bool(self.inputs.provenance.get("synthetic")),
+            provenance=self.inputs.provenance,
+            not_for_submission=spec.mode == "quick" or bool(self.inputs.provenance.get("synthetic")),
+            backend=self.backend_info,
+            host={"python": platform.python_version(), "loadgen": _loadgen_version(),
+                  "machine": platform.machine(), "cores": os.cpu_count()},
+            model_file=self.inputs.model_path.name,
+            elapsed_s=round(time.time() - self._started, 2),
+        ).write(self.out)
 
     def _kept(self) -> dict[str, dict]:
         """Scenarios that an earlier start of this same cell (same spec, same benchfleet) finished before it
         was stopped: their records in harness.json, whose logs are still in the output folder. A folder whose
         harness.json is complete is measured anew (a run repeated on purpose)."""
+        if not (self.out / FILE).is_file():
+            return {}
         try:
-            earlier = json.loads((self.out / "harness.json").read_text())
-        except (OSError, ValueError):
+            earlier = HarnessResult.read(self.out / FILE)
+        except ValueError:
             return {}
-        same = (isinstance(earlier, dict) and earlier.get("complete") is False
-                and earlier.get("benchfleet_version") == __version__
-                and earlier.get("spec") == json.loads(json.dumps(self.spec.model_dump(), default=str)))
-        if not same or not isinstance(earlier.get("scenarios"), list):
+        same = (earlier.complete is False and earlier.benchfleet_version == __version__
+                and earlier.spec == json.loads(json.dumps(self.spec.model_dump(), default=str)))
+        if not same:
             return {}
-        return {s["scenario"]: s for s in earlier["scenarios"]
-                if isinstance(s, dict) and s.get("scenario") in self.scenarios and not s.get("partial")
+        return {s["scenario"]: s for s in earlier.scenarios
+                if s.get("scenario") in self.scenarios and not s.get("partial")
                 and not s.get("inferred_from") and (self.out / s["scenario"]).is_dir()}
 
     def _performance_and_compliance(self, scenario: str, sset: st.ScenarioSettings, work: Path, scen_out: Path,

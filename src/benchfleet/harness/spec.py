@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from benchfleet.harness.backend import BACKENDS, DEVICES
+from benchfleet.backends import BACKENDS, DEVICES
 from benchfleet.rules import get_round
 from benchfleet.rules.table import SCENARIOS, SYSTEM_TYPES
 
@@ -129,7 +129,7 @@ class HarnessSpec(BaseModel):
 
     @model_validator(mode="after")
     def _open_only(self) -> HarnessSpec:
-        from benchfleet.models import registry
+        from benchfleet.benchmarks import registry
 
         entry = registry.open_models().get(self.benchmark)
         if entry and self.division == "closed":
@@ -150,7 +150,7 @@ class HarnessSpec(BaseModel):
 
     def rule_benchmark(self) -> str:
         """The round's benchmark whose rules apply (an open model's stands-in-for benchmark)."""
-        from benchfleet.models import registry
+        from benchfleet.benchmarks import registry
 
         return registry.rule_benchmark(self.benchmark)
 

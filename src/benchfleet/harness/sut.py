@@ -9,7 +9,7 @@ from collections.abc import Callable
 import mlperf_loadgen as lg
 import numpy as np
 
-from benchfleet.harness.tasks import Worker
+from benchfleet.benchmarks.base import Worker
 
 
 class SampleCache:

@@ -15,7 +15,6 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from benchfleet.harness.squad import MAX_SEQ_LENGTH
 from benchfleet.models.onnx_build import Graph
 
 INPUTS = ("input_ids", "input_mask", "segment_ids")
@@ -45,7 +44,7 @@ def config_for(width: int, vocab_size: int) -> BertConfig:
                       intermediate=2 * width)
 
 
-def build(cfg: BertConfig, seed: int = 0, seq: int = MAX_SEQ_LENGTH) -> onnx.ModelProto:
+def build(cfg: BertConfig, seed: int = 0, seq: int = 384) -> onnx.ModelProto:
     g = Graph(np.random.default_rng(seed))
     w = cfg.width
     word = g.op("Gather", [g.weight(cfg.vocab_size, w, scale=0.5), "input_ids"])

@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from benchfleet.benchmarks import registry
 from benchfleet.harness import accuracy as acc
 from benchfleet.harness import compliance as comp
 from benchfleet.harness.logs import MARK, DetailLog, metric
@@ -163,7 +162,7 @@ class DetailLogText(DetailLog):
 
 class Checker:
     def __init__(self, root: Path, rules: RoundRules, accuracy_logs: Path | None = None,
-                 labels: np.ndarray | None = None, allow_quick: bool = False):
+                 dataset: Path | None = None, allow_quick: bool = False):
         self.root, self.rules = Path(root), rules
         self.allow_quick = allow_quick
         self._real_root = os.path.realpath(self.root)
@@ -176,7 +175,9 @@ class Checker:
             self.full_logs, skipped = _index_accuracy_logs(Path(accuracy_logs))
             for path, why in skipped:
                 self.warn(path, f"{why}; not used to recompute accuracy")
-        self.labels = labels
+        # a dataset folder holding some benchmark's scoring files: accuracy is rescored against it
+        self.dataset = Path(dataset) if dataset is not None and any(
+            registry.task(n).has_scoring_files(Path(dataset)) for n in registry.TASK_NAMES) else None
 
     def err(self, path: Path | str, msg: str) -> None:
         self.report.findings.append(Finding("ERROR", str(path), msg))
@@ -600,7 +601,7 @@ class Checker:
             if errs:
                 self.err(detail, f"contains errors: {errs[0][:200]}")
                 ok = False
-        if hashes and value is not None and bench and (self.labels is not None or self.full_logs):
+        if hashes and value is not None and bench and (self.dataset is not None or self.full_logs):
             full = self.full_logs.get(hashes[-1])
             if full is None and log_hash == hashes[-1]:
                 full = log
@@ -617,29 +618,14 @@ class Checker:
         return ok
 
     def _rescore(self, full: Path, bench) -> float | None:
-        """The first metric recomputed from a full accuracy log, with the scoring files the harness keeps
-        beside it (``<cell>/results/labels``) or the dataset given."""
-        labels_dir = full.parent.parent.parent / "labels"
-        entries = acc.read_accuracy_log(full)
-        if bench.accuracy_metric == "acc":
-            labels = self.labels
-            if labels is None and (labels_dir / "val_map.txt").is_file():
-                from benchfleet.data.imagenet import ImageNetVal
-
-                labels = ImageNetVal.open(labels_dir, require_files=False).labels
-            return None if labels is None else acc.score_imagenet(entries, labels)[0]
-        if bench.accuracy_metric == "F1" and (labels_dir / "dev-v1.1.json").is_file():
-            from benchfleet.harness import squad
-
-            return squad.score_log(entries, squad.load_dataset(labels_dir / "dev-v1.1.json"),
-                                   labels_dir / "vocab.txt")["f1"]
-        if bench.accuracy_metric == "ROUGE1" and (labels_dir / "cnn_eval.json").is_file():
-            from benchfleet.harness import summarize
-            from benchfleet.text.bpe import ByteBPE
-
-            return summarize.score_log(entries, summarize.load_records(labels_dir / "cnn_eval.json"),
-                                       ByteBPE.load(labels_dir))["rouge1"]
-        return None
+        """The first metric recomputed from a full accuracy log by the benchmark's own scorer, with the dataset
+        given or the scoring files the harness keeps beside the log (``<cell>/results/labels``)."""
+        task = registry.task_of_benchmark(bench.name)
+        if task is None:
+            return None
+        folder = next((f for f in (self.dataset, full.parent.parent.parent / "labels")
+                       if f is not None and task.has_scoring_files(f)), None)
+        return None if folder is None else task.rescore(acc.read_accuracy_log(full), folder)
 
     # ---- performance -----------------------------------------------------------------
     def check_performance(self, perf_dir: Path, bench, scen: str, quick: bool, user_values: dict,
@@ -863,9 +849,4 @@ def check_tree(root: Path, round_version: str = "v3.1", accuracy_logs: Path | No
                dataset: Path | None = None, allow_quick: bool = False) -> Report:
     """Check the submission tree at ``root``; ``allow_quick``: accept a tree that declares quick mode (short runs
     become warnings), as ``benchfleet run`` does for its own quick trees (``--allow-quick``)."""
-    labels = None
-    if dataset is not None and (Path(dataset) / "val_map.txt").is_file():  # ImageNet labels: top-1 is rescored
-        from benchfleet.data.imagenet import ImageNetVal
-
-        labels = ImageNetVal.open(dataset, require_files=False).labels
-    return Checker(root, get_round(round_version), accuracy_logs, labels, allow_quick=allow_quick).run()
+    return Checker(root, get_round(round_version), accuracy_logs, dataset, allow_quick=allow_quick).run()

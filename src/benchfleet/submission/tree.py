@@ -7,12 +7,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchfleet.benchmarks import registry
 from benchfleet.harness import settings as st
-from benchfleet.models import registry
+from benchfleet.harness.result import HarnessResult
 from benchfleet.rules import get_round
 
 COMPLIANCE = ("TEST01", "TEST04", "TEST05")
-HARNESS_SOURCES = Path(__file__).resolve().parent.parent / "harness"
+PACKAGE = Path(__file__).resolve().parent.parent
 
 
 class UnsafeTreePath(ValueError):
@@ -33,8 +34,8 @@ class SystemRun:
     planned: dict | None = None
 
     @property
-    def meta(self) -> dict:
-        return json.loads((self.harness_dir / "harness.json").read_text())
+    def meta(self) -> HarnessResult:
+        return HarnessResult.read(self.harness_dir)
 
 
 def safe_name(value: object, what: str) -> str:
@@ -56,23 +57,15 @@ def _inside(root: Path, path: Path) -> Path:
     return path
 
 
-def host_text(meta: object, *keys: str, default: str = "unknown") -> str:
-    """``meta[k1][k2]...`` as text, or ``default`` where the host left it out or gave something else."""
-    value = meta
-    for k in keys:
-        value = value.get(k) if isinstance(value, dict) else None
-    return default if value is None or isinstance(value, dict | list) else str(value)
-
-
-def _planned(run: SystemRun, meta: dict) -> dict:
+def _planned(run: SystemRun, meta: HarnessResult) -> dict:
     """The cell's identity: the plan's values, or (no plan given: a tree rebuilt from harness outputs alone)
     the harness's own."""
     if run.planned is not None:
         return run.planned
-    b = meta["backend"]
-    return {"division": meta["spec"]["division"], "benchmark": meta["spec"]["benchmark"], "backend": b["name"],
-            "device": b["device"], "mode": meta["spec"]["mode"], "precision": b.get("precision", "fp32"),
-            "scenarios": [s["scenario"] for s in meta["scenarios"]]}
+    return {"division": meta.value("spec.division"), "benchmark": meta.value("spec.benchmark"),
+            "backend": meta.value("backend.name"), "device": meta.value("backend.device"),
+            "mode": meta.value("spec.mode"), "precision": meta.value("backend.precision"),
+            "scenarios": [s.get("scenario") for s in meta.scenarios]}
 
 
 def _implementation(cell: dict) -> str:
@@ -80,12 +73,12 @@ def _implementation(cell: dict) -> str:
     return f"benchfleet-{cell['backend']}-{cell['device']}" + ("" if precision == "fp32" else f"-{precision}")
 
 
-def _measurement_json(meta: dict, cell: dict) -> dict:
+def _measurement_json(meta: HarnessResult, cell: dict) -> dict:
     entry = registry.lookup(cell["benchmark"], cell["backend"])
-    model = host_text(meta, "provenance", "model")
+    model = meta.text("provenance", "model")
     return {
-        "starting_weights_filename": model if not meta.get("synthetic")
-        else f"SYNTHETIC {host_text(meta, 'model_file')}: {model}",
+        "starting_weights_filename": model if not meta.synthetic
+        else f"SYNTHETIC {meta.text('model_file')}: {model}",
         "retraining": "no",
         "input_data_types": entry.input_data_types,
         "weight_data_types": entry.weight_data_types if (cell.get("precision") or "fp32") == "fp32"
@@ -94,25 +87,25 @@ def _measurement_json(meta: dict, cell: dict) -> dict:
     }
 
 
-def _readme(meta: dict, scenario: dict, cell: dict, impl: str) -> str:
+def _readme(meta: HarnessResult, scenario: dict, cell: dict, impl: str) -> str:
     lines = [
         f"# {cell['benchmark']} {scenario['scenario']} ({impl})",
         "",
-        f"Run with benchfleet {host_text(meta, 'benchfleet_version')} on LoadGen {host_text(meta, 'host', 'loadgen')} "
-        f"(round {host_text(meta, 'round')} rules set as TestSettings attributes), backend "
-        f"{cell['backend']} {host_text(meta, 'backend', 'version')}, {host_text(meta, 'backend', 'threads')} threads.",
+        f"Run with benchfleet {meta.text('benchfleet_version')} on LoadGen {meta.text('host', 'loadgen')} "
+        f"(round {meta.text('round')} rules set as TestSettings attributes), backend "
+        f"{cell['backend']} {meta.text('backend', 'version')}, {meta.text('backend', 'threads')} threads.",
         "",
         "Reproduce: `benchfleet run --division {d} --mode {m}` (see the benchfleet README).".format(
-            d=cell["division"], m=cell.get("mode") or host_text(meta, "spec", "mode")),
+            d=cell["division"], m=cell.get("mode") or meta.text("spec", "mode")),
     ]
     if scenario.get("inferred_from"):
         lines += ["", f"This scenario is inferred from the {scenario['inferred_from']} run (edge rule); "
                       "its logs are copies of that run."]
-    if (cell.get("mode") or host_text(meta, "spec", "mode")) == "quick":
+    if (cell.get("mode") or meta.text("spec", "mode")) == "quick":
         lines += ["", "QUICK MODE: shortened durations and query counts; NOT FOR SUBMISSION."]
-    if meta.get("synthetic"):
-        lines += ["", f"SYNTHETIC: {host_text(meta, 'provenance', 'model')}. Dataset: "
-                      f"{host_text(meta, 'provenance', 'dataset')}."]
+    if meta.synthetic:
+        lines += ["", f"SYNTHETIC: {meta.text('provenance', 'model')}. Dataset: "
+                      f"{meta.text('provenance', 'dataset')}."]
     return "\n".join(lines) + "\n"
 
 
@@ -129,11 +122,20 @@ _TASK_NOTES = {
 }
 
 
-def _code_readme(meta: dict, impl: str) -> str:
+def _code_files(task: str) -> list[tuple[Path, str]]:
+    """(source, name in the code folder) for what ran a cell of ``task``: the LoadGen orchestration, the engines,
+    and the benchmark's folder with what it builds on."""
+    folders = [("harness", ""), ("backends", "backends/"), ("benchmarks", "benchmarks/"),
+               (f"benchmarks/{task}", f"benchmarks/{task}/")]
+    return [(f, prefix + f.name) for folder, prefix in folders for f in sorted((PACKAGE / folder).glob("*.py"))]
+
+
+def _code_readme(meta: HarnessResult, impl: str) -> str:
     return (
         f"# benchfleet harness ({impl})\n\n"
-        "The LoadGen harness of benchfleet: `benchfleet_harness/` holds its sources as run.\n"
-        + _TASK_NOTES.get(host_text(meta, "task", default="imagenet"), "") + "\n"
+        "The LoadGen harness of benchfleet: `benchfleet_harness/` holds its sources as run: the LoadGen\n"
+        "orchestration, the inference engines (`backends/`) and the benchmark's own folder (`benchmarks/`).\n"
+        + _TASK_NOTES.get(meta.text("task", default="imagenet"), "") + "\n"
     )
 
 
@@ -174,16 +176,16 @@ def write_tree(root: Path, submitter: str, runs: list[SystemRun], round_version:
             sub.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(mapping, indent=2, sort_keys=True) + "\n")
         impl = safe_name(_implementation(cell), "implementation (backend, device, precision)")
-        synthetic_any |= bool(meta.get("synthetic"))
+        synthetic_any |= bool(meta.synthetic)
         desc = dict(run.description, division=division, submitter=submitter)
         (sub / "systems").mkdir(parents=True, exist_ok=True)
         _inside(root, sub / "systems" / f"{sid}.json").write_text(json.dumps(desc, indent=2) + "\n")
         code = _inside(root, sub / "code" / bench / impl)
         code.mkdir(parents=True, exist_ok=True)
         (code / "README.md").write_text(_code_readme(meta, impl))
-        for py in sorted(HARNESS_SOURCES.glob("*.py")):
-            _copy(py, code / "benchfleet_harness" / py.name)
-        listed = meta.get("scenarios") if isinstance(meta.get("scenarios"), list) else []
+        for src_file, name in _code_files(registry.lookup(cell["benchmark"], cell["backend"]).task):
+            _copy(src_file, code / "benchfleet_harness" / name)
+        listed = meta.scenarios
         by_name = {s.get("scenario"): s for s in listed if isinstance(s, dict)}
         for name in cell["scenarios"]:
             name = safe_name(name, "scenario")

@@ -15,11 +15,12 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
+from benchfleet.benchmarks import registry
 from benchfleet.harness.logs import DetailLog, metric
-from benchfleet.models import registry
+from benchfleet.harness.result import HarnessResult
 from benchfleet.rules import get_round
 from benchfleet.submission.system import describe, system_id
-from benchfleet.submission.tree import COMPLIANCE, SystemRun, host_text, write_tree
+from benchfleet.submission.tree import COMPLIANCE, SystemRun, write_tree
 from benchfleet.sweep.plan import Plan
 from benchfleet.sweep.rundir import DONE, FAILED, RunDir, write_atomic
 
@@ -107,24 +108,6 @@ def planned_values(cell) -> dict:
             "scenarios": list(cell.scenarios)}
 
 
-def _host_meta(path: Path) -> dict:
-    """A cell's harness.json as a mapping (empty where it is not one): host text, used for descriptions only."""
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return meta if isinstance(meta, dict) else {}
-
-
-def _host_failure(meta: dict, scenario: str) -> str | None:
-    """The harness's own verdict on a scenario that could not pass (host noise): host text, shown escaped as a
-    note, never a verdict on validity, which comes from the logs."""
-    for rec in meta.get("scenarios") or []:
-        if isinstance(rec, dict) and rec.get("scenario") == scenario and isinstance(rec.get("failure"), str):
-            return rec["failure"][:500]
-    return None
-
-
 def _facts(rd: RunDir, host: str) -> dict:
     p = rd.host_file(host)
     return json.loads(p.read_text()) if p.is_file() else {"facts": {}, "overrides": {}}
@@ -157,19 +140,19 @@ def aggregate(run_dir: Path) -> dict:
         if states[cell.id].state != DONE:
             continue
         cdir = rd.cell_dir(cell.id)
-        meta = _host_meta(cdir / "results" / "harness.json")
+        meta = HarnessResult.read_or_empty(cdir / "results")
         record = rd.cell_record(cell.id)
         hf = host_facts[cell.host]
         sid = ids[(cell.host, cell.backend, cell.device)]
         sysdef = plan.systems[cell.system]
-        synthetic = bool(meta.get("synthetic")) or generated_data(cell.spec)
+        synthetic = meta.synthetic or generated_data(cell.spec)
         desc = describe(
-            hf["facts"], division=cell.division, submitter=plan.submitter, system_type=sysdef["system_type"],
-            framework=f"{cell.backend} {host_text(meta, 'backend', 'version')}",
-            software=f"benchfleet {host_text(meta, 'benchfleet_version')}, mlcommons-loadgen "
-                     f"{host_text(meta, 'host', 'loadgen')}, Python {host_text(meta, 'host', 'python')}",
+            hf["facts"], division=cell.division, submitter=plan.submitter, system_type=sysdef.system_type,
+            framework=f"{cell.backend} {meta.text('backend', 'version')}",
+            software=f"benchfleet {meta.text('benchfleet_version')}, mlcommons-loadgen "
+                     f"{meta.text('host', 'loadgen')}, Python {meta.text('host', 'python')}",
             synthetic=synthetic, device=cell.device,
-            overrides={**sysdef.get("description", {}), **(hf.get("overrides") or {})},
+            overrides={**sysdef.description, **(hf.get("overrides") or {})},
         )
         runs.append(SystemRun(sid, desc.values, cdir / "results", planned_values(cell)))
         systems.setdefault(sid, {"system_id": sid, "host": cell.host, "system": cell.system,
@@ -183,11 +166,11 @@ def aggregate(run_dir: Path) -> dict:
                 "system": sid, "host": cell.host, "cell": cell.id, "division": cell.division,
                 "benchmark": cell.benchmark, "scenario": scenario, "mode": cell.spec.get("mode"),
                 **m, "synthetic": synthetic,
-                "not_for_submission": synthetic or bool(meta.get("not_for_submission"))
+                "not_for_submission": synthetic or meta.not_for_submission
                 or cell.spec.get("mode") == "quick",
                 "cell_harness_s": record.get("harness_elapsed_s"),
-                "failure": _host_failure(meta, scenario),
-                **_cloud_cost(sysdef.get("cloud"), scenario, m["metric"], record),
+                "failure": meta.failure_of(scenario),
+                **_cloud_cost(sysdef.cloud, scenario, m["metric"], record),
             })
     failures = []
     for st in states.values():
@@ -225,17 +208,17 @@ def aggregate(run_dir: Path) -> dict:
     return summary
 
 
-def _cloud_cost(cloud: dict | None, scenario: str, metric, record: dict) -> dict:
+def _cloud_cost(cloud, scenario: str, metric, record: dict) -> dict:
     """Cloud results: the instance's price and what a million samples cost at the measured rate."""
     if not cloud:
         return {}
     from benchfleet.cloud.prices import PriceError, hourly, usd_per_million_samples
 
     try:
-        rate = hourly(cloud["provider"], cloud["instance_type"], cloud["spot"], cloud.get("price_per_hour"))
+        rate = hourly(cloud.provider, cloud.instance_type, cloud.spot, cloud.price_per_hour)
     except PriceError:
         return {"usd_per_hour": None, "usd_per_million_samples": None}
-    return {"instance_type": cloud["instance_type"], "provider": cloud["provider"], "usd_per_hour": rate,
+    return {"instance_type": cloud.instance_type, "provider": cloud.provider, "usd_per_hour": rate,
             "usd_per_million_samples": usd_per_million_samples(rate, scenario, metric),
             "instance": record.get("instance", "")}
 

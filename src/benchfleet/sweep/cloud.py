@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import yaml
@@ -19,6 +20,7 @@ from benchfleet.cloud import fleet, prices
 from benchfleet.cloud.base import WORLD_SSH_FLAG, check_run_id, world_open
 from benchfleet.sweep.plan import Plan
 from benchfleet.sweep.rundir import RunDir, write_atomic
+from benchfleet.sweep.schema import CloudSpec
 
 
 def ledger(rd: RunDir) -> Path:
@@ -29,21 +31,18 @@ def key_folder(rd: RunDir) -> Path:
     return rd.root / "ssh"
 
 
-def account_options(cloud: dict) -> dict[str, str]:
+def account_options(cloud: CloudSpec) -> dict[str, str]:
     """A cloud system's account coordinates for its provider (Azure subscription, GCP project)."""
-    return {k: cloud[k] for k in ("subscription", "project") if cloud.get(k)}
+    return {k: getattr(cloud, k) for k in ("subscription", "project") if getattr(cloud, k)}
 
 
-def system_requests(plan: Plan) -> list[dict]:
-    out = []
-    for name, c in plan.cloud_systems().items():
-        hosts = plan.hosts_of(name)
-        out.append({"name": name, "provider": c["provider"], "regions": c["regions"], "zones": c["zones"],
-                    "instance_type": c["instance_type"], "image": c["image"], "hosts": hosts,
-                    "disk_gb": c["disk_gb"], "spot": c["spot"], "ssh_user": c["ssh_user"],
-                    "hours": prices.expiry_hours(plan, name),
-                    "options": account_options(c)})
-    return out
+def system_requests(plan: Plan) -> list[fleet.SystemRequest]:
+    """What the provisioning needs of each cloud system of the plan (its SSH rule is set by :func:`prepare`)."""
+    return [fleet.SystemRequest(name=name, provider=c.provider, regions=list(c.regions), zones=list(c.zones),
+                                instance_type=c.instance_type, image=c.image, hosts=plan.hosts_of(name),
+                                disk_gb=c.disk_gb, spot=c.spot, ssh_user=c.ssh_user,
+                                hours=prices.expiry_hours(plan, name), options=account_options(c))
+            for name, c in plan.cloud_systems().items()]
 
 
 def targets(plan: Plan) -> list:
@@ -60,17 +59,17 @@ def resolve_cidrs(plan: Plan, allow_world_ssh: bool = False, warn=None) -> dict[
     out: dict[str, str] = {}
     found: dict[str, str] = {}
     for name, c in plan.cloud_systems().items():
-        if c["ssh_cidr"] != "auto":
-            cidr = c["ssh_cidr"]
+        if c.ssh_cidr != "auto":
+            cidr = c.ssh_cidr
             if world_open(cidr):
-                if not (allow_world_ssh or c.get("allow_world_ssh")):
+                if not (allow_world_ssh or c.allow_world_ssh):
                     raise ValueError(f"systems ({name}).cloud.ssh_cidr: {cidr} opens SSH to the world; give the "
                                      f"controller's range (or auto), or pass {WORLD_SSH_FLAG} if you mean it")
                 warn(f"WARNING: systems ({name}).cloud.ssh_cidr: {cidr}: port 22 of every instance of {name} is "
                      f"open to the world ({WORLD_SSH_FLAG})")
             out[name] = cidr
             continue
-        where = c.get("address", "public")
+        where = c.address
         if where not in found:
             try:
                 found[where] = fleet.controller_private_cidr() if where == "private" else fleet.controller_cidr()
@@ -83,7 +82,7 @@ def resolve_cidrs(plan: Plan, allow_world_ssh: bool = False, warn=None) -> dict[
 
 def allowed_world_ssh(plan: Plan, allow_world_ssh: bool = False) -> dict[str, bool]:
     """Per system: may its SSH range be world-open (the flag, or the system's ``allow_world_ssh``)?"""
-    return {name: bool(allow_world_ssh or c.get("allow_world_ssh")) for name, c in plan.cloud_systems().items()}
+    return {name: bool(allow_world_ssh or c.allow_world_ssh) for name, c in plan.cloud_systems().items()}
 
 
 def prepare(rd: RunDir, plan: Plan, allow_world_ssh: bool = False) -> dict:
@@ -99,17 +98,17 @@ def prepare(rd: RunDir, plan: Plan, allow_world_ssh: bool = False) -> dict:
         "run": plan.run_id,
         "private_key_file": str(key.resolve()),
         "known_hosts_file": str((key_folder(rd) / "known_hosts").resolve()),
-        "systems": [{"name": s["name"], "provider": s["provider"], "regions": s["regions"],
-                     "options": s["options"], "ssh_user": s["ssh_user"],
-                     "address": clouds[s["name"]]["address"], "vars": clouds[s["name"]]["vars"]}
+        "systems": [{"name": s.name, "provider": s.provider, "regions": s.regions, "options": s.options,
+                     "ssh_user": s.ssh_user, "address": clouds[s.name].address, "vars": clouds[s.name].vars}
                     for s in systems],
     }
     write_atomic(inventory_file(rd), yaml.safe_dump(inv, sort_keys=False))
     for s in systems:
-        s["ssh_cidr"] = cidrs[s["name"]]
-        s["allow_world_ssh"] = allowed[s["name"]]
-    return {"run": plan.run_id, "systems": systems, "public_key_file": str((key_folder(rd) / "id_ed25519.pub")
-                                                                            .resolve()),
+        s.ssh_cidr = cidrs[s.name]
+        s.allow_world_ssh = allowed[s.name]
+    # extravars: the cloud_instances module reads each system back with SystemRequest.from_dict
+    return {"run": plan.run_id, "systems": [asdict(s) for s in systems],
+            "public_key_file": str((key_folder(rd) / "id_ed25519.pub").resolve()),
             "ledger": str(ledger(rd).resolve())}
 
 

@@ -137,7 +137,7 @@ def _invoke(rd: RunDir, plan: Plan, inventory: Path | None, forks: int, check: b
     extravars = {
         "benchfleet_sweep_cells": by_host,
         "benchfleet_hosts": ",".join(hosts),
-        "benchfleet_benchmark_run_id": plan.host_folder,
+        "benchfleet_benchmark_host_folder": plan.host_folder,
         "benchfleet_benchmark_run_dir": str(rd.root.resolve()),
     }
     inventories: list[Path] = [Path(inventory or plan.inventory)]
@@ -153,11 +153,11 @@ def _invoke(rd: RunDir, plan: Plan, inventory: Path | None, forks: int, check: b
         (rd.root / "cloud" / "failure.txt").unlink(missing_ok=True)
         inventories.append(cloud.inventory_file(rd))
         limit = [*hosts, "localhost"]
-    timeout = plan.sweep.get("cell_timeout_s") or 0
+    timeout = plan.sweep.cell_timeout_s or 0
     if timeout:
         extravars["benchfleet_benchmark_cell_timeout_s"] = timeout
-    if plan.sweep.get("cell_stall_s"):
-        extravars["benchfleet_benchmark_cell_stall_s"] = plan.sweep["cell_stall_s"]
+    if plan.sweep.cell_stall_s:
+        extravars["benchfleet_benchmark_cell_stall_s"] = plan.sweep.cell_stall_s
     extravars.update(_setup_vars(plan, hosts))
     live = stream.isatty() if live is None else live
     progress = Progress(plan, rd.states(plan), stream, live, pending)
@@ -216,13 +216,13 @@ def _explain_host_keys(rd: RunDir, plan: Plan, hosts: list[str]) -> bool:
 
 def _setup_vars(plan: Plan, hosts: list[str]) -> dict:
     """Which hosts get the set-up roles first (sweep ``setup``), and the wheelhouse for offline mode."""
-    mode = plan.sweep.get("setup", "never")
+    mode = plan.sweep.setup
     clouds = plan.cloud_systems()
     chosen = [h for h in hosts if mode == "always" or (mode == "auto" and plan.system_of(h) in clouds)]
     out: dict = {"benchfleet_setup_hosts": chosen}
-    if chosen and plan.sweep.get("setup_wheelhouse"):
+    if chosen and plan.sweep.setup_wheelhouse:
         out.update(benchfleet_setup_offline=True,
-                   benchfleet_setup_wheelhouse_src=str(Path(plan.sweep["setup_wheelhouse"]).expanduser().resolve()))
+                   benchfleet_setup_wheelhouse_src=str(Path(plan.sweep.setup_wheelhouse).expanduser().resolve()))
     return out
 
 

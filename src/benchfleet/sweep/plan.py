@@ -10,10 +10,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from benchfleet.benchmarks import registry
 from benchfleet.harness.spec import error_text
-from benchfleet.models import registry
 from benchfleet.rules import get_round
-from benchfleet.sweep.schema import SweepError, SweepFile
+from benchfleet.sweep.schema import CloudSpec, SweepError, SweepFile, parse
 
 # One rule for every run id (run, sweep, --resume, status, teardown; given or derived from a file name): it is
 # a folder name under runs/ and a word in Ansible variables, so no separators, no '..', no spaces, no braces.
@@ -63,12 +63,33 @@ class Cell:
 
 
 @dataclass
+class PlanSystem:
+    """One system of the plan: what the tree's system descriptions and the cloud side need of it."""
+
+    system_type: str
+    description: dict[str, str] = field(default_factory=dict)  # system JSON values that win over facts
+    cloud: CloudSpec | None = None  # the instances benchfleet creates for it (None: inventory hosts)
+
+    def to_dict(self) -> dict:
+        """As plan.json holds it: ``cloud`` only for a cloud system."""
+        d: dict = {"system_type": self.system_type, "description": self.description}
+        if self.cloud:
+            d["cloud"] = self.cloud.model_dump(mode="json")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PlanSystem:
+        cloud = CloudSpec.model_validate(d["cloud"]) if d.get("cloud") else None
+        return cls(d["system_type"], dict(d.get("description") or {}), cloud)
+
+
+@dataclass
 class Plan:
     run_id: str
-    sweep: dict  # the validated sweep file, as data
+    sweep: SweepFile  # the validated sweep file (read back from plan.json, every field counts as set)
     inventory: str
     hosts: list[str]  # every host of the sweep, in sweep order (also used to keep system ids apart)
-    systems: dict[str, dict] = field(default_factory=dict)  # system name -> {system_type, description}
+    systems: dict[str, PlanSystem] = field(default_factory=dict)  # by the sweep's system name
     cells: list[Cell] = field(default_factory=list)
     # Set when the run directory is created: names the hosts' work folders, so that a new run
     # directory with the same run id never picks up another run's results.
@@ -80,11 +101,11 @@ class Plan:
 
     @property
     def submitter(self) -> str:
-        return self.sweep["submitter"]
+        return self.sweep.submitter
 
     @property
     def round(self) -> str:
-        return self.sweep["round"]
+        return self.sweep.round
 
     def cells_of(self, host: str) -> list[Cell]:
         return [c for c in self.cells if c.host == host]
@@ -97,19 +118,24 @@ class Plan:
 
     def fingerprint(self) -> str:
         """Same sweep, same inventory hosts -> same fingerprint (and the same default run id)."""
-        body = json.dumps({"sweep": self.sweep, "hosts": self.hosts, "cells": [c.id for c in self.cells]},
-                          sort_keys=True)
+        body = json.dumps({"sweep": self.sweep.model_dump(mode="json"), "hosts": self.hosts,
+                           "cells": [c.id for c in self.cells]}, sort_keys=True)
         return hashlib.sha256(body.encode()).hexdigest()[:10]
 
+    # plan.json is the one place the plan is data: written and read here, typed everywhere else.
     def to_json(self) -> str:
-        return json.dumps({"run_id": self.run_id, "sweep": self.sweep, "inventory": self.inventory,
-                           "hosts": self.hosts, "systems": self.systems, "uid": self.uid,
+        return json.dumps({"run_id": self.run_id, "sweep": self.sweep.model_dump(mode="json"),
+                           "inventory": self.inventory, "hosts": self.hosts,
+                           "systems": {n: s.to_dict() for n, s in self.systems.items()}, "uid": self.uid,
                            "cells": [asdict(c) for c in self.cells]}, indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
         d = json.loads(text)
-        return cls(d["run_id"], d["sweep"], d["inventory"], d["hosts"], d["systems"],
+        sweep = dict(d["sweep"])
+        sweep.setdefault("setup", "never")  # a plan written before the sweep file had `setup` ran no set-up
+        return cls(d["run_id"], parse(sweep, "plan.json"), d["inventory"], d["hosts"],
+                   {n: PlanSystem.from_dict(s) for n, s in d["systems"].items()},
                    [Cell(**c) for c in d["cells"]], d.get("uid", ""))
 
     def hosts_of(self, system: str) -> list[str]:
@@ -120,9 +146,9 @@ class Plan:
         """The system a host belongs to (a host belongs to one system)."""
         return next((c.system for c in self.cells if c.host == host), "")
 
-    def cloud_systems(self) -> dict[str, dict]:
+    def cloud_systems(self) -> dict[str, CloudSpec]:
         """System name -> its cloud spec, for the systems whose instances benchfleet creates."""
-        return {n: s["cloud"] for n, s in self.systems.items() if s.get("cloud")}
+        return {n: s.cloud for n, s in self.systems.items() if s.cloud}
 
     def host_estimate_s(self, host: str) -> float:
         return sum(c.estimate_s for c in self.cells_of(host))
@@ -203,11 +229,11 @@ def estimate_cell_s(spec: dict) -> float:
 
 def expand(sweep: SweepFile, inventory: Path, run_id: str = "") -> Plan:
     hosts_of = resolve_hosts(sweep, inventory)
-    plan = Plan(run_id, sweep.model_dump(mode="json"), str(inventory), [])
+    plan = Plan(run_id, sweep, str(inventory), [])
     for i, system in enumerate(sweep.systems):
-        plan.systems[system.name] = {"system_type": system.system_type, "description": system.description}
-        if system.cloud:
-            plan.systems[system.name]["cloud"] = system.cloud.model_dump(mode="json")
+        # copies: the CLI's checks may widen a cloud system's SSH rule in the plan, never in the sweep file
+        plan.systems[system.name] = PlanSystem(system.system_type, dict(system.description),
+                                               system.cloud.model_copy(deep=True) if system.cloud else None)
         for host in hosts_of[i]:
             plan.hosts.append(host)
             for benchmark in sweep.benchmarks:

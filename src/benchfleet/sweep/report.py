@@ -21,10 +21,10 @@ from benchfleet.sweep.rundir import CellState
 if TYPE_CHECKING:
     from benchfleet.cloud.fleet import TeardownReport
     from benchfleet.cloud.prices import Estimate
-    from benchfleet.harness.spec import HarnessSpec
     from benchfleet.hostsetup import SetupResult
     from benchfleet.submission.check import CheckReport
     from benchfleet.sweep.execute import Outcome
+    from benchfleet.sweep.schema import CloudSpec
 
 
 def table(head: tuple[str, ...], body: list[tuple]) -> str:
@@ -117,11 +117,16 @@ class RunLike(Protocol):
     cloud_attempts: list[dict]
 
 
-def run_header(run_id: str, out: Path, spec: HarnessSpec, hosts: list[str]) -> str:
-    """What `benchfleet run` is about to do, printed before the playbook starts."""
+def run_header(run_id: str, out: Path, plan: Plan) -> str:
+    """What `benchfleet run` (one benchmark on one backend and device) is about to do, printed before the playbook
+    starts."""
+    from benchfleet.harness.spec import HarnessSpec
+
+    s = plan.sweep
+    scenarios = HarnessSpec.model_validate(plan.cells[0].spec).resolved_scenarios() if plan.cells else []
     return (f"benchfleet {__version__}: run {run_id} -> {out}\n"
-            f"  {spec.benchmark} on {spec.backend}/{spec.device}, {spec.division} division, {spec.mode} mode, "
-            f"scenarios {', '.join(spec.resolved_scenarios())}, hosts {', '.join(hosts)}")
+            f"  {s.benchmarks[0]} on {s.backends[0]}/{s.devices[0]}, {s.division[0]} division, {s.mode} mode, "
+            f"scenarios {', '.join(scenarios)}, hosts {', '.join(plan.hosts)}")
 
 
 def cost_estimate(est: Estimate) -> str:
@@ -138,10 +143,10 @@ def cost_estimate(est: Estimate) -> str:
     return "\n".join(lines)
 
 
-def cloud_check(name: str, cloud: dict, count: int, problems: list[str]) -> str:
+def cloud_check(name: str, cloud: CloudSpec, count: int, problems: list[str]) -> str:
     """One cloud system's preflight: credentials, offering and quota in its regions."""
-    return (f"cloud check {name} ({cloud['provider']} {cloud['instance_type']} x {count} in "
-            f"{', '.join(cloud['regions'])}): " + ("OK" if not problems else "; ".join(problems)))
+    return (f"cloud check {name} ({cloud.provider} {cloud.instance_type} x {count} in "
+            f"{', '.join(cloud.regions)}): " + ("OK" if not problems else "; ".join(problems)))
 
 
 def plan_report(sweep_file: str, plan: Plan) -> str:
@@ -149,7 +154,7 @@ def plan_report(sweep_file: str, plan: Plan) -> str:
     lines = [f"sweep {sweep_file}: valid. Plan for run {plan.run_id} (nothing was run):\n"]
     for name, sysdef in plan.systems.items():
         hosts = sorted({c.host for c in plan.cells if c.system == name})
-        lines.append(f"  system {name} ({sysdef['system_type']}): {', '.join(hosts)}")
+        lines.append(f"  system {name} ({sysdef.system_type}): {', '.join(hosts)}")
     lines += ["", plan_table(plan)]
     lines.append(f"\n{len(plan.cells)} cells on {len(plan.hosts)} hosts; estimated {duration(plan.estimate_s())} "
                  "with hosts in parallel (rough: from a 2-core CPU reference)")

@@ -16,33 +16,18 @@ placed beside the controller's files, under ``<run_dir>/rescore/<cell>/results/`
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from benchfleet.benchmarks import registry
+from benchfleet.digest import file_digest
 from benchfleet.submission.check import Finding, Report, check_tree
 from benchfleet.sweep.aggregate import generated_data
 from benchfleet.sweep.rundir import DONE, RunDir
 
 ACC_LOG = "mlperf_log_accuracy.json"
-
-
-def scoring_names(task: str) -> tuple[str, ...]:
-    """The files a task's accuracy is scored with (as the harness copies them into results/labels)."""
-    if task == "imagenet":
-        from benchfleet.data.imagenet import VAL_MAP
-
-        return (VAL_MAP,)
-    if task == "squad":
-        from benchfleet.data import squad_synth
-
-        return (squad_synth.DEV_FILE, squad_synth.VOCAB_FILE)
-    from benchfleet.data import cnndm_synth
-    from benchfleet.text import bpe
-
-    return (cnndm_synth.EVAL_FILE, bpe.VOCAB_FILE, bpe.MERGES_FILE)
 
 
 def _regenerate(spec: dict, entry, log: Callable[[str], None]) -> Path:
@@ -51,30 +36,7 @@ def _regenerate(spec: dict, entry, log: Callable[[str], None]) -> Path:
 
     s = HarnessSpec.model_validate(spec)
     root, threads = s.cache_path() / "synthetic", max(1, min(4, os.cpu_count() or 1))
-    if entry.task == "imagenet" and entry.backend == "tflite":
-        from benchfleet.models import tiny_tflite
-
-        return tiny_tflite.make_pair(root, entry, count=s.dataset_count, threads=threads, log=log).dataset_dir
-    if entry.task == "imagenet":
-        from benchfleet.models.synthetic import make_pair
-
-        return make_pair(root, count=s.dataset_count, width=s.synthetic_width, threads=threads, log=log).dataset_dir
-    if entry.task == "squad":
-        from benchfleet.data import squad_synth
-
-        return squad_synth.make_pair(root, count=s.dataset_count, threads=threads, log=log,
-                                     width=s.synthetic_width).dataset_dir
-    from benchfleet.data import cnndm_synth
-
-    return cnndm_synth.make_pair(root, count=s.dataset_count, threads=threads, log=log).dataset_dir
-
-
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return registry.task(entry.task).make_synthetic(s, entry, root, threads, log).dataset_dir
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -103,11 +65,9 @@ def trusted_scoring(cell, cdir: Path, report: Report, log: Callable[[str], None]
 
     Adds an ERROR to ``report`` for every shipped file that differs from the controller's.
     """
-    from benchfleet.models import registry
-
     spec = cell.spec
     entry = registry.lookup(cell.benchmark, cell.backend)
-    names = scoring_names(entry.task)
+    names = registry.task(entry.task).scoring_names
     shipped = cdir / "results" / "labels"
     where = f"cells/{cell.id}/results/labels"
     if generated_data(spec):
@@ -127,7 +87,7 @@ def trusted_scoring(cell, cdir: Path, report: Report, log: Callable[[str], None]
                 report.findings.append(Finding("WARNING", f"{where}/{n}", "has no published checksum to verify; "
                                                                          "the cell's accuracy was not rescored"))
                 return None
-            if not p.is_file() or p.is_symlink() or _md5(p) != md5s[n]:
+            if not p.is_file() or p.is_symlink() or file_digest(p, "md5") != md5s[n]:
                 report.findings.append(Finding("ERROR", f"{where}/{n}", f"is missing or does not match the "
                                                                        f"published md5 {md5s[n]}; the cell's "
                                                                        "accuracy was not rescored"))

@@ -13,7 +13,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from benchfleet import safeyaml
-from benchfleet.harness.backend import BACKENDS as HARNESS_BACKENDS
+from benchfleet.backends import BACKENDS as HARNESS_BACKENDS
+from benchfleet.backends import DEVICES as BACKEND_DEVICES
+from benchfleet.benchmarks import registry
 from benchfleet.harness.spec import (
     MAX_BATCH,
     MAX_DATASET_COUNT,
@@ -25,7 +27,6 @@ from benchfleet.harness.spec import (
     SystemType,
     error_text,
 )
-from benchfleet.models import registry
 from benchfleet.rules import get_round
 from benchfleet.rules.table import SCENARIOS
 from benchfleet.submission.system import FIELDS as SYSTEM_FIELDS
@@ -269,6 +270,11 @@ class SweepFile(BaseModel):
             backends = {bk for sy in self.systems for bk in (sy.backends or self.backends)}
             devices = {d for sy in self.systems for d in (sy.devices or self.devices)}
             if not any(registry.runs_on(b, bk, d) for bk in backends for d in devices):
+                own = any(sy.backends or sy.devices for sy in self.systems)
+                if len(backends) == len(devices) == 1 and not own:  # one combination: say what to change
+                    why = _why_not(b, *backends, *devices)
+                    if why:
+                        raise _FieldError(*why)
                 have = registry.backends_for(b)
                 raise _FieldError(("benchmarks", i), f"{b} has no model for backends {', '.join(sorted(backends))} "
                                                      f"on {', '.join(sorted(devices))}; add backend "
@@ -311,10 +317,10 @@ class SweepFile(BaseModel):
             if not any(b in PRECISION_BACKENDS for b in backends):
                 raise _FieldError(where, f"{precision} applies to backend {' or '.join(PRECISION_BACKENDS)} only; "
                                          f"system {system.name!r} runs {', '.join(backends)} (the model file's "
-                                         "fp32); remove it or add pytorch to backends")
+                                         "fp32); remove it or use backend pytorch")
             if precision == "fp16" and "cpu" in devices:
                 raise _FieldError(where, f"fp16 is for cuda; system {system.name!r} runs pytorch on the cpu too; "
-                                         "use bf16 there, or devices: [cuda]")
+                                         "use bf16 there, or use device cuda")
 
     def scenario_list(self) -> list[str] | None:
         return None if self.scenarios == [REQUIRED] else self.scenarios
@@ -332,11 +338,30 @@ class SweepFile(BaseModel):
         )
 
 
+def _or(values: list[str] | tuple[str, ...]) -> str:
+    return ", ".join(values[:-1]) + " or " + values[-1] if len(values) > 1 else "".join(values)
+
+
+def _why_not(benchmark: str, backend: str, device: str) -> tuple[tuple, str] | None:
+    """Why benchfleet has no model for one benchmark on one backend and device: the field to change and what to
+    put there, as `benchfleet run` reports it too (``backends`` -> --backend)."""
+    entry = registry.open_models().get(benchmark)
+    if entry and backend not in entry.backends:
+        return ("backends",), f"{benchmark} is a {entry.backend} model; use backend {entry.backend}"
+    runs = BACKEND_DEVICES.get(backend, ())
+    if runs and device not in runs:
+        return ("devices",), f"{backend} runs on {' or '.join(runs)} only; use device {runs[0]}"
+    have = registry.backends_for(benchmark)
+    if have and backend not in have:
+        return ("backends",), f"{benchmark} has no {backend} model; use backend {_or(have)}"
+    return None
+
+
 def _choices(values: list[str], allowed: tuple[str, ...], what: str, extra: str = "") -> list[str]:
     for v in values:
         if v not in allowed:
             near = difflib.get_close_matches(v, allowed, n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else ""
+            hint = f"; did you mean {near[0]!r}?" if near else ";"
             raise ValueError(f"unknown {what} {v!r}{hint} allowed: {', '.join(allowed)}{extra}")
     return list(dict.fromkeys(values))
 

@@ -16,17 +16,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from benchfleet.benchmarks.cnndm import generate as gen
+from benchfleet.benchmarks.cnndm.dataset import EVAL_FILE
+from benchfleet.benchmarks.cnndm.preprocess import INSTRUCTION, PROMPT_INPUT, prompt
+from benchfleet.benchmarks.generated import PROVENANCE, SyntheticPair, cached_pair, words
 from benchfleet.cachelock import code_version
-from benchfleet.data.imagenet import PROVENANCE
-from benchfleet.data.squad_synth import words
-from benchfleet.harness import generate as gen
-from benchfleet.harness.summarize import INSTRUCTION, PROMPT_INPUT, prompt
 from benchfleet.models import tiny_gpt
-from benchfleet.models.synthetic import SyntheticPair, cached_pair
 from benchfleet.text import bpe
-
-EVAL_FILE = "cnn_eval.json"
-
 
 MAX_COUNT = 64  # each article is labelled by a beam search: more would only slow the quick path down
 
@@ -34,9 +30,9 @@ MAX_COUNT = 64  # each article is labelled by a beam search: more would only slo
 def generator_version() -> str:
     """The version of the code that makes the pair: generator, model builder, and the prompts, tokenizer and
     beam search its reference summaries were computed through."""
-    return code_version("benchfleet.data.cnndm_synth", "benchfleet.data.squad_synth", "benchfleet.models.synthetic",
-                        "benchfleet.models.tiny_gpt", "benchfleet.harness.generate", "benchfleet.harness.summarize",
-                        "benchfleet.text.bpe")
+    return code_version("benchfleet.benchmarks.cnndm.synthetic", "benchfleet.benchmarks.generated",
+                        "benchfleet.models.tiny_gpt", "benchfleet.benchmarks.cnndm.generate",
+                        "benchfleet.benchmarks.cnndm.preprocess", "benchfleet.text.bpe")
 
 
 def make_pair(root: Path, count: int = 16, seed: int = 2023, threads: int = 2, log=print,

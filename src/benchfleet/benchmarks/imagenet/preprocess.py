@@ -1,106 +1,82 @@
-"""Preprocessed samples kept on disk once, read one sample at a time by every LoadGen run.
+"""ImageNet preprocessing, the reference's own (``vision/classification_and_detection/python/dataset.py``) with
+the same library and kernels, so the tensors are bit-identical to the reference's:
 
-The cache file is keyed by how its contents were made: the image files (names, sizes, modification
-times), the preprocessing kind and the version of the preprocessing code (``preprocess_version``). A change
-of any of them names another file, so stale tensors are never reused; the old file is left to be deleted.
-
-Samples are read with ``os.preadv`` into arrays of their own, never through a memory map: the pages of a
-mapped file count in the reader's RSS (``ps``, ``time -v``, cgroup limits) beside the copies LoadGen asks
-the SUT to keep, which doubled the memory of a run against the reference's.
+- decode with OpenCV's ``cv2.imread`` default flags (grey and CMYK JPEGs become 3-channel BGR), BGR -> RGB;
+- resize so that the shorter side becomes 256, aspect kept (``resize_with_aspectratio``);
+- centre crop 224x224, float32, NCHW (the caller transposes for NHWC models);
+- ``resnet`` (``pre_process_vgg``): ``cv2.INTER_AREA``, minus the per-channel means;
+- ``mobilenet`` (``pre_process_mobilenet``, the open MobileNet/EfficientNet models): ``cv2.INTER_LINEAR``,
+  scaled to [-1, 1].
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from benchfleet.cachelock import locked
-from benchfleet.data.imagenet import OUT_SIZE, ImageNetVal, preprocess_version
+MEANS = np.array([123.68, 116.78, 103.94], dtype=np.float32)
+OUT_SIZE = 224
+RESIZE_SCALE = 87.5  # reference: new side = int(100 * 224 / 87.5) = 256
+KINDS = ("resnet", "mobilenet")  # registry.ModelEntry.preprocessing
 
 
-def cache_file(ds: ImageNetVal, cache_dir: Path, kind: str = "resnet", version: str | None = None) -> Path:
-    """Where the samples of ``ds`` preprocessed as ``kind`` by code ``version`` (default: this code's) live."""
-    version = version or preprocess_version(kind)
-    stats = []
-    for f in ds.files:
-        st = (ds.root / f).stat()
-        stats.append([f, st.st_size, st.st_mtime_ns])
-    key = hashlib.sha256(json.dumps([str(ds.root.resolve()), stats, kind, version]).encode()).hexdigest()[:16]
-    return cache_dir / "preprocessed" / f"imagenet-{kind}-{len(ds)}-{key}.npy"
+class DatasetError(ValueError):
+    pass
 
 
-def ensure(ds: ImageNetVal, cache_dir: Path, log: Callable[[str], None] = print, kind: str = "resnet",
-           version: str | None = None) -> Path:
-    """The cache file of ``ds`` (see ``cache_file``), written first when missing."""
-    path = cache_file(ds, cache_dir, kind, version)
-    if path.is_file():
-        return path
-    with locked(path):
-        if not path.is_file():
-            _write(ds, path, kind, log)
-    return path
+def preprocess_version(kind: str = "resnet") -> str:
+    """What made a preprocessed tensor: this file's code, the OpenCV version and the kind. Caches of
+    preprocessed samples, and generated datasets labelled through this preprocessing, are keyed by it."""
+    import cv2
+
+    _check_kind(kind)
+    code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    return f"{kind}-{code}-opencv{cv2.__version__}"
 
 
-def _write(ds: ImageNetVal, path: Path, kind: str, log: Callable[[str], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
-              "shape": (len(ds), 3, OUT_SIZE, OUT_SIZE)}
-    step = max(1, len(ds) // 10)
-    with open(tmp, "wb") as fh:
-        np.lib.format.write_array_header_1_0(fh, header)
-        for i in range(len(ds)):
-            fh.write(np.ascontiguousarray(ds.load(i, kind), dtype=np.float32).tobytes())
-            if (i + 1) % step == 0:
-                log(f"preprocessing images: {i + 1}/{len(ds)}")
-    tmp.replace(path)
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"preprocessing: unknown kind {kind!r}; use one of {', '.join(KINDS)}")
 
 
-class SampleFile:
-    """A C-ordered ``.npy`` file of samples (first axis) read one sample at a time with ``os.preadv``."""
+def read_bgr(path: str | Path) -> np.ndarray:
+    """The image as ``cv2.imread(path)`` gives it to the reference: uint8 (H, W, 3) BGR, grey and CMYK
+    converted to 3 channels, EXIF orientation applied."""
+    import cv2
 
-    def __init__(self, path: str | Path):
-        self.path, self._fd = Path(path), -1
-        with open(self.path, "rb") as fh:
-            version = np.lib.format.read_magic(fh)
-            readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-            if version not in readers:
-                raise ValueError(f"samples: {self.path} is a .npy file of format {version}; delete it and run "
-                                 "again to rebuild it")
-            shape, fortran, dtype = readers[version](fh)
-            self.offset = fh.tell()
-        if fortran or not shape:
-            raise ValueError(f"samples: {self.path} is not a C-ordered array of samples; delete it and run again")
-        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
-        self.sample_bytes = int(np.prod(shape[1:], dtype=np.int64)) * self.dtype.itemsize
-        self._fd = os.open(self.path, os.O_RDONLY)
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def read(self, index: int) -> np.ndarray:
-        if not 0 <= index < self.shape[0]:
-            raise IndexError(f"samples: index {index} outside 0..{self.shape[0] - 1} of {self.path}")
-        out = np.empty(self.shape[1:], self.dtype)
-        got = os.preadv(self._fd, [memoryview(out.reshape(-1).view(np.uint8))],
-                        self.offset + index * self.sample_bytes) if self.sample_bytes else 0
-        if got != self.sample_bytes:
-            raise ValueError(f"samples: {self.path} is truncated (sample {index}); delete it and run again")
-        return out
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    def __del__(self) -> None:
-        self.close()
+    img = cv2.imread(str(path))
+    if img is None:
+        raise DatasetError(f"dataset: OpenCV cannot decode {path}; replace the file with the original JPEG")
+    return img
 
 
-def open_samples(path: Path) -> SampleFile:
-    return SampleFile(path)
+def resized_size(width: int, height: int, out: int = OUT_SIZE) -> tuple[int, int]:
+    """(width, height) after the reference aspect-preserving resize."""
+    side = int(100.0 * out / RESIZE_SCALE)
+    if height > width:
+        return side, int(side * height / width)
+    return int(side * width / height), side
+
+
+def preprocess(bgr: np.ndarray, kind: str = "resnet", out: int = OUT_SIZE) -> np.ndarray:
+    """One decoded BGR image -> (3, out, out) float32, as the reference's ``pre_process_vgg`` (``resnet``)
+    or ``pre_process_mobilenet`` (``mobilenet``) with ``need_transpose=True``."""
+    import cv2
+
+    _check_kind(kind)
+    img = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    h, w, _ = img.shape
+    inter = cv2.INTER_AREA if kind == "resnet" else cv2.INTER_LINEAR
+    img = cv2.resize(img, resized_size(w, h, out), interpolation=inter)
+    h, w, _ = img.shape
+    left, top = int((w - out) / 2), int((h - out) / 2)
+    arr = np.asarray(img[top : top + out, left : left + out], dtype=np.float32)
+    if kind == "resnet":
+        arr -= MEANS
+    else:
+        arr /= 255.0
+        arr -= 0.5
+        arr *= 2
+    return np.ascontiguousarray(arr.transpose(2, 0, 1))

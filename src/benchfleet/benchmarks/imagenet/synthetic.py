@@ -9,28 +9,20 @@ synthetic in its provenance file, in the results and in the submission tree.
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
 
-from benchfleet.cachelock import code_version, locked
-from benchfleet.data import synthetic as synth_data
-from benchfleet.data.imagenet import PROVENANCE, VAL_MAP, ImageNetVal, preprocess_version
+from benchfleet.benchmarks.generated import PROVENANCE, SyntheticPair, cached_pair
+from benchfleet.benchmarks.imagenet import images
+from benchfleet.benchmarks.imagenet.dataset import VAL_MAP, ImageNetVal
+from benchfleet.benchmarks.imagenet.preprocess import preprocess_version
+from benchfleet.cachelock import code_version
 from benchfleet.models import resnet50_onnx as r50
 
 MIN_DISTINCT_LABELS = 8
 LABEL_OFFSET = 1  # class 0 is background, as in the official model
-
-
-@dataclass(frozen=True)
-class SyntheticPair:
-    model_path: Path
-    dataset_dir: Path
-    provenance: dict
 
 
 def _session(model: onnx.ModelProto, threads: int):
@@ -54,34 +46,9 @@ def dataset_dir_for(root: Path, count: int, width: int, seed: int = 2023) -> Pat
 def generator_version() -> str:
     """The version of the code that makes the ResNet50 pair: generator, model builder and the preprocessing
     its labels were computed through (the labels are the model's answers on preprocessed images)."""
-    return code_version("benchfleet.data.synthetic", "benchfleet.models.synthetic", "benchfleet.models.resnet50_onnx",
+    return code_version("benchfleet.benchmarks.imagenet.images", "benchfleet.benchmarks.generated",
+                        "benchfleet.benchmarks.imagenet.synthetic", "benchfleet.models.resnet50_onnx",
                         extra=preprocess_version("resnet"))
-
-
-def cached_pair(base: Path, model_name: str, data_name: str, make: Callable[[Path, Path], SyntheticPair],
-                version: str, log: Callable[[str], None] = print) -> SyntheticPair:
-    """The generated pair under ``base``: reused when its provenance file (written last) says it was made by
-    generator ``version``, else removed and made again by ``make(model_path, data_dir)``; one maker at a time
-    across processes sharing the cache. ``version`` names the code that makes the pair (``code_version``)."""
-    with locked(base):
-        model_path, data_dir = base / model_name, base / data_name
-        meta = data_dir / PROVENANCE
-        if model_path.is_file() and meta.is_file():
-            provenance = json.loads(meta.read_text())
-            made_by = provenance.get("generator_version")
-            if made_by == version:
-                return SyntheticPair(model_path, data_dir, provenance)
-            log(f"the generated pair in {base} was made by generator version {made_by or 'unknown (older code)'}, "
-                f"this code is {version}: making it again")
-        model_path.unlink(missing_ok=True)
-        if data_dir.exists():
-            shutil.rmtree(data_dir)
-        pair = make(model_path, data_dir)
-        provenance = {**pair.provenance, "generator_version": version}
-        tmp = meta.with_name(meta.name + ".tmp")
-        tmp.write_text(json.dumps(provenance, indent=2))
-        tmp.replace(meta)
-        return SyntheticPair(pair.model_path, pair.dataset_dir, provenance)
 
 
 def make_pair(root: Path, count: int = 1024, width: int = 64, seed: int = 2023, threads: int = 2,
@@ -99,7 +66,7 @@ def _make_pair(base: Path, model_path: Path, data_dir: Path, count: int, width: 
                log) -> SyntheticPair:
     meta_path = data_dir / PROVENANCE
     log(f"generating a synthetic ResNet50 v1.5 model (width {width}) and {count} synthetic images in {base}")
-    names = synth_data.write_images(data_dir, count, seed)
+    names = images.write_images(data_dir, count, seed)
     # Labels are not known yet; open the folder with placeholders to reuse the loader.
     (data_dir / VAL_MAP).write_text("".join(f"{n} 0\n" for n in names))
     ds = ImageNetVal.open(data_dir)

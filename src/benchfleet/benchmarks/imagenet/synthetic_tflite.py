@@ -19,11 +19,12 @@ from pathlib import Path
 import flatbuffers
 import numpy as np
 
+from benchfleet.benchmarks.entry import ModelEntry
+from benchfleet.benchmarks.generated import PROVENANCE, SyntheticPair, cached_pair
+from benchfleet.benchmarks.imagenet import images
+from benchfleet.benchmarks.imagenet.dataset import VAL_MAP, ImageNetVal
+from benchfleet.benchmarks.imagenet.preprocess import preprocess_version
 from benchfleet.cachelock import code_version
-from benchfleet.data import synthetic as synth_data
-from benchfleet.data.imagenet import PROVENANCE, VAL_MAP, ImageNetVal, preprocess_version
-from benchfleet.models.registry import ModelEntry
-from benchfleet.models.synthetic import SyntheticPair, cached_pair
 
 NUM_CLASSES = 1001
 SIZE = 224
@@ -248,7 +249,8 @@ def build(family: str, input_name: str, output_name: str, seed: int = 0, width: 
 
 def generator_version(entry: ModelEntry) -> str:
     """The version of the code that makes the pair, with the preprocessing its labels were computed through."""
-    return code_version("benchfleet.data.synthetic", "benchfleet.models.synthetic", "benchfleet.models.tiny_tflite",
+    return code_version("benchfleet.benchmarks.imagenet.images", "benchfleet.benchmarks.generated",
+                        "benchfleet.benchmarks.imagenet.synthetic_tflite",
                         extra=preprocess_version(entry.preprocessing))
 
 
@@ -265,11 +267,11 @@ def _make(model_path: Path, data_dir: Path, entry: ModelEntry, family: str, coun
     meta = data_dir / PROVENANCE
     log(f"generating a synthetic {entry.family}-style TFLite model and {count} synthetic images in "
         f"{model_path.parent}")
-    names = synth_data.write_images(data_dir, count, seed)
+    names = images.write_images(data_dir, count, seed)
     (data_dir / VAL_MAP).write_text("".join(f"{n} 0\n" for n in names))
     model_path.parent.mkdir(parents=True, exist_ok=True)
     model_path.write_bytes(build(family, entry.input_name, entry.output_name, seed=seed))
-    from benchfleet.harness.backend import TFLiteBackend
+    from benchfleet.backends.tflite import TFLiteBackend
 
     backend = TFLiteBackend(str(model_path), threads=threads)
     ds = ImageNetVal.open(data_dir)

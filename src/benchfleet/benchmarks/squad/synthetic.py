@@ -16,32 +16,17 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from benchfleet.benchmarks.generated import PROVENANCE, SyntheticPair, cached_pair, words
+from benchfleet.benchmarks.squad.dataset import DEV_FILE, VOCAB_FILE, read_examples
+from benchfleet.benchmarks.squad.preprocess import MAX_SEQ_LENGTH, convert_examples, feature_arrays
+from benchfleet.benchmarks.squad.scorer import predictions
 from benchfleet.cachelock import code_version
-from benchfleet.data.imagenet import PROVENANCE
-from benchfleet.harness import squad
 from benchfleet.models import tiny_bert
-from benchfleet.models.synthetic import SyntheticPair, cached_pair
 from benchfleet.text.wordpiece import FullTokenizer
 
-DEV_FILE, VOCAB_FILE = "dev-v1.1.json", "vocab.txt"
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 PUNCT = [".", ",", "?", "'", "-", "(", ")"]
 SUFFIXES = ["##s", "##ed", "##ing", "##ly"]
-_SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "be", "da", "fi", "go", "hu", "je", "po", "zu"]
-
-
-def words(rng: np.random.Generator, n: int, syllables: tuple[int, int] = (1, 3)) -> list[str]:
-    """``n`` distinct made-up words of ``syllables`` (inclusive range) syllables each."""
-    out: list[str] = []
-    seen: set[str] = set()
-    while len(out) < n:
-        w = "".join(rng.choice(_SYLLABLES, size=int(rng.integers(syllables[0], syllables[1] + 1))))
-        if w not in seen:
-            seen.add(w)
-            out.append(w)
-    return out
-
-
 def _sentence(rng: np.random.Generator, vocab_words: list[str], unknown: list[str]) -> str:
     parts = []
     for _ in range(int(rng.integers(5, 14))):
@@ -61,8 +46,10 @@ def _sentence(rng: np.random.Generator, vocab_words: list[str], unknown: list[st
 def generator_version() -> str:
     """The version of the code that makes the pair: generator, model builder, and the featurization and
     tokenizer its answers were computed through."""
-    return code_version("benchfleet.data.squad_synth", "benchfleet.models.synthetic", "benchfleet.models.tiny_bert",
-                        "benchfleet.harness.squad", "benchfleet.text.wordpiece")
+    return code_version("benchfleet.benchmarks.squad.synthetic", "benchfleet.benchmarks.generated",
+                        "benchfleet.models.tiny_bert", "benchfleet.benchmarks.squad.dataset",
+                        "benchfleet.benchmarks.squad.preprocess", "benchfleet.benchmarks.squad.scorer",
+                        "benchfleet.text.wordpiece")
 
 
 def make_pair(root: Path, count: int = 256, seed: int = 2023, threads: int = 2, log=print,
@@ -100,7 +87,7 @@ def _make(model_path: Path, data_dir: Path, count: int, seed: int, threads: int,
                 paragraphs.append({"context": context, "qas": qas})
         articles.append({"title": f"synthetic_{len(articles)}", "paragraphs": paragraphs})
     cfg = tiny_bert.config_for(width, len(vocab))
-    model = tiny_bert.build(cfg, seed=seed)
+    model = tiny_bert.build(cfg, seed=seed, seq=MAX_SEQ_LENGTH)
     answers = _answer(model, articles, data_dir / VOCAB_FILE, threads)
     for art in articles:
         for par in art["paragraphs"]:
@@ -128,13 +115,13 @@ def _answer(model: onnx.ModelProto, articles: list[dict], vocab: Path, threads: 
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    examples = squad.read_examples(articles)
-    features = squad.convert_examples(examples, FullTokenizer(vocab))
-    arr = squad.feature_arrays(features)
+    examples = read_examples(articles)
+    features = convert_examples(examples, FullTokenizer(vocab))
+    arr = feature_arrays(features)
     logits: dict[int, np.ndarray] = {}
     for start in range(0, len(features), 32):
         chunk = arr[start:start + 32].astype(np.int64)
         s, e = sess.run(list(tiny_bert.OUTPUTS), dict(zip(tiny_bert.INPUTS, chunk.transpose(1, 0, 2), strict=True)))
         for k in range(chunk.shape[0]):
             logits[start + k] = np.stack([s[k], e[k]], axis=-1).astype(np.float32)
-    return squad.predictions(examples, features, logits)
+    return predictions(examples, features, logits)

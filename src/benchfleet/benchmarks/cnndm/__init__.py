@@ -1,0 +1,1 @@
+"""Summarization on CNN/DailyMail (GPT-J 6B: gptj-99, gptj-99.9)."""

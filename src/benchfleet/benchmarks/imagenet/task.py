@@ -1,0 +1,83 @@
+"""Image classification on ImageNet 2012 val: ResNet50 (closed) and the open-division MobileNet/EfficientNet
+models; top-1 accuracy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from benchfleet.backends import Backend
+from benchfleet.benchmarks.base import Inputs, Log, RunSpec, Score, Task, Worker
+from benchfleet.benchmarks.entry import ModelEntry
+from benchfleet.benchmarks.generated import SyntheticPair
+from benchfleet.benchmarks.imagenet import official, scorer
+from benchfleet.benchmarks.imagenet.dataset import VAL_MAP, ImageNetVal
+from benchfleet.benchmarks.sources import source
+from benchfleet.data.samples import SampleFile
+
+
+class ImageNetTask(Task):
+    name = "imagenet"
+    what = "imagenet-val"
+    scoring_names = (VAL_MAP,)
+    entries = official.ENTRIES
+
+    def make_synthetic(self, spec: RunSpec, entry: ModelEntry, root: Path, threads: int,
+                       log: Log) -> SyntheticPair:
+        if entry.backend == "tflite":
+            from benchfleet.benchmarks.imagenet import synthetic_tflite
+
+            return synthetic_tflite.make_pair(root, entry, count=spec.dataset_count, threads=threads, log=log)
+        from benchfleet.benchmarks.imagenet.synthetic import make_pair
+
+        return make_pair(root, count=spec.dataset_count, width=spec.synthetic_width, threads=threads, log=log)
+
+    def resolve(self, spec: RunSpec, log: Log) -> Inputs:
+        from benchfleet.benchmarks.imagenet.samples import ensure
+
+        src = source(spec, self.entries, self.what, "imagenet", None, log,
+                     lambda entry, root, threads: self.make_synthetic(spec, entry, root, threads, log))
+        entry, model_path, data_dir, prov = src.entry, src.model_path, src.data_dir, src.provenance
+        ds = ImageNetVal.open(data_dir, spec.dataset_count)
+        prov.setdefault("dataset", ds.provenance().get("kind", "imagenet2012-val"))
+        # the reference's pipeline for this model
+        samples = ensure(ds, spec.cache_path(), log, kind=entry.preprocessing)
+        args = {"samples": str(samples), "input": entry.input_name, "output": entry.output_name,
+                "label_offset": entry.label_offset, "layout": entry.layout, "scale": entry.preprocessing,
+                "argmax": entry.output_is_scores}
+        return Inputs(model_path, data_dir, prov, args, len(ds), [data_dir / VAL_MAP], {"labels": ds.labels})
+
+    def worker(self, args: dict, backend: Backend) -> Worker:
+        return _ImageWorker(args, backend)
+
+    def score(self, inputs: Inputs, entries: list[dict]) -> Score:
+        labels = np.asarray(inputs.scoring["labels"])
+        value, good, total = scorer.score_imagenet(entries, labels)
+        return Score(scorer.imagenet_text(entries, labels), value, {"good": good, "total": total})
+
+    def rescore(self, entries: list[dict], folder: Path) -> float:
+        return scorer.score_imagenet(entries, ImageNetVal.open(folder, require_files=False).labels)[0]
+
+
+class _ImageWorker(Worker):
+    def __init__(self, args: dict, backend: Backend):
+        self.args, self.backend = args, backend
+        self.data = SampleFile(args["samples"])  # preprocessed as args["scale"] says (ensure's kind)
+
+    def load(self, index: int) -> np.ndarray:
+        x = self.data.read(index)
+        if self.args["layout"] == "nhwc":
+            x = x.transpose(1, 2, 0)
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    def infer(self, samples: list) -> list[np.ndarray]:
+        batch = samples[0][None] if len(samples) == 1 else np.stack(samples)
+        out = np.asarray(self.backend.run({self.args["input"]: batch}, [self.args["output"]])[0])
+        out = out.reshape(len(samples), -1)
+        top = out.argmax(axis=1) if self.args["argmax"] else out[:, 0]
+        labels = (top - self.args["label_offset"]).astype(np.float32)
+        return [labels[k:k + 1] for k in range(len(samples))]
+
+
+TASK = ImageNetTask()

@@ -1,0 +1,137 @@
+"""What the tasks' ``resolve`` share: choosing the generated, official or given model and dataset (``source``),
+fetching official files with their checksums, and samples files keyed by what made them (``samples_file``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchfleet.backends import default_threads
+from benchfleet.benchmarks.base import Inputs, Log, RunSpec
+from benchfleet.benchmarks.entry import ModelEntry, find, generated_among
+from benchfleet.benchmarks.generated import SyntheticPair
+from benchfleet.cachelock import locked
+
+
+def _network_ok(url: str, timeout: float = 3.0) -> bool:
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
+        return True
+    except Exception:
+        return False
+
+
+def _want_synthetic(spec: RunSpec, entry: ModelEntry, what: str, log: Log) -> bool:
+    if spec.model == "synthetic" or spec.dataset == "synthetic":
+        if spec.model not in ("synthetic", "auto") or spec.dataset not in ("synthetic", "auto"):
+            raise ValueError("dataset: a synthetic dataset is labelled by the synthetic model; use --model synthetic "
+                             "with --dataset synthetic (or auto)")
+        return True
+    if spec.dataset == "official":  # asked for the published data: no silent fallback to generated files
+        return False
+    if spec.dataset == "auto":
+        if spec.model not in ("auto",):
+            raise ValueError(f"dataset: --model {spec.model} needs a {what} folder (--dataset PATH)")
+        log(f"no {what} folder given: using a generated {entry.family} model and a generated dataset "
+            f"(synthetic; pass --dataset /path/to/{what} and --model official for real results)")
+        return True
+    if spec.model == "auto":
+        return not _network_ok(entry.url)
+    return False
+
+
+def _official_model(spec: RunSpec, entry: ModelEntry, log: Log) -> tuple[Path, str]:
+    from benchfleet.models.download import fetch
+
+    if spec.model in ("official", "auto"):
+        if entry.conversion:
+            raise ValueError(f"model: the official {entry.family} is published as {entry.url} (md5 "
+                             f"{entry.md5 or 'not published'}), which the {spec.backend} backend does not load as "
+                             f"is: {entry.conversion}; then pass --model PATH")
+        if not entry.md5:
+            raise ValueError(f"model: no published checksum is recorded for {entry.url}; download it yourself and "
+                             f"pass --model /path/to/{entry.filename}")
+        log(f"fetching {entry.url} (md5 {entry.md5})")
+        return fetch(entry.url, spec.cache_path() / "models" / entry.filename, entry.md5), "official"
+    path = Path(spec.model).expanduser()
+    if not path.is_file():
+        raise ValueError(f"model: {path} is not a file; use official, synthetic or a path to a model file")
+    return path, "user"
+
+
+@dataclass
+class Source:
+    model_path: Path
+    data_dir: Path
+    provenance: dict
+    entry: ModelEntry  # whose interface the model file has
+
+
+def source(spec: RunSpec, entries: Iterable[ModelEntry], what: str, dataset_name: str, dataset_label: str | None,
+           log: Log, make_synthetic: Callable[[ModelEntry, Path, int], SyntheticPair]) -> Source:
+    """Model file and data folder for a run of one of the task's ``entries``: generated (``make_synthetic(entry,
+    root, threads)`` gives the pair) when that is what the spec asks or allows, else the official or given
+    files."""
+    entry = find(entries, spec.benchmark, spec.backend)
+    if _want_synthetic(spec, entry, what, log):
+        pair = make_synthetic(entry, spec.cache_path() / "synthetic", spec.threads or default_threads())
+        return Source(pair.model_path, pair.dataset_dir, pair.provenance,
+                       generated_among(entries, spec.benchmark, spec.backend))
+    model_path, kind = _official_model(spec, entry, log)
+    data_dir = _official_dataset(spec, entry, dataset_name, log)
+    prov = {"synthetic": False, "kind": kind, "model": entry.url if kind == "official" else model_path.name}
+    if dataset_label:
+        prov["dataset"] = dataset_label
+    return Source(model_path, data_dir, prov, entry)
+
+
+def _official_dataset(spec: RunSpec, entry: ModelEntry, name: str, log: Log) -> Path:
+    """``--dataset official``: the published files, checked against their md5, in the cache; else the path."""
+    from benchfleet.models.download import fetch
+
+    if spec.dataset != "official":
+        return Path(spec.dataset).expanduser()
+    if not entry.dataset_files:
+        raise ValueError(f"dataset: {spec.benchmark}'s dataset has no public download with a checksum (ImageNet needs "
+                         "a licence; CNN/DailyMail is built by the reference's download_cnndm.py); pass --dataset PATH")
+    folder = spec.cache_path() / "datasets" / name
+    for f in entry.dataset_files:
+        log(f"fetching {f.url} (md5 {f.md5})")
+        fetch(f.url, folder / f.filename, f.md5)
+    return folder
+
+
+def made_from(files: list[Path], *code: str) -> list:
+    """A samples file's key: the input files (path, size, modification time) and the version of the code that
+    turns them into samples, so that a change of either never reuses samples made before it."""
+    from benchfleet.cachelock import code_version
+
+    return [[str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns] for f in files] + [code_version(*code)]
+
+
+def samples_file(cache: Path, kind: str, key: list, build: Callable[[], np.ndarray]) -> Path:
+    digest = hashlib.sha256(json.dumps(key, default=str).encode()).hexdigest()[:16]
+    path = cache / "preprocessed" / f"{kind}-{digest}.npy"
+    if path.is_file():
+        return path
+    with locked(path):
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".part.npy")
+            np.save(tmp, build())
+            tmp.replace(path)
+    return path
+
+
+def copy_scoring_files(inputs: Inputs, dst: Path) -> None:
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in inputs.scoring_files:
+        shutil.copy2(f, dst / f.name)

@@ -1,0 +1,88 @@
+"""Question answering: BERT-large on SQuAD v1.1 (bert-99, bert-99.9); F1 and exact match."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from benchfleet.backends import Backend
+from benchfleet.benchmarks.base import Inputs, Log, RunSpec, Score, Task, Worker
+from benchfleet.benchmarks.entry import ModelEntry
+from benchfleet.benchmarks.generated import SyntheticPair
+from benchfleet.benchmarks.sources import made_from, samples_file, source
+from benchfleet.benchmarks.squad import official, scorer
+from benchfleet.benchmarks.squad.dataset import DEV_FILE, VOCAB_FILE, load_dataset, read_examples
+from benchfleet.data.samples import SampleFile
+
+
+class SquadTask(Task):
+    name = "squad"
+    what = "squad"
+    scoring_names = (DEV_FILE, VOCAB_FILE)
+    entries = official.ENTRIES
+
+    def make_synthetic(self, spec: RunSpec, entry: ModelEntry, root: Path, threads: int,
+                       log: Log) -> SyntheticPair:
+        from benchfleet.benchmarks.squad import synthetic
+
+        return synthetic.make_pair(root, count=spec.dataset_count, threads=threads, log=log,
+                                   width=spec.synthetic_width)
+
+    def resolve(self, spec: RunSpec, log: Log) -> Inputs:
+        from benchfleet.benchmarks.squad import preprocess
+        from benchfleet.text.wordpiece import FullTokenizer
+
+        src = source(spec, self.entries, self.what, "squad-v1.1", "squad-v1.1-dev", log,
+                     lambda entry, root, threads: self.make_synthetic(spec, entry, root, threads, log))
+        entry, model_path, data_dir, prov = src.entry, src.model_path, src.data_dir, src.provenance
+        dev, vocab = data_dir / DEV_FILE, data_dir / VOCAB_FILE
+        for f in (dev, vocab):
+            if not f.is_file():
+                raise ValueError(f"dataset: {data_dir} has no {f.name}; it needs dev-v1.1.json and the model's "
+                                 "vocab.txt")
+
+        def build() -> np.ndarray:
+            log("featurizing SQuAD (max_seq_length 384, doc_stride 128, max_query_length 64)")
+            examples = read_examples(load_dataset(dev))
+            return preprocess.feature_arrays(preprocess.convert_examples(examples, FullTokenizer(vocab)))
+
+        samples = samples_file(spec.cache_path(), "squad",
+                               made_from([dev, vocab], "benchfleet.benchmarks.squad.dataset",
+                                         "benchfleet.benchmarks.squad.preprocess", "benchfleet.text.wordpiece"),
+                               build)
+        count = int(np.load(samples, mmap_mode="r").shape[0])
+        args = {"samples": str(samples), "inputs": list(entry.input_names), "outputs": list(entry.output_names)}
+        return Inputs(model_path, data_dir, prov, args, count, [dev, vocab])
+
+    def worker(self, args: dict, backend: Backend) -> Worker:
+        return _SquadWorker(args, backend)
+
+    def score(self, inputs: Inputs, entries: list[dict]) -> Score:
+        s = scorer.score_log(entries, load_dataset(inputs.data_dir / DEV_FILE), inputs.data_dir / VOCAB_FILE)
+        return Score(scorer.accuracy_line(s) + "\n", s["f1"], s)
+
+    def rescore(self, entries: list[dict], folder: Path) -> float:
+        return scorer.score_log(entries, load_dataset(folder / DEV_FILE), folder / VOCAB_FILE)["f1"]
+
+
+class _SquadWorker(Worker):
+    def __init__(self, args: dict, backend: Backend):
+        self.args, self.backend = args, backend
+        self.data = SampleFile(args["samples"])
+
+    def load(self, index: int) -> np.ndarray:
+        return self.data.read(index)
+
+    def infer(self, samples: list) -> list[np.ndarray]:
+        batch = np.stack(samples)  # (N, 3, S)
+        feeds = {name: batch[:, k] for k, name in enumerate(self.args["inputs"])}
+        outs = self.backend.run(feeds, self.args["outputs"])
+        if len(outs) == 1:  # one logits output (N, S, 2), as the TensorFlow model has
+            both = np.asarray(outs[0], dtype=np.float32).reshape(len(samples), -1, 2)
+        else:
+            both = np.stack(outs[:2], axis=-1).astype(np.float32)  # (N, S, 2), the reference's layout
+        return [both[k] for k in range(len(samples))]
+
+
+TASK = SquadTask()
