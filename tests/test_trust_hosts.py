@@ -19,12 +19,13 @@ from types import SimpleNamespace
 import pytest
 
 from benchfleet import api
-from benchfleet.harness.accuracy import sha256_file
+from benchfleet.digest import sha256_file
 from benchfleet.submission.tree import SystemRun, write_tree
 from benchfleet.sweep import report
 from benchfleet.sweep.aggregate import aggregate
-from benchfleet.sweep.plan import Cell, Plan
+from benchfleet.sweep.plan import Cell, Plan, PlanSystem
 from benchfleet.sweep.rundir import RunDir
+from benchfleet.sweep.schema import parse
 from tests.conftest import RECORDED, ROOT
 
 VENV_BIN = Path(sys.executable).parent
@@ -40,9 +41,9 @@ def _run_dir(tmp_path: Path, cells: list[Cell] | None = None, hosts: list[str] |
              sweep: dict | None = None) -> RunDir:
     cells = cells or [Cell(CELL, "localhost", "local", "resnet50", "onnxruntime", "cpu", "closed", SCENARIOS,
                            _spec(), 0.0)]
-    plan = Plan("trust", {"submitter": "TestOrg", "round": "v3.1", **(sweep or {})},
-                str(ROOT / "inventories" / "local"),
-                hosts or ["localhost"], {"local": {"system_type": "edge", "description": {}}}, cells)
+    plan = Plan("trust", parse({"submitter": "TestOrg", "round": "v3.1", **(sweep or {}),
+                                "systems": [{"name": "local", "hosts": ["all"]}]}),
+                str(ROOT / "inventories" / "local"), hosts or ["localhost"], {"local": PlanSystem("edge")}, cells)
     rd = RunDir(tmp_path / "runs" / "trust")
     rd.save_plan(plan)
     return rd
@@ -285,8 +286,8 @@ def _labelled_cell(rd_root: Path, cell: Cell, labels, ship_labels: Path, tmp_pat
 
 def _two_hosts(tmp_path: Path, tamper: bool) -> list[str]:
     """Two hosts on generated data of different sizes (so different labels); returns the CLI's report."""
-    from benchfleet.data.imagenet import ImageNetVal
-    from benchfleet.models.synthetic import make_pair
+    from benchfleet.benchmarks.imagenet.dataset import ImageNetVal
+    from benchfleet.benchmarks.imagenet.synthetic import make_pair
 
     cache = tmp_path / "cache"
     cells, truth = [], {}

@@ -1,12 +1,17 @@
 """Input that should be refused is refused: through the real CLI, before anything is created or run.
 
-Every case runs ``benchfleet`` as a user would (a subprocess) and expects exit code 2 with one line on
-stderr that names the flag or sweep field and the fix. ``run`` cases pass a missing ``--inventory`` as
-well, so that a regression can never start Ansible: a refusal must come before the inventory is read.
+Every case runs the ``benchfleet`` command line and expects exit code 2 with one line on stderr that
+names the flag or sweep field and the fix. Most cases call ``benchfleet.cli.main`` in this process (what
+the installed command runs: ``sys.exit(main())``); the cases about the process itself (the installed
+command's exit status and stderr, a memory limit on the YAML alias bomb) run it as a user would, in a
+subprocess. ``run`` cases pass a missing ``--inventory`` as well, so that a regression can never start
+Ansible: a refusal must come before the inventory is read.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import resource
 import subprocess
 import sys
@@ -15,6 +20,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from benchfleet.cli import main
 
 BENCHFLEET = str(Path(sys.executable).with_name("benchfleet"))
 GOOD = {"submitter": "MyLab", "systems": [{"name": "lab", "hosts": ["all"]}]}
@@ -27,9 +34,27 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
 
 
-def cli(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([BENCHFLEET, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd,
+def process(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """The installed ``benchfleet`` command in its own process, under a 2 GiB memory limit."""
+    return subprocess.run([BENCHFLEET, *args], capture_output=True, text=True, timeout=timeout,
                           preexec_fn=_limit_memory)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    """``benchfleet.cli.main`` in this process: its return code (or SystemExit code), stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(list(args))
+        except SystemExit as exc:  # argparse's own errors
+            rc = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
+    return subprocess.CompletedProcess(["benchfleet", *args], rc, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    # A regression that wrote a default runs/ folder would write it here, not in the checkout.
+    monkeypatch.chdir(tmp_path)
 
 
 def refused(proc: subprocess.CompletedProcess, *needles: str) -> str:
@@ -49,8 +74,8 @@ def sweep_file(tmp_path: Path, text: str | bytes, name: str = "s.yml") -> Path:
     return p
 
 
-def check_sweep(tmp_path: Path, f: Path, *extra: str) -> subprocess.CompletedProcess:
-    return cli("sweep", str(f), "--check", "--runs-dir", str(tmp_path / "runs"), *extra)
+def check_sweep(tmp_path: Path, f: Path, *extra: str, run=cli) -> subprocess.CompletedProcess:
+    return run("sweep", str(f), "--check", "--runs-dir", str(tmp_path / "runs"), *extra)
 
 
 # --- the YAML itself ------------------------------------------------------------------------------------------
@@ -80,7 +105,7 @@ def test_a_yaml_alias_bomb_is_refused_at_its_first_anchor(tmp_path):
     assert len(BOMB) < 800
     f = sweep_file(tmp_path, BOMB)
     t0 = time.monotonic()
-    proc = check_sweep(tmp_path, f)
+    proc = check_sweep(tmp_path, f, run=process)  # its own process, under the 2 GiB limit
     assert time.monotonic() - t0 < 60
     refused(proc, f"{f}: line 10: anchors and aliases (&a, *a) are not accepted in a sweep YAML file; "
                   "write each value out")
@@ -164,7 +189,7 @@ def test_sizes_on_the_command_line_have_upper_bounds(args, message, tmp_path):
 
 def test_fp16_on_onnxruntime_is_refused_not_run_as_fp32(tmp_path):
     refused(cli("run", "--precision", "fp16", "--inventory", NO_INVENTORY),
-            "--precision: fp16 applies to --backend pytorch only; onnxruntime runs the model file's fp32")
+            "--precision: fp16 applies to --backend pytorch only; ", "remove it or use --backend pytorch")
     f = sweep_file(tmp_path, yaml.safe_dump(_with(defaults={"precision": "bf16"})))
     refused(check_sweep(tmp_path, f), "defaults.precision: bf16 applies to backend pytorch only; system "
                                       "'lab' runs onnxruntime")
@@ -221,17 +246,17 @@ def test_a_run_directory_that_links_out_of_runs_is_refused(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--backend", "tensorrt"], "--backend: unknown backend 'tensorrt'; allowed: onnxruntime, pytorch, "
-                                    "tensorflow, tflite"),
+        (["--backend", "tensorrt"], "--backend: unknown backend 'tensorrt'; did you mean 'tensorflow'? allowed: "
+                                    "onnxruntime, pytorch, tensorflow, tflite"),
         (["--benchmark", "bert-99", "--backend", "tflite"],
          "--backend: bert-99 has no tflite model; use --backend onnxruntime, pytorch or tensorflow"),
         (["--benchmark", "efficientnet-lite0-tflite"],
          "--backend: efficientnet-lite0-tflite is a tflite model; use --backend tflite"),
         (["--backend", "tflite", "--device", "cuda"], "--device: tflite runs on cpu only; use --device cpu"),
         (["--round", "v9.9"], "--round: unknown MLPerf round 'v9.9'; known rounds: v3.1"),
-        (["--scenarios", "Sometimes"], "--scenarios: unknown scenario 'Sometimes'; choose from SingleStream"),
+        (["--scenarios", "Sometimes"], "--scenarios: unknown scenario 'Sometimes'; allowed: SingleStream"),
         (["--division", "closed", "--scenarios", "SingleStream"],
-         "--scenarios: closed division on a edge system needs exactly SingleStream, MultiStream, Offline"),
+         "--scenarios: the closed division needs SingleStream, MultiStream, Offline for resnet50"),
         (["--system-type", "laptop"], "--system-type: must be one of"),
         (["--benchmark", "resnet101"], "--benchmark: 'resnet101' is not a v3.1 benchmark"),
         (["--offline", "inferred", "--system-type", "datacenter"], "--offline: 'inferred' needs an edge system"),
@@ -241,3 +266,16 @@ def test_errors_from_run_name_the_flag_the_user_typed(args, message):
     err = refused(cli("run", *args, "--inventory", NO_INVENTORY), message)
     for sweep_word in ("backends", "benchmarks[", "--spec", "defaults."):
         assert sweep_word not in err, err
+
+
+def test_the_installed_command_exits_2_with_one_line_on_stderr(tmp_path):
+    """The refusals above as the installed command gives them (its process's exit status and stderr): a
+    ``run`` flag, a sweep file field and a ``status`` run id. (The alias bomb case runs a sweep file in its
+    own process too.)"""
+    runs = tmp_path / "runs"
+    refused(process("run", "--threads", "5000", "--inventory", NO_INVENTORY, "--runs-dir", str(runs)),
+            "--threads: 5000 is out of range; allowed 0 to 1024")
+    f = sweep_file(tmp_path, yaml.safe_dump(_with(defaults={"precision": "bf16"})))
+    refused(check_sweep(tmp_path, f, run=process), "defaults.precision: bf16 applies to backend pytorch only")
+    refused(process("status", f"--runs-dir={runs}", "--", "../escape"), "run id: ", RULE)
+    assert not runs.exists() and not (tmp_path / "escape").exists()

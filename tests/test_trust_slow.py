@@ -180,7 +180,9 @@ def test_a_stopped_cell_keeps_its_finished_scenarios_and_a_restart_does_not_meas
     """The real harness, stopped while measuring its second scenario, then started again on the same folder
     (as `sweep --resume` restarts a failed cell): the first scenario's results survive the stop and are not
     measured again."""
-    spec = tiny_spec(cache_dir, division="open", scenarios=["SingleStream", "Offline"], offline="measured")
+    # 64 samples: the accuracy runs (two of them here) scale with the dataset; what is kept does not.
+    spec = tiny_spec(cache_dir, division="open", scenarios=["SingleStream", "Offline"], offline="measured",
+                     dataset_count=64)
     (tmp_path / "spec.json").write_text(spec.model_dump_json())
     saved = tmp_path / "results" / "harness.json"
     _stop_at(_start(tmp_path), tmp_path / "progress.log", "[Offline]")
