@@ -17,12 +17,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+import benchfleet
 from benchfleet.runner import ansible_env
 from benchfleet.submission.check import check_tree
 from tests.cloudhosts import FaultProxy, InstanceHosts, ec2, moto_ec2, run_resources, tagged_instances, workdir_vars
 from tests.sshfleet import Fleet
 
 BENCHFLEET = str(Path(sys.executable).parent / "benchfleet")
+PACKAGE = Path(benchfleet.__file__).resolve().parent
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to add loopback addresses (ip addr)")
 
 
@@ -135,7 +137,12 @@ def test_sweep_of_three_instances_is_listed_benchmarked_and_torn_down(aws, cache
             text = p.read_bytes().decode(errors="replace")
             for s in secrets:
                 assert s not in text, f"a secret is in {p}"
-            if "submission" in p.relative_to(run_dir).parts:
+            parts = p.relative_to(run_dir).parts
+            if "benchfleet_harness" in parts:  # the sources that ran: our package's files, byte for byte
+                rel = parts[parts.index("benchfleet_harness") + 1:]
+                src = PACKAGE.joinpath(*rel) if rel[0] in ("backends", "benchmarks") else PACKAGE / "harness" / rel[0]
+                assert p.read_bytes() == src.read_bytes(), f"{p} is not a copy of {src}"
+            elif "submission" in parts:
                 for a in [*addresses, socket.gethostname(), *live.keys(), *(i["InstanceId"] for i in live.values())]:
                     assert a not in text, f"{a!r} is in the submission tree: {p}"
 
