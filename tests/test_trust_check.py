@@ -135,6 +135,22 @@ def test_a_short_query_count_is_an_error_without_allow_quick(tree):
     assert _error_for(out, detail, "min_query_count 64", "662")
 
 
+def test_singlestream_needs_only_loadgens_default_query_count_as_v3_1s_mlperf_conf_says(tree):
+    # v3.1's mlperf.conf leaves SingleStream's min_query_count commented out: a valid run logs LoadGen's
+    # default of 100 (early stopping decides), and the official checker accepts it; fewer is an error
+    detail = _perf(tree) / "mlperf_log_detail.txt"
+    logged = detail.read_text()
+    assert '"effective_min_query_count", "value": 1024' in logged
+    detail.write_text(logged.replace('"effective_min_query_count", "value": 1024',
+                                     '"effective_min_query_count", "value": 100'))
+    rc, out = _check(tree)
+    assert rc == 0 and not _error_for(out, detail, "min_query_count"), out
+    detail.write_text(logged.replace('"effective_min_query_count", "value": 1024',
+                                     '"effective_min_query_count", "value": 64'))
+    rc, out = _check(tree)
+    assert rc == 1 and _error_for(out, detail, "min_query_count 64", "100"), out
+
+
 # ---- links and files that are not regular ----------------------------------------------------
 
 def test_a_link_out_of_the_tree_is_an_error_naming_the_link(tree, tmp_path):

@@ -61,9 +61,11 @@ class RoundRules:
     latency_percentile: dict[str, float] = field(
         default_factory=lambda: {"SingleStream": 0.90, "MultiStream": 0.99, "Server": 0.99}
     )
-    # Query counts the round's mlperf.conf asks for (early stopping scenarios need them).
+    # The least min_query_count a performance run may log. MultiStream's comes from the round's mlperf.conf
+    # (662); v3.1's mlperf.conf leaves SingleStream's and Server's commented out, so LoadGen's default (100)
+    # applies and early stopping decides; Offline's samples count is offline_min_samples_per_query.
     min_query_count: dict[str, int] = field(
-        default_factory=lambda: {"SingleStream": 1024, "MultiStream": 662, "Server": 270_336, "Offline": 1}
+        default_factory=lambda: {"SingleStream": 100, "MultiStream": 662, "Server": 100, "Offline": 1}
     )
     # At least this many queries for early stopping to give an estimate (LoadGen).
     early_stopping_min_queries: dict[str, int] = field(

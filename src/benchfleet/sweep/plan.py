@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from benchfleet.benchmarks import registry
+from benchfleet.harness.settings import QUICK_MIN_QUERIES
 from benchfleet.harness.spec import error_text
 from benchfleet.rules import get_round
 from benchfleet.sweep.schema import CloudSpec, SweepError, SweepFile, parse
@@ -215,7 +216,8 @@ def estimate_cell_s(spec: dict) -> float:
         acc = spec["dataset_count"] * per_sample
         floor = 1.0 if quick else rules.min_duration_ms / 1000
         if scen == "SingleStream":
-            perf = max(floor, rules.min_query_count["SingleStream"] * per_sample)
+            queries = QUICK_MIN_QUERIES["SingleStream"] if quick else rules.min_query_count["SingleStream"]
+            perf = max(floor, queries * per_sample)
         elif scen == "MultiStream":
             perf = max(floor, rules.multistream_samples_per_query * rules.min_query_count["MultiStream"] * per_sample)
         elif scen == "Offline":
