@@ -70,7 +70,7 @@ run_tests() {
 
 case "${1:-}" in
   "" | -h | --help)
-    sed -n '2,11s/^# \{0,1\}//p' "$0"
+    sed -n '2,12s/^# \{0,1\}//p' "$0"
     ;;
   test)
     shift

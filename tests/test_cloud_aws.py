@@ -140,7 +140,7 @@ def test_sweep_of_three_instances_is_listed_benchmarked_and_torn_down(aws, cache
             parts = p.relative_to(run_dir).parts
             if "benchfleet_harness" in parts:  # the sources that ran: our package's files, byte for byte
                 rel = parts[parts.index("benchfleet_harness") + 1:]
-                src = PACKAGE.joinpath(*rel) if rel[0] in ("backends", "benchmarks") else PACKAGE / "harness" / rel[0]
+                src = PACKAGE.joinpath(*rel) if len(rel) > 1 else PACKAGE / "harness" / rel[0]
                 assert p.read_bytes() == src.read_bytes(), f"{p} is not a copy of {src}"
             elif "submission" in parts:
                 for a in [*addresses, socket.gethostname(), *live.keys(), *(i["InstanceId"] for i in live.values())]:

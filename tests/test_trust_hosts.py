@@ -359,3 +359,32 @@ def test_a_host_reporting_odd_vcpus_or_leaving_out_its_versions_does_not_break_t
     sid = system["system_id"]
     assert "/" not in sid and "." not in sid and "\x1b" not in sid and "_0c_" in sid
     assert (rd.root / "submission" / "closed" / "TestOrg" / "systems" / f"{sid}.json").is_file()
+
+
+# ---- SYNTHETIC labels come from the plan too ----------------------------------------------------------------
+
+def test_a_host_that_says_its_generated_data_is_real_still_gets_a_synthetic_tree(tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(RECORDED, results)
+    meta = json.loads((results / "harness.json").read_text())
+    meta["synthetic"] = False  # the host lies (or is buggy) about a cell the plan ran on generated data
+    (results / "harness.json").write_text(json.dumps(meta))
+    planned = {"division": "closed", "benchmark": "resnet50", "backend": "onnxruntime", "device": "cpu",
+               "precision": "fp32", "mode": "quick", "scenarios": SCENARIOS, "synthetic": True}
+    (sub,) = write_tree(tmp_path / "tree", "TestOrg", [SystemRun("sys1", {"division": "closed"}, results, planned)])
+    readmes = list((sub / "measurements").rglob("README.md"))
+    assert readmes and all("SYNTHETIC" in p.read_text() for p in readmes)
+    assert all(json.loads(p.read_text())["starting_weights_filename"].startswith("SYNTHETIC")
+               for p in (sub / "measurements").rglob("sys1_*.json"))
+    assert "SYNTHETIC" in (tmp_path / "tree" / "README.md").read_text()
+
+
+def test_model_auto_with_a_dataset_folder_never_swaps_in_generated_data(tmp_path):
+    from benchfleet.benchmarks import registry, sources
+
+    entry = registry.lookup("resnet50", "onnxruntime")
+    spec = SimpleNamespace(model="auto", dataset=str(tmp_path), benchmark="resnet50", backend="onnxruntime")
+    said: list[str] = []
+    # offline or not, a given dataset folder is scored with the official model (cache or checked download)
+    assert sources._want_synthetic(spec, entry, "imagenet-val", said.append) is False
+    assert said == []

@@ -223,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resnet50 (default), bert-99, bert-99.9, gptj-99, gptj-99.9; open division also "
                         "mobilenet-v1-1.0-224-tflite, efficientnet-lite0-tflite (with --backend tflite)")
     r.add_argument("--backend", default="onnxruntime",
-                   help="inference backend: onnxruntime (default), pytorch (the same ONNX file run by torch) or tflite")
+                   help="inference backend: onnxruntime (default), pytorch (the same ONNX file run by torch), "
+                        "tensorflow or tflite")
     r.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"],
                    help="pytorch only: fp32 (default), fp16 (cuda) or bf16")
     r.add_argument("--device", default="cpu", choices=["cpu", "cuda"])

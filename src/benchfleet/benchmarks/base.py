@@ -9,7 +9,7 @@ A benchmark folder (``benchmarks/<task>/``) holds the same parts for every task:
 - ``scorer.py``: the accuracy metric as the reference's accuracy script computes it;
 - ``synthetic.py``: the generated model of the official architecture and its generated dataset;
 - ``task.py``: ``TASK``, which ties them together for the harness (``resolve``, ``worker``, ``score``) and for
-  the checker (``rescore``, ``scoring_names``, ``make_synthetic``).
+  the checker and the controller's rescoring (``rescore``, ``scoring_names``, ``make_synthetic``).
 
 The harness process calls ``resolve`` (model + dataset + samples file) and ``score``; each LoadGen process
 calls ``worker`` with the JSON ``args`` from ``resolve``. Generated variants are built where no official
@@ -37,7 +37,7 @@ class RunSpec(Protocol):
     backend: str
     model: str
     dataset: str
-    dataset_count: int | None
+    dataset_count: int
     synthetic_width: int
     threads: int
 

@@ -14,7 +14,7 @@ import importlib
 
 from benchfleet.benchmarks.base import Task
 from benchfleet.benchmarks.cnndm import official as cnndm_official
-from benchfleet.benchmarks.entry import ModelEntry, OfficialFile, backends_among, find, generated_among
+from benchfleet.benchmarks.entry import ModelEntry, backends_among, find
 from benchfleet.benchmarks.imagenet import official as imagenet_official
 from benchfleet.benchmarks.squad import official as squad_official
 
@@ -24,8 +24,8 @@ TASK_NAMES = ("imagenet", "squad", "cnndm")
 REGISTRY: dict[str, ModelEntry] = {e.name: e for e in (*imagenet_official.ENTRIES, *squad_official.ENTRIES,
                                                         *cnndm_official.ENTRIES)}
 
-__all__ = ["REGISTRY", "TASK_NAMES", "ModelEntry", "OfficialFile", "backends_for", "generated_interface", "lookup",
-           "open_models", "rule_benchmark", "runs_on", "task", "task_for", "task_of_benchmark"]
+__all__ = ["REGISTRY", "TASK_NAMES", "backends_for", "lookup", "open_models", "rule_benchmark", "runs_on", "task",
+           "task_for", "task_of_benchmark"]
 
 
 def task(name: str) -> Task:
@@ -58,11 +58,6 @@ def backends_for(benchmark: str) -> list[str]:
 
 def open_models() -> dict[str, ModelEntry]:
     return {n: e for n, e in REGISTRY.items() if e.open_only}
-
-
-def generated_interface(benchmark: str, backend: str) -> ModelEntry:
-    """The entry whose interface benchfleet's generated variant has (see ``entry.generated_among``)."""
-    return generated_among(REGISTRY.values(), benchmark, backend)
 
 
 def runs_on(benchmark: str, backend: str, device: str) -> bool:

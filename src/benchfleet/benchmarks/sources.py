@@ -19,16 +19,6 @@ from benchfleet.benchmarks.generated import SyntheticPair
 from benchfleet.cachelock import locked
 
 
-def _network_ok(url: str, timeout: float = 3.0) -> bool:
-    import urllib.request
-
-    try:
-        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
-        return True
-    except Exception:
-        return False
-
-
 def _want_synthetic(spec: RunSpec, entry: ModelEntry, what: str, log: Log) -> bool:
     if spec.model == "synthetic" or spec.dataset == "synthetic":
         if spec.model not in ("synthetic", "auto") or spec.dataset not in ("synthetic", "auto"):
@@ -43,8 +33,8 @@ def _want_synthetic(spec: RunSpec, entry: ModelEntry, what: str, log: Log) -> bo
         log(f"no {what} folder given: using a generated {entry.family} model and a generated dataset "
             f"(synthetic; pass --dataset /path/to/{what} and --model official for real results)")
         return True
-    if spec.model == "auto":
-        return not _network_ok(entry.url)
+    # a dataset folder was given: its results need the official model (from the cache or downloaded, with its
+    # checksum), never a generated pair in place of the user's data
     return False
 
 

@@ -53,7 +53,3 @@ class SampleFile:
 
     def __del__(self) -> None:
         self.close()
-
-
-def open_samples(path: Path) -> SampleFile:
-    return SampleFile(path)

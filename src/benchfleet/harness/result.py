@@ -40,7 +40,7 @@ class HarnessResult(BaseModel):
     backend: dict[str, Any] = {}  # name, version, device, precision, threads, ...
     host: dict[str, Any] = {}  # python, loadgen, machine, cores
     model_file: str = ""
-    elapsed_s: float = 0.0
+    elapsed_s: float | None = None
 
     # ---- writing (the harness) --------------------------------------------------------------------------
     def write(self, folder: Path) -> dict:

@@ -35,7 +35,7 @@ class SystemRun:
 
     @property
     def meta(self) -> HarnessResult:
-        return HarnessResult.read(self.harness_dir)
+        return HarnessResult.read_or_empty(self.harness_dir)  # as the aggregator reads it
 
 
 def safe_name(value: object, what: str) -> str:
@@ -65,7 +65,7 @@ def _planned(run: SystemRun, meta: HarnessResult) -> dict:
     return {"division": meta.value("spec.division"), "benchmark": meta.value("spec.benchmark"),
             "backend": meta.value("backend.name"), "device": meta.value("backend.device"),
             "mode": meta.value("spec.mode"), "precision": meta.value("backend.precision"),
-            "scenarios": [s.get("scenario") for s in meta.scenarios]}
+            "scenarios": [s.get("scenario") for s in meta.scenarios], "synthetic": meta.synthetic}
 
 
 def _implementation(cell: dict) -> str:
@@ -77,7 +77,7 @@ def _measurement_json(meta: HarnessResult, cell: dict) -> dict:
     entry = registry.lookup(cell["benchmark"], cell["backend"])
     model = meta.text("provenance", "model")
     return {
-        "starting_weights_filename": model if not meta.synthetic
+        "starting_weights_filename": model if not cell["synthetic"]
         else f"SYNTHETIC {meta.text('model_file')}: {model}",
         "retraining": "no",
         "input_data_types": entry.input_data_types,
@@ -103,7 +103,7 @@ def _readme(meta: HarnessResult, scenario: dict, cell: dict, impl: str) -> str:
                       "its logs are copies of that run."]
     if (cell.get("mode") or meta.text("spec", "mode")) == "quick":
         lines += ["", "QUICK MODE: shortened durations and query counts; NOT FOR SUBMISSION."]
-    if meta.synthetic:
+    if cell["synthetic"]:
         lines += ["", f"SYNTHETIC: {meta.text('provenance', 'model')}. Dataset: "
                       f"{meta.text('provenance', 'dataset')}."]
     return "\n".join(lines) + "\n"
@@ -124,9 +124,9 @@ _TASK_NOTES = {
 
 def _code_files(task: str) -> list[tuple[Path, str]]:
     """(source, name in the code folder) for what ran a cell of ``task``: the LoadGen orchestration, the engines,
-    and the benchmark's folder with what it builds on."""
+    and the benchmark's folder with what it builds on (samples files, tokenizers)."""
     folders = [("harness", ""), ("backends", "backends/"), ("benchmarks", "benchmarks/"),
-               (f"benchmarks/{task}", f"benchmarks/{task}/")]
+               (f"benchmarks/{task}", f"benchmarks/{task}/"), ("data", "data/"), ("text", "text/")]
     return [(f, prefix + f.name) for folder, prefix in folders for f in sorted((PACKAGE / folder).glob("*.py"))]
 
 
@@ -160,6 +160,8 @@ def write_tree(root: Path, submitter: str, runs: list[SystemRun], round_version:
     for run in runs:
         meta = run.meta
         cell = _planned(run, meta)
+        # labelled SYNTHETIC when the plan generated the data or the host says it did
+        cell = {**cell, "synthetic": bool(cell.get("synthetic")) or meta.synthetic}
         division = safe_name(cell["division"], "division")
         sid = safe_name(run.system_id, "system id")
         sub = _inside(root, root / division / submitter)
@@ -176,7 +178,7 @@ def write_tree(root: Path, submitter: str, runs: list[SystemRun], round_version:
             sub.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(mapping, indent=2, sort_keys=True) + "\n")
         impl = safe_name(_implementation(cell), "implementation (backend, device, precision)")
-        synthetic_any |= bool(meta.synthetic)
+        synthetic_any |= cell["synthetic"]
         desc = dict(run.description, division=division, submitter=submitter)
         (sub / "systems").mkdir(parents=True, exist_ok=True)
         _inside(root, sub / "systems" / f"{sid}.json").write_text(json.dumps(desc, indent=2) + "\n")

@@ -105,7 +105,7 @@ def planned_values(cell) -> dict:
     """The plan's identity of a cell, which names its folders in the tree (never the host's harness.json)."""
     return {"division": cell.division, "benchmark": cell.benchmark, "backend": cell.backend, "device": cell.device,
             "precision": cell.spec.get("precision") or "fp32", "mode": cell.spec.get("mode", "quick"),
-            "scenarios": list(cell.scenarios)}
+            "scenarios": list(cell.scenarios), "synthetic": generated_data(cell.spec)}
 
 
 def _facts(rd: RunDir, host: str) -> dict:

@@ -31,9 +31,11 @@ from benchfleet.rules import get_round
 from benchfleet.rules.table import SCENARIOS
 from benchfleet.submission.system import FIELDS as SYSTEM_FIELDS
 
-# What the harness can run today (a round may list more benchmarks than we implement); the open
-# division also takes the registry's open models (MobileNet, EfficientNet on tflite).
-IMPLEMENTED_BENCHMARKS = ("resnet50", "bert-99", "bert-99.9", "gptj-99", "gptj-99.9")
+# What the harness can run today: the closed benchmarks of the registry's models (a round may list more
+# benchmarks than we implement); the open division also takes the registry's open models (MobileNet,
+# EfficientNet on tflite).
+IMPLEMENTED_BENCHMARKS = tuple(dict.fromkeys(b for e in registry.REGISTRY.values() if not e.open_only
+                                             for b in e.benchmarks))
 BACKENDS = HARNESS_BACKENDS
 DEVICES = ("cpu", "cuda")
 REQUIRED = "required"  # scenarios: what the division and system type need

@@ -19,7 +19,7 @@ import numpy as np
 MEANS = np.array([123.68, 116.78, 103.94], dtype=np.float32)
 OUT_SIZE = 224
 RESIZE_SCALE = 87.5  # reference: new side = int(100 * 224 / 87.5) = 256
-KINDS = ("resnet", "mobilenet")  # registry.ModelEntry.preprocessing
+KINDS = ("resnet", "mobilenet")  # entry.ModelEntry.preprocessing
 
 
 class DatasetError(ValueError):

@@ -39,10 +39,6 @@ def _batches(ds: ImageNetVal, batch: int):
         yield np.stack([ds.load(i) for i in idx])
 
 
-def dataset_dir_for(root: Path, count: int, width: int, seed: int = 2023) -> Path:
-    return Path(root) / f"resnet50-w{width}-s{seed}-n{count}" / "imagenet-synthetic"
-
-
 def generator_version() -> str:
     """The version of the code that makes the ResNet50 pair: generator, model builder and the preprocessing
     its labels were computed through (the labels are the model's answers on preprocessed images)."""
