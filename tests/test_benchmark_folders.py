@@ -34,7 +34,8 @@ def test_folder_provides_every_part(name):
         assert getattr(type(task), method) is not getattr(Task, method), f"{name}: {method} not implemented"
         assert list(inspect.signature(getattr(type(task), method)).parameters) == \
             list(inspect.signature(getattr(Task, method)).parameters), f"{name}: {method} signature differs"
-    assert task.scoring_names and task.what
+    assert task.scoring_names and task.what and task.notes
+    assert task.response_bytes > 0 and task.scoring_bytes > 0  # what the fetch caps are sized from
     assert task.entries is importlib.import_module(f"benchfleet.benchmarks.{name}.official").ENTRIES
     entries = importlib.import_module(f"benchfleet.benchmarks.{name}.official").ENTRIES
     assert entries and all(isinstance(e, ModelEntry) and e.task == name for e in entries)

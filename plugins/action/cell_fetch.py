@@ -28,12 +28,6 @@ from benchfleet.harness.result import HarnessResult
 
 LIMIT_KEYS = ("max_transfer_bytes", "max_archive_bytes", "max_unpacked_bytes", "max_members")
 MiB = 1024 * 1024
-# Bytes one sample takes in a full mlperf_log_accuracy.json (hex of the response plus the JSON around it):
-# a top-1 class (float32), SQuAD start/end logits (384 x 2 float32), up to 128 generated int64 tokens.
-_SAMPLE_BYTES = {"imagenet": 64, "squad": 6 * 1024 + 64, "cnndm": 2 * 1024 + 64}
-# The scoring files a cell keeps in results/labels: val_map.txt (50,000 lines), dev-v1.1.json + vocab.txt,
-# cnn_eval.json + the BPE files.
-_SCORING_BYTES = {"imagenet": 4 * MiB, "squad": 8 * MiB, "cnndm": 96 * MiB}
 _FACTOR = 4  # headroom over what the largest cell of that shape writes
 
 
@@ -54,12 +48,13 @@ def default_limits(spec: dict, scenarios: list[str]) -> dict[str, int]:
     from benchfleet.benchmarks import registry
 
     try:
-        task = registry.lookup(spec.get("benchmark", "resnet50"), spec.get("backend", "onnxruntime")).task
+        tasks = [registry.task_for(spec.get("benchmark", "resnet50"), spec.get("backend", "onnxruntime"))]
     except (KeyError, ValueError):
-        task = "cnndm"  # the largest
+        tasks = [registry.task(n) for n in registry.TASK_NAMES]  # not known: the largest of each figure
+    sample, scoring = max(t.response_bytes for t in tasks), max(t.scoring_bytes for t in tasks)
     count = int(spec.get("dataset_count") or 1024)
     n = max(1, len(scenarios))
-    written = n * (2 * count * _SAMPLE_BYTES.get(task, 8 * 1024) + MiB) + _SCORING_BYTES.get(task, 96 * MiB)
+    written = n * (2 * count * sample + MiB) + scoring
     unpacked = max(64 * MiB, _FACTOR * written)
     members = 200 + 100 * n
     archive = unpacked + 2048 * members + MiB  # tar headers and padding

@@ -83,6 +83,11 @@ class Task:
     what: str  # the dataset's name in messages (``--dataset /path/to/<what>``)
     scoring_names: tuple[str, ...]  # the files accuracy is scored with, copied beside the results
     entries: tuple[ModelEntry, ...]  # the folder's official.ENTRIES
+    # what the controller's fetch caps are sized from: the bytes one sample takes in a full
+    # mlperf_log_accuracy.json (the response's hex and the JSON around it), and the scoring files at most
+    response_bytes: int
+    scoring_bytes: int
+    notes: str  # preprocessing and responses in a sentence or three, for the code README of the tree
 
     def make_synthetic(self, spec: RunSpec, entry: ModelEntry, root: Path, threads: int,
                        log: Log) -> SyntheticPair:

@@ -109,19 +109,6 @@ def _readme(meta: HarnessResult, scenario: dict, cell: dict, impl: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-_TASK_NOTES = {
-    "imagenet": "Preprocessing: RGB, resize shorter side to 256 (area), centre crop 224, subtract "
-                "[123.68, 116.78, 103.94], NCHW float32 (MobileNet/EfficientNet on TFLite: the same crop, "
-                "scaled to [-1, 1], NHWC). Responses: top-1 class as float32.",
-    "squad": "Features as the reference create_squad_data.py (uncased WordPiece, max_seq_length 384, "
-             "doc_stride 128, max_query_length 64); one sample per feature. Responses: (384, 2) float32 "
-             "start/end logits; scored as accuracy-squad.py (n-best 20, max answer length 30).",
-    "cnndm": "Prompts: the reference's instruction template, GPT-2 BPE, at most 1919 tokens. Generation: "
-             "beam search, 4 beams, early stopping, 30 to 128 new tokens. Responses: generated token ids as "
-             "int64; scored with ROUGE-1/2/L (Porter stemmer) and gen_len as evaluation.py.",
-}
-
-
 def _code_files(task: str) -> list[tuple[Path, str]]:
     """(source, name in the code folder) for what ran a cell of ``task``: the LoadGen orchestration, the engines,
     and the benchmark's folder with what it builds on (samples files, tokenizers)."""
@@ -130,12 +117,12 @@ def _code_files(task: str) -> list[tuple[Path, str]]:
     return [(f, prefix + f.name) for folder, prefix in folders for f in sorted((PACKAGE / folder).glob("*.py"))]
 
 
-def _code_readme(meta: HarnessResult, impl: str) -> str:
+def _code_readme(task: str, impl: str) -> str:
     return (
         f"# benchfleet harness ({impl})\n\n"
         "The LoadGen harness of benchfleet: `benchfleet_harness/` holds its sources as run: the LoadGen\n"
         "orchestration, the inference engines (`backends/`) and the benchmark's own folder (`benchmarks/`).\n"
-        + _TASK_NOTES.get(meta.text("task", default="imagenet"), "") + "\n"
+        + registry.task(task).notes + "\n"
     )
 
 
@@ -184,8 +171,9 @@ def write_tree(root: Path, submitter: str, runs: list[SystemRun], round_version:
         _inside(root, sub / "systems" / f"{sid}.json").write_text(json.dumps(desc, indent=2) + "\n")
         code = _inside(root, sub / "code" / bench / impl)
         code.mkdir(parents=True, exist_ok=True)
-        (code / "README.md").write_text(_code_readme(meta, impl))
-        for src_file, name in _code_files(registry.lookup(cell["benchmark"], cell["backend"]).task):
+        task = registry.lookup(cell["benchmark"], cell["backend"]).task  # from the plan, never the host
+        (code / "README.md").write_text(_code_readme(task, impl))
+        for src_file, name in _code_files(task):
             _copy(src_file, code / "benchfleet_harness" / name)
         listed = meta.scenarios
         by_name = {s.get("scenario"): s for s in listed if isinstance(s, dict)}

@@ -22,6 +22,11 @@ class CnnDmTask(Task):
     what = "cnn-dailymail"
     scoring_names = (EVAL_FILE, bpe.VOCAB_FILE, bpe.MERGES_FILE)
     entries = official.ENTRIES
+    response_bytes = 2 * 1024 + 64  # up to 128 generated int64 tokens
+    scoring_bytes = 96 * 1024 * 1024  # cnn_eval.json and the BPE files
+    notes = ("Prompts: the reference's instruction template, GPT-2 BPE, at most 1919 tokens. Generation: "
+             "beam search, 4 beams, early stopping, 30 to 128 new tokens. Responses: generated token ids as "
+             "int64; scored with ROUGE-1/2/L (Porter stemmer) and gen_len as evaluation.py.")
 
     def make_synthetic(self, spec: RunSpec, entry: ModelEntry, root: Path, threads: int,
                        log: Log) -> SyntheticPair:

@@ -21,6 +21,11 @@ class SquadTask(Task):
     what = "squad"
     scoring_names = (DEV_FILE, VOCAB_FILE)
     entries = official.ENTRIES
+    response_bytes = 6 * 1024 + 64  # start/end logits, 384 x 2 float32
+    scoring_bytes = 8 * 1024 * 1024  # dev-v1.1.json and vocab.txt
+    notes = ("Features as the reference create_squad_data.py (uncased WordPiece, max_seq_length 384, "
+             "doc_stride 128, max_query_length 64); one sample per feature. Responses: (384, 2) float32 "
+             "start/end logits; scored as accuracy-squad.py (n-best 20, max answer length 30).")
 
     def make_synthetic(self, spec: RunSpec, entry: ModelEntry, root: Path, threads: int,
                        log: Log) -> SyntheticPair:
