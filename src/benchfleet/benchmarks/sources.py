@@ -6,16 +6,15 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from benchfleet.backends import default_threads
-from benchfleet.benchmarks.base import Inputs, Log, RunSpec
+from benchfleet.benchmarks.base import Inputs, Log, RunSpec, Task
 from benchfleet.benchmarks.entry import ModelEntry, find, generated_among
-from benchfleet.benchmarks.generated import SyntheticPair
 from benchfleet.cachelock import locked
 
 
@@ -65,16 +64,15 @@ class Source:
     entry: ModelEntry  # whose interface the model file has
 
 
-def source(spec: RunSpec, entries: Iterable[ModelEntry], what: str, dataset_name: str, dataset_label: str | None,
-           log: Log, make_synthetic: Callable[[ModelEntry, Path, int], SyntheticPair]) -> Source:
-    """Model file and data folder for a run of one of the task's ``entries``: generated (``make_synthetic(entry,
-    root, threads)`` gives the pair) when that is what the spec asks or allows, else the official or given
-    files."""
-    entry = find(entries, spec.benchmark, spec.backend)
-    if _want_synthetic(spec, entry, what, log):
-        pair = make_synthetic(entry, spec.cache_path() / "synthetic", spec.threads or default_threads())
+def source(task: Task, spec: RunSpec, dataset_name: str, dataset_label: str | None, log: Log) -> Source:
+    """Model file and data folder for a run of one of ``task``'s entries: its generated pair
+    (``task.make_synthetic``) when that is what the spec asks or allows, else the official or given files."""
+    entry = find(task.entries, spec.benchmark, spec.backend)
+    if _want_synthetic(spec, entry, task.what, log):
+        pair = task.make_synthetic(spec, entry, spec.cache_path() / "synthetic", spec.threads or default_threads(),
+                                   log)
         return Source(pair.model_path, pair.dataset_dir, pair.provenance,
-                       generated_among(entries, spec.benchmark, spec.backend))
+                      generated_among(task.entries, spec.benchmark, spec.backend))
     model_path, kind = _official_model(spec, entry, log)
     data_dir = _official_dataset(spec, entry, dataset_name, log)
     prov = {"synthetic": False, "kind": kind, "model": entry.url if kind == "official" else model_path.name}

@@ -81,8 +81,9 @@ class HarnessResult(BaseModel):
     def value(self, name: str) -> Any:
         """A dotted field (``spec.division``, ``backend.precision``); None where absent. Precision is fp32 where
         older harnesses left it out."""
-        value: Any = self.model_dump(mode="json")
-        for part in name.split("."):
+        first, *rest = name.split(".")
+        value: Any = {**self.__dict__, **(self.model_extra or {})}.get(first)  # fields only, never methods
+        for part in rest:
             value = value.get(part) if isinstance(value, dict) else None
         if name.endswith("precision") and value is None:
             return "fp32"

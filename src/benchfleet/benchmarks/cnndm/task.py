@@ -37,8 +37,7 @@ class CnnDmTask(Task):
     def resolve(self, spec: RunSpec, log: Log) -> Inputs:
         from benchfleet.benchmarks.cnndm import preprocess
 
-        src = source(spec, self.entries, self.what, "cnndm", "cnn-dailymail-3.0.0-validation", log,
-                     lambda entry, root, threads: self.make_synthetic(spec, entry, root, threads, log))
+        src = source(self, spec, "cnndm", "cnn-dailymail-3.0.0-validation", log)
         entry, model_path, data_dir, prov = src.entry, src.model_path, src.data_dir, src.provenance
         files = [data_dir / n for n in self.scoring_names]
         for f in files:

@@ -41,8 +41,7 @@ class ImageNetTask(Task):
     def resolve(self, spec: RunSpec, log: Log) -> Inputs:
         from benchfleet.benchmarks.imagenet.samples import ensure
 
-        src = source(spec, self.entries, self.what, "imagenet", None, log,
-                     lambda entry, root, threads: self.make_synthetic(spec, entry, root, threads, log))
+        src = source(self, spec, "imagenet", None, log)
         entry, model_path, data_dir, prov = src.entry, src.model_path, src.data_dir, src.provenance
         ds = ImageNetVal.open(data_dir, spec.dataset_count)
         prov.setdefault("dataset", ds.provenance().get("kind", "imagenet2012-val"))

@@ -38,8 +38,7 @@ class SquadTask(Task):
         from benchfleet.benchmarks.squad import preprocess
         from benchfleet.text.wordpiece import FullTokenizer
 
-        src = source(spec, self.entries, self.what, "squad-v1.1", "squad-v1.1-dev", log,
-                     lambda entry, root, threads: self.make_synthetic(spec, entry, root, threads, log))
+        src = source(self, spec, "squad-v1.1", "squad-v1.1-dev", log)
         entry, model_path, data_dir, prov = src.entry, src.model_path, src.data_dir, src.provenance
         dev, vocab = data_dir / DEV_FILE, data_dir / VOCAB_FILE
         for f in (dev, vocab):
