@@ -29,7 +29,11 @@ def _with(**kw) -> dict:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (_with(benchmarks=["resnet101"]), "benchmarks[0]: 'resnet101' is not a v3.1 benchmark; choose one of"),
+        (_with(benchmarks=["resnet101"]), "benchmarks[0]: 'resnet101' is not a v3.1 benchmark: no round from v3.1 "
+                                          "to v6.1 has a benchmark 'resnet101'; benchfleet runs resnet50"),
+        (_with(round="v5.1", benchmarks=["gptj-99"]), "benchmarks[0]: 'gptj-99' is not a v5.1 benchmark: gptj-99 was "
+                                                      "retired after v5.0"),
+        (_with(round="v6.3"), "round: unknown MLPerf round 'v6.3'; known rounds: v3.1, v4.0"),
         (_with(benchmarks=["resnet50", "dlrm-v2-99"]),
          "benchmarks[1]: 'dlrm-v2-99' is a v3.1 benchmark that benchfleet does not run yet; choose from resnet50, "
          "bert-99, bert-99.9, gptj-99, gptj-99.9"),

@@ -461,14 +461,20 @@ def _run_dir(runs: Path, run_id: str, where: str) -> Path:
 
 # --- status ----------------------------------------------------------------------------------------------------
 
-def status(run_id: str, *, runs_dir: Path = Path("runs")) -> StatusResult:
-    """Per host and cell: pending, running, done or failed, and why."""
+def status(run_id: str, *, runs_dir: Path = Path("runs"), round: str | None = None) -> StatusResult:
+    """Per host and cell: pending, running, done or failed, and why. ``round``: the round the caller expects the
+    run to be of (an error names the run's own otherwise)."""
     from benchfleet.sweep.rundir import RunDir
 
     rd = RunDir(_run_dir(runs_dir, run_id, "run id"))
     if not rd.exists():
         raise UsageError(f"run id: no run {run_id!r} in {runs_dir}/")
     plan = rd.plan()
+    if round is not None:
+        _round(round)
+        if plan.round != round:
+            raise UsageError(f"round: run {run_id} ran under the {plan.round} rules, not {round}; pass --round "
+                             f"{plan.round} or leave --round out")
     failures = {h: hf for h in plan.hosts if (hf := rd.host_failure(h))}
     return StatusResult(plan, rd.states(plan), failures)
 
@@ -563,11 +569,32 @@ def bundle(out: Path, *, log: Log = print) -> list[Path]:
 
 # --- check -----------------------------------------------------------------------------------------------------
 
+def _round(version: str) -> None:
+    """A UsageError naming the known rounds when ``version`` is not one."""
+    from benchfleet.rules import get_round
+
+    try:
+        get_round(version)
+    except ValueError as exc:
+        raise UsageError(f"{exc}; `benchfleet rounds` lists them") from None
+
+
+def rounds(version: str | None = None) -> list:
+    """The round tables known (oldest first), or the one named."""
+    from benchfleet.rules import ROUNDS
+
+    if version is None:
+        return list(ROUNDS.values())
+    _round(version)
+    return [ROUNDS[version]]
+
+
 def check(tree: Path, *, round: str = "v3.1", accuracy_logs: Path | None = None, dataset: Path | None = None,
           allow_quick: bool = False) -> CheckOutcome:
     """Validate a submission tree against a round's rules (and rescore its accuracy logs when given)."""
     from benchfleet.submission.check import check_tree
 
+    _round(round)
     if not tree.is_dir():
         raise UsageError(f"tree: {tree} is not a folder; pass the folder holding closed/ or open/")
     try:

@@ -9,6 +9,10 @@ from pathlib import Path
 
 from benchfleet import __version__, api
 from benchfleet.errors import BenchfleetError, UsageError
+from benchfleet.rules import DEFAULT_ROUND, ROUNDS
+
+ROUND_HELP = (f"MLPerf Inference round whose rules, tree layout and checks apply: {', '.join(ROUNDS)} (default "
+              f"{DEFAULT_ROUND}, the round of the call for volunteers); `benchfleet rounds` shows each")
 
 EPILOG_RUN = """examples:
   benchfleet run
@@ -18,6 +22,19 @@ EPILOG_RUN = """examples:
       every scenario and compliance test a closed edge submission needs (quick: not for submission)
   benchfleet run --division closed --model official --dataset ~/imagenet/val --mode valid
       the real thing: official model (downloaded with its checksum), 600 s runs
+"""
+
+
+EPILOG_ROUNDS = """examples:
+  benchfleet rounds
+      every round from v3.1 to v6.1: its benchmarks (* = benchfleet runs it), tree layout, what changed
+  benchfleet rounds v5.1
+      one round, a line per benchmark: required scenarios per system type, sample counts, latency bounds,
+      compliance tests and closed accuracy targets
+  benchfleet run --round v5.1 --division closed
+      run under v5.1's rules (seeds, counts, compliance tests) and write v5.1's tree layout
+  benchfleet check out/submission --round v6.0
+      check a tree as v6.0's checker would (results/ holds measurements.json and TESTxx/, code in src/)
 """
 
 
@@ -131,7 +148,7 @@ def cmd_sweep(a: argparse.Namespace) -> int:
 def cmd_status(a: argparse.Namespace) -> int:
     from benchfleet.sweep import report
 
-    res = api.status(a.run_id, runs_dir=Path(a.runs_dir))
+    res = api.status(a.run_id, runs_dir=Path(a.runs_dir), round=a.round or None)
     print(report.status_json(res.plan, res.states) if a.json
           else report.status_report(res.plan, res.states, res.host_failures))
     return 0
@@ -179,6 +196,21 @@ def cmd_bundle(a: argparse.Namespace) -> int:
         print(f"benchfleet bundle: {exc}", file=sys.stderr)
         return 1
     print(f"next: benchfleet setup --inventory <inventory> --offline {a.out}")
+    return 0
+
+
+def cmd_rounds(a: argparse.Namespace) -> int:
+    from benchfleet.sweep import report
+    from benchfleet.sweep.schema import IMPLEMENTED_BENCHMARKS
+
+    tables = api.rounds(a.round or None)
+    if a.json:
+        import dataclasses
+        import json
+
+        print(json.dumps([dataclasses.asdict(t) for t in tables], indent=2, default=str))
+    else:
+        print(report.rounds_report(tables, set(IMPLEMENTED_BENCHMARKS), detail=bool(a.round)), end="")
     return 0
 
 
@@ -231,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--threads", type=int, default=0, help="inference threads (default: all cores; at most 1024)")
     r.add_argument("--batch", type=int, default=0, help="batch for Offline/Server (default 8; 64 on cuda; at most "
                                                         "4096)")
-    r.add_argument("--round", default="v3.1", help="MLPerf round whose rules apply (v3.1)")
+    r.add_argument("--round", default=DEFAULT_ROUND, help=ROUND_HELP)
     r.add_argument("--submitter", default="benchfleet", help="organisation name in the tree (no spaces)")
     r.add_argument("--inventory", default="", help="Ansible inventory (default: inventories/local)")
     r.add_argument("--out", default="", help="run directory (default ./runs/<run-id>)")
@@ -292,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     stt.add_argument("run_id", help="the run id (a folder in --runs-dir)")
     stt.add_argument("--runs-dir", default="runs", help="where run directories live (default ./runs)")
     stt.add_argument("--json", action="store_true", help="machine-readable output")
+    stt.add_argument("--round", default="", help="the round you expect the run to be of: an error if it is another")
     stt.set_defaults(func=cmd_status)
 
     su = sub.add_parser("setup", help="make hosts ready: NVIDIA driver/CUDA, venv, frameworks, harness (idempotent)",
@@ -315,7 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="validate a submission tree against a round's rules")
     c.add_argument("tree", help="folder holding closed/ and/or open/")
-    c.add_argument("--round", default="v3.1")
+    c.add_argument("--round", default=DEFAULT_ROUND, help="the round whose checker this check stands in for: its "
+                                                          "benchmarks, targets, seeds, compliance tests and tree "
+                                                          f"layout ({', '.join(ROUNDS)}; default {DEFAULT_ROUND})")
     c.add_argument("--accuracy-logs", default="", help="folder with the full accuracy logs (to recompute accuracy)")
     c.add_argument("--dataset", default="", help="dataset folder whose val_map.txt labels the accuracy logs")
     c.add_argument("--allow-quick", action="store_true",
@@ -323,6 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "not a submission")
     c.add_argument("-v", "--verbose", action="store_true", help="also print warnings")
     c.set_defaults(func=cmd_check)
+    ro = sub.add_parser("rounds", help="the MLPerf Inference rounds benchfleet knows: benchmarks, rules, what changed",
+                        epilog=EPILOG_ROUNDS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ro.add_argument("round", nargs="?", default="", help="one round: a line per benchmark with its rules")
+    ro.add_argument("--json", action="store_true", help="the round tables as JSON")
+    ro.set_defaults(func=cmd_rounds)
     return p
 
 

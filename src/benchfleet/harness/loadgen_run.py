@@ -51,7 +51,7 @@ def run(req: RunRequest) -> Path:
     work = Path(req.workdir)
     work.mkdir(parents=True, exist_ok=True)
     user_conf = work / "user.conf"
-    user_conf.write_text(sset.user_conf())
+    user_conf.write_text(sset.user_conf(rules.version))
     audit_path = work / "audit.config"
     if req.audit:
         audit_path.write_text(req.audit)

@@ -36,24 +36,32 @@ class DetailLog:
         return [str(m.get("value")) for m in self.messages if m.get("metadata", {}).get("is_warning")]
 
 
-def metric_key(scenario: str) -> str:
+def metric_key(scenario: str, server_field: str = "result_scheduled_samples_per_sec",
+               fields: dict[str, str] | None = None) -> str:
+    """The detail-log key of a scenario's result: ``server_field`` is the round's Server key (scheduled samples/s
+    up to v4.0, completed from v4.1) and ``fields`` a benchmark's own keys (LLM tokens/s)."""
+    if fields and scenario in fields:
+        return fields[scenario]
     return {
         "Offline": "result_samples_per_second",
         "SingleStream": "early_stopping_latency_ss",
         "MultiStream": "early_stopping_latency_ms",
-        "Server": "result_scheduled_samples_per_sec",
+        "Server": server_field,
+        "Interactive": server_field,
     }[scenario]
 
 
-def metric(log: DetailLog, folder_scenario: str) -> tuple[float, str]:
-    """The scenario's reported metric as the checker derives it, with its unit."""
+def metric(log: DetailLog, folder_scenario: str, server_field: str = "result_scheduled_samples_per_sec",
+           fields: dict[str, str] | None = None) -> tuple[float, str]:
+    """The scenario's reported metric as the checker of the round derives it, with its unit."""
     logged = log["effective_scenario"]
     if folder_scenario == "Offline" and logged == "SingleStream":
         return float(log["result_qps_without_loadgen_overhead"]), "samples/s (inferred from SingleStream)"
     if folder_scenario == "Offline" and logged == "MultiStream":
         spq = float(log["effective_samples_per_query"])
         return spq * 1000 / (float(log["result_mean_query_latency_ns"]) / 1e6), "samples/s (inferred from MultiStream)"
-    value = float(log[metric_key(logged)])
-    if logged in ("SingleStream", "MultiStream"):
+    key = metric_key(logged, server_field, fields)
+    value = float(log[key])
+    if logged in ("SingleStream", "MultiStream") and key.startswith("early_stopping_latency"):
         return value / 1e6, "ms"
-    return value, "samples/s"
+    return value, "tokens/s" if "tokens" in key else "samples/s"

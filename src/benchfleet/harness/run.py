@@ -45,6 +45,7 @@ from benchfleet.harness.result import FILE, HarnessResult
 from benchfleet.harness.spec import HarnessSpec
 from benchfleet.harness.sut import SampleCache
 from benchfleet.rules import get_round
+from benchfleet.rules.table import RUNNABLE_TESTS
 
 LOG_FILES = ("mlperf_log_summary.txt", "mlperf_log_detail.txt")
 DEFAULT_GPU_BATCH = 64
@@ -200,7 +201,8 @@ class Harness:
 
     def _record(self, folder: str, kind: str, logdir: Path) -> dict:
         d = DetailLog(logdir / "mlperf_log_detail.txt")
-        value, unit = metric(d, folder) if kind != "accuracy" else (None, "")
+        value, unit = metric(d, folder, self.rules.server_result_field, self.bench.result_fields) \
+            if kind != "accuracy" else (None, "")
         return {
             "kind": kind,
             "scenario": folder,
@@ -224,7 +226,7 @@ class Harness:
         sset = st.build(rules, bench, scenario, spec.mode == "quick", single, multi, batch,
                         spec.server_target_qps)
         scen_out.mkdir(parents=True, exist_ok=True)
-        (scen_out / "user.conf").write_text(sset.user_conf())
+        (scen_out / "user.conf").write_text(sset.user_conf(rules.version))
         result: dict = {"scenario": scenario, "settings": sset.values, "runs": []}
 
         self.log(f"[{scenario}] accuracy run over {self.cache.count} samples")
@@ -337,6 +339,9 @@ class Harness:
             return runs, []
         result["compliance"] = {}
         for test in bench.compliance_tests:
+            if test not in RUNNABLE_TESTS:
+                raise RuntimeError(f"{bench.name} needs {test} in {self.rules.version}, which benchfleet's harness "
+                                   f"does not run (it runs {', '.join(RUNNABLE_TESTS)})")
             attempts: list[dict] = []
             for attempt in range(1, TEST_ATTEMPTS + 1):
                 self.log(f"[{scenario}] compliance {test}" + (f" (attempt {attempt})" if attempt > 1 else ""))
@@ -390,7 +395,7 @@ class Harness:
         src, dst = self.out / source["scenario"], self.out / scenario
         shutil.copytree(src, dst, dirs_exist_ok=True)
         d = DetailLog(dst / "performance" / "run_1" / "mlperf_log_detail.txt")
-        value, unit = metric(d, scenario)
+        value, unit = metric(d, scenario, self.rules.server_result_field, self.bench.result_fields)
         res = {k: v for k, v in source.items() if k not in ("metric", "unit", "scenario")}
         res.update(scenario=scenario, metric=value, unit=unit, inferred_from=source["scenario"])
         return res
@@ -419,6 +424,7 @@ class Harness:
         timing_batch = max(self._batch_for(s) for s in self.scenarios)
         single, multi = _measure(worker, self.cache, timing_batch)
         del worker, backend
+        self.log(f"MLPerf Inference {self.rules.version} rules set as TestSettings attributes ({self.rules.source})")
         self.log(f"warm-up: {single * 1000:.1f} ms per sample, {multi * 1000:.1f} ms per batch of {timing_batch}")
         inferred = spec.offline_inferred() and "Offline" in self.scenarios
         results = self._results = {}

@@ -33,8 +33,9 @@ class ScenarioSettings:
     def values(self) -> dict[str, float]:
         return {**self.round_values, **self.user_values}
 
-    def user_conf(self) -> str:
-        lines = ["# written by benchfleet: values this run sets on top of the round's rules"]
+    def user_conf(self, round_version: str = "") -> str:
+        rules = f"the MLPerf Inference {round_version} rules" if round_version else "the round's rules"
+        lines = [f"# written by benchfleet: values this run sets on top of {rules}"]
         lines += [f"{self.model}.{self.scenario}.{k} = {_fmt(v)}" for k, v in sorted(self.user_values.items())]
         return "\n".join(lines) + "\n"
 
@@ -57,12 +58,15 @@ def build(rules: RoundRules, bench: BenchmarkRule, scenario: str, quick: bool,
         r["samples_per_query"] = rules.multistream_samples_per_query
         r["min_query_count"] = rules.min_query_count["MultiStream"]
     if scenario == "Offline":
-        r["min_query_count"] = rules.offline_min_samples_per_query
+        r["min_query_count"] = bench.offline_samples(rules)
     if scenario == "Server":
         r["target_latency"] = bench.server_latency_ns / 1e6 if bench.server_latency_ns else 10
         r["min_query_count"] = rules.min_query_count["Server"]
     if scenario in bench.equal_issue_scenarios:
         r["sample_concatenate_permutation"] = 1
+    if scenario in bench.min_query_count:
+        r["min_query_count"] = bench.min_query_count[scenario]
+    r.update(bench.loadgen_values)
     u = s.user_values
     per_sample_qps = batch / max(batch_latency_s, 1e-6)
     if scenario == "SingleStream":
@@ -82,6 +86,12 @@ def build(rules: RoundRules, bench: BenchmarkRule, scenario: str, quick: bool,
         elif scenario in QUICK_MIN_QUERIES:
             u["min_query_count"] = QUICK_MIN_QUERIES[scenario]
     return s
+
+
+# Per-model mlperf.conf keys a round may set (BenchmarkRule.loadgen_values): the TestSettings attribute of the
+# same name, and its type.
+_LOADGEN_VALUES = {"use_token_latencies": bool, "infer_token_latencies": bool, "token_latency_scaling_factor": int,
+                   "ttft_latency": int, "tpot_latency": int}
 
 
 def apply(ts, settings: ScenarioSettings, rules: RoundRules, test05: bool = False) -> None:
@@ -108,10 +118,15 @@ def apply(ts, settings: ScenarioSettings, rules: RoundRules, test05: bool = Fals
         ts.server_target_latency_percentile = pct / 100
     if "sample_concatenate_permutation" in v:
         ts.sample_concatenate_permutation = bool(v["sample_concatenate_permutation"])
+    for key, kind in _LOADGEN_VALUES.items():
+        if key in v:
+            setattr(ts, key, kind(v[key]))
     ts.qsl_rng_seed = rules.seeds.qsl_rng_seed
     ts.sample_index_rng_seed = rules.seeds.sample_index_rng_seed
     ts.schedule_rng_seed = rules.seeds.schedule_rng_seed
     if test05:
+        if rules.test05_seeds is None:
+            raise ValueError(f"TEST05 is not a {rules.version} compliance test (it was dropped in v5.0)")
         ts.test05 = True
         ts.test05_qsl_rng_seed = rules.test05_seeds.qsl_rng_seed
         ts.test05_sample_index_rng_seed = rules.test05_seeds.sample_index_rng_seed
@@ -128,6 +143,8 @@ def render_mlperf_conf(rules: RoundRules) -> str:
         seen.add(b.loadgen_model)
         out.append(f"{b.loadgen_model}.*.performance_sample_count_override = {b.performance_sample_count}")
     for key, seeds in (("", rules.seeds), ("test05_", rules.test05_seeds)):
+        if seeds is None:
+            continue
         out.append(f"*.*.{key}qsl_rng_seed = {seeds.qsl_rng_seed}")
         out.append(f"*.*.{key}sample_index_rng_seed = {seeds.sample_index_rng_seed}")
         out.append(f"*.*.{key}schedule_rng_seed = {seeds.schedule_rng_seed}")
@@ -139,6 +156,10 @@ def render_mlperf_conf(rules: RoundRules) -> str:
     out.append(f"*.MultiStream.min_query_count = {rules.min_query_count['MultiStream']}")
     out.append(f"*.Offline.min_query_count = {rules.offline_min_samples_per_query}")
     for b in rules.benchmarks.values():
+        if b.offline_min_samples and b.offline_min_samples != rules.offline_min_samples_per_query:
+            out.append(f"{b.loadgen_model}.Offline.min_query_count = {b.offline_min_samples}")
+        for key, value in b.loadgen_values.items():
+            out.append(f"{b.loadgen_model}.*.{key} = {_fmt(value)}")
         if b.server_latency_ns:
             out.append(f"{b.loadgen_model}.Server.target_latency = {_fmt(b.server_latency_ns / 1e6)}")
         for scen in b.equal_issue_scenarios:

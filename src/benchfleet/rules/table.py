@@ -1,12 +1,30 @@
-"""Shapes of a round's rule table."""
+"""Shapes of a round's rule table.
+
+A round is data: a ``RoundRules`` holding every benchmark of that round (those benchfleet runs and those
+it only checks), its seeds, its LoadGen values, the compliance tests each benchmark needs and the tree
+layout its checker reads. A later round is written as ``derive(previous, ...)``: it states only what
+changed. Facts come from each round's own mlperf.conf, checker and compliance folders (docs/rounds.md
+says which commit of each).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
 
+# Scenarios LoadGen runs. "Interactive" (from v5.1) is a results folder name for LLMs only: LoadGen runs it
+# as a Server run with the model's "-interactive" latency limits.
 SCENARIOS = ("SingleStream", "MultiStream", "Offline", "Server")
+RESULT_SCENARIOS = (*SCENARIOS, "Interactive")
 SYSTEM_TYPES = ("datacenter", "edge", "datacenter,edge", "edge,datacenter")
-COMPLIANCE_TESTS = ("TEST01", "TEST04", "TEST05")
+# Every compliance test some round asks for (audit.config and verify scripts in compliance/ of the round).
+COMPLIANCE_TESTS = ("TEST01", "TEST04", "TEST05", "TEST06", "TEST07", "TEST08", "TEST09")
+# The tests benchfleet's harness runs; a benchmark of a round whose tests fall outside these is checked only.
+RUNNABLE_TESTS = ("TEST01", "TEST04", "TEST05")
+
+Metric = tuple[str, str, float]  # (name, regular expression on accuracy.txt (group 1 = value), bound)
 
 
 @dataclass(frozen=True)
@@ -17,12 +35,46 @@ class Seeds:
 
 
 @dataclass(frozen=True)
+class Layout:
+    """Where a round's checker looks for each part of a submitter folder.
+
+    Up to v5.1: ``measurements/<system>/<benchmark>/<scenario>/`` holds ``<system>_<impl>_<scenario>.json`` with
+    user.conf, README.md (and mlperf.conf up to v4.1); ``compliance/<system>/<benchmark>/<scenario>/TESTxx/``
+    holds the compliance runs; ``code/`` the code. From v6.0: all of it sits in
+    ``results/<system>/<benchmark>/<scenario>/`` (``measurements.json``, ``TESTxx/``), and ``src/`` holds the code.
+    """
+
+    code_folder: str = "code"
+    in_results: bool = False  # measurements and compliance live in the results scenario folder
+    measurement_files: tuple[str, ...] = ("mlperf.conf", "user.conf", "README.md")
+    calibration_doc: bool = False  # closed/network submitters need calibration.md (v5.1)
+
+    def measurements_dir(self, sub: Path, system: str, bench: str, scenario: str) -> Path:
+        top = "results" if self.in_results else "measurements"
+        return sub / top / system / bench / scenario
+
+    def compliance_dir(self, sub: Path, system: str, bench: str, scenario: str) -> Path:
+        top = "results" if self.in_results else "compliance"
+        return sub / top / system / bench / scenario
+
+    def measurement_json(self, system: str, impl: str, scenario: str) -> str:
+        return "measurements.json" if self.in_results else f"{system}_{impl}_{scenario}.json"
+
+    def measurement_json_glob(self, system: str) -> str:
+        return "measurements.json" if self.in_results else f"{system}*.json"
+
+    def code_dir(self, sub: Path, bench: str, impl: str) -> Path:
+        """Where a cell's code goes: ``code/<benchmark>/<impl>`` up to v5.1, ``src/<benchmark>/<impl>`` after."""
+        return sub / self.code_folder / bench / impl
+
+
+@dataclass(frozen=True)
 class BenchmarkRule:
     """Everything a round says about one benchmark (a results folder name)."""
 
     name: str  # results folder, e.g. "resnet50"
     loadgen_model: str  # model name used in .conf files, e.g. "resnet50"
-    accuracy_metric: str  # regex key, e.g. "acc"
+    accuracy_metric: str  # the metric a result reports, e.g. "acc"
     accuracy_pattern: str  # regex matched against accuracy.txt lines (group 1 = value)
     accuracy_target: float  # absolute value the metric must reach (closed)
     performance_sample_count: int
@@ -33,27 +85,62 @@ class BenchmarkRule:
     equal_issue_scenarios: tuple[str, ...] = ()
     # Further values every closed result must reach: (metric, regex on accuracy.txt, target). GPT-J's
     # GEN_LEN is a total over the whole dataset (characters generated).
-    extra_accuracy: tuple[tuple[str, str, float], ...] = ()
+    extra_accuracy: tuple[Metric, ...] = ()
+    # Values a closed result may not exceed (TOKENS_PER_SAMPLE, GEN_LEN, SDXL's scores from v4.0).
+    upper_limits: tuple[Metric, ...] = ()
+    # Offline samples per query a closed run must reach; None: the round's offline_min_samples_per_query.
+    offline_min_samples: int | None = None
+    # Samples an accuracy run must cover (the round's dataset-size check, from v5.1); None: not checked.
+    dataset_size: int | None = None
+    # Scenarios a system may add to the required ones (system type -> scenarios), e.g. LLM Server/Interactive.
+    optional_scenarios: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # LLM latency limits at the 99th percentile: scenario -> (time to first token, time per output token) in ns.
+    token_latency_ns: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Further TestSettings values the round's mlperf.conf sets for this model (e.g. GPT-J's inferred token
+    # latencies from v4.1); the harness sets them as attributes.
+    loadgen_values: dict[str, float] = field(default_factory=dict)
+    # Detail-log keys that hold the result, per scenario, where they differ from the round's usual ones.
+    result_fields: dict[str, str] = field(default_factory=dict)
+    # Minimum query counts that differ from the round's (checked for scenarios without early stopping).
+    min_query_count: dict[str, int] = field(default_factory=dict)
 
-    def accuracy_targets(self) -> tuple[tuple[str, str, float], ...]:
+    def accuracy_targets(self) -> tuple[Metric, ...]:
         return ((self.accuracy_metric, self.accuracy_pattern, self.accuracy_target), *self.extra_accuracy)
 
+    def _key(self, system_type: str) -> str:
+        return "datacenter,edge" if system_type == "edge,datacenter" else system_type
+
+    def allowed_on(self, system_type: str) -> bool:
+        return self._key(system_type) in self.required_scenarios
+
     def scenarios_for(self, system_type: str) -> tuple[str, ...]:
-        key = "datacenter,edge" if system_type == "edge,datacenter" else system_type
+        key = self._key(system_type)
         if key not in self.required_scenarios:
-            raise ValueError(
-                f"system_type: {self.name} is not allowed on a {system_type!r} system in this round"
-            )
+            allowed = ", ".join(self.required_scenarios) or "no system type"
+            raise ValueError(f"system_type: {self.name} is not allowed on a {system_type!r} system in this round "
+                             f"(allowed on {allowed})")
         return self.required_scenarios[key]
+
+    def optional_for(self, system_type: str) -> tuple[str, ...]:
+        return self.optional_scenarios.get(self._key(system_type), ())
+
+    def offline_samples(self, rules: RoundRules) -> int:
+        return self.offline_min_samples or rules.offline_min_samples_per_query
 
 
 @dataclass(frozen=True)
 class RoundRules:
     version: str
     seeds: Seeds
-    test05_seeds: Seeds
+    test05_seeds: Seeds | None  # None: the round has no TEST05 (from v5.0)
     benchmarks: dict[str, BenchmarkRule]
     aliases: dict[str, str] = field(default_factory=dict)  # other accepted folder names
+    # Where the facts come from (checker tag or commit) and, for derived rounds, the round before and what
+    # changed from it, as `benchfleet rounds` shows them.
+    source: str = ""
+    previous: str | None = None
+    changes: tuple[str, ...] = ()
+    layout: Layout = field(default_factory=Layout)
     min_duration_ms: int = 600_000
     offline_min_samples_per_query: int = 24_576
     multistream_samples_per_query: int = 8
@@ -62,8 +149,8 @@ class RoundRules:
         default_factory=lambda: {"SingleStream": 0.90, "MultiStream": 0.99, "Server": 0.99}
     )
     # The least min_query_count a performance run may log. MultiStream's comes from the round's mlperf.conf
-    # (662); v3.1's mlperf.conf leaves SingleStream's and Server's commented out, so LoadGen's default (100)
-    # applies and early stopping decides; Offline's samples count is offline_min_samples_per_query.
+    # (662); every round's mlperf.conf from v3.1 on leaves SingleStream's and Server's commented out, so LoadGen's
+    # default (100) applies and early stopping decides; Offline's samples count is offline_min_samples_per_query.
     min_query_count: dict[str, int] = field(
         default_factory=lambda: {"SingleStream": 100, "MultiStream": 662, "Server": 100, "Offline": 1}
     )
@@ -71,6 +158,15 @@ class RoundRules:
     early_stopping_min_queries: dict[str, int] = field(
         default_factory=lambda: {"SingleStream": 64, "MultiStream": 662, "Server": 270_336}
     )
+    # The detail-log key of a Server result: scheduled samples/s up to v4.0, completed samples/s from v4.1.
+    server_result_field: str = "result_scheduled_samples_per_sec"
+    # Whether an accuracy run must cover the benchmark's dataset_size: "off", "warn" (v5.1: the checker logs an
+    # ERROR line but accepts) or "error" (from v6.0).
+    dataset_size_check: Literal["off", "warn", "error"] = "off"
+    # The checker verifies sample_concatenate_permutation for equal-issue benchmarks (v4.1 to v5.1).
+    equal_issue_checked: bool = False
+    # Power submissions need these system-description fields besides the usual ones (from v5.0).
+    power_fields_extra: tuple[str, ...] = ()
     test01_seed: int = 720381539243781796
     test04_same_index: int = 3
     max_accuracy_log_bytes: int = 10 * 1024
@@ -81,18 +177,59 @@ class RoundRules:
     test05_tolerance: float = 0.05
     statuses: tuple[str, ...] = ("available", "preview", "rdi")
     divisions: tuple[str, ...] = ("closed", "open", "network")
+    # Benchmarks of earlier rounds that this round no longer has (name -> the last round that had it), so that
+    # an error can say where a benchmark went; filled by derive().
+    retired: dict[str, str] = field(default_factory=dict)
+    # Benchmarks this round added (filled by derive()).
+    added: tuple[str, ...] = ()
 
     def checker_model(self, name: str) -> str:
         """The official checker's model key for a results folder (resnet50 -> resnet), for model_mapping.json."""
         bench = self.benchmark(name).name
         return next((a for a, n in self.aliases.items() if n == bench), bench)
 
+    def has(self, name: str) -> bool:
+        return self.aliases.get(name, name) in self.benchmarks
+
     def benchmark(self, name: str) -> BenchmarkRule:
-        name = self.aliases.get(name, name)
+        key = self.aliases.get(name, name)
         try:
-            return self.benchmarks[name]
+            return self.benchmarks[key]
         except KeyError:
+            where = f" ({key} was retired after {self.retired[key]})" if key in self.retired else ""
             raise ValueError(
-                f"benchmark: {name!r} is not a {self.version} benchmark; "
+                f"benchmark: {name!r} is not a {self.version} benchmark{where}; "
                 f"choose one of {', '.join(sorted(self.benchmarks))}"
             ) from None
+
+    def has_test05(self) -> bool:
+        return self.test05_seeds is not None
+
+
+def bench(previous: BenchmarkRule, **changes) -> BenchmarkRule:
+    """``previous`` with ``changes`` (a benchmark that a later round keeps with some values changed)."""
+    return dataclasses.replace(previous, **changes)
+
+
+def derive(previous: RoundRules, *, version: str, changes: tuple[str, ...], add: dict[str, BenchmarkRule] = (),
+           retire: tuple[str, ...] = (), update: dict[str, dict] = (), **values) -> RoundRules:
+    """A round that inherits ``previous`` and states only what changed: benchmarks added, retired, or updated
+    (name -> field values), and round-wide values."""
+    benchmarks = dict(previous.benchmarks)
+    for name in retire:
+        if name not in benchmarks:
+            raise ValueError(f"{version}: cannot retire {name}: {previous.version} has no such benchmark")
+        del benchmarks[name]
+    for name, fields in dict(update).items():
+        if name not in benchmarks:
+            raise ValueError(f"{version}: cannot update {name}: {previous.version} has no such benchmark")
+        benchmarks[name] = dataclasses.replace(benchmarks[name], **fields)
+    add = dict(add)
+    for name, rule in add.items():
+        if name in benchmarks:
+            raise ValueError(f"{version}: {name} is already a {previous.version} benchmark; update it instead")
+        benchmarks[name] = rule
+    retired = {k: v for k, v in previous.retired.items() if k not in benchmarks}
+    retired.update({name: previous.version for name in retire})
+    return dataclasses.replace(previous, version=version, previous=previous.version, changes=changes,
+                               benchmarks=benchmarks, retired=retired, added=tuple(add), **values)

@@ -1,7 +1,9 @@
 """``benchfleet check``: our own validator of a submission tree for a round.
 
-It makes every fatal check of the official v3.1 checker (contract §0-4) and turns into errors
-what the official one only logs: test duration, early stopping, the accuracy/ file list. With
+It makes every fatal check of the official checker of the round it is given (v3.1 to v6.1: the round's
+table in ``benchfleet.rules`` says which benchmarks, targets, seeds, compliance tests and tree layout apply)
+and turns into errors what the official one only logs: test duration, early stopping, the accuracy/ file
+list. With
 the full accuracy logs and the dataset it also recomputes accuracy.
 
 A tree comes from other people, so the checker trusts nothing in it: it never follows a symbolic link
@@ -31,8 +33,8 @@ from benchfleet.benchmarks import registry
 from benchfleet.harness import accuracy as acc
 from benchfleet.harness import compliance as comp
 from benchfleet.harness.logs import MARK, DetailLog, metric
-from benchfleet.rules import get_round
-from benchfleet.rules.table import RoundRules
+from benchfleet.rules import get_round, where_is
+from benchfleet.rules.table import RUNNABLE_TESTS, RoundRules
 from benchfleet.submission.system import FIELDS
 
 MEANINGFUL = {
@@ -47,12 +49,18 @@ MEANINGFUL = {
 MEASUREMENT_FIELDS = ("input_data_types", "retraining", "starting_weights_filename", "weight_data_types",
                       "weight_transformations")
 SCENARIO_MAPPING = {"singlestream": "SingleStream", "multistream": "MultiStream", "server": "Server",
-                    "offline": "Offline"}
+                    "offline": "Offline", "interactive": "Interactive"}
 PERF_REQUIRED = {"mlperf_log_summary.txt", "mlperf_log_detail.txt"}
 PERF_OPTIONAL = {"mlperf_log_accuracy.json"}
 ACC_FILES = {"mlperf_log_summary.txt", "mlperf_log_detail.txt", "accuracy.txt", "mlperf_log_accuracy.json"}
 QUICK_MARK = "QUICK MODE"
-INFERABLE = {("Offline", "SingleStream"), ("Offline", "MultiStream"), ("MultiStream", "SingleStream")}
+# The verdict file of each compliance test benchfleet checks but does not run.
+OTHER_TEST_VERDICTS = {"TEST06": "verify_accuracy.txt", "TEST07": "verify_accuracy.txt",
+                       "TEST08": "verify_accuracy.txt", "TEST09": "verify_output_len.txt"}
+# (results folder, scenario its log may show): inferred scenarios (edge rules), and Interactive (v5.1 on), which
+# LoadGen runs as a Server run with the model's interactive latency limits.
+INFERABLE = {("Offline", "SingleStream"), ("Offline", "MultiStream"), ("MultiStream", "SingleStream"),
+             ("Interactive", "Server")}
 # A tree's deepest legitimate path is about 10 folders (closed/<org>/compliance/<system>/<benchmark>/
 # <scenario>/TEST01/performance/run_1); code/ folders go deeper, but not 64 deep. 1,500 nested
 # folders ran os.walk past the recursion limit.
@@ -70,8 +78,10 @@ DETAIL_TYPES: dict[str, tuple[type, ...]] = {
         "effective_schedule_rng_seed", "effective_target_latency_ns", "effective_samples_per_query",
         "effective_min_duration_ms", "effective_min_query_count", "early_stopping_latency_ms",
         "early_stopping_latency_ss", "result_samples_per_second", "result_scheduled_samples_per_sec",
-        "result_qps_without_loadgen_overhead", "result_mean_query_latency_ns")},
+        "result_completed_samples_per_sec", "result_qps_without_loadgen_overhead", "result_mean_query_latency_ns",
+        "qsl_reported_total_count", "effective_accuracy_sample_count")},
     "result_validity": (str,), "effective_scenario": (str,), "early_stopping_met": (bool,),
+    "effective_sample_concatenate_permutation": (bool,),
 }
 
 
@@ -386,8 +396,14 @@ class Checker:
         if not self.is_dir(results):
             self.err(results, "missing results/ folder")
             return
-        if not self.is_dir(sub / "code"):
-            self.err(sub / "code", "missing code/ folder")
+        layout = self.rules.layout
+        if not self.is_dir(sub / layout.code_folder):
+            self.err(sub / layout.code_folder, f"missing {layout.code_folder}/ folder (the {self.rules.version} "
+                                               "checker's place for the code)")
+        if layout.calibration_doc and closed and not any(
+                self.is_file(p) for p in (sub / "calibration.md", sub / "documentation" / "calibration.md")):
+            self.err(sub / "calibration.md", f"is missing; a {self.rules.version} closed submitter documents its "
+                                             "calibration (calibration.md or documentation/calibration.md)")
         mapping = self.guarded(sub / "model_mapping.json", self._model_mapping, sub, default={}) if not closed else {}
         for sysdir in self.subdirs(results):
             desc = systems.get(sysdir.name)
@@ -457,7 +473,8 @@ class Checker:
             bench = self.rules.benchmark((mapping or {}).get(bdir.name, bdir.name))
         except ValueError:
             if closed:
-                self.err(bdir, f"{bdir.name} is not a {self.rules.version} closed benchmark name")
+                self.err(bdir, f"{bdir.name} is not a {self.rules.version} closed benchmark name "
+                               f"({where_is(bdir.name, self.rules.version)})")
                 return
             bench = None
         scen_dirs = {SCENARIO_MAPPING.get(p.name, p.name): p for p in self.subdirs(bdir)}
@@ -471,7 +488,10 @@ class Checker:
             missing = required - set(scen_dirs)
             if missing:
                 self.err(bdir, f"does not have all required scenarios, missing {sorted(missing)}")
-            for extra in set(scen_dirs) - required:
+            optional = set(bench.optional_for(system_type))
+            if optional and not optional & set(scen_dirs):
+                self.err(bdir, f"needs one of the scenarios {sorted(optional)} besides {sorted(required)}")
+            for extra in set(scen_dirs) - required - optional:
                 self.err(scen_dirs[extra], f"scenario {extra} is neither required nor optional for "
                                            f"{bench.name} on a {system_type} system")
         for scen, sdir in sorted(scen_dirs.items()):
@@ -498,12 +518,13 @@ class Checker:
                 self.err(path, f"field {k} is missing meaningful value")
 
     def check_scenario(self, sub, division, closed, system, bname, bench, scen, sdir) -> None:
-        meas = sub / "measurements" / system / bname / sdir.name
+        layout = self.rules.layout
+        meas = layout.measurements_dir(sub, system, bname, sdir.name)
         quick, user_values = False, {}
         if not self.is_dir(meas):
             self.err(meas, "no measurements folder for this result")
         else:
-            for f in ("mlperf.conf", "user.conf", "README.md"):
+            for f in layout.measurement_files:
                 p = meas / f
                 kind = self.kind(p)
                 if kind == "missing":
@@ -519,13 +540,15 @@ class Checker:
             if self.is_file(meas / "user.conf"):
                 user_values = self.guarded(meas / "user.conf", lambda p: _read_conf(self.read_text(p), scen),
                                            meas / "user.conf", default={})
-            mj = [p for p in self.children(meas) if fnmatch.fnmatchcase(p.name, f"{system}*.json")]
+            pattern = layout.measurement_json_glob(system)
+            mj = [p for p in self.children(meas) if fnmatch.fnmatchcase(p.name, pattern)]
             if not mj:
-                self.err(meas, f"is missing {system}*.json (the measurement description)")
+                self.err(meas, f"is missing {pattern} (the measurement description)")
             else:
                 self.guarded(mj[0], self._measurement_json, mj[0], sub, bname)
-                if self.kind(sub / "code" / bname) == "missing":
-                    self.err(sub / "code" / bname, "is missing; the code folder of this benchmark must exist")
+                if not layout.in_results and self.kind(sub / layout.code_folder / bname) == "missing":
+                    self.err(sub / layout.code_folder / bname, "is missing; the code folder of this benchmark "
+                                                               "must exist")
         result = {"system": system, "benchmark": bname, "scenario": scen, "path": str(sdir)}
         acc_ok = self.guarded(sdir / "accuracy", self.check_accuracy, sdir / "accuracy", bench, closed, quick,
                               default=False)
@@ -542,13 +565,16 @@ class Checker:
                                  quick, user_values, test05=False, default=(False, None))
         result.update(valid=ok and acc_ok, metric=value)
         if closed and bench:
-            cdir = sub / "compliance" / system / bname / sdir.name
+            cdir = layout.compliance_dir(sub, system, bname, sdir.name)
             if bench.compliance_tests and not self.is_dir(cdir):
                 self.err(cdir, "no compliance folder for this result")
             else:
                 for test in bench.compliance_tests:
-                    self.guarded(cdir / test, self.check_compliance, cdir / test, test, perf_dir, bench, scen, quick,
-                                 user_values)
+                    if test in RUNNABLE_TESTS:
+                        self.guarded(cdir / test, self.check_compliance, cdir / test, test, perf_dir, bench, scen,
+                                     quick, user_values)
+                    else:
+                        self.guarded(cdir / test, self.check_other_test, cdir / test, test)
         self.report.results.append(result)
 
     # ---- accuracy --------------------------------------------------------------------
@@ -585,6 +611,12 @@ class Checker:
                 if closed and found < target:
                     self.err(adir / "accuracy.txt", f"accuracy not valid: {metric_name} {found} < target {target:.4f}")
                     ok = False
+            for metric_name, pattern, limit in bench.upper_limits:
+                found = _last_value(text, pattern)
+                if closed and found is not None and found > limit:
+                    self.err(adir / "accuracy.txt", f"accuracy not valid: {metric_name} {found} > upper limit "
+                                                    f"{limit:.4f}")
+                    ok = False
         log = adir / "mlperf_log_accuracy.json"
         log_hash = None
         if self.kind(log) == "missing":
@@ -597,10 +629,21 @@ class Checker:
             log_hash = hashlib.sha256(self.read_bytes(log, self.rules.max_accuracy_log_bytes)).hexdigest()
         detail = adir / "mlperf_log_detail.txt"
         if self.is_file(detail):
-            errs = self.detail_log(detail).errors()
+            d = self.detail_log(detail)
+            errs = d.errors()
             if errs:
                 self.err(detail, f"contains errors: {errs[0][:200]}")
                 ok = False
+            if bench and bench.dataset_size and self.rules.dataset_size_check != "off":
+                covered = d["effective_accuracy_sample_count"] or d["qsl_reported_total_count"]
+                if covered != bench.dataset_size:
+                    msg = (f"the accuracy run covers {covered} samples; a {self.rules.version} accuracy run covers "
+                           f"the whole dataset ({bench.dataset_size})")
+                    if self.rules.dataset_size_check == "warn" or quick:
+                        self.warn(detail, msg + ("; quick mode, not for submission" if quick else ""))
+                    else:
+                        self.err(detail, msg)
+                        ok = False
         if hashes and value is not None and bench and (self.dataset is not None or self.full_logs):
             full = self.full_logs.get(hashes[-1])
             if full is None and log_hash == hashes[-1]:
@@ -646,6 +689,9 @@ class Checker:
                              f"needs to be >= {bench.performance_sample_count}")
             ok = False
         seeds = self.rules.test05_seeds if test05 else self.rules.seeds
+        if seeds is None:
+            self.err(detail, f"is a TEST05 run, which {self.rules.version} does not have")
+            return False, None
         for key in ("qsl_rng_seed", "sample_index_rng_seed", "schedule_rng_seed"):
             found = d[f"effective_{key}"]
             if found != getattr(seeds, key):
@@ -664,9 +710,19 @@ class Checker:
                 self.err(detail, f"latency constraint not met, expected={bench.server_latency_ns}, "
                                  f"found={d['effective_target_latency_ns']}")
                 ok = False
-        if logged == "Offline" and (d["effective_samples_per_query"] or 0) < self.rules.offline_min_samples_per_query:
-            self.err(detail, f"required minimum samples per query not met, expected="
-                             f"{self.rules.offline_min_samples_per_query}, found={d['effective_samples_per_query']}")
+        spq = bench.offline_samples(self.rules) if bench else self.rules.offline_min_samples_per_query
+        if logged == "Offline" and (d["effective_samples_per_query"] or 0) < spq:
+            msg = (f"required minimum samples per query not met, expected={spq}, "
+                   f"found={d['effective_samples_per_query']}")
+            if quick:  # a quick run's Offline query is as short as its duration
+                self.warn(detail, msg + "; quick mode, not for submission")
+            else:
+                self.err(detail, msg)
+                ok = False
+        if (bench and self.rules.equal_issue_checked and scen in bench.equal_issue_scenarios
+                and d["effective_sample_concatenate_permutation"] is not True):
+            self.err(detail, f"{bench.name} {scen} must issue samples equally "
+                             "(sample_concatenate_permutation = 1)")
             ok = False
         if scen == "MultiStream" and logged == "SingleStream" and not d["early_stopping_latency_ms"]:
             self.err(detail, "MultiStream inferred from SingleStream needs early_stopping_latency_ms; run MultiStream")
@@ -682,7 +738,8 @@ class Checker:
             short.append("effective_min_duration_ms is not logged: the test duration cannot be shown to be 600s")
         elif dur < self.rules.min_duration_ms:
             short.append(f"test duration less than {self.rules.min_duration_ms // 1000}s (min_duration {dur} ms)")
-        queries, need = d["effective_min_query_count"], self.rules.min_query_count.get(logged)
+        need = (bench.min_query_count.get(logged) if bench else None) or self.rules.min_query_count.get(logged)
+        queries = d["effective_min_query_count"]
         if need and queries is None:
             short.append(f"effective_min_query_count is not logged: the round needs {need} for {logged}")
         elif need and queries < need:
@@ -695,7 +752,7 @@ class Checker:
                 ok = False
         value = None
         try:
-            value, _ = metric(d, scen)
+            value, _ = metric(d, scen, self.rules.server_result_field, bench.result_fields if bench else None)
         except (TypeError, KeyError, ValueError, ZeroDivisionError):
             self.err(detail, "the result metric cannot be read")
             ok = False
@@ -715,6 +772,17 @@ class Checker:
                 raise Unreadable(path, f"a value cannot be read ({str(exc)[:120]})") from None
             self._summaries[path] = True
         return self._summaries[path]
+
+    def check_other_test(self, tdir: Path, test: str) -> None:
+        """A compliance test benchfleet does not run (TEST06 to TEST09, LLM benchmarks): its folder and the
+        verdict files the round's checker reads must be there and say TEST PASS."""
+        if not self.is_dir(tdir):
+            self.err(tdir.parent, f"Missing {test} in compliance dir")
+            return
+        verdict = OTHER_TEST_VERDICTS.get(test, "verify_accuracy.txt")
+        path = tdir / verdict
+        if not self.is_file(path) or "TEST PASS" not in self.read_text(path):
+            self.err(path, "missing or does not say TEST PASS")
 
     def check_compliance(self, tdir: Path, test: str, ref_perf: Path, bench, scen, quick, user_values) -> None:
         if not self.is_dir(tdir):

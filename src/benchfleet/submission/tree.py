@@ -11,8 +11,8 @@ from benchfleet.benchmarks import registry
 from benchfleet.harness import settings as st
 from benchfleet.harness.result import HarnessResult
 from benchfleet.rules import get_round
+from benchfleet.rules.table import COMPLIANCE_TESTS
 
-COMPLIANCE = ("TEST01", "TEST04", "TEST05")
 PACKAGE = Path(__file__).resolve().parent.parent
 
 
@@ -36,6 +36,12 @@ class SystemRun:
     @property
     def meta(self) -> HarnessResult:
         return HarnessResult.read_or_empty(self.harness_dir)  # as the aggregator reads it
+
+
+def round_of(meta: HarnessResult) -> str | None:
+    """The round whose rules a harness output says it ran under (None: the output does not say)."""
+    value = meta.value("round")
+    return value if isinstance(value, str) and value else None
 
 
 def safe_name(value: object, what: str) -> str:
@@ -117,6 +123,13 @@ def _code_files(task: str) -> list[tuple[Path, str]]:
     return [(f, prefix + f.name) for folder, prefix in folders for f in sorted((PACKAGE / folder).glob("*.py"))]
 
 
+def _calibration(cell: dict) -> str:
+    return ("# Calibration and quantization\n\n"
+            f"benchfleet ran {cell['benchmark']} with the model's own weights "
+            f"({cell.get('precision') or 'fp32'}, backend {cell['backend']}): no calibration data set was used and no "
+            "weights were quantized.\n")
+
+
 def _code_readme(task: str, impl: str) -> str:
     return (
         f"# benchfleet harness ({impl})\n\n"
@@ -138,14 +151,21 @@ def _copy_logs(src: Path, dst: Path, names: tuple[str, ...]) -> None:
 
 
 def write_tree(root: Path, submitter: str, runs: list[SystemRun], round_version: str = "v3.1") -> list[Path]:
-    """Write (or extend) the tree at ``root``; each run goes to its own division. Returns the submitter folders."""
+    """Write (or extend) the tree at ``root`` in the layout of round ``round_version``; each run goes to its own
+    division. A run measured under another round's rules is refused (UnsafeTreePath is not the error: ValueError).
+    Returns the submitter folders."""
     rules = get_round(round_version)
+    layout = rules.layout
     written: list[Path] = []
     synthetic_any = False
     root = Path(root)
     safe_name(submitter, "submitter")
     for run in runs:
         meta = run.meta
+        ran_under = round_of(meta)
+        if ran_under is not None and ran_under != rules.version:
+            raise ValueError(f"{run.system_id}: its harness ran under the {ran_under} rules; it cannot go into a "
+                             f"{rules.version} tree (run it again with --round {rules.version})")
         cell = _planned(run, meta)
         # labelled SYNTHETIC when the plan generated the data or the host says it did
         cell = {**cell, "synthetic": bool(cell.get("synthetic")) or meta.synthetic}
@@ -169,7 +189,9 @@ def write_tree(root: Path, submitter: str, runs: list[SystemRun], round_version:
         desc = dict(run.description, division=division, submitter=submitter)
         (sub / "systems").mkdir(parents=True, exist_ok=True)
         _inside(root, sub / "systems" / f"{sid}.json").write_text(json.dumps(desc, indent=2) + "\n")
-        code = _inside(root, sub / "code" / bench / impl)
+        if layout.calibration_doc and division in ("closed", "network") and not (sub / "calibration.md").exists():
+            (sub / "calibration.md").write_text(_calibration(cell))
+        code = _inside(root, layout.code_dir(sub, bench, impl))
         code.mkdir(parents=True, exist_ok=True)
         task = registry.lookup(cell["benchmark"], cell["backend"]).task  # from the plan, never the host
         (code / "README.md").write_text(_code_readme(task, impl))
@@ -183,11 +205,12 @@ def write_tree(root: Path, submitter: str, runs: list[SystemRun], round_version:
             if scen is None:  # the host did not run a planned scenario: the checker reports it missing
                 continue
             src = run.harness_dir / name
-            meas = _inside(root, sub / "measurements" / sid / bench / name)
+            meas = _inside(root, layout.measurements_dir(sub, sid, bench, name))
             meas.mkdir(parents=True, exist_ok=True)
-            (meas / f"{sid}_{impl}_{name}.json").write_text(
+            (meas / layout.measurement_json(sid, impl, name)).write_text(
                 json.dumps(_measurement_json(meta, cell), indent=2) + "\n")
-            (meas / "mlperf.conf").write_text(st.render_mlperf_conf(rules))
+            if "mlperf.conf" in layout.measurement_files:
+                (meas / "mlperf.conf").write_text(st.render_mlperf_conf(rules))
             _copy(src / "user.conf", meas / "user.conf")
             (meas / "README.md").write_text(_readme(meta, scen, cell, impl))
             res = _inside(root, sub / "results" / sid / bench / name)
@@ -195,11 +218,11 @@ def write_tree(root: Path, submitter: str, runs: list[SystemRun], round_version:
                        ("mlperf_log_summary.txt", "mlperf_log_detail.txt"))
             _copy_logs(src / "accuracy", res / "accuracy",
                        ("mlperf_log_summary.txt", "mlperf_log_detail.txt", "mlperf_log_accuracy.json", "accuracy.txt"))
-            for test in COMPLIANCE:
+            for test in COMPLIANCE_TESTS:
                 tsrc = src / test
                 if not tsrc.is_dir():
                     continue
-                tdst = _inside(root, sub / "compliance" / sid / bench / name / test)
+                tdst = _inside(root, layout.compliance_dir(sub, sid, bench, name) / test)
                 _copy_logs(tsrc, tdst, ("verify_performance.txt", "verify_accuracy.txt"))
                 _copy_logs(tsrc / "performance" / "run_1", tdst / "performance" / "run_1",
                            ("mlperf_log_summary.txt", "mlperf_log_detail.txt"))
@@ -207,7 +230,7 @@ def write_tree(root: Path, submitter: str, runs: list[SystemRun], round_version:
                            ("mlperf_log_accuracy.json", "accuracy.txt", "baseline_accuracy.txt",
                             "compliance_accuracy.txt"))
     notes = root / "README.md"
-    text = ["# Submission tree written by benchfleet", ""]
+    text = ["# Submission tree written by benchfleet", "", f"MLPerf Inference round: {rules.version}", ""]
     if synthetic_any:
         text += ["SYNTHETIC: at least one system ran a generated model on a generated dataset. "
                  "These results check the pipeline and are NOT for publication or submission.", ""]

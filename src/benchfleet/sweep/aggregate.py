@@ -19,8 +19,9 @@ from benchfleet.benchmarks import registry
 from benchfleet.harness.logs import DetailLog, metric
 from benchfleet.harness.result import HarnessResult
 from benchfleet.rules import get_round
+from benchfleet.rules.table import COMPLIANCE_TESTS
 from benchfleet.submission.system import describe, system_id
-from benchfleet.submission.tree import COMPLIANCE, SystemRun, write_tree
+from benchfleet.submission.tree import SystemRun, round_of, write_tree
 from benchfleet.sweep.plan import Plan
 from benchfleet.sweep.rundir import DONE, FAILED, RunDir, write_atomic
 
@@ -62,11 +63,13 @@ def measured(results: Path, scenario: str, benchmark: str, round_version: str) -
     perf = sdir / "performance" / "run_1"
     out: dict = {"metric": None, "unit": None, "validity": "INVALID", "accuracy": None, "inferred_from": None,
                  "compliance": None, "performance_duration_s": None, "min_duration_s": None}
+    rules = get_round(round_version)
+    bench = rules.benchmark(benchmark)
     if (perf / "mlperf_log_detail.txt").is_file():
         d = DetailLog(perf / "mlperf_log_detail.txt")
         logged = d["effective_scenario"]
         try:
-            out["metric"], out["unit"] = metric(d, scenario)
+            out["metric"], out["unit"] = metric(d, scenario, rules.server_result_field, bench.result_fields)
         except (KeyError, TypeError, ValueError):
             pass
         summary = _summary_result(perf / "mlperf_log_summary.txt")
@@ -78,12 +81,11 @@ def measured(results: Path, scenario: str, benchmark: str, round_version: str) -
         out["min_duration_s"] = mins / 1000 if isinstance(mins, int | float) and mins else None
     acc_txt = sdir / "accuracy" / "accuracy.txt"
     if acc_txt.is_file():
-        bench = get_round(round_version).benchmark(benchmark)
         for line in acc_txt.read_text(errors="replace").splitlines():
             m = re.match(bench.accuracy_pattern, line)
             if m:
                 out["accuracy"] = float(m.group(1))
-    tests = {t: _verdict(sdir / t) for t in COMPLIANCE if (sdir / t).is_dir()}
+    tests = {t: _verdict(sdir / t) for t in COMPLIANCE_TESTS if (sdir / t).is_dir()}
     out["compliance"] = tests or None
     return out
 
@@ -136,6 +138,7 @@ def aggregate(run_dir: Path) -> dict:
     runs: list[SystemRun] = []
     rows: list[dict] = []
     systems: dict[str, dict] = {}
+    wrong_round: list[dict] = []  # cells whose host says it ran another round's rules
     for cell in plan.cells:
         if states[cell.id].state != DONE:
             continue
@@ -154,6 +157,13 @@ def aggregate(run_dir: Path) -> dict:
             synthetic=synthetic, device=cell.device,
             overrides={**sysdef.description, **(hf.get("overrides") or {})},
         )
+        ran_under = round_of(meta)
+        if ran_under is not None and ran_under != plan.round:
+            wrong_round.append({"host": cell.host, "cell": cell.id, "kind": "harness", "task": "aggregate",
+                                "message": f"the host's harness.json says it ran under the {ran_under[:20]!r} rules, "
+                                           f"not {plan.round}; its results are left out of the tree",
+                                "infrastructure": False})
+            continue
         runs.append(SystemRun(sid, desc.values, cdir / "results", planned_values(cell)))
         systems.setdefault(sid, {"system_id": sid, "host": cell.host, "system": cell.system,
                                  "unknown_fields": desc.unknown})
@@ -172,7 +182,7 @@ def aggregate(run_dir: Path) -> dict:
                 "failure": meta.failure_of(scenario),
                 **_cloud_cost(sysdef.cloud, scenario, m["metric"], record),
             })
-    failures = []
+    failures = list(wrong_round)
     for st in states.values():
         if st.state == FAILED or (st.kind and st.state != DONE):
             failures.append({"host": st.host, "cell": st.cell, "kind": st.kind or "harness", "task": st.task,

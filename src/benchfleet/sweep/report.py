@@ -235,14 +235,15 @@ def cloud_report(attempts: list[dict], cost: dict | None) -> list[str]:
 # --- status -----------------------------------------------------------------------------------------------------
 
 def status_json(plan: Plan, states: dict[str, CellState]) -> str:
-    return json.dumps({"run_id": plan.run_id, "cells": [dict(st.__dict__, label=plan.cell(cid).label)
-                                                        for cid, st in states.items()]}, indent=2)
+    cells = [dict(st.__dict__, label=plan.cell(cid).label) for cid, st in states.items()]
+    return json.dumps({"run_id": plan.run_id, "round": plan.round, "cells": cells}, indent=2)
 
 
 def status_report(plan: Plan, states: dict[str, CellState], host_failures: dict[str, dict]) -> str:
     """`benchfleet status`: counts, each lost host's failure, and the table of cells."""
     counts = {k: sum(1 for s in states.values() if s.state == k) for k in ("done", "running", "failed", "pending")}
-    lines = [f"run {plan.run_id}: " + ", ".join(f"{v} {k}" for k, v in counts.items())]
+    lines = [f"run {plan.run_id} (MLPerf Inference {plan.round}): "
+             + ", ".join(f"{v} {k}" for k, v in counts.items())]
     lines += [for_terminal(f"  host {host}: {hf['kind']} in {hf['task']!r}: {str(hf['message'])[:300]}")
               for host, hf in host_failures.items()]
     lines += ["", status_table(plan, states)]
@@ -285,3 +286,57 @@ def check_report(report: CheckReport, verbose: bool = False) -> str:
     lines.append(f"SUMMARY: {'submission looks OK' if report.ok else 'submission has errors'} "
                  f"({len(report.errors)} errors, {n_warn} warnings)")
     return "\n".join(lines)
+
+
+# --- rounds -----------------------------------------------------------------------------------------------------
+
+_SHORT = {"SingleStream": "SS", "MultiStream": "MS", "Offline": "Off", "Server": "Srv", "Interactive": "Int"}
+_TYPES = (("datacenter", "DC"), ("edge", "Edge"), ("datacenter,edge", "DC+Edge"))
+
+
+def _scen(names: tuple[str, ...]) -> str:
+    return ",".join(_SHORT.get(n, n) for n in names) or "-"
+
+
+def rounds_report(tables: list, runnable: set[str], detail: bool = False) -> str:
+    """`benchfleet rounds`: each round, its benchmarks (those benchfleet runs marked *) and what changed from the
+    round before; with ``detail`` (one round named) a line per benchmark with its rules."""
+    lines = []
+    for r in tables:
+        head = f"{r.version}" + (" (default)" if r.version == "v3.1" else "") + f": {r.source}"
+        lines.append(head)
+        names = [f"{n}*" if n in runnable else n for n in r.benchmarks]
+        lines.append(f"  benchmarks ({len(names)}; * = benchfleet runs it): {', '.join(names)}")
+        layout = r.layout
+        where = ("results/<system>/<benchmark>/<scenario>/ holds measurements.json and TESTxx/" if layout.in_results
+                 else "measurements/ and compliance/ beside results/")
+        lines.append(f"  tree: {where}; "
+                     f"code in {layout.code_folder}/; measurements folder needs {', '.join(layout.measurement_files)}"
+                     + ("; calibration.md" if layout.calibration_doc else ""))
+        lines.append(f"  TEST05: {'yes' if r.has_test05() else 'no'}; Server result: {r.server_result_field}; "
+                     f"accuracy run over the whole dataset: {r.dataset_size_check}")
+        if r.previous:
+            lines.append(f"  changed from {r.previous}:")
+            lines += [f"    - {c}" for c in r.changes]
+            if r.added:
+                lines.append(f"    - added: {', '.join(r.added)}")
+            gone = [n for n, last in r.retired.items() if last == r.previous]
+            if gone:
+                lines.append(f"    - retired: {', '.join(gone)}")
+        if detail:
+            lines.append("  benchmark: scenarios required (DC / Edge / DC+Edge) | optional | PSC | "
+                         "Offline samples/query | Server latency | compliance | closed accuracy")
+            for b in r.benchmarks.values():
+                req = " / ".join(_scen(b.required_scenarios.get(k, ())) for k, _ in _TYPES)
+                opt = "; ".join(f"{label} {_scen(b.optional_scenarios[k])}" for k, label in _TYPES
+                                if b.optional_scenarios.get(k)) or "-"
+                lat = f"{b.server_latency_ns / 1e6:g} ms" if b.server_latency_ns else "-"
+                tok = "; ".join(f"{s} TTFT {t / 1e6:g} ms TPOT {p / 1e6:g} ms"
+                                for s, (t, p) in b.token_latency_ns.items())
+                acc = "; ".join(f"{m} >= {v:.6g}" for m, _, v in b.accuracy_targets())
+                acc += "".join(f"; {m} <= {v:.6g}" for m, _, v in b.upper_limits)
+                lines.append(f"  {b.name}: {req} | {opt} | {b.performance_sample_count} | "
+                             f"{b.offline_samples(r)} | {lat}{'; ' + tok if tok else ''} | "
+                             f"{','.join(b.compliance_tests) or 'none'} | {acc}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"

@@ -27,7 +27,7 @@ from benchfleet.harness.spec import (
     SystemType,
     error_text,
 )
-from benchfleet.rules import get_round
+from benchfleet.rules import get_round, where_is
 from benchfleet.rules.table import SCENARIOS
 from benchfleet.submission.system import FIELDS as SYSTEM_FIELDS
 
@@ -260,15 +260,17 @@ class SweepFile(BaseModel):
                     raise _FieldError(("benchmarks", i), f"{b} is an open-division model; add open to division "
                                                          f"or use {open_models[b].benchmark}")
             else:
+                runnable = [n for n in IMPLEMENTED_BENCHMARKS if rules.has(n)]
                 try:
                     name = rules.benchmark(b).name
-                except ValueError as exc:
-                    raise _FieldError(("benchmarks", i), str(exc).split(": ", 1)[-1]
-                                      + f"; open-division models: {', '.join(open_models)}") from None
+                except ValueError:
+                    raise _FieldError(("benchmarks", i), f"{b!r} is not a {self.round} benchmark: "
+                                                         f"{where_is(b, self.round)}; benchfleet runs "
+                                                         f"{', '.join(runnable)} in {self.round}; open-division "
+                                                         f"models: {', '.join(open_models)}") from None
                 if name not in IMPLEMENTED_BENCHMARKS:
                     raise _FieldError(("benchmarks", i), f"{name!r} is a {self.round} benchmark that benchfleet "
-                                                         "does not run yet; choose from "
-                                                         f"{', '.join(IMPLEMENTED_BENCHMARKS)}")
+                                                         f"does not run yet; choose from {', '.join(runnable)}")
             backends = {bk for sy in self.systems for bk in (sy.backends or self.backends)}
             devices = {d for sy in self.systems for d in (sy.devices or self.devices)}
             if not any(registry.runs_on(b, bk, d) for bk in backends for d in devices):

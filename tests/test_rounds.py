@@ -1,0 +1,187 @@
+"""Every round from v4.0 to v6.1 end to end on the tiny model: the harness runs under the round's LoadGen values,
+the tree takes the round's layout, and `benchfleet check --round` reads the same layout back; a v6.1 closed tree
+(measurements and compliance inside results/, code in src/) and the mutations its checker rejects. v3.1, the
+default round, is what the rest of the suite runs."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from conftest import tiny_spec
+from pydantic import ValidationError
+from test_check import SYSTEM, _desc, _set_log_value
+
+from benchfleet.cli import main
+from benchfleet.harness.logs import DetailLog
+from benchfleet.harness.run import Harness
+from benchfleet.rules import ROUNDS, get_round
+from benchfleet.submission.check import check_tree
+from benchfleet.submission.tree import SystemRun, write_tree
+
+LATER_ROUNDS = [v for v in ROUNDS if v != "v3.1"]
+
+
+@pytest.fixture(scope="module")
+def open_runs(cache_dir, tmp_path_factory) -> dict[str, Path]:
+    """One open-division SingleStream run of the tiny ResNet50 per round from v4.0 on (a few seconds each)."""
+    out = {}
+    for version in LATER_ROUNDS:
+        folder = tmp_path_factory.mktemp(f"run-{version}")
+        Harness(tiny_spec(cache_dir, round=version, scenarios=["SingleStream"], dataset_count=64), folder,
+                log=lambda m: None).run()
+        out[version] = folder
+    return out
+
+
+@pytest.mark.parametrize("version", LATER_ROUNDS)
+def test_each_round_runs_with_its_values_and_writes_its_layout(version, open_runs, tmp_path):
+    rules, run = get_round(version), open_runs[version]
+    detail = DetailLog(run / "SingleStream" / "performance" / "run_1" / "mlperf_log_detail.txt")
+    assert (detail["effective_qsl_rng_seed"], detail["effective_sample_index_rng_seed"],
+            detail["effective_schedule_rng_seed"]) == (rules.seeds.qsl_rng_seed, rules.seeds.sample_index_rng_seed,
+                                                       rules.seeds.schedule_rng_seed)
+    assert json.loads((run / "harness.json").read_text())["round"] == version
+    assert f"MLPerf Inference {version} rules" in (run / "SingleStream" / "user.conf").read_text()
+
+    root = tmp_path / "tree"
+    write_tree(root, "TestOrg", [SystemRun(SYSTEM, dict(_desc(), division="open"), run)], version)
+    sub, layout = root / "open" / "TestOrg", rules.layout
+    scen = sub / "results" / SYSTEM / "resnet50" / "SingleStream"
+    if layout.in_results:  # v6.0 on: everything of a scenario in results/, code in src/
+        assert {p.name for p in scen.iterdir()} >= {"measurements.json", "user.conf", "README.md"}
+        assert (sub / "src").is_dir() and not (sub / "code").exists() and not (sub / "measurements").exists()
+    else:
+        meas = sub / "measurements" / SYSTEM / "resnet50" / "SingleStream"
+        assert (meas / f"{SYSTEM}_benchfleet-onnxruntime-cpu_SingleStream.json").is_file()
+        # LoadGen 5.0 on carries mlperf.conf: from v5.0 the checker no longer asks for it
+        assert (meas / "mlperf.conf").is_file() == ("mlperf.conf" in layout.measurement_files)
+        assert (sub / "code" / "resnet50").is_dir()
+    report = check_tree(root, version, allow_quick=True)
+    assert report.ok, [str(f) for f in report.errors]
+    assert [r["scenario"] for r in report.results] == ["SingleStream"]
+
+    # a run of one round never goes into a tree of another, and another round's check finds its seeds wrong
+    other = "v3.1"
+    with pytest.raises(ValueError, match=f"ran under the {version} rules"):
+        write_tree(tmp_path / "other", "TestOrg", [SystemRun(SYSTEM, _desc(), run)], other)
+    errors = [str(f) for f in check_tree(root, other, allow_quick=True).errors]
+    assert any("qsl_rng_seed is wrong, expected=148687905518835231" in e for e in errors), errors
+
+
+# --- a v6.1 closed tree and the mutations of its checker ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def v61_run(cache_dir, tmp_path_factory) -> Path:
+    """A closed v6.1 quick run (edge: SingleStream, MultiStream, Offline inferred; TEST01 and TEST04)."""
+    out = tmp_path_factory.mktemp("v61-closed")
+    Harness(tiny_spec(cache_dir, round="v6.1", division="closed", dataset_count=256), out, log=lambda m: None).run()
+    return out
+
+
+@pytest.fixture()
+def v61_tree(v61_run, tmp_path) -> Path:
+    root = tmp_path / "tree"
+    write_tree(root, "TestOrg", [SystemRun(SYSTEM, _desc(), v61_run)], "v6.1")
+    return root
+
+
+def _scen(root: Path, scen: str = "SingleStream") -> Path:
+    return root / "closed" / "TestOrg" / "results" / SYSTEM / "resnet50" / scen
+
+
+def _errors(root: Path, allow_quick: bool = True) -> list[str]:
+    return [str(f) for f in check_tree(root, "v6.1", allow_quick=allow_quick).errors]
+
+
+def test_v61_closed_tree_passes_with_compliance_inside_results(v61_tree):
+    scen = _scen(v61_tree)
+    assert {p.name for p in scen.iterdir()} == {"TEST01", "TEST04", "accuracy", "performance", "measurements.json",
+                                                "user.conf", "README.md"}  # no TEST05 from v5.0
+    assert not (v61_tree / "closed" / "TestOrg" / "compliance").exists()
+    report = check_tree(v61_tree, "v6.1", allow_quick=True)
+    assert report.ok, [str(f) for f in report.errors]
+    warnings = [f.message for f in report.findings if f.level == "WARNING"]
+    # the tiny run scores 256 images; v6.1 wants the accuracy run over ImageNet's 50,000 (quick: a warning)
+    assert any("covers 256 samples" in w and "(50000)" in w for w in warnings)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda r: shutil.rmtree(_scen(r) / "TEST04"), "Missing TEST04 in compliance dir"),
+    (lambda r: (_scen(r) / "measurements.json").unlink(), "is missing measurements.json"),
+    (lambda r: (_scen(r) / "user.conf").unlink(), "is missing user.conf"),
+    (lambda r: shutil.rmtree(r / "closed" / "TestOrg" / "src"), "missing src/ folder"),
+    (lambda r: _set_log_value(_scen(r) / "performance" / "run_1" / "mlperf_log_detail.txt",
+                              "effective_sample_index_rng_seed", 14276810075590677512),  # v6.0's seed
+     "sample_index_rng_seed is wrong, expected=2747215439041700203, found=14276810075590677512"),
+    (lambda r: _edit_json(r / "closed" / "TestOrg" / "systems" / f"{SYSTEM}.json", drop="host_network_card_count"),
+     "field host_network_card_count is missing"),
+    (lambda r: _sub_text(_scen(r) / "accuracy" / "accuracy.txt", r"accuracy=[\d.]+%", "accuracy=75.000%"),
+     "accuracy not valid: acc 75.0 < target 75.6954"),
+    (lambda r: _edit_json(_scen(r) / "measurements.json", drop="weight_data_types"),
+     "field weight_data_types is missing"),
+])
+def test_v61_mutations_are_errors(v61_tree, mutate, message):
+    mutate(v61_tree)
+    errors = _errors(v61_tree)
+    assert any(message in e for e in errors), errors
+
+
+def test_v61_short_run_and_partial_dataset_are_errors_without_quick(v61_tree):
+    errors = _errors(v61_tree, allow_quick=False)
+    assert any("test duration less than 600s" in e for e in errors)
+    assert any("covers 256 samples; a v6.1 accuracy run covers the whole dataset (50000)" in e for e in errors)
+
+
+def _edit_json(path: Path, drop: str) -> None:
+    d = json.loads(path.read_text())
+    del d[drop]
+    path.write_text(json.dumps(d))
+
+
+def _sub_text(path: Path, pattern: str, repl: str) -> None:
+    path.write_text(re.sub(pattern, repl, path.read_text()))
+
+
+# --- naming rounds and benchmarks ------------------------------------------------------------------------------
+
+def test_rounds_command_shows_each_round_and_what_changed(capsys):
+    assert main(["rounds"]) == 0
+    out = capsys.readouterr().out
+    for version in ROUNDS:
+        assert re.search(rf"^{re.escape(version)}( \(default\))?: ", out, re.M), version
+    assert "retired: gptj-99, gptj-99.9" in out  # v5.1
+    assert "retired: rnnt" in out  # v4.1
+    assert main(["rounds", "v6.1"]) == 0
+    detail = capsys.readouterr().out
+    assert re.search(r"^  resnet50: - / SS,MS,Off / SS,MS,Off,Srv \| - \| 1024 \| 24576 \| 15 ms \| TEST01,TEST04 \| "
+                     r"acc >= 75\.6954$", detail, re.M), detail
+    assert main(["rounds", "v9.9"]) == 2
+    assert "unknown MLPerf round 'v9.9'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--round", "v5.1", "--benchmark", "gptj-99"], "gptj-99 was retired after v5.0"),
+    (["--round", "v3.1", "--benchmark", "llama2-70b-99"], "llama2-70b-99 was added in v4.0"),
+    (["--round", "v6.0", "--system-type", "datacenter"], "resnet50 is not allowed on a 'datacenter' system"),
+    (["--round", "v2.1"], "unknown MLPerf round 'v2.1'"),
+])
+def test_run_names_where_a_benchmark_went(args, message, capsys, tmp_path):
+    assert main(["run", "--check", "--out", str(tmp_path / "r"), *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_spec_refuses_test05_where_the_round_has_none(cache_dir):
+    from benchfleet.harness import settings as st
+
+    rules = get_round("v5.0")
+    bench = rules.benchmark("resnet50")
+    assert bench.compliance_tests == ("TEST01", "TEST04")
+    with pytest.raises(ValueError, match="dropped in v5.0"):
+        st.apply(SimpleNamespace(), st.build(rules, bench, "Offline", True, 0.001, 0.001, 8), rules, test05=True)
+    with pytest.raises(ValidationError, match="round: unknown MLPerf round 'v7.0'; known rounds: v3.1, v4.0"):
+        tiny_spec(cache_dir, round="v7.0")
