@@ -250,3 +250,10 @@ def test_every_round_states_its_source_and_changes():
     for version, r in ROUNDS.items():
         assert r.source
         assert bool(r.changes) == (version != "v3.1")
+
+
+def test_e2e_rag_is_exempt_from_the_minimum_duration():
+    # v6.1's e2e-rag/user.conf sets min_duration 0; the checker exempts both benchmarks from 600 s
+    rules = get_round("v6.1")
+    assert rules.benchmark("e2e-rag-qna").min_duration_ms == rules.benchmark("e2e-rag-db").min_duration_ms == 0
+    assert rules.benchmark("resnet50").min_duration_ms is None and rules.min_duration_ms == 600_000

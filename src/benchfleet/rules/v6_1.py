@@ -27,7 +27,7 @@ def _e2e_rag(name: str, target: float, samples: int, tests: tuple[str, ...]) -> 
     return BenchmarkRule(
         name=name, loadgen_model=name, accuracy_metric="E2E_ACCURACY", accuracy_pattern=E2E_ACCURACY,
         accuracy_target=target, performance_sample_count=samples, required_scenarios={"datacenter": _OFF},
-        compliance_tests=tests, offline_min_samples=samples, dataset_size=samples,
+        compliance_tests=tests, offline_min_samples=samples, dataset_size=samples, min_duration_ms=0,
     )
 
 

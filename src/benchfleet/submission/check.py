@@ -736,8 +736,9 @@ class Checker:
         short = []
         if dur is None:
             short.append("effective_min_duration_ms is not logged: the test duration cannot be shown to be 600s")
-        elif dur < self.rules.min_duration_ms:
-            short.append(f"test duration less than {self.rules.min_duration_ms // 1000}s (min_duration {dur} ms)")
+        elif dur < (least := self.rules.min_duration_ms if bench is None or bench.min_duration_ms is None
+                    else bench.min_duration_ms):
+            short.append(f"test duration less than {least // 1000}s (min_duration {dur} ms)")
         need = (bench.min_query_count.get(logged) if bench else None) or self.rules.min_query_count.get(logged)
         queries = d["effective_min_query_count"]
         if need and queries is None:
