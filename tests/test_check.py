@@ -140,9 +140,16 @@ def test_empty_cooling(tree):
     assert any("field cooling requires a meaningful response but is empty" in e for e in _errors(tree))
 
 
-def test_integer_in_system_json(tree):
-    _edit_system(tree, accelerators_per_node=0)
-    assert any("field accelerators_per_node must be a string" in e for e in _errors(tree))
+def test_numbers_in_system_json(tree):
+    # accepted trees write counts as numbers; a 0 reads as empty to the official checker; a boolean or list is
+    # refused
+    _edit_system(tree, accelerators_per_node=2, host_processor_core_count=64)
+    assert _errors(tree) == []
+    _edit_system(tree, accelerators_per_node=0, cooling=True, sw_notes=["x"])
+    errors = _errors(tree)
+    assert any("field accelerators_per_node requires a meaningful response but is empty" in e for e in errors)
+    assert any("field cooling must be a string (or a number), found a boolean True" in e for e in errors)
+    assert any("field sw_notes must be a string (or a number), found a list" in e for e in errors)
 
 
 def test_file_in_root(tree):

@@ -428,8 +428,10 @@ class Checker:
                 self.err(path, f"field {k} is missing")
                 continue
             v = desc[k]
-            if not isinstance(v, str):
-                self.err(path, f"field {k} must be a string, found {type(v).__name__} {v!r:.60}")
+            # Accepted trees give counts as JSON numbers; the official checkers take them (a 0 reads as empty
+            # below). A boolean, list, object or null is refused: the checkers' string handling fails on them.
+            if not isinstance(v, str) and (isinstance(v, bool) or not isinstance(v, int | float)):
+                self.err(path, f"field {k} must be a string (or a number), found {_json_type(v)} {v!r:.60}")
             if k in MEANINGFUL and (not v or (isinstance(v, str) and not v.strip())):
                 self.err(path, f"field {k} requires a meaningful response but is empty")
         if "is_network" in desc and not isinstance(desc["is_network"], str):
