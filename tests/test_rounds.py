@@ -185,3 +185,26 @@ def test_spec_refuses_test05_where_the_round_has_none(cache_dir):
         st.apply(SimpleNamespace(), st.build(rules, bench, "Offline", True, 0.001, 0.001, 8), rules, test05=True)
     with pytest.raises(ValidationError, match="round: unknown MLPerf round 'v7.0'; known rounds: v3.1, v4.0"):
         tiny_spec(cache_dir, round="v7.0")
+
+
+def test_llm_server_runs_are_held_to_the_rounds_token_latencies(open_runs, tmp_path):
+    """Llama2-70B in v4.1: Server TTFT at most 2 s and TPOT at most 200 ms (99th percentile); a log of a run made
+    here, relabelled as a Server run of a model benchfleet does not run, shows the checker reading both limits."""
+    from benchfleet.submission.check import Checker
+
+    rules = get_round("v4.1")
+    bench = rules.benchmark("llama2-70b-99")
+    assert bench.token_latency_ns["Server"] == (2_000_000_000, 200_000_000)
+    perf = tmp_path / "run_1"
+    shutil.copytree(open_runs["v4.1"] / "SingleStream" / "performance" / "run_1", perf)
+    detail = perf / "mlperf_log_detail.txt"
+    _set_log_value(detail, "effective_scenario", "Server")
+    with detail.open("a") as f:
+        for key, value in (("result_first_token_99.00_percentile_latency_ns", 2_500_000_000),
+                           ("result_time_per_output_token_99.00_percentile_ns", 150_000_000)):
+            f.write(":::MLLOG " + json.dumps({"key": key, "value": value, "metadata": {"is_error": False}}) + "\n")
+    checker = Checker(tmp_path, rules, allow_quick=True)
+    checker.check_performance(perf, bench, "Server", True, {}, test05=False)
+    errors = [str(f) for f in checker.report.errors]
+    assert any("TTFT latency constraint not met, expected<=2000000000, found=2500000000" in e for e in errors), errors
+    assert not any("TPOT" in e for e in errors)

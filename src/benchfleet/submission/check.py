@@ -54,6 +54,9 @@ PERF_REQUIRED = {"mlperf_log_summary.txt", "mlperf_log_detail.txt"}
 PERF_OPTIONAL = {"mlperf_log_accuracy.json"}
 ACC_FILES = {"mlperf_log_summary.txt", "mlperf_log_detail.txt", "accuracy.txt", "mlperf_log_accuracy.json"}
 QUICK_MARK = "QUICK MODE"
+# LLM token latencies a Server (or Interactive) run logs, compared with the round's TTFT and TPOT limits.
+TTFT_KEY = "result_first_token_99.00_percentile_latency_ns"
+TPOT_KEY = "result_time_per_output_token_99.00_percentile_ns"
 # The verdict file of each compliance test benchfleet checks but does not run.
 OTHER_TEST_VERDICTS = {"TEST06": "verify_accuracy.txt", "TEST07": "verify_accuracy.txt",
                        "TEST08": "verify_accuracy.txt", "TEST09": "verify_output_len.txt"}
@@ -79,7 +82,8 @@ DETAIL_TYPES: dict[str, tuple[type, ...]] = {
         "effective_min_duration_ms", "effective_min_query_count", "early_stopping_latency_ms",
         "early_stopping_latency_ss", "result_samples_per_second", "result_scheduled_samples_per_sec",
         "result_completed_samples_per_sec", "result_qps_without_loadgen_overhead", "result_mean_query_latency_ns",
-        "qsl_reported_total_count", "effective_accuracy_sample_count")},
+        "qsl_reported_total_count", "effective_accuracy_sample_count", "result_first_token_99.00_percentile_latency_ns",
+        "result_time_per_output_token_99.00_percentile_ns")},
     "result_validity": (str,), "effective_scenario": (str,), "early_stopping_met": (bool,),
     "effective_sample_concatenate_permutation": (bool,),
 }
@@ -712,6 +716,13 @@ class Checker:
                 self.err(detail, f"latency constraint not met, expected={bench.server_latency_ns}, "
                                  f"found={d['effective_target_latency_ns']}")
                 ok = False
+        limits = bench.token_latency_ns.get(scen) if bench else None
+        if limits and logged == "Server":  # LLMs: 99th-percentile time to first token and time per output token
+            for key, limit, what in ((TTFT_KEY, limits[0], "TTFT"), (TPOT_KEY, limits[1], "TPOT")):
+                found = d[key]
+                if found is None or found > limit:
+                    self.err(detail, f"{what} latency constraint not met, expected<={limit}, found={found}")
+                    ok = False
         spq = bench.offline_samples(self.rules) if bench else self.rules.offline_min_samples_per_query
         if logged == "Offline" and (d["effective_samples_per_query"] or 0) < spq:
             msg = (f"required minimum samples per query not met, expected={spq}, "
