@@ -221,7 +221,7 @@ def estimate_cell_s(spec: dict) -> float:
         elif scen == "MultiStream":
             perf = max(floor, rules.multistream_samples_per_query * rules.min_query_count["MultiStream"] * per_sample)
         elif scen == "Offline":
-            perf = max(floor, rules.offline_min_samples_per_query * per_sample / 2)
+            perf = max(floor, bench.offline_samples(rules) * per_sample / 2)
         else:
             perf = floor
         runs = 1 + (len(bench.compliance_tests) if spec["division"] == "closed" else 0)
