@@ -169,6 +169,8 @@ def test_rounds_command_shows_each_round_and_what_changed(capsys):
     (["--round", "v3.1", "--benchmark", "llama2-70b-99"], "llama2-70b-99 was added in v4.0"),
     (["--round", "v6.0", "--system-type", "datacenter"], "resnet50 is not allowed on a 'datacenter' system"),
     (["--round", "v2.1"], "unknown MLPerf round 'v2.1'"),
+    (["--round", "v6.0", "--division", "closed", "--mode", "valid"],
+     "a valid closed v6.0 run scores resnet50's whole dataset: set dataset_count to 50000 (--dataset-count 50000)"),
 ])
 def test_run_names_where_a_benchmark_went(args, message, capsys, tmp_path):
     assert main(["run", "--check", "--out", str(tmp_path / "r"), *args]) == 2
@@ -208,3 +210,53 @@ def test_llm_server_runs_are_held_to_the_rounds_token_latencies(open_runs, tmp_p
     errors = [str(f) for f in checker.report.errors]
     assert any("TTFT latency constraint not met, expected<=2000000000, found=2500000000" in e for e in errors), errors
     assert not any("TPOT" in e for e in errors)
+
+
+def test_v51_closed_submitter_documents_calibration(open_runs, tmp_path):
+    planned = {"division": "closed", "benchmark": "resnet50", "backend": "onnxruntime", "device": "cpu",
+               "precision": "fp32", "mode": "quick", "scenarios": ["SingleStream"], "synthetic": True}
+    root = tmp_path / "tree"
+    write_tree(root, "TestOrg", [SystemRun(SYSTEM, _desc(), open_runs["v5.1"], planned)], "v5.1")
+    calibration = root / "closed" / "TestOrg" / "calibration.md"
+    assert "- resnet50 on onnxruntime (cpu): the model file's fp32 weights as they are." in calibration.read_text()
+    assert (root / "closed" / "TestOrg" / "compliance").exists() is False  # an open run has no compliance tests
+    errors = [str(f) for f in check_tree(root, "v5.1", allow_quick=True).errors]
+    assert not any("calibration" in e for e in errors), errors
+    calibration.unlink()
+    errors = [str(f) for f in check_tree(root, "v5.1", allow_quick=True).errors]
+    assert any("calibration.md: is missing; a v5.1 closed submitter documents its calibration" in e for e in errors)
+    # v5.0 had no such rule
+    assert not get_round("v5.0").layout.calibration_doc
+
+
+def test_a_harness_output_that_names_no_round_goes_into_no_tree(open_runs, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(open_runs["v4.1"], run)
+    meta = json.loads((run / "harness.json").read_text())
+    del meta["round"]
+    (run / "harness.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="says it ran under no round"):
+        write_tree(tmp_path / "tree", "TestOrg", [SystemRun(SYSTEM, dict(_desc(), division="open"), run)], "v4.1")
+
+
+@pytest.mark.parametrize("test, text, message", [
+    ("TEST06", "First token check pass: Skipped\nEOS check pass: True\nSample length check pass: True\n"
+               "TEST06 verification complete\n", None),
+    ("TEST06", "First token check pass: True\nEOS check pass: False\nSample length check pass: True\n",
+     "does not say 'EOS check pass: True': TEST06 did not pass"),
+    ("TEST07", "TEST PASS\n", None),
+    ("TEST09", "TEST FAIL\n", "does not say 'TEST PASS': TEST09 did not pass"),
+])
+def test_compliance_tests_benchfleet_does_not_run_are_read_from_their_verdicts(test, text, message, tmp_path):
+    from benchfleet.submission.check import OTHER_TEST_VERDICTS, Checker
+
+    tdir = tmp_path / "Server" / test
+    tdir.mkdir(parents=True)
+    (tdir / OTHER_TEST_VERDICTS[test][0]).write_text(text)
+    checker = Checker(tmp_path, get_round("v6.1"))
+    checker.check_other_test(tdir, test)
+    errors = [str(f) for f in checker.report.errors]
+    assert (any(message in e for e in errors) if message else errors == []), errors
+    shutil.rmtree(tdir)
+    checker.check_other_test(tdir, test)
+    assert any(f"Missing {test} in compliance dir" in str(f) for f in checker.report.errors)

@@ -62,6 +62,6 @@ def metric(log: DetailLog, folder_scenario: str, server_field: str = "result_sch
         return spq * 1000 / (float(log["result_mean_query_latency_ns"]) / 1e6), "samples/s (inferred from MultiStream)"
     key = metric_key(logged, server_field, fields)
     value = float(log[key])
-    if logged in ("SingleStream", "MultiStream") and key.startswith("early_stopping_latency"):
+    if key.startswith("early_stopping_latency") or key.endswith("_ns"):  # latencies are logged in ns
         return value / 1e6, "ms"
     return value, "tokens/s" if "tokens" in key else "samples/s"

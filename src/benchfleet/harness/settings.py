@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from benchfleet.rules.table import BenchmarkRule, RoundRules
 
 QUICK_MIN_DURATION_MS = 1000
-# SingleStream keeps the round's 1024 queries: with fewer, the early-stopping estimate is close to
-# the slowest query and compliance comparisons become a coin toss. A benchmark without compliance
+# Quick SingleStream runs 1024 queries (every round's minimum is LoadGen's 100): with fewer, the early-stopping
+# estimate is close to the slowest query and compliance comparisons become a coin toss. A benchmark without compliance
 # tests (GPT-J) takes the fewest queries early stopping accepts (64): its queries take seconds.
 QUICK_MIN_QUERIES = {"SingleStream": 1024, "Server": 662}
 
@@ -66,6 +66,8 @@ def build(rules: RoundRules, bench: BenchmarkRule, scenario: str, quick: bool,
         r["sample_concatenate_permutation"] = 1
     if scenario in bench.min_query_count:
         r["min_query_count"] = bench.min_query_count[scenario]
+    if scenario == "Server" and "Server" in bench.token_latency_ns:  # LLMs: the round's TTFT and TPOT limits (ns)
+        r["ttft_latency"], r["tpot_latency"] = bench.token_latency_ns["Server"]
     r.update(bench.loadgen_values)
     u = s.user_values
     per_sample_qps = batch / max(batch_latency_s, 1e-6)
@@ -91,7 +93,10 @@ def build(rules: RoundRules, bench: BenchmarkRule, scenario: str, quick: bool,
 # Per-model mlperf.conf keys a round may set (BenchmarkRule.loadgen_values): the TestSettings attribute of the
 # same name, and its type.
 _LOADGEN_VALUES = {"use_token_latencies": bool, "infer_token_latencies": bool, "token_latency_scaling_factor": int,
-                   "ttft_latency": int, "tpot_latency": int}
+                   "ttft_latency": int, "tpot_latency": int, "accuracy_sample_count_override": int}
+# Values build() sets that apply() sets by name (the rest go through _LOADGEN_VALUES).
+_NAMED = {"min_duration", "min_query_count", "performance_sample_count_override", "target_latency_percentile",
+          "target_latency", "target_qps", "samples_per_query", "sample_concatenate_permutation"}
 
 
 def apply(ts, settings: ScenarioSettings, rules: RoundRules, test05: bool = False) -> None:
@@ -118,6 +123,10 @@ def apply(ts, settings: ScenarioSettings, rules: RoundRules, test05: bool = Fals
         ts.server_target_latency_percentile = pct / 100
     if "sample_concatenate_permutation" in v:
         ts.sample_concatenate_permutation = bool(v["sample_concatenate_permutation"])
+    unknown = set(v) - _NAMED - set(_LOADGEN_VALUES)
+    if unknown:
+        raise ValueError(f"{settings.model}: no TestSettings attribute for {', '.join(sorted(unknown))}; add it to "
+                         "harness/settings.py _LOADGEN_VALUES")
     for key, kind in _LOADGEN_VALUES.items():
         if key in v:
             setattr(ts, key, kind(v[key]))

@@ -148,6 +148,23 @@ class HarnessSpec(BaseModel):
             raise SpecError("precision", "fp16 is for cuda; on the cpu use fp32 or bf16")
         return self
 
+    @model_validator(mode="after")
+    def _whole_dataset(self) -> HarnessSpec:
+        """From v6.0 a closed accuracy run covers the benchmark's whole dataset: a valid run that scores fewer
+        samples would only fail its check at the end, hours later."""
+        from benchfleet.benchmarks import registry
+
+        rules = get_round(self.round)
+        if self.mode != "valid" or self.division != "closed" or rules.dataset_size_check != "error":
+            return self
+        name = registry.rule_benchmark(self.benchmark)
+        need = rules.benchmark(name).dataset_size if rules.has(name) else None
+        if need and self.dataset_count < need:
+            raise SpecError("dataset_count", f"a valid closed {self.round} run scores {name}'s whole dataset: "
+                                             f"set dataset_count to {need} (--dataset-count {need}), not "
+                                             f"{self.dataset_count}")
+        return self
+
     def rule_benchmark(self) -> str:
         """The round's benchmark whose rules apply (an open model's stands-in-for benchmark)."""
         from benchfleet.benchmarks import registry

@@ -105,9 +105,17 @@ class BenchmarkRule:
     min_query_count: dict[str, int] = field(default_factory=dict)
     # A minimum duration other than the round's (v6.1's e2e-rag benchmarks are exempt: 0).
     min_duration_ms: int | None = None
+    # A scenario whose first accuracy target and accuracy-run sample count differ from the benchmark's
+    # (v6.1 qwen3-vl Interactive): scenario -> (target, samples).
+    scenario_accuracy: dict[str, tuple[float, int]] = field(default_factory=dict)
 
-    def accuracy_targets(self) -> tuple[Metric, ...]:
-        return ((self.accuracy_metric, self.accuracy_pattern, self.accuracy_target), *self.extra_accuracy)
+    def accuracy_targets(self, scenario: str | None = None) -> tuple[Metric, ...]:
+        target = self.scenario_accuracy[scenario][0] if scenario in self.scenario_accuracy else self.accuracy_target
+        return ((self.accuracy_metric, self.accuracy_pattern, target), *self.extra_accuracy)
+
+    def accuracy_samples(self, scenario: str | None = None) -> int | None:
+        """The samples an accuracy run of ``scenario`` must cover (None: the round does not check it)."""
+        return self.scenario_accuracy[scenario][1] if scenario in self.scenario_accuracy else self.dataset_size
 
     def _key(self, system_type: str) -> str:
         return "datacenter,edge" if system_type == "edge,datacenter" else system_type

@@ -45,9 +45,11 @@ V6_1 = derive(
     seeds=Seeds(2085463073848966840, 2747215439041700203, 16159082839903944936),
     retire=("llama2-70b-99", "llama3.1-405b", "mixtral-8x7b", "pointpainting", "retinanet"),
     update={
-        # Accuracy differs per scenario in v6.1; the table holds the Offline and Server target (0.7903 x 99%).
+        # Accuracy differs per scenario in v6.1: Offline and Server 0.7903 x 99% over 48289 samples, Interactive
+        # 0.7878 x 99% over 8000.
         "qwen3-vl-235b-a22b": {"required_scenarios": {"datacenter": _OFF, "datacenter,edge": _OFF},
-                               "optional_scenarios": {"datacenter": _INT_SRV, "datacenter,edge": _INT_SRV}},
+                               "optional_scenarios": {"datacenter": _INT_SRV, "datacenter,edge": _INT_SRV},
+                               "scenario_accuracy": {"Interactive": (0.7878 * 0.99, 8000)}},
     },
     add={
         "qwen3.6-27b": QWEN3_6,

@@ -32,7 +32,7 @@ from typing import Any
 from benchfleet.benchmarks import registry
 from benchfleet.harness import accuracy as acc
 from benchfleet.harness import compliance as comp
-from benchfleet.harness.logs import MARK, DetailLog, metric
+from benchfleet.harness.logs import MARK, DetailLog, metric, metric_key
 from benchfleet.rules import get_round, where_is
 from benchfleet.rules.table import RUNNABLE_TESTS, RoundRules
 from benchfleet.submission.system import FIELDS
@@ -54,12 +54,20 @@ PERF_REQUIRED = {"mlperf_log_summary.txt", "mlperf_log_detail.txt"}
 PERF_OPTIONAL = {"mlperf_log_accuracy.json"}
 ACC_FILES = {"mlperf_log_summary.txt", "mlperf_log_detail.txt", "accuracy.txt", "mlperf_log_accuracy.json"}
 QUICK_MARK = "QUICK MODE"
+EARLY_STOPPING = ("SingleStream", "MultiStream", "Server")  # scenarios LoadGen's early stopping decides
 # LLM token latencies a Server (or Interactive) run logs, compared with the round's TTFT and TPOT limits.
 TTFT_KEY = "result_first_token_99.00_percentile_latency_ns"
 TPOT_KEY = "result_time_per_output_token_99.00_percentile_ns"
 # The verdict file of each compliance test benchfleet checks but does not run.
-OTHER_TEST_VERDICTS = {"TEST06": "verify_accuracy.txt", "TEST07": "verify_accuracy.txt",
-                       "TEST08": "verify_accuracy.txt", "TEST09": "verify_output_len.txt"}
+# Each is (file, lines that must all be there; a tuple in it: any one of). TEST06 (LLM output checks) writes one
+# verdict line per check instead of TEST PASS; a first token check is skipped where a run does not stream.
+OTHER_TEST_VERDICTS: dict[str, tuple[str, tuple]] = {
+    "TEST06": ("verify_accuracy.txt", (("First token check pass: True", "First token check pass: Skipped"),
+                                       "EOS check pass: True", "Sample length check pass: True")),
+    "TEST07": ("verify_accuracy.txt", ("TEST PASS",)),
+    "TEST08": ("verify_accuracy.txt", ("TEST PASS",)),
+    "TEST09": ("verify_output_len.txt", ("TEST PASS",)),
+}
 # (results folder, scenario its log may show): inferred scenarios (edge rules), and Interactive (v5.1 on), which
 # LoadGen runs as a Server run with the model's interactive latency limits.
 INFERABLE = {("Offline", "SingleStream"), ("Offline", "MultiStream"), ("MultiStream", "SingleStream"),
@@ -556,7 +564,7 @@ class Checker:
                     self.err(sub / layout.code_folder / bname, "is missing; the code folder of this benchmark "
                                                                "must exist")
         result = {"system": system, "benchmark": bname, "scenario": scen, "path": str(sdir)}
-        acc_ok = self.guarded(sdir / "accuracy", self.check_accuracy, sdir / "accuracy", bench, closed, quick,
+        acc_ok = self.guarded(sdir / "accuracy", self.check_accuracy, sdir / "accuracy", bench, closed, quick, scen,
                               default=False)
         perf_dir = sdir / "performance" / "run_1"
         if not self.is_dir(perf_dir):
@@ -584,7 +592,7 @@ class Checker:
         self.report.results.append(result)
 
     # ---- accuracy --------------------------------------------------------------------
-    def check_accuracy(self, adir: Path, bench, closed: bool, quick: bool = False) -> bool:
+    def check_accuracy(self, adir: Path, bench, closed: bool, quick: bool = False, scen: str | None = None) -> bool:
         """``quick``: the tree declares quick mode and the caller allows quick trees."""
         if not self.is_file(adir / "accuracy.txt"):
             self.err(adir, "has no accuracy.txt")
@@ -600,7 +608,7 @@ class Checker:
             ok = False
         value = None
         if bench:
-            for metric_name, pattern, target in bench.accuracy_targets():
+            for metric_name, pattern, target in bench.accuracy_targets(scen):
                 found = _last_value(text, pattern)
                 if metric_name == bench.accuracy_metric:
                     value = found
@@ -640,11 +648,12 @@ class Checker:
             if errs:
                 self.err(detail, f"contains errors: {errs[0][:200]}")
                 ok = False
-            if bench and bench.dataset_size and self.rules.dataset_size_check != "off":
+            samples = bench.accuracy_samples(scen) if bench else None
+            if samples and self.rules.dataset_size_check != "off":
                 covered = d["effective_accuracy_sample_count"] or d["qsl_reported_total_count"]
-                if covered != bench.dataset_size:
+                if covered != samples:
                     msg = (f"the accuracy run covers {covered} samples; a {self.rules.version} accuracy run covers "
-                           f"the whole dataset ({bench.dataset_size})")
+                           f"the whole dataset ({samples})")
                     if self.rules.dataset_size_check == "warn" or quick:
                         self.warn(detail, msg + ("; quick mode, not for submission" if quick else ""))
                     else:
@@ -708,7 +717,7 @@ class Checker:
             self.err(detail, f"logs scenario {str(logged)[:40]} in a {scen} folder; only Offline/MultiStream may be "
                              "inferred from SingleStream (or Offline from MultiStream)")
             return False, None
-        if logged in ("SingleStream", "MultiStream", "Server") and not d["early_stopping_met"]:
+        if logged in EARLY_STOPPING and not d["early_stopping_met"]:
             self.err(detail, f"early stopping condition was not met ({str(d['early_stopping_result'])[:200]})")
             ok = False
         if bench and logged == "Server" and bench.server_latency_ns:
@@ -748,11 +757,14 @@ class Checker:
         # a short run is an error unless the tree declares quick mode and the caller allows quick trees
         short = []
         if dur is None:
-            short.append("effective_min_duration_ms is not logged: the test duration cannot be shown to be 600s")
+            short.append("effective_min_duration_ms is not logged: the test duration cannot be shown to meet the "
+                         "round's minimum")
         elif dur < (least := self.rules.min_duration_ms if bench is None or bench.min_duration_ms is None
                     else bench.min_duration_ms):
             short.append(f"test duration less than {least // 1000}s (min_duration {dur} ms)")
-        need = (bench.min_query_count.get(logged) if bench else None) or self.rules.min_query_count.get(logged)
+        # a benchmark's own count applies where the checker reads its table: scenarios without early stopping
+        own = bench.min_query_count.get(logged) if bench and logged not in EARLY_STOPPING else None
+        need = own or self.rules.min_query_count.get(logged)
         queries = d["effective_min_query_count"]
         if need and queries is None:
             short.append(f"effective_min_query_count is not logged: the round needs {need} for {logged}")
@@ -768,7 +780,9 @@ class Checker:
         try:
             value, _ = metric(d, scen, self.rules.server_result_field, bench.result_fields if bench else None)
         except (TypeError, KeyError, ValueError, ZeroDivisionError):
-            self.err(detail, "the result metric cannot be read")
+            key = metric_key(logged, self.rules.server_result_field, bench.result_fields if bench else None) \
+                if logged in SCENARIO_MAPPING.values() else "?"
+            self.err(detail, f"the result metric cannot be read (the {self.rules.version} checker reads {key})")
             ok = False
         return ok, value
 
@@ -789,14 +803,20 @@ class Checker:
 
     def check_other_test(self, tdir: Path, test: str) -> None:
         """A compliance test benchfleet does not run (TEST06 to TEST09, LLM benchmarks): its folder and the
-        verdict files the round's checker reads must be there and say TEST PASS."""
+        verdict file the round's checker reads must be there and say that the test passed."""
         if not self.is_dir(tdir):
             self.err(tdir.parent, f"Missing {test} in compliance dir")
             return
-        verdict = OTHER_TEST_VERDICTS.get(test, "verify_accuracy.txt")
-        path = tdir / verdict
-        if not self.is_file(path) or "TEST PASS" not in self.read_text(path):
-            self.err(path, "missing or does not say TEST PASS")
+        name, wanted = OTHER_TEST_VERDICTS[test]
+        path = tdir / name
+        if not self.is_file(path):
+            self.err(path, f"is missing; {test} writes its verdict there")
+            return
+        lines = {line.strip() for line in self.read_text(path).splitlines()}
+        for want in wanted:
+            options = want if isinstance(want, tuple) else (want,)
+            if not lines & set(options):
+                self.err(path, f"does not say {' or '.join(repr(o) for o in options)}: {test} did not pass")
 
     def check_compliance(self, tdir: Path, test: str, ref_perf: Path, bench, scen, quick, user_values) -> None:
         if not self.is_dir(tdir):

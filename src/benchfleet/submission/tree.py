@@ -123,11 +123,17 @@ def _code_files(task: str) -> list[tuple[Path, str]]:
     return [(f, prefix + f.name) for folder, prefix in folders for f in sorted((PACKAGE / folder).glob("*.py"))]
 
 
-def _calibration(cell: dict) -> str:
+def _calibration_line(cell: dict) -> str:
+    precision = cell.get("precision") or "fp32"
+    how = ("the model file's fp32 weights as they are" if precision == "fp32"
+           else f"the model file's fp32 weights cast to {precision} when loaded (no scaling, no calibration)")
+    return f"- {cell['benchmark']} on {cell['backend']} ({cell['device']}): {how}."
+
+
+def _calibration(lines: list[str]) -> str:
     return ("# Calibration and quantization\n\n"
-            f"benchfleet ran {cell['benchmark']} with the model's own weights "
-            f"({cell.get('precision') or 'fp32'}, backend {cell['backend']}): no calibration data set was used and no "
-            "weights were quantized.\n")
+            "No calibration data set was used and no weights were quantized to integers. Each result ran:\n\n"
+            + "\n".join(dict.fromkeys(lines)) + "\n")
 
 
 def _code_readme(task: str, impl: str) -> str:
@@ -158,13 +164,15 @@ def write_tree(root: Path, submitter: str, runs: list[SystemRun], round_version:
     layout = rules.layout
     written: list[Path] = []
     synthetic_any = False
+    calibration: dict[Path, list[str]] = {}  # closed submitter folder -> a line per cell (v5.1's calibration.md)
     root = Path(root)
     safe_name(submitter, "submitter")
     for run in runs:
         meta = run.meta
         ran_under = round_of(meta)
-        if ran_under is not None and ran_under != rules.version:
-            raise ValueError(f"{run.system_id}: its harness ran under the {ran_under} rules; it cannot go into a "
+        if ran_under != rules.version:
+            raise ValueError(f"{run.system_id}: its harness.json says it ran under "
+                             f"{'the ' + ran_under + ' rules' if ran_under else 'no round'}; it cannot go into a "
                              f"{rules.version} tree (run it again with --round {rules.version})")
         cell = _planned(run, meta)
         # labelled SYNTHETIC when the plan generated the data or the host says it did
@@ -189,8 +197,8 @@ def write_tree(root: Path, submitter: str, runs: list[SystemRun], round_version:
         desc = dict(run.description, division=division, submitter=submitter)
         (sub / "systems").mkdir(parents=True, exist_ok=True)
         _inside(root, sub / "systems" / f"{sid}.json").write_text(json.dumps(desc, indent=2) + "\n")
-        if layout.calibration_doc and division in ("closed", "network") and not (sub / "calibration.md").exists():
-            (sub / "calibration.md").write_text(_calibration(cell))
+        if layout.calibration_doc and division in ("closed", "network"):
+            calibration.setdefault(sub, []).append(_calibration_line(cell))
         code = _inside(root, layout.code_dir(sub, bench, impl))
         code.mkdir(parents=True, exist_ok=True)
         task = registry.lookup(cell["benchmark"], cell["backend"]).task  # from the plan, never the host
@@ -229,6 +237,8 @@ def write_tree(root: Path, submitter: str, runs: list[SystemRun], round_version:
                 _copy_logs(tsrc / "accuracy", tdst / "accuracy",
                            ("mlperf_log_accuracy.json", "accuracy.txt", "baseline_accuracy.txt",
                             "compliance_accuracy.txt"))
+    for sub, lines in calibration.items():
+        (sub / "calibration.md").write_text(_calibration(lines))
     notes = root / "README.md"
     text = ["# Submission tree written by benchfleet", "", f"MLPerf Inference round: {rules.version}", ""]
     if synthetic_any:

@@ -158,9 +158,10 @@ def aggregate(run_dir: Path) -> dict:
             overrides={**sysdef.description, **(hf.get("overrides") or {})},
         )
         ran_under = round_of(meta)
-        if ran_under is not None and ran_under != plan.round:
+        if ran_under != plan.round:
+            said = f"the {ran_under[:20]!r} rules" if ran_under else "no round"
             wrong_round.append({"host": cell.host, "cell": cell.id, "kind": "harness", "task": "aggregate",
-                                "message": f"the host's harness.json says it ran under the {ran_under[:20]!r} rules, "
+                                "message": f"the host's harness.json says it ran under {said}, "
                                            f"not {plan.round}; its results are left out of the tree",
                                 "infrastructure": False})
             continue

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from benchfleet import __version__
+from benchfleet.rules import DEFAULT_ROUND
 from benchfleet.safetext import for_terminal
 from benchfleet.sweep.plan import Plan
 from benchfleet.sweep.rundir import CellState
@@ -303,7 +304,7 @@ def rounds_report(tables: list, runnable: set[str], detail: bool = False) -> str
     round before; with ``detail`` (one round named) a line per benchmark with its rules."""
     lines = []
     for r in tables:
-        head = f"{r.version}" + (" (default)" if r.version == "v3.1" else "") + f": {r.source}"
+        head = f"{r.version}" + (" (default)" if r.version == DEFAULT_ROUND else "") + f": {r.source}"
         lines.append(head)
         names = [f"{n}*" if n in runnable else n for n in r.benchmarks]
         lines.append(f"  benchmarks ({len(names)}; * = benchfleet runs it): {', '.join(names)}")
@@ -335,8 +336,9 @@ def rounds_report(tables: list, runnable: set[str], detail: bool = False) -> str
                                 for s, (t, p) in b.token_latency_ns.items())
                 acc = "; ".join(f"{m} >= {v:.6g}" for m, _, v in b.accuracy_targets())
                 acc += "".join(f"; {m} <= {v:.6g}" for m, _, v in b.upper_limits)
+                offline = any("Offline" in s for s in b.required_scenarios.values())
                 lines.append(f"  {b.name}: {req} | {opt} | {b.performance_sample_count} | "
-                             f"{b.offline_samples(r)} | {lat}{'; ' + tok if tok else ''} | "
+                             f"{b.offline_samples(r) if offline else '-'} | {lat}{'; ' + tok if tok else ''} | "
                              f"{','.join(b.compliance_tests) or 'none'} | {acc}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
