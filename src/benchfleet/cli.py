@@ -51,6 +51,7 @@ EPILOG_SWEEP = """examples:
 The run directory runs/<run-id>/ holds the plan, every fetched log, the submission tree,
 results.json / results.csv and the Ansible event stream (ansible/artifacts/*/job_events).
 Running the same sweep file again continues the same run: finished cells are never re-run.
+The sweep file's `round:` key (v3.1 by default, up to v6.1) picks the rules, the tree layout and the check.
 """
 
 
@@ -252,8 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--offline", default="auto", choices=["auto", "measured", "inferred"],
                    help="Offline on edge systems: inferred from SingleStream in quick mode (auto) or measured")
     r.add_argument("--benchmark", default="resnet50",
-                   help="resnet50 (default), bert-99, bert-99.9, gptj-99, gptj-99.9; open division also "
-                        "mobilenet-v1-1.0-224-tflite, efficientnet-lite0-tflite (with --backend tflite)")
+                   help="resnet50 (default), bert-99, bert-99.9, gptj-99, gptj-99.9 (to v5.0); open division also "
+                        "mobilenet-v1-1.0-224-tflite, efficientnet-lite0-tflite (with --backend tflite); "
+                        "`benchfleet rounds ROUND` lists a round's benchmarks")
     r.add_argument("--backend", default="onnxruntime",
                    help="inference backend: onnxruntime (default), pytorch (the same ONNX file run by torch), "
                         "tensorflow or tflite")
@@ -324,7 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     stt.add_argument("run_id", help="the run id (a folder in --runs-dir)")
     stt.add_argument("--runs-dir", default="runs", help="where run directories live (default ./runs)")
     stt.add_argument("--json", action="store_true", help="machine-readable output")
-    stt.add_argument("--round", default="", help="the round you expect the run to be of: an error if it is another")
+    stt.add_argument("--round", default="", help=f"the round you expect the run to be of ({', '.join(ROUNDS)}): an "
+                                                 "error if it is another")
     stt.set_defaults(func=cmd_status)
 
     su = sub.add_parser("setup", help="make hosts ready: NVIDIA driver/CUDA, venv, frameworks, harness (idempotent)",
