@@ -8,29 +8,17 @@ import shutil
 from pathlib import Path
 
 import pytest
+from treeparts import SYSTEM, set_log_value, system_description
 
 from benchfleet.submission.check import check_tree
 from benchfleet.submission.system import UNKNOWN, describe, system_id
 from benchfleet.submission.tree import SystemRun, write_tree
 
-SYSTEM = "Test_CPU_2c_onnxruntime_cpu"
-
-
-def _desc() -> dict:
-
-    facts = {"cpu_model": "Test CPU", "sockets": 1, "cores_per_socket": 2, "vcpus": 2, "mem_total_mb": 24000,
-             "os": "Debian GNU/Linux 12 (bookworm)", "storage_bytes": 252_000_000_000, "nics": [{"name": "eth0"}],
-             "kernel": "6.1"}
-    return describe(facts, division="closed", submitter="TestOrg", framework="onnxruntime 1.x",
-                    software="benchfleet", synthetic=True,
-                    overrides={"host_processor_frequency": "2.0 GHz", "host_processor_caches": "L2 1 MB",
-                               "host_memory_configuration": "1x 24 GB", "host_storage_type": "SSD"}).values
-
 
 @pytest.fixture()
 def tree(recorded_run, tmp_path) -> Path:
     root = tmp_path / "tree"
-    write_tree(root, "TestOrg", [SystemRun(SYSTEM, _desc(), recorded_run)])
+    write_tree(root, "TestOrg", [SystemRun(SYSTEM, system_description(), recorded_run)])
     return root
 
 
@@ -59,20 +47,8 @@ def _detail(root: Path, scen: str) -> Path:
     return _sub(root) / "results" / SYSTEM / "resnet50" / scen / "performance" / "run_1" / "mlperf_log_detail.txt"
 
 
-def _set_log_value(path: Path, key: str, value) -> None:
-    lines = []
-    for line in path.read_text().splitlines():
-        if f'"key": "{key}"' in line:
-            head, body = line.split(":::MLLOG", 1)
-            d = json.loads(body)
-            d["value"] = value
-            line = head + ":::MLLOG " + json.dumps(d)
-        lines.append(line)
-    path.write_text("\n".join(lines) + "\n")
-
-
 def test_wrong_seed(tree):
-    _set_log_value(_detail(tree, "SingleStream"), "effective_qsl_rng_seed", 1)
+    set_log_value(_detail(tree, "SingleStream"), "effective_qsl_rng_seed", 1)
     assert any("qsl_rng_seed is wrong, expected=148687905518835231, found=1" in e for e in _errors(tree))
 
 
@@ -173,7 +149,7 @@ def test_short_duration_in_a_tree_that_claims_to_be_real(tree):
 
 
 def test_logged_duration_must_match_user_conf(tree):
-    _set_log_value(_detail(tree, "MultiStream"), "effective_min_duration_ms", 500)
+    set_log_value(_detail(tree, "MultiStream"), "effective_min_duration_ms", 500)
     assert any("min duration 500 ms does not match user.conf (1000 ms)" in e for e in _errors(tree))
 
 
@@ -190,7 +166,7 @@ def test_compliance_rule_is_recomputed(tree):
 
 
 def test_early_stopping_not_met(tree):
-    _set_log_value(_detail(tree, "SingleStream"), "early_stopping_met", False)
+    set_log_value(_detail(tree, "SingleStream"), "early_stopping_met", False)
     assert any("early stopping condition was not met" in e for e in _errors(tree))
 
 

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import tiny_spec
 from pydantic import ValidationError
-from test_check import SYSTEM, _desc, _set_log_value
+from treeparts import SYSTEM, set_log_value, system_description
 
 from benchfleet.cli import main
 from benchfleet.harness.logs import DetailLog
@@ -49,7 +49,7 @@ def test_each_round_runs_with_its_values_and_writes_its_layout(version, open_run
     assert f"MLPerf Inference {version} rules" in (run / "SingleStream" / "user.conf").read_text()
 
     root = tmp_path / "tree"
-    write_tree(root, "TestOrg", [SystemRun(SYSTEM, dict(_desc(), division="open"), run)], version)
+    write_tree(root, "TestOrg", [SystemRun(SYSTEM, dict(system_description(), division="open"), run)], version)
     sub, layout = root / "open" / "TestOrg", rules.layout
     scen = sub / "results" / SYSTEM / "resnet50" / "SingleStream"
     if layout.in_results:  # v6.0 on: everything of a scenario in results/, code in src/
@@ -68,7 +68,7 @@ def test_each_round_runs_with_its_values_and_writes_its_layout(version, open_run
     # a run of one round never goes into a tree of another, and another round's check finds its seeds wrong
     other = "v3.1"
     with pytest.raises(ValueError, match=f"ran under the {version} rules"):
-        write_tree(tmp_path / "other", "TestOrg", [SystemRun(SYSTEM, _desc(), run)], other)
+        write_tree(tmp_path / "other", "TestOrg", [SystemRun(SYSTEM, system_description(), run)], other)
     errors = [str(f) for f in check_tree(root, other, allow_quick=True).errors]
     assert any("qsl_rng_seed is wrong, expected=148687905518835231" in e for e in errors), errors
 
@@ -86,7 +86,7 @@ def v61_run(cache_dir, tmp_path_factory) -> Path:
 @pytest.fixture()
 def v61_tree(v61_run, tmp_path) -> Path:
     root = tmp_path / "tree"
-    write_tree(root, "TestOrg", [SystemRun(SYSTEM, _desc(), v61_run)], "v6.1")
+    write_tree(root, "TestOrg", [SystemRun(SYSTEM, system_description(), v61_run)], "v6.1")
     return root
 
 
@@ -115,7 +115,7 @@ def test_v61_closed_tree_passes_with_compliance_inside_results(v61_tree):
     (lambda r: (_scen(r) / "measurements.json").unlink(), "is missing measurements.json"),
     (lambda r: (_scen(r) / "user.conf").unlink(), "is missing user.conf"),
     (lambda r: shutil.rmtree(r / "closed" / "TestOrg" / "src"), "missing src/ folder"),
-    (lambda r: _set_log_value(_scen(r) / "performance" / "run_1" / "mlperf_log_detail.txt",
+    (lambda r: set_log_value(_scen(r) / "performance" / "run_1" / "mlperf_log_detail.txt",
                               "effective_sample_index_rng_seed", 14276810075590677512),  # v6.0's seed
      "sample_index_rng_seed is wrong, expected=2747215439041700203, found=14276810075590677512"),
     (lambda r: _edit_json(r / "closed" / "TestOrg" / "systems" / f"{SYSTEM}.json", drop="host_network_card_count"),
@@ -200,7 +200,7 @@ def test_llm_server_runs_are_held_to_the_rounds_token_latencies(open_runs, tmp_p
     perf = tmp_path / "run_1"
     shutil.copytree(open_runs["v4.1"] / "SingleStream" / "performance" / "run_1", perf)
     detail = perf / "mlperf_log_detail.txt"
-    _set_log_value(detail, "effective_scenario", "Server")
+    set_log_value(detail, "effective_scenario", "Server")
     with detail.open("a") as f:
         for key, value in (("result_first_token_99.00_percentile_latency_ns", 2_500_000_000),
                            ("result_time_per_output_token_99.00_percentile_ns", 150_000_000)):
@@ -216,7 +216,7 @@ def test_v51_closed_submitter_documents_calibration(open_runs, tmp_path):
     planned = {"division": "closed", "benchmark": "resnet50", "backend": "onnxruntime", "device": "cpu",
                "precision": "fp32", "mode": "quick", "scenarios": ["SingleStream"], "synthetic": True}
     root = tmp_path / "tree"
-    write_tree(root, "TestOrg", [SystemRun(SYSTEM, _desc(), open_runs["v5.1"], planned)], "v5.1")
+    write_tree(root, "TestOrg", [SystemRun(SYSTEM, system_description(), open_runs["v5.1"], planned)], "v5.1")
     calibration = root / "closed" / "TestOrg" / "calibration.md"
     assert "- resnet50 on onnxruntime (cpu): the model file's fp32 weights as they are." in calibration.read_text()
     assert (root / "closed" / "TestOrg" / "compliance").exists() is False  # an open run has no compliance tests
@@ -236,7 +236,8 @@ def test_a_harness_output_that_names_no_round_goes_into_no_tree(open_runs, tmp_p
     del meta["round"]
     (run / "harness.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="says it ran under no round"):
-        write_tree(tmp_path / "tree", "TestOrg", [SystemRun(SYSTEM, dict(_desc(), division="open"), run)], "v4.1")
+        write_tree(tmp_path / "tree", "TestOrg", [SystemRun(SYSTEM, dict(system_description(), division="open"), run)],
+                   "v4.1")
 
 
 @pytest.mark.parametrize("test, text, message", [
