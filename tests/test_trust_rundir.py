@@ -235,7 +235,7 @@ def test_status_reads_a_held_run_without_waiting_for_its_lock(held_run, tmp_path
     res = _cli("status", "r1", "--runs-dir", str(tmp_path / "runs"))
 
     assert res.returncode == 0, res.stderr
-    assert "run r1: 0 done" in res.stdout
+    assert "run r1 (MLPerf Inference v3.1): 0 done" in res.stdout
 
 
 def test_the_lock_goes_with_the_process_that_held_it(held_run):
