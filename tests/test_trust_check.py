@@ -17,27 +17,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from treeparts import SYSTEM, system_description
 
-from benchfleet.submission.system import describe
 from benchfleet.submission.tree import SystemRun, write_tree
 
 BENCHFLEET = str(Path(sys.executable).parent / "benchfleet")
-SYSTEM = "Test_CPU_2c_onnxruntime_cpu"
 LONG_MS = 600_000  # the round's minimum duration
 
 
-def _desc() -> dict:
-    facts = {"cpu_model": "Test CPU", "sockets": 1, "cores_per_socket": 2, "vcpus": 2, "mem_total_mb": 24000,
-             "os": "Debian GNU/Linux 12 (bookworm)", "storage_bytes": 252_000_000_000, "nics": [{"name": "eth0"}],
-             "kernel": "6.1"}
-    return describe(facts, division="closed", submitter="TestOrg", framework="onnxruntime 1.x",
-                    software="benchfleet", synthetic=True,
-                    overrides={"host_processor_frequency": "2.0 GHz", "host_processor_caches": "L2 1 MB",
-                               "host_memory_configuration": "1x 24 GB", "host_storage_type": "SSD"}).values
-
-
 def _quick_tree(recorded_run: Path, root: Path) -> Path:
-    write_tree(root, "TestOrg", [SystemRun(SYSTEM, _desc(), recorded_run)])
+    write_tree(root, "TestOrg", [SystemRun(SYSTEM, system_description(), recorded_run)])
     return root
 
 

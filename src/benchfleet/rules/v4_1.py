@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from benchfleet.rules.common import LLM_FIELDS
 from benchfleet.rules.table import BenchmarkRule, Seeds, derive
 from benchfleet.rules.v4_0 import KEY_PATTERN, ROUGE1, ROUGE2, ROUGEL, TOKENS_PER_SAMPLE, V4_0
 
 GSM8K = KEY_PATTERN.format("gsm8k")
 MBXP = KEY_PATTERN.format("mbxp")
 
-_LLM_FIELDS = {"Offline": "result_tokens_per_second", "Server": "result_completed_tokens_per_second"}
 _GPTJ_EQ = ("SingleStream", "Offline", "Server")
 _GPTJ = {
     "equal_issue_scenarios": _GPTJ_EQ,
@@ -16,7 +16,7 @@ _GPTJ = {
     "result_fields": {"Offline": "result_inferred_tokens_per_second",
                       "Server": "result_inferred_completed_tokens_per_second"},
 }
-_LLAMA2 = {"equal_issue_scenarios": ("Offline", "Server"), "result_fields": _LLM_FIELDS}
+_LLAMA2 = {"equal_issue_scenarios": ("Offline", "Server"), "result_fields": LLM_FIELDS}
 
 MIXTRAL = BenchmarkRule(
     name="mixtral-8x7b", loadgen_model="mixtral-8x7b", accuracy_metric="ROUGE1", accuracy_pattern=ROUGE1,
@@ -32,7 +32,7 @@ MIXTRAL = BenchmarkRule(
     offline_min_samples=15000,
     token_latency_ns={"Server": (2_000_000_000, 200_000_000)},
     loadgen_values={"use_token_latencies": 1},
-    result_fields=_LLM_FIELDS,
+    result_fields=LLM_FIELDS,
 )
 
 V4_1 = derive(

@@ -5,6 +5,7 @@ v5.0.1 rather than the bare v5.0 tag: five days later, it adds the llama2-70b-in
 
 from __future__ import annotations
 
+from benchfleet.rules.common import LLM_FIELDS
 from benchfleet.rules.table import BenchmarkRule, Layout, Seeds, bench, derive
 from benchfleet.rules.v4_0 import KEY_PATTERN, ROUGE2, ROUGEL, TOKENS_PER_SAMPLE
 from benchfleet.rules.v4_1 import GSM8K, MBXP, V4_1
@@ -13,7 +14,6 @@ from benchfleet.rules.v4_1 import GSM8K, MBXP, V4_1
 ACC = r"^(?:\{\"accuracy|accuracy)[\": ]*=?\s*([\d\.]+).*"
 EXACT_MATCH = KEY_PATTERN.format("exact_match")
 
-_LLM_FIELDS = {"Offline": "result_tokens_per_second", "Server": "result_completed_tokens_per_second"}
 _DC_ONLY = {"datacenter": ("Server", "Offline"), "datacenter,edge": ("Server", "Offline")}
 _TEST01 = ("TEST01",)
 
@@ -27,7 +27,7 @@ LLAMA3_405B = BenchmarkRule(
     offline_min_samples=8313,
     token_latency_ns={"Server": (6_000_000_000, 175_000_000)},
     loadgen_values={"use_token_latencies": 1},
-    result_fields=_LLM_FIELDS,
+    result_fields=LLM_FIELDS,
 )
 
 RGAT = BenchmarkRule(

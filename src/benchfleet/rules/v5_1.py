@@ -6,6 +6,7 @@ corrects the DeepSeek-R1 targets and the dlrm-v2 dataset size (330067).
 
 from __future__ import annotations
 
+from benchfleet.rules.common import LLM_DC, LLM_DC_OPTIONAL, LLM_EQ, LLM_FIELDS, OFF
 from benchfleet.rules.table import BenchmarkRule, Layout, Seeds, derive
 from benchfleet.rules.v4_0 import KEY_PATTERN, TOKENS_PER_SAMPLE
 from benchfleet.rules.v5_0 import EXACT_MATCH, V5_0
@@ -23,14 +24,7 @@ GEN_LEN = KEY_PATTERN.format("gen_len")
 # Whisper prints word accuracy (100 - WER) on the "Word Error Rate" line.
 WORD_ACCURACY = r"Word Error Rate\:.*, accuracy=([0-9\.]+)%"
 
-_LLM_FIELDS = {"Offline": "result_tokens_per_second", "Server": "result_completed_tokens_per_second"}
-_OFF = ("Offline",)
 _SS_OFF = ("SingleStream", "Offline")
-_INT_SRV = ("Interactive", "Server")
-# Datacenter LLMs: Offline required, Server and/or Interactive optional (one of them must be there).
-_LLM_DC = {"datacenter": _OFF, "datacenter,edge": _OFF}
-_LLM_DC_OPTIONAL = {"datacenter": _INT_SRV, "datacenter,edge": _INT_SRV}
-_LLM_EQ = ("Offline", "Server", "Interactive")
 _TEST01 = ("TEST01",)
 
 
@@ -51,8 +45,8 @@ def _llama3_8b(name: str, model: str, refs: dict[str, float], gen_len: int, psc:
 
 LLAMA3_8B = _llama3_8b(
     "llama3.1-8b", "llama3_1-8b", {"rouge1": 38.7792, "rouge2": 15.9075, "rougeL": 24.4957, "rougeLsum": 35.793},
-    8167644, 13368, required_scenarios=_LLM_DC, optional_scenarios=_LLM_DC_OPTIONAL, compliance_tests=("TEST06",),
-    server_latency_ns=20_000_000_000, equal_issue_scenarios=_LLM_EQ, result_fields=_LLM_FIELDS,
+    8167644, 13368, required_scenarios=LLM_DC, optional_scenarios=LLM_DC_OPTIONAL, compliance_tests=("TEST06",),
+    server_latency_ns=20_000_000_000, equal_issue_scenarios=LLM_EQ, result_fields=LLM_FIELDS,
     token_latency_ns={"Server": (2_000_000_000, 100_000_000), "Interactive": (500_000_000, 30_000_000)})
 LLAMA3_8B_EDGE = _llama3_8b(
     "llama3.1-8b-edge", "llama3_1-8b-edge", {"rouge1": 39.06, "rouge2": 16.1147, "rougeL": 24.6375,
@@ -81,19 +75,19 @@ DEEPSEEK_R1 = BenchmarkRule(
     extra_accuracy=(("TOKENS_PER_SAMPLE", TOKENS_PER_SAMPLE, 3886.2274 * 0.9),),
     upper_limits=(("TOKENS_PER_SAMPLE", TOKENS_PER_SAMPLE, 3886.2274 * 1.1),),
     offline_min_samples=4388, dataset_size=4388, token_latency_ns={"Server": (2_000_000_000, 80_000_000)},
-    loadgen_values={"use_token_latencies": 1}, result_fields=_LLM_FIELDS,
+    loadgen_values={"use_token_latencies": 1}, result_fields=LLM_FIELDS,
 )
 
 WHISPER = BenchmarkRule(
     name="whisper", loadgen_model="whisper", accuracy_metric="ACCURACY", accuracy_pattern=WORD_ACCURACY,
     accuracy_target=(100.0 - 2.0671) * 0.99, performance_sample_count=1633,
-    required_scenarios={"datacenter": _OFF, "edge": _OFF, "datacenter,edge": _OFF}, compliance_tests=_TEST01,
-    equal_issue_scenarios=_OFF, offline_min_samples=1633, dataset_size=1633,
+    required_scenarios={"datacenter": OFF, "edge": OFF, "datacenter,edge": OFF}, compliance_tests=_TEST01,
+    equal_issue_scenarios=OFF, offline_min_samples=1633, dataset_size=1633,
     loadgen_values={"use_token_latencies": 1}, result_fields={"Offline": "result_tokens_per_second"},
 )
 
 _LLM_OPTIONAL = {
-    "required_scenarios": _LLM_DC, "optional_scenarios": _LLM_DC_OPTIONAL, "equal_issue_scenarios": _LLM_EQ,
+    "required_scenarios": LLM_DC, "optional_scenarios": LLM_DC_OPTIONAL, "equal_issue_scenarios": LLM_EQ,
 }
 _V50 = V5_0.benchmarks
 

@@ -3,6 +3,7 @@ the last commit with the v6.0 seeds): what changed from v5.1."""
 
 from __future__ import annotations
 
+from benchfleet.rules.common import INT_SRV, LLM_DC, LLM_DC_OPTIONAL, LLM_EQ, LLM_FIELDS, OFF
 from benchfleet.rules.table import BenchmarkRule, Layout, Seeds, derive
 from benchfleet.rules.v4_0 import KEY_PATTERN, TOKENS_PER_SAMPLE
 from benchfleet.rules.v5_0 import EXACT_MATCH
@@ -15,23 +16,17 @@ DLRM_AUC = r".*metric/lifetime_gauc/rating:\s*([\d\.]+).*"
 VBENCH = KEY_PATTERN.format("vbench_score")
 F1_HIERARCHICAL = r'\{.*"f1":\s*([\d\.]+).*\}'
 
-_LLM_FIELDS = {"Offline": "result_tokens_per_second", "Server": "result_completed_tokens_per_second"}
-_OFF = ("Offline",)
-_INT_SRV = ("Interactive", "Server")
-_LLM_DC = {"datacenter": _OFF, "datacenter,edge": _OFF}
-_LLM_DC_OPTIONAL = {"datacenter": _INT_SRV, "datacenter,edge": _INT_SRV}
-_LLM_EQ = ("Offline", "Server", "Interactive")
 _EDGE_ALL = ("SingleStream", "MultiStream", "Offline")
 
 GPT_OSS = BenchmarkRule(
     name="gpt-oss-120b", loadgen_model="gpt-oss-120b", accuracy_metric="exact_match", accuracy_pattern=EXACT_MATCH,
-    accuracy_target=83.13 * 0.99, performance_sample_count=6396, required_scenarios=_LLM_DC,
-    optional_scenarios=_LLM_DC_OPTIONAL, compliance_tests=("TEST07", "TEST09"), server_latency_ns=60_000_000_000,
-    equal_issue_scenarios=_LLM_EQ, upper_limits=(("TOKENS_PER_SAMPLE", TOKENS_PER_SAMPLE, 9999 * 1.1),),
+    accuracy_target=83.13 * 0.99, performance_sample_count=6396, required_scenarios=LLM_DC,
+    optional_scenarios=LLM_DC_OPTIONAL, compliance_tests=("TEST07", "TEST09"), server_latency_ns=60_000_000_000,
+    equal_issue_scenarios=LLM_EQ, upper_limits=(("TOKENS_PER_SAMPLE", TOKENS_PER_SAMPLE, 9999 * 1.1),),
     # The accuracy run covers 4395 samples (accuracy_sample_count_override), the performance run 6396.
     offline_min_samples=6396, dataset_size=4395,
     token_latency_ns={"Server": (3_000_000_000, 80_000_000), "Interactive": (2_000_000_000, 15_000_000)},
-    loadgen_values={"use_token_latencies": 1, "accuracy_sample_count_override": 4395}, result_fields=_LLM_FIELDS,
+    loadgen_values={"use_token_latencies": 1, "accuracy_sample_count_override": 4395}, result_fields=LLM_FIELDS,
 )
 
 WAN = BenchmarkRule(
@@ -48,10 +43,10 @@ WAN = BenchmarkRule(
 QWEN3_VL = BenchmarkRule(
     name="qwen3-vl-235b-a22b", loadgen_model="qwen3-vl-235b-a22b", accuracy_metric="F1_HIERARCHICAL",
     accuracy_pattern=F1_HIERARCHICAL, accuracy_target=0.7903 * 0.99, performance_sample_count=48289,
-    required_scenarios={"datacenter": ("Server", "Offline"), "datacenter,edge": _OFF},
-    optional_scenarios={"datacenter,edge": _INT_SRV}, compliance_tests=(),
+    required_scenarios={"datacenter": ("Server", "Offline"), "datacenter,edge": OFF},
+    optional_scenarios={"datacenter,edge": INT_SRV}, compliance_tests=(),
     # mlperf.conf: use_token_latencies = 0, so the Server bound (12 s) is end to end.
-    server_latency_ns=12_000_000_000, equal_issue_scenarios=_LLM_EQ, offline_min_samples=48289,
+    server_latency_ns=12_000_000_000, equal_issue_scenarios=LLM_EQ, offline_min_samples=48289,
     dataset_size=48289, loadgen_values={"use_token_latencies": 0},
 )
 
@@ -100,7 +95,7 @@ V6_0 = derive(
         "stable-diffusion-xl": {"required_scenarios": {
             "edge": ("SingleStream", "Offline"), "datacenter,edge": ("SingleStream", "Offline", "Server")}},
         "deepseek-r1": {
-            "required_scenarios": _LLM_DC, "optional_scenarios": _LLM_DC_OPTIONAL, "equal_issue_scenarios": _LLM_EQ,
+            "required_scenarios": LLM_DC, "optional_scenarios": LLM_DC_OPTIONAL, "equal_issue_scenarios": LLM_EQ,
             "token_latency_ns": {"Server": (2_000_000_000, 80_000_000), "Interactive": (1_500_000_000, 15_000_000)}},
     },
     add={

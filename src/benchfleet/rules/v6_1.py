@@ -3,13 +3,12 @@ b66003e1, seeds of b0662794): what changed from v6.0."""
 
 from __future__ import annotations
 
+from benchfleet.rules.common import INT_SRV, OFF
 from benchfleet.rules.table import BenchmarkRule, Seeds, derive
 from benchfleet.rules.v5_1 import MAP
 from benchfleet.rules.v6_0 import V6_0
 
 E2E_ACCURACY = r"Accuracy:\s*([\d\.]+)"
-_OFF = ("Offline",)
-_INT_SRV = ("Interactive", "Server")
 _SS = ("SingleStream",)
 
 QWEN3_6 = BenchmarkRule(
@@ -26,7 +25,7 @@ def _e2e_rag(name: str, target: float, samples: int, tests: tuple[str, ...]) -> 
     # sample count (the checker exempts both from the 600 s minimum duration).
     return BenchmarkRule(
         name=name, loadgen_model=name, accuracy_metric="E2E_ACCURACY", accuracy_pattern=E2E_ACCURACY,
-        accuracy_target=target, performance_sample_count=samples, required_scenarios={"datacenter": _OFF},
+        accuracy_target=target, performance_sample_count=samples, required_scenarios={"datacenter": OFF},
         compliance_tests=tests, offline_min_samples=samples, dataset_size=samples, min_duration_ms=0,
     )
 
@@ -47,8 +46,8 @@ V6_1 = derive(
     update={
         # Accuracy differs per scenario in v6.1: Offline and Server 0.7903 x 99% over 48289 samples, Interactive
         # 0.7878 x 99% over 8000.
-        "qwen3-vl-235b-a22b": {"required_scenarios": {"datacenter": _OFF, "datacenter,edge": _OFF},
-                               "optional_scenarios": {"datacenter": _INT_SRV, "datacenter,edge": _INT_SRV},
+        "qwen3-vl-235b-a22b": {"required_scenarios": {"datacenter": OFF, "datacenter,edge": OFF},
+                               "optional_scenarios": {"datacenter": INT_SRV, "datacenter,edge": INT_SRV},
                                "scenario_accuracy": {"Interactive": (0.7878 * 0.99, 8000)}},
     },
     add={
