@@ -11,18 +11,18 @@ its family (built by benchfleet, labelled synthetic) for machines without the ne
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 from benchfleet.benchmarks.base import Task
-from benchfleet.benchmarks.cnndm import official as cnndm_official
 from benchfleet.benchmarks.entry import ModelEntry, backends_among, find
-from benchfleet.benchmarks.imagenet import official as imagenet_official
-from benchfleet.benchmarks.squad import official as squad_official
 
-# One folder per task under benchmarks/, named as ModelEntry.task.
-TASK_NAMES = ("imagenet", "squad", "cnndm")
+# One folder per task under benchmarks/, named as ModelEntry.task: every package folder with an official.py
+# (its ENTRIES are imported here; the rest of the folder only when the task is first used).
+TASK_NAMES: tuple[str, ...] = tuple(sorted(
+    p.name for p in Path(__file__).parent.iterdir() if (p / "__init__.py").is_file() and (p / "official.py").is_file()))
 
-REGISTRY: dict[str, ModelEntry] = {e.name: e for e in (*imagenet_official.ENTRIES, *squad_official.ENTRIES,
-                                                        *cnndm_official.ENTRIES)}
+REGISTRY: dict[str, ModelEntry] = {
+    e.name: e for name in TASK_NAMES for e in importlib.import_module(f"benchfleet.benchmarks.{name}.official").ENTRIES}
 
 __all__ = ["REGISTRY", "TASK_NAMES", "backends_for", "lookup", "open_models", "rule_benchmark", "runs_on", "task",
            "task_for", "task_of_benchmark"]

@@ -260,7 +260,7 @@ class SweepFile(BaseModel):
                     raise _FieldError(("benchmarks", i), f"{b} is an open-division model; add open to division "
                                                          f"or use {open_models[b].benchmark}")
             else:
-                runnable = [n for n in IMPLEMENTED_BENCHMARKS if rules.has(n)]
+                runnable = [n for n in rules.benchmarks if n in IMPLEMENTED_BENCHMARKS]  # in the round's order
                 try:
                     name = rules.benchmark(b).name
                 except ValueError:
