@@ -569,6 +569,25 @@ def bundle(out: Path, *, log: Log = print) -> list[Path]:
 
 # --- check -----------------------------------------------------------------------------------------------------
 
+def benchmarks_help() -> tuple[str, str]:
+    """The ``--benchmark`` and ``--dataset`` help of ``benchfleet run``, from the registry and the round tables."""
+    from benchfleet.benchmarks import registry
+    from benchfleet.rules import ROUNDS, rounds_with
+
+    implemented = {b for e in registry.REGISTRY.values() if not e.open_only for b in e.benchmarks}
+    names = list(dict.fromkeys(n for r in ROUNDS.values() for n in r.benchmarks if n in implemented))
+    latest = list(ROUNDS)[-1]
+    shown = [n + ("" if rounds_with(n)[-1] == latest else f" (to {rounds_with(n)[-1]})") for n in names]
+    shown[shown.index("resnet50")] = "resnet50 (default)"
+    tflite = [n for n, e in registry.open_models().items() if "tflite" in e.backends]
+    bench = (f"{', '.join(shown)}; open division also {', '.join(tflite)} (with --backend tflite); "
+             "`benchfleet rounds ROUND` lists a round's benchmarks")
+    layouts = "; ".join(v for v in registry.dataset_layouts().values() if v)
+    data = (f"the benchmark's data folder in the reference's layout ({layouts}), official (downloaded with "
+            "checksums where published), synthetic, or auto (synthetic when none is given)")
+    return bench, data
+
+
 def _round(version: str) -> None:
     """A UsageError naming the known rounds when ``version`` is not one."""
     from benchfleet.rules import get_round

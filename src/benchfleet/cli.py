@@ -241,10 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="quick: short runs marked not for submission (default); valid: the round's 600 s rules")
     r.add_argument("--model", default="auto",
                    help="official (download with checksum), synthetic (generated), a path, or auto (default)")
-    r.add_argument("--dataset", default="auto",
-                   help="the benchmark's data folder (ImageNet val: val_map.txt + JPEGs; SQuAD: dev-v1.1.json + "
-                        "vocab.txt; CNN/DailyMail: cnn_eval.json + vocab.json + merges.txt), official (downloaded "
-                        "with checksums where published: SQuAD), synthetic, or auto (synthetic when none is given)")
+    bench_help, dataset_help = api.benchmarks_help()
+    r.add_argument("--dataset", default="auto", help=dataset_help)
     r.add_argument("--dataset-count", type=int, default=0,
                    help="samples to use (default 1024, the rules' minimum; at most 50000)")
     r.add_argument("--synthetic-width", type=int, default=0, help=argparse.SUPPRESS)
@@ -252,10 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--system-type", default="edge", help="edge (default), datacenter or datacenter,edge")
     r.add_argument("--offline", default="auto", choices=["auto", "measured", "inferred"],
                    help="Offline on edge systems: inferred from SingleStream in quick mode (auto) or measured")
-    r.add_argument("--benchmark", default="resnet50",
-                   help="resnet50 (default), bert-99, bert-99.9, gptj-99, gptj-99.9 (to v5.0); open division also "
-                        "mobilenet-v1-1.0-224-tflite, efficientnet-lite0-tflite (with --backend tflite); "
-                        "`benchfleet rounds ROUND` lists a round's benchmarks")
+    r.add_argument("--benchmark", default="resnet50", help=bench_help)
     r.add_argument("--backend", default="onnxruntime",
                    help="inference backend: onnxruntime (default), pytorch (the same ONNX file run by torch), "
                         "tensorflow or tflite")

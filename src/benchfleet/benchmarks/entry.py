@@ -39,6 +39,9 @@ class ModelEntry:
     # unpack): the step the user takes, then passes --model PATH.
     conversion: str = ""
     dataset_files: tuple[OfficialFile, ...] = ()  # what --dataset official downloads
+    # Host memory the official model needs to load and run (bytes; 0: any test machine has enough). A run of it
+    # on a host with less is refused before anything is downloaded.
+    memory_bytes: int = 0
 
     @property
     def backend(self) -> str:

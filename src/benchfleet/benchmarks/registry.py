@@ -24,7 +24,7 @@ TASK_NAMES: tuple[str, ...] = tuple(sorted(
 REGISTRY: dict[str, ModelEntry] = {
     e.name: e for name in TASK_NAMES for e in importlib.import_module(f"benchfleet.benchmarks.{name}.official").ENTRIES}
 
-__all__ = ["REGISTRY", "TASK_NAMES", "backends_for", "lookup", "open_models", "rule_benchmark", "runs_on", "task",
+__all__ = ["REGISTRY", "TASK_NAMES", "backends_for", "dataset_layouts", "lookup", "open_models", "rule_benchmark", "runs_on", "task",
            "task_for", "task_of_benchmark"]
 
 
@@ -75,3 +75,9 @@ def rule_benchmark(name: str) -> str:
     """The round benchmark whose rules apply: an open model's stands-in-for benchmark, else ``name``."""
     entry = open_models().get(name)
     return entry.benchmark if entry else name
+
+
+def dataset_layouts() -> dict[str, str]:
+    """Each task's dataset folder in words (``official.LAYOUT``), for ``--help``."""
+    return {name: getattr(importlib.import_module(f"benchfleet.benchmarks.{name}.official"), "LAYOUT", "")
+            for name in TASK_NAMES}

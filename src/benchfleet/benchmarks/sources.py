@@ -56,6 +56,25 @@ def _official_model(spec: RunSpec, entry: ModelEntry, log: Log) -> tuple[Path, s
     return path, "user"
 
 
+def host_memory_bytes() -> int:
+    """This host's physical memory."""
+    import os
+
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_memory(entry: ModelEntry, model: str, have: int | None = None) -> None:
+    """Refuse, before any download, a model that needs more memory than this host has."""
+    have = host_memory_bytes() if have is None else have
+    if entry.memory_bytes and have < entry.memory_bytes:
+        gib = 1 << 30
+        raise ValueError(f"model: the {'official ' if model in ('official', 'auto') else ''}{entry.family} needs "
+                         f"{entry.memory_bytes / gib:.0f} GiB of memory to run ({entry.memory_bytes} bytes) and this "
+                         f"host has {have / gib:.1f} GiB; run it on a host with at least "
+                         f"{-(-entry.memory_bytes // gib)} GiB, or use --model synthetic --dataset synthetic for the "
+                         "generated stand-in")
+
+
 @dataclass
 class Source:
     model_path: Path
@@ -73,6 +92,7 @@ def source(task: Task, spec: RunSpec, dataset_name: str, dataset_label: str | No
                                    log)
         return Source(pair.model_path, pair.dataset_dir, pair.provenance,
                       generated_among(task.entries, spec.benchmark, spec.backend))
+    check_memory(entry, spec.model)
     model_path, kind = _official_model(spec, entry, log)
     data_dir = _official_dataset(spec, entry, dataset_name, log)
     prov = {"synthetic": False, "kind": kind, "model": entry.url if kind == "official" else model_path.name}

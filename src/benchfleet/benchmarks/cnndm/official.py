@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from benchfleet.benchmarks.entry import ONNX_BACKENDS, ModelEntry
 
+# The dataset folder --dataset PATH names, in the reference's layout.
+LAYOUT = "CNN/DailyMail: cnn_eval.json + vocab.json + merges.txt"
+
 ENTRIES = (
     ModelEntry(
         name="gptj-6b-onnx", benchmarks=("gptj-99", "gptj-99.9"), backends=ONNX_BACKENDS, task="cnndm",

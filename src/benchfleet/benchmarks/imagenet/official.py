@@ -8,6 +8,9 @@ from benchfleet.benchmarks.entry import ONNX_BACKENDS, ModelEntry
 _TFLITE_IMAGE = {"backends": ("tflite",), "task": "imagenet", "benchmarks": ("resnet50",), "open_only": True,
                  "layout": "nhwc", "preprocessing": "mobilenet", "output_is_scores": True, "label_offset": 1}
 
+# The dataset folder --dataset PATH names, in the reference's layout.
+LAYOUT = "ImageNet val: val_map.txt + the JPEGs"
+
 ENTRIES = (
     ModelEntry(
         name="resnet50-onnx", benchmarks=("resnet50",), backends=ONNX_BACKENDS, task="imagenet",

@@ -14,6 +14,9 @@ SQUAD_DEV = OfficialFile("https://raw.githubusercontent.com/rajpurkar/SQuAD-expl
 BERT_VOCAB = OfficialFile("https://zenodo.org/record/3733868/files/vocab.txt", "vocab.txt",
                           "64800d5d8528ce344256daf115d4965e")
 
+# The dataset folder --dataset PATH names, in the reference's layout.
+LAYOUT = "SQuAD v1.1: dev-v1.1.json + vocab.txt"
+
 ENTRIES = (
     ModelEntry(
         name="bert-large-onnx", benchmarks=("bert-99", "bert-99.9"), backends=ONNX_BACKENDS, task="squad",
