@@ -50,7 +50,7 @@ def test_every_registry_entry_belongs_to_a_folder():
 
 @pytest.mark.parametrize(("benchmark", "task"), [("resnet50", "imagenet"), ("bert-99.9", "squad"),
                                                  ("gptj-99", "cnndm"), ("mobilenet-v1-1.0-224-tflite", "imagenet"),
-                                                 ("3d-unet-99", None)])
+                                                 ("3d-unet-99", "kits19"), ("gpt3-99", None)])
 def test_checker_and_harness_find_the_same_task(benchmark, task):
     found = registry.task_of_benchmark(benchmark)
     assert (found.name if found else None) == task

@@ -34,9 +34,9 @@ def _with(**kw) -> dict:
         (_with(round="v5.1", benchmarks=["gptj-99"]), "benchmarks[0]: 'gptj-99' is not a v5.1 benchmark: gptj-99 was "
                                                       "retired after v5.0"),
         (_with(round="v6.3"), "round: unknown MLPerf round 'v6.3'; known rounds: v3.1, v4.0"),
-        (_with(benchmarks=["resnet50", "dlrm-v2-99"]),
-         "benchmarks[1]: 'dlrm-v2-99' is a v3.1 benchmark that benchfleet does not run yet; choose from resnet50, "
-         "bert-99, bert-99.9, gptj-99, gptj-99.9"),
+        (_with(round="v4.0", benchmarks=["resnet50", "llama2-70b-99"]),
+         "benchmarks[1]: 'llama2-70b-99' is a v4.0 benchmark that benchfleet does not run yet; choose from resnet50, "
+         "retinanet, rnnt, bert-99, bert-99.9, dlrm-v2-99, dlrm-v2-99.9, 3d-unet-99, 3d-unet-99.9, gptj-99, gptj-99.9"),
         (_with(benchmarks=["efficientnet-lite0-tflite"], backends=["tflite"], division="closed"),
          "benchmarks[0]: efficientnet-lite0-tflite is an open-division model; add open to division or use resnet50"),
         (_with(benchmarks=["bert-99"], backends=["tflite"]),  # one combination: the field to change

@@ -24,8 +24,8 @@ TASK_NAMES: tuple[str, ...] = tuple(sorted(
 REGISTRY: dict[str, ModelEntry] = {
     e.name: e for name in TASK_NAMES for e in importlib.import_module(f"benchfleet.benchmarks.{name}.official").ENTRIES}
 
-__all__ = ["REGISTRY", "TASK_NAMES", "backends_for", "dataset_layouts", "lookup", "open_models", "rule_benchmark", "runs_on", "task",
-           "task_for", "task_of_benchmark"]
+__all__ = ["REGISTRY", "TASK_NAMES", "backends_for", "dataset_layouts", "lookup", "open_models", "rule_benchmark",
+           "runs_on", "task", "task_for", "task_of_benchmark"]
 
 
 def task(name: str) -> Task:

@@ -108,8 +108,12 @@ def _official_dataset(spec: RunSpec, entry: ModelEntry, name: str, log: Log) -> 
     if spec.dataset != "official":
         return Path(spec.dataset).expanduser()
     if not entry.dataset_files:
+        import importlib
+
+        layout = getattr(importlib.import_module(f"benchfleet.benchmarks.{entry.task}.official"), "LAYOUT", "")
         raise ValueError(f"dataset: {spec.benchmark}'s dataset has no public download with a checksum (ImageNet needs "
-                         "a licence; CNN/DailyMail is built by the reference's download_cnndm.py); pass --dataset PATH")
+                         "a licence; the others are built by the reference's own scripts); prepare it as the reference "
+                         f"does and pass --dataset PATH{f' ({layout})' if layout else ''}")
     folder = spec.cache_path() / "datasets" / name
     for f in entry.dataset_files:
         log(f"fetching {f.url} (md5 {f.md5})")

@@ -16,8 +16,11 @@ from benchfleet.rules.table import BenchmarkRule, RoundRules
 QUICK_MIN_DURATION_MS = 1000
 # Quick SingleStream runs 1024 queries (every round's minimum is LoadGen's 100): with fewer, the early-stopping
 # estimate is close to the slowest query and compliance comparisons become a coin toss. A benchmark without compliance
-# tests (GPT-J) takes the fewest queries early stopping accepts (64): its queries take seconds.
+# tests (GPT-J) takes the fewest queries early stopping accepts (64): its queries take seconds. A model whose 1024
+# queries would take longer than QUICK_SINGLE_STREAM_S (3D-UNet's cases on a CPU) takes as many as fit in it, and at
+# least early stopping's minimum.
 QUICK_MIN_QUERIES = {"SingleStream": 1024, "Server": 662}
+QUICK_SINGLE_STREAM_S = 30.0
 
 
 @dataclass
@@ -83,8 +86,11 @@ def build(rules: RoundRules, bench: BenchmarkRule, scenario: str, quick: bool,
         u["target_qps"] = target_qps if target_qps else round(per_sample_qps * 0.5, 3)
     if quick:
         u["min_duration"] = QUICK_MIN_DURATION_MS
-        if scenario == "SingleStream" and not bench.compliance_tests:
-            u["min_query_count"] = rules.early_stopping_min_queries["SingleStream"]
+        if scenario == "SingleStream":
+            fewest = rules.early_stopping_min_queries["SingleStream"]
+            fit = math.ceil(QUICK_SINGLE_STREAM_S / max(sample_latency_s, 1e-6))
+            u["min_query_count"] = max(fewest, min(QUICK_MIN_QUERIES["SingleStream"], fit)) \
+                if bench.compliance_tests else fewest
         elif scenario in QUICK_MIN_QUERIES:
             u["min_query_count"] = QUICK_MIN_QUERIES[scenario]
     return s

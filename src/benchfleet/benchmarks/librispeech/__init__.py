@@ -1,0 +1,1 @@
+"""Speech recognition on LibriSpeech dev-clean (RNN-T: rnnt)."""
