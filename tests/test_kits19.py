@@ -139,8 +139,8 @@ def test_resampling_follows_the_spacing():
 
 
 def test_generated_pair_scores_a_dice_of_one_through_the_harness(cache_dir, tmp_path, monkeypatch):
-    # a case takes a second or more: quick SingleStream's 1024 timed queries would take most of an hour
-    monkeypatch.setitem(settings.QUICK_MIN_QUERIES, "SingleStream", 8)
+    # quick SingleStream as short as early stopping allows (64 queries): a case takes a fraction of a second here
+    monkeypatch.setattr(settings, "QUICK_SINGLE_STREAM_S", 0.001)
     spec = tiny_spec(cache_dir, benchmark="3d-unet-99", dataset_count=3, scenarios=["SingleStream"],
                      synthetic_width=1, threads=1)
     meta = Harness(spec, tmp_path, log=lambda m: None).run()
