@@ -11,7 +11,10 @@ runs hold (the performance sample count) loaded into RAM first, as the reference
 timed ``worker.infer`` calls, without LoadGen.
 
 Usage: python bench/harness_overhead.py [--benchmark resnet50] [--width 16] [--batch 8] [--count 1024]
-                                        [--cache-dir DIR]
+                                        [--offline-samples N] [--cache-dir DIR]
+
+--offline-samples: the Offline run's sample count in place of the round's minimum (24,576 in v3.1), for models
+whose samples take a second (3D-UNet's cases); both loops then time the same number of samples.
 """
 
 from __future__ import annotations
@@ -83,6 +86,8 @@ def main() -> None:
                     "ResNet50 64, BERT 1024)")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--count", type=int, default=1024, help="samples in the generated dataset")
+    ap.add_argument("--system-type", default="edge", help="edge or datacenter (DLRM-v2 is datacenter only)")
+    ap.add_argument("--offline-samples", type=int, default=0, help="Offline sample count (default: the round's)")
     ap.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "benchfleet"))
     ap.add_argument("--raw-child", action="store_true", help=argparse.SUPPRESS)
     for name, kind in (("spec", str), ("total", int), ("queries", int), ("in-ram", int)):
@@ -91,9 +96,21 @@ def main() -> None:
     if a.raw_child:
         raw_child(a)
         return
+    if a.offline_samples:
+        from benchfleet.harness import settings
+
+        round_build = settings.build
+
+        def build(*args, **kw):
+            s = round_build(*args, **kw)
+            if s.scenario == "Offline":
+                s.user_values["min_query_count"] = a.offline_samples
+            return s
+
+        settings.build = build
     threads = default_threads()
     spec = HarnessSpec(benchmark=a.benchmark, backend=a.backend, model="synthetic", dataset="synthetic",
-                       synthetic_width=a.width, dataset_count=a.count, division="open",
+                       synthetic_width=a.width, dataset_count=a.count, division="open", system_type=a.system_type,
                        scenarios=["Offline", "SingleStream"], offline="measured", batch=a.batch,
                        threads=threads, cache_dir=a.cache_dir)
     with tempfile.TemporaryDirectory() as tmp:

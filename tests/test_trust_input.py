@@ -145,7 +145,7 @@ def _with(**kw) -> dict:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (_with(dataset_count=10**9), "dataset_count: 1000000000 is out of range; allowed 1 to 50000"),
+        (_with(dataset_count=10**9), "dataset_count: 1000000000 is out of range; allowed 1 to 330067"),
         (_with(synthetic_width=10**6), "synthetic_width: 1000000 is out of range; allowed 1 to 1024"),
         (_with(defaults={"threads": 100000}), "defaults.threads: 100000 is out of range; allowed 0 to 1024"),
         (_with(defaults={"batch": 10**6}), "defaults.batch: 1000000 is out of range; allowed 0 to 4096"),
@@ -175,7 +175,7 @@ def test_connection_variables_in_cloud_vars_are_refused_before_anything_is_creat
     ("args", "message"),
     [
         (["--threads", "5000"], "--threads: 5000 is out of range; allowed 0 to 1024"),
-        (["--dataset-count", "1000000000"], "--dataset-count: 1000000000 is out of range; allowed 1 to 50000"),
+        (["--dataset-count", "1000000000"], "--dataset-count: 1000000000 is out of range; allowed 1 to 330067"),
         (["--batch", "1000000"], "--batch: 1000000 is out of range; allowed 0 to 4096"),
         (["--threads", "-1"], "--threads: -1 is out of range; allowed 0 to 1024"),
     ],

@@ -244,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_help, dataset_help = api.benchmarks_help()
     r.add_argument("--dataset", default="auto", help=dataset_help)
     r.add_argument("--dataset-count", type=int, default=0,
-                   help="samples to use (default 1024, the rules' minimum; at most 50000)")
+                   help="samples to use (default 1024, the rules' minimum; at most 330067, DLRM-v2's groups)")
     r.add_argument("--synthetic-width", type=int, default=0, help=argparse.SUPPRESS)
     r.add_argument("--scenarios", default="", help="comma list; default: what the division and system type need")
     r.add_argument("--system-type", default="edge", help="edge (default), datacenter or datacenter,edge")
