@@ -88,6 +88,21 @@ def test_nvidia_role_skips_hosts_without_a_gpu_and_refuses_unknown_distributions
     assert "arch- has an NVIDIA GPU but no NVIDIA repository entry; supported: ubuntu-22.04" in msg
 
 
+def test_frameworks_role_adds_what_each_benchmark_needs(tmp_path):
+    """The host's benchmarks pick extra packages (RNN-T: torch and its audio/text libraries); others add none."""
+    rc, tasks = _run_role(tmp_path, "benchfleet_frameworks", {
+        "benchfleet_frameworks_venv": sys.prefix, "benchfleet_frameworks_device": "cpu",
+        "ansible_python_interpreter": sys.executable,
+        "benchfleet_frameworks_backends": ["onnxruntime"],
+        "benchfleet_frameworks_benchmarks": ["resnet50", "rnnt", "3d-unet-99"]}, check=True)
+    assert rc == 0, tasks
+    extra = tasks["Install what the host's benchmarks need beyond their backends"]
+    assert [r["item"] for r in extra["results"]] == ["rnnt", "3d-unet-99"]
+    assert [r["invocation"]["module_args"]["name"] for r in extra["results"]] == [
+        ["torch==2.13.0", "soundfile==0.14.0", "inflect==7.6.0", "Unidecode==1.4.0"],
+        ["nibabel==5.4.2", "scipy==1.17.1"]]
+
+
 def test_python_role_says_what_is_wrong_with_the_system_python(tmp_path):
     rc, tasks = _run_role(tmp_path, "benchfleet_python", {
         "benchfleet_python_venv": str(tmp_path / ".benchfleet" / "venv"),  # the set-up play passes it
