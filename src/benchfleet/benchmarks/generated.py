@@ -17,6 +17,27 @@ from benchfleet.cachelock import locked
 PROVENANCE = "PROVENANCE.json"
 
 
+def picture(rng: np.random.Generator, size: tuple[int, int], margin: int, smallest: int):
+    """A JPEG-friendly picture (a PIL RGB image) of a random width and height in ``size``: a colour gradient with
+    2 to 6 random ellipses and rectangles, each at least ``smallest`` pixels wide and high, starting at least
+    ``margin`` pixels from the right and bottom edges."""
+    from PIL import Image, ImageDraw
+
+    w, h = int(rng.integers(*size)), int(rng.integers(*size))
+    c0, c1 = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+    t = np.linspace(0.0, 1.0, w, dtype=np.float32)[None, :, None]
+    grad = (c0[None, None, :] * (1 - t) + c1[None, None, :] * t).repeat(h, axis=0)
+    img = Image.fromarray(grad.astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(img)
+    for _ in range(int(rng.integers(2, 7))):
+        x0, y0 = int(rng.integers(0, w - margin)), int(rng.integers(0, h - margin))
+        x1 = x0 + int(rng.integers(smallest, max(smallest + 1, w // 2)))
+        y1 = y0 + int(rng.integers(smallest, max(smallest + 1, h // 2)))
+        fill = tuple(int(v) for v in rng.integers(0, 256, 3))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)([x0, y0, x1, y1], fill=fill)
+    return img
+
+
 @dataclass(frozen=True)
 class SyntheticPair:
     model_path: Path

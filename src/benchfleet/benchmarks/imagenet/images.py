@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
+
+from benchfleet.benchmarks.generated import picture
 
 
 def image_name(i: int) -> str:
@@ -13,19 +15,8 @@ def image_name(i: int) -> str:
 
 
 def generate_image(rng: np.random.Generator) -> Image.Image:
-    """A JPEG-friendly picture: a colour gradient with random shapes, random size."""
-    w, h = int(rng.integers(240, 400)), int(rng.integers(240, 400))
-    c0, c1 = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
-    t = np.linspace(0.0, 1.0, w, dtype=np.float32)[None, :, None]
-    grad = (c0[None, None, :] * (1 - t) + c1[None, None, :] * t).repeat(h, axis=0)
-    img = Image.fromarray(grad.astype(np.uint8), "RGB")
-    draw = ImageDraw.Draw(img)
-    for _ in range(int(rng.integers(2, 7))):
-        x0, y0 = int(rng.integers(0, w - 20)), int(rng.integers(0, h - 20))
-        x1, y1 = x0 + int(rng.integers(15, w // 2)), y0 + int(rng.integers(15, h // 2))
-        fill = tuple(int(v) for v in rng.integers(0, 256, 3))
-        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)([x0, y0, x1, y1], fill=fill)
-    return img
+    """A JPEG-friendly picture: a colour gradient with random shapes, 240 to 399 pixels a side."""
+    return picture(rng, (240, 400), margin=20, smallest=15)
 
 
 def write_images(root: Path, count: int, seed: int) -> list[str]:

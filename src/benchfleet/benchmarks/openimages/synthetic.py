@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from benchfleet.benchmarks.generated import PROVENANCE, SyntheticPair, cached_pair
+from benchfleet.benchmarks.generated import PROVENANCE, SyntheticPair, cached_pair, picture
 from benchfleet.benchmarks.openimages import postprocess, scorer
 from benchfleet.benchmarks.openimages.dataset import ANNOTATIONS, IMAGES
 from benchfleet.benchmarks.openimages.preprocess import preprocess, preprocess_version, read_bgr
@@ -51,23 +51,13 @@ def make_pair(root: Path, count: int = 64, width: int = 8, seed: int = 2023, thr
 
 def write_images(data_dir: Path, count: int, rng: np.random.Generator) -> list[dict]:
     """``count`` JPEGs under ``data_dir/validation/data``; their ``images`` entries (ids from 1)."""
-    from PIL import Image, ImageDraw
 
     folder = data_dir / IMAGES
     folder.mkdir(parents=True, exist_ok=True)
     images, names = [], set()
     for i in range(count):
-        w, h = int(rng.integers(48, 320)), int(rng.integers(48, 320))
-        c0, c1 = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
-        t = np.linspace(0.0, 1.0, w, dtype=np.float32)[None, :, None]
-        grad = (c0[None, None, :] * (1 - t) + c1[None, None, :] * t).repeat(h, axis=0)
-        img = Image.fromarray(grad.astype(np.uint8), "RGB")
-        draw = ImageDraw.Draw(img)
-        for _ in range(int(rng.integers(2, 7))):
-            x0, y0 = int(rng.integers(0, w - 8)), int(rng.integers(0, h - 8))
-            x1, y1 = x0 + int(rng.integers(6, max(7, w // 2))), y0 + int(rng.integers(6, max(7, h // 2)))
-            fill = tuple(int(v) for v in rng.integers(0, 256, 3))
-            (draw.ellipse if rng.random() < 0.5 else draw.rectangle)([x0, y0, x1, y1], fill=fill)
+        img = picture(rng, (48, 320), margin=8, smallest=6)
+        w, h = img.size
         if i % 5 == 3:
             img = img.convert("L")  # a grey JPEG: imread gives it 3 channels
         name = "".join(rng.choice(list("0123456789abcdef"), 16))
