@@ -9,9 +9,28 @@ the SUT to keep, which doubled the memory of a run against the reference's.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+
+def write_samples(path: Path, count: int, shape: tuple[int, ...], sample: Callable[[int], np.ndarray],
+                  log: Callable[[str], None], what: str) -> None:
+    """Write ``count`` float32 samples of ``shape``, ``sample(i)`` one at a time, as a samples file at ``path``
+    (through ``<name>.part``, renamed when whole); ``log`` hears ``<what>: i/count`` every tenth of the way."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+              "shape": (count, *shape)}
+    step = max(1, count // 10)
+    with open(tmp, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, header)
+        for i in range(count):
+            fh.write(np.ascontiguousarray(sample(i), dtype=np.float32).tobytes())
+            if (i + 1) % step == 0:
+                log(f"{what}: {i + 1}/{count}")
+    tmp.replace(path)
 
 
 class SampleFile:

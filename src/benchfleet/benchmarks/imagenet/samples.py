@@ -12,11 +12,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from benchfleet.benchmarks.imagenet.dataset import ImageNetVal
 from benchfleet.benchmarks.imagenet.preprocess import OUT_SIZE, preprocess_version
 from benchfleet.cachelock import locked
+from benchfleet.data.samples import write_samples
 
 
 def cache_file(ds: ImageNetVal, cache_dir: Path, kind: str = "resnet", version: str | None = None) -> Path:
@@ -43,15 +42,4 @@ def ensure(ds: ImageNetVal, cache_dir: Path, log: Callable[[str], None] = print,
 
 
 def _write(ds: ImageNetVal, path: Path, kind: str, log: Callable[[str], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
-              "shape": (len(ds), 3, OUT_SIZE, OUT_SIZE)}
-    step = max(1, len(ds) // 10)
-    with open(tmp, "wb") as fh:
-        np.lib.format.write_array_header_1_0(fh, header)
-        for i in range(len(ds)):
-            fh.write(np.ascontiguousarray(ds.load(i, kind), dtype=np.float32).tobytes())
-            if (i + 1) % step == 0:
-                log(f"preprocessing images: {i + 1}/{len(ds)}")
-    tmp.replace(path)
+    write_samples(path, len(ds), (3, OUT_SIZE, OUT_SIZE), lambda i: ds.load(i, kind), log, "preprocessing images")

@@ -10,12 +10,11 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from benchfleet.benchmarks.openimages.dataset import OpenImagesVal
 from benchfleet.benchmarks.openimages.preprocess import SIZE, preprocess, preprocess_version, read_bgr
 from benchfleet.benchmarks.sources import made_from
 from benchfleet.cachelock import locked
+from benchfleet.data.samples import write_samples
 
 
 def cache_file(ds: OpenImagesVal, cache_dir: Path) -> Path:
@@ -36,15 +35,5 @@ def ensure(ds: OpenImagesVal, cache_dir: Path, log: Callable[[str], None] = prin
 
 
 def _write(ds: OpenImagesVal, path: Path, log: Callable[[str], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
-              "shape": (len(ds), 3, SIZE, SIZE)}
-    step = max(1, len(ds) // 10)
-    with open(tmp, "wb") as fh:
-        np.lib.format.write_array_header_1_0(fh, header)
-        for i in range(len(ds)):
-            fh.write(preprocess(read_bgr(ds.path(i))).tobytes())
-            if (i + 1) % step == 0:
-                log(f"preprocessing images (800x800): {i + 1}/{len(ds)}")
-    tmp.replace(path)
+    write_samples(path, len(ds), (3, SIZE, SIZE), lambda i: preprocess(read_bgr(ds.path(i))), log,
+                  "preprocessing images (800x800)")
