@@ -35,9 +35,11 @@ def tiny_spec(cache_dir: Path, **kw) -> HarnessSpec:
 def closed_run(cache_dir, tmp_path_factory) -> tuple[Path, dict]:
     """A real closed, quick run of the tiny model: SS + MS measured, Offline inferred, compliance."""
     out = tmp_path_factory.mktemp("closed-run")
-    # one inference thread: with two, ONNX Runtime competes with LoadGen on a 2-core host, the compliance tests'
-    # 5-10% rules read the contention and the run is measured again (minutes)
-    meta = Harness(tiny_spec(cache_dir, division="closed", threads=1), out, log=lambda m: None).run()
+    # One inference thread: with two, ONNX Runtime competes with LoadGen on a 2-core host. No second round when a
+    # compliance test misses its timing rule: what uses this run checks the modes, seeds and files, not timing
+    # verdicts, and on a drifting CI machine the rounds cost minutes.
+    meta = Harness(tiny_spec(cache_dir, division="closed", threads=1, compliance_retries=0), out,
+                   log=lambda m: None).run()
     return out, meta
 
 

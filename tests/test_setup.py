@@ -256,7 +256,7 @@ def test_sweep_sets_up_its_hosts_first_then_runs_in_the_new_venv(wheelhouse, cac
         sweep = tmp_path / "lab.yml"
         sweep.write_text(yaml.safe_dump({
             "submitter": "TestLab", "scenarios": ["SingleStream"], "model": "synthetic", "dataset": "synthetic",
-            "synthetic_width": 8, "cache_dir": str(cache_dir), "defaults": {"threads": 1},
+            "synthetic_width": 8, "dataset_count": 64, "cache_dir": str(cache_dir), "defaults": {"threads": 1},
             "setup": "always", "setup_wheelhouse": str(wheelhouse), "systems": [{"name": "lab", "hosts": ["lab"]}]}))
         runs = tmp_path / "runs"
         out = subprocess.run([str(Path(sys.executable).parent / "benchfleet"), "sweep", str(sweep), "--inventory",
