@@ -78,6 +78,15 @@ def test_offline_and_server_measured(cache_dir, tmp_path):
     rows = {s["scenario"]: s for s in meta["scenarios"]}
     assert rows["Offline"]["unit"] == "samples/s" and rows["Offline"]["metric"] > 0
     assert rows["Server"]["accuracy"] >= 99.0
+    # the Server target was searched with short runs; the run asked for the highest VALID one, and each probe is kept
+    search = rows["Server"]["server_search"]
+    probes = search["probes"]
+    assert 1 <= len(probes) <= 10 and all(p["target_qps"] > 0 and p["latency_ms"] > 0 for p in probes)
+    valid = [p["target_qps"] for p in probes if p["valid"]]
+    assert search["best_qps"] == (max(valid) if valid else None), search
+    if valid:  # (a loaded host may hold the 15 ms bound at no probed rate: then the half estimate is asked for)
+        assert srv["effective_target_qps"] == pytest.approx(search["best_qps"])
+    assert search["stopped"]
     assert "compliance" not in rows["Offline"]  # open division: no compliance runs
     saved = json.loads((tmp_path / "harness.json").read_text())
     assert saved["spec"]["scenarios"] == ["Offline", "Server"]

@@ -38,6 +38,7 @@ from benchfleet.benchmarks.registry import task_for
 from benchfleet.benchmarks.sources import copy_scoring_files
 from benchfleet.harness import accuracy as acc
 from benchfleet.harness import compliance as comp
+from benchfleet.harness import server_search as ss
 from benchfleet.harness import settings as st
 from benchfleet.harness.loadgen_run import RunRequest
 from benchfleet.harness.logs import DetailLog, metric
@@ -57,6 +58,9 @@ ACC_LOG = "mlperf_log_accuracy.json"
 # line nor a heartbeat for its stall period (minutes), so a LoadGen run that lasts long on a slow host is not
 # taken for a hung one. One small write per beat, in a process that is not the one being timed.
 HEARTBEAT_S = 30.0
+# A Server target search runs only where one probe (a quick Server run) takes at most this long; an LLM's
+# Server queries take seconds each, and its run keeps the half-throughput estimate.
+SERVER_PROBE_MAX_S = 20.0
 # The files the harness writes beside its --out folder (results/) in a cell folder on a host, by role. The
 # harness_cell module reads them; its copy of these names is plugins/module_utils/_cell_folder.py (HARNESS_WRITES),
 # held equal by tests/test_host_boundary.py. Kept here, free of Ansible: the harness runs on hosts without it.
@@ -223,11 +227,16 @@ class Harness:
         work = self.out / "_work" / scenario
         batch = self._batch_for(scenario)
         single, multi = timings[0], timings[1] if batch > 1 else timings[0]
-        sset = st.build(rules, bench, scenario, spec.mode == "quick", single, multi, batch,
-                        spec.server_target_qps)
+        search = None
+        if scenario == "Server" and spec.server_target_qps is None:
+            search = self._search_server_target(work / "server-search", single, multi, batch)
+        target = spec.server_target_qps or (search.best_qps if search else None)
+        sset = st.build(rules, bench, scenario, spec.mode == "quick", single, multi, batch, target)
         scen_out.mkdir(parents=True, exist_ok=True)
         (scen_out / "user.conf").write_text(sset.user_conf(rules.version))
         result: dict = {"scenario": scenario, "settings": sset.values, "runs": []}
+        if search is not None:
+            result["server_search"] = search.as_dict()
 
         self.log(f"[{scenario}] accuracy run over {self.cache.count} samples")
         logs = self._loadgen(work / "accuracy", sset, accuracy_mode=True)
@@ -321,6 +330,39 @@ class Harness:
         return {s["scenario"]: s for s in earlier.scenarios
                 if s.get("scenario") in self.scenarios and not s.get("partial")
                 and not s.get("inferred_from") and (self.out / s["scenario"]).is_dir()}
+
+    def _search_server_target(self, work: Path, single: float, multi: float, batch: int) -> ss.Search | None:
+        """The highest VALID Server target, from short probe runs (server_search.py); None where a probe would
+        take too long (the half-throughput estimate stays)."""
+        estimate = batch / max(multi, 1e-6)
+        probe_s = st.QUICK_MIN_QUERIES["Server"] / (estimate * ss.START_SHARE)
+        if probe_s > SERVER_PROBE_MAX_S:
+            self.log(f"[Server] target: half the measured throughput ({estimate / 2:.3f} queries/s); a search "
+                     f"probe would take about {probe_s:.0f} s here")
+            return None
+        key = f"result_{self.rules.latency_percentile['Server'] * 100:.2f}_percentile_latency_ns"
+
+        def probe(target: float) -> ss.Probe:
+            n = len(list(work.glob("probe_*"))) + 1 if work.exists() else 1
+            pset = st.build(self.rules, self.bench, "Server", True, single, multi, batch, target)
+            d = DetailLog(self._loadgen(work / f"probe_{n}", pset, accuracy_mode=False) / "mlperf_log_detail.txt")
+            valid = d["result_validity"] == "VALID"
+            achieved, latency = d[self.rules.server_result_field], d[key]
+            result = ss.Probe(target, valid, float(achieved) if achieved is not None else None,
+                              latency / 1e6 if latency is not None else None,
+                              "" if valid else "; ".join(e[:120] for e in d.errors()) or "INVALID")
+            self.log(f"[Server] target search, probe {n}: {target} queries/s -> {'VALID' if valid else 'INVALID'}"
+                     + (f" ({result.latency_ms:.1f} ms at the {key.split('_')[1]} percentile)"
+                        if result.latency_ms is not None else ""))
+            return result
+
+        self.log(f"[Server] searching the highest VALID target from the measured throughput ({estimate:.3f} "
+                 f"queries/s), with short runs")
+        # no probe below the target at which one would take longer than SERVER_PROBE_MAX_S
+        search = ss.find_server_target(probe, estimate, floor_qps=st.QUICK_MIN_QUERIES["Server"] / SERVER_PROBE_MAX_S)
+        self.log(f"[Server] target {search.best_qps} queries/s: {search.stopped}" if search.best_qps else
+                 f"[Server] {search.stopped}; the run asks for half the measured throughput")
+        return search
 
     def _performance_and_compliance(self, scenario: str, sset: st.ScenarioSettings, work: Path, scen_out: Path,
                                     full_acc_log: Path, result: dict) -> tuple[list[dict], list[str]]:

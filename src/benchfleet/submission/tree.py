@@ -93,6 +93,10 @@ def _measurement_json(meta: HarnessResult, cell: dict) -> dict:
     }
 
 
+def _number(value: object, default: str = "unknown") -> str:
+    return f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else default
+
+
 def _readme(meta: HarnessResult, scenario: dict, cell: dict, impl: str) -> str:
     lines = [
         f"# {cell['benchmark']} {scenario['scenario']} ({impl})",
@@ -107,6 +111,15 @@ def _readme(meta: HarnessResult, scenario: dict, cell: dict, impl: str) -> str:
     if scenario.get("inferred_from"):
         lines += ["", f"This scenario is inferred from the {scenario['inferred_from']} run (edge rule); "
                       "its logs are copies of that run."]
+    search = scenario.get("server_search")  # host text: numbers are taken as numbers, the rest cut to one line
+    if isinstance(search, dict) and isinstance(search.get("probes"), list):
+        probes = [p for p in search["probes"][:16] if isinstance(p, dict)]
+        tried = ", ".join(f"{_number(p.get('target_qps'))} {'VALID' if p.get('valid') is True else 'INVALID'}"
+                          for p in probes)
+        best = _number(search.get("best_qps"), "none VALID: half the measured throughput")
+        stopped = " ".join(str(search.get("stopped", "")).split())[:200]
+        lines += ["", f"Server target QPS: {best}, searched with {len(probes)} short performance runs ({tried}): "
+                      f"{stopped}."]
     if (cell.get("mode") or meta.text("spec", "mode")) == "quick":
         lines += ["", "QUICK MODE: shortened durations and query counts; NOT FOR SUBMISSION."]
     if cell["synthetic"]:
