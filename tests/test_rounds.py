@@ -1,7 +1,8 @@
 """Every round from v4.0 to v6.1 end to end on the tiny model: the harness runs under the round's LoadGen values,
-the tree takes the round's layout, and `benchfleet check --round` reads the same layout back; a v6.1 closed tree
-(measurements and compliance inside results/, code in src/) and the mutations its checker rejects. v3.1, the
-default round, is what the rest of the suite runs."""
+the tree takes the round's layout, and `benchfleet check --round` reads the same layout back. Each round's closed
+tree, built from a recorded closed run of that round (tests/fixtures/recorded-rounds/), passes, and fails on the
+mutations that round's official checker fails it on; the v6.1 tree keeps measurements and compliance inside
+results/ and its code in src/. v3.1, the default round, is what the rest of the suite runs."""
 
 from __future__ import annotations
 
@@ -73,71 +74,147 @@ def test_each_round_runs_with_its_values_and_writes_its_layout(version, open_run
     assert any("qsl_rng_seed is wrong, expected=148687905518835231" in e for e in errors), errors
 
 
-# --- a v6.1 closed tree and the mutations of its checker ------------------------------------------------------
+# --- closed trees of every round, and the mutations each round's official checker rejects ------------------------
 
-@pytest.fixture(scope="module")
-def v61_run(cache_dir, tmp_path_factory) -> Path:
-    """A closed v6.1 quick run (edge: SingleStream, MultiStream, Offline inferred; TEST01 and TEST04)."""
-    out = tmp_path_factory.mktemp("v61-closed")
-    # one inference thread: with two, ONNX Runtime competes with LoadGen on a 2-core host and the compliance
-    # tests' 10% rules read the contention
-    Harness(tiny_spec(cache_dir, round="v6.1", division="closed", dataset_count=256, threads=1), out,
-            log=lambda m: None).run()
-    return out
+RECORDED = Path(__file__).resolve().parent / "fixtures" / "recorded-rounds"
 
 
-@pytest.fixture()
-def v61_tree(v61_run, tmp_path) -> Path:
-    root = tmp_path / "tree"
-    write_tree(root, "TestOrg", [SystemRun(SYSTEM, system_description(), v61_run)], "v6.1")
+def _closed_tree(version: str, root: Path) -> Path:
+    """The tree of the round's recorded closed run (tests/fixtures/record_rounds.py), one harness output per cell."""
+    cells = sorted(p for p in (RECORDED / version).iterdir() if p.is_dir())
+    write_tree(root, "TestOrg", [SystemRun(SYSTEM, system_description(), c) for c in cells], version)
     return root
 
 
-def _scen(root: Path, scen: str = "SingleStream") -> Path:
-    return root / "closed" / "TestOrg" / "results" / SYSTEM / "resnet50" / scen
+def _parts(root: Path, version: str, scen: str = "SingleStream") -> SimpleNamespace:
+    layout, sub = get_round(version).layout, root / "closed" / "TestOrg"
+    return SimpleNamespace(sub=sub, results=sub / "results" / SYSTEM / "resnet50" / scen,
+                           measurements=layout.measurements_dir(sub, SYSTEM, "resnet50", scen),
+                           compliance=layout.compliance_dir(sub, SYSTEM, "resnet50", scen))
 
 
-def _errors(root: Path, allow_quick: bool = True) -> list[str]:
-    return [str(f) for f in check_tree(root, "v6.1", allow_quick=allow_quick).errors]
+def _errors(root: Path, version: str, allow_quick: bool = True) -> list[str]:
+    return [str(f) for f in check_tree(root, version, allow_quick=allow_quick).errors]
 
 
-def test_v61_closed_tree_passes_with_compliance_inside_results(v61_tree):
-    scen = _scen(v61_tree)
+# Each mutation and the words of that round's official checker on the same mutated tree (run by hand on trees
+# made as these are: the v4.0 and v4.1 tags, v5.0.1, v5.1.1 and the head's package for v6.0 and v6.1; the closing
+# note of issue 15 has the commands). Every round's checker words these alike, and benchfleet's error carries the
+# words, but for the accuracy: v6.0 and v6.1 log "accuracy not met: expected=75.695400, found=70.000" and fail the
+# result's accuracy checks, where the earlier checkers say "accuracy not valid".
+MUTATIONS = {
+    "wrong accuracy": (lambda p: _sub_text(p.results / "accuracy" / "accuracy.txt", r"accuracy=[\d.]+%",
+                                           "accuracy=70.000%"),
+                       lambda rules: "accuracy not valid"),
+    "missing user.conf": (lambda p: (p.measurements / "user.conf").unlink(), lambda rules: "is missing user.conf"),
+    "wrong seed": (lambda p: set_log_value(p.results / "performance" / "run_1" / "mlperf_log_detail.txt",
+                                           "effective_qsl_rng_seed", 1234),
+                   lambda rules: f"qsl_rng_seed is wrong, expected={rules.seeds.qsl_rng_seed}, found=1234"),
+    "missing TEST04": (lambda p: shutil.rmtree(p.compliance / "TEST04"),
+                       lambda rules: "Missing TEST04 in compliance dir"),
+    "system field missing": (lambda p: _edit_json(p.sub / "systems" / f"{SYSTEM}.json",
+                                                  drop="host_processor_core_count"),
+                             lambda rules: "field host_processor_core_count is missing"),
+}
+
+
+@pytest.mark.parametrize("version", LATER_ROUNDS)
+def test_each_rounds_closed_tree_passes_and_its_mutations_fail_as_its_checker_says(version, tmp_path):
+    rules = get_round(version)
+    root = _closed_tree(version, tmp_path / "tree")
+    report = check_tree(root, version, allow_quick=True)
+    assert report.ok, [str(f) for f in report.errors]
+    assert sorted(r["scenario"] for r in report.results) == ["MultiStream", "Offline", "SingleStream"]
+    assert all(r["valid"] for r in report.results), report.results
+    # a short run: the official checkers say "Test duration less than 600s in user config"
+    assert any("test duration less than 600s" in e.lower() for e in _errors(root, version, allow_quick=False))
+    for name, (mutate, official) in MUTATIONS.items():
+        tree = tmp_path / name.replace(" ", "-")
+        shutil.copytree(root, tree)
+        mutate(_parts(tree, version))
+        errors = _errors(tree, version)
+        assert any(official(rules) in e for e in errors), (name, errors)
+
+
+def test_v61_closed_tree_keeps_compliance_and_measurements_inside_results(tmp_path):
+    root = _closed_tree("v6.1", tmp_path / "tree")
+    scen = _parts(root, "v6.1").results
     assert {p.name for p in scen.iterdir()} == {"TEST01", "TEST04", "accuracy", "performance", "measurements.json",
                                                 "user.conf", "README.md"}  # no TEST05 from v5.0
-    assert not (v61_tree / "closed" / "TestOrg" / "compliance").exists()
-    report = check_tree(v61_tree, "v6.1", allow_quick=True)
-    assert report.ok, [str(f) for f in report.errors]
-    warnings = [f.message for f in report.findings if f.level == "WARNING"]
-    # the tiny run scores 256 images; v6.1 wants the accuracy run over ImageNet's 50,000 (quick: a warning)
-    assert any("covers 256 samples" in w and "(50000)" in w for w in warnings)
+    sub = root / "closed" / "TestOrg"
+    assert (sub / "src").is_dir() and not (sub / "compliance").exists() and not (sub / "measurements").exists()
+    warnings = [f.message for f in check_tree(root, "v6.1", allow_quick=True).findings if f.level == "WARNING"]
+    # the recorded run scores 1024 images; v6.1 wants the accuracy run over ImageNet's 50,000 (quick: a warning)
+    assert any("covers 1024 samples" in w and "(50000)" in w for w in warnings)
+    errors = _errors(root, "v6.1", allow_quick=False)
+    assert any("covers 1024 samples; a v6.1 accuracy run covers the whole dataset (50000)" in e for e in errors)
 
 
 @pytest.mark.parametrize("mutate, message", [
-    (lambda r: shutil.rmtree(_scen(r) / "TEST04"), "Missing TEST04 in compliance dir"),
-    (lambda r: (_scen(r) / "measurements.json").unlink(), "is missing measurements.json"),
-    (lambda r: (_scen(r) / "user.conf").unlink(), "is missing user.conf"),
+    (lambda r: (_parts(r, "v6.1").results / "measurements.json").unlink(), "is missing measurements.json"),
     (lambda r: shutil.rmtree(r / "closed" / "TestOrg" / "src"), "missing src/ folder"),
-    (lambda r: set_log_value(_scen(r) / "performance" / "run_1" / "mlperf_log_detail.txt",
-                              "effective_sample_index_rng_seed", 14276810075590677512),  # v6.0's seed
+    (lambda r: set_log_value(_parts(r, "v6.1").results / "performance" / "run_1" / "mlperf_log_detail.txt",
+                             "effective_sample_index_rng_seed", 14276810075590677512),  # v6.0's seed
      "sample_index_rng_seed is wrong, expected=2747215439041700203, found=14276810075590677512"),
     (lambda r: _edit_json(r / "closed" / "TestOrg" / "systems" / f"{SYSTEM}.json", drop="host_network_card_count"),
      "field host_network_card_count is missing"),
-    (lambda r: _sub_text(_scen(r) / "accuracy" / "accuracy.txt", r"accuracy=[\d.]+%", "accuracy=75.000%"),
+    (lambda r: _sub_text(_parts(r, "v6.1").results / "accuracy" / "accuracy.txt", r"accuracy=[\d.]+%",
+                         "accuracy=75.000%"),
      "accuracy not valid: acc 75.0 < target 75.6954"),
-    (lambda r: _edit_json(_scen(r) / "measurements.json", drop="weight_data_types"),
+    (lambda r: _edit_json(_parts(r, "v6.1").results / "measurements.json", drop="weight_data_types"),
      "field weight_data_types is missing"),
 ])
-def test_v61_mutations_are_errors(v61_tree, mutate, message):
-    mutate(v61_tree)
-    errors = _errors(v61_tree)
+def test_v61_mutations_are_errors(mutate, message, tmp_path):
+    root = _closed_tree("v6.1", tmp_path / "tree")
+    mutate(root)
+    errors = _errors(root, "v6.1")
     assert any(message in e for e in errors), errors
 
 
-def test_v61_short_run_and_partial_dataset_are_errors_without_quick(v61_tree):
-    errors = _errors(v61_tree, allow_quick=False)
-    assert any("test duration less than 600s" in e for e in errors)
-    assert any("covers 256 samples; a v6.1 accuracy run covers the whole dataset (50000)" in e for e in errors)
+def test_file_lists_leave_out_what_every_checker_leaves_out(tmp_path):
+    """LoadGen's trace and a results.json are no file-list mismatch in any round; from v6.0 a result's accuracy and
+    performance folders have no fixed file list at all (the head's checker reads what it needs)."""
+    for version in ("v4.1", "v6.1"):
+        root = _closed_tree(version, tmp_path / version)
+        res = _parts(root, version).results
+        for folder in (res / "accuracy", res / "performance" / "run_1"):
+            (folder / "mlperf_log_trace.json").write_text("[]")
+            (folder / "results.json").write_text("{}")
+        (res / "accuracy" / "mlperf_log_summary.txt").unlink()
+        errors = [e for e in _errors(root, version) if "file list" in e]
+        if version == "v6.1":
+            assert errors == []
+        else:
+            assert len(errors) == 1 and "accuracy: has file list mismatch (['mlperf_log_summary.txt'])" in errors[0]
+
+
+@pytest.mark.parametrize("version, folder, guessed", [
+    ("v4.0", "bert-large-base-none-bert-99", "bert-99"),  # a real accepted v4.0 open result is named so
+    ("v4.0", "resnet50-pruned", "resnet50"),
+    ("v4.0", "ssd-mobilenet-v1", None),  # the SSD family first, though the name holds "mobilenet"
+    ("v4.1", "ssd-mobilenet-v1", "resnet50"),  # from v4.1 the checker knows no SSD names
+    ("v6.0", "llama3_1-405b-fp8", "llama3.1-405b"),
+    ("v6.1", "llama3_1-405b-fp8", None),  # retired after v6.0
+    ("v6.1", "my-own-model", None),
+])
+def test_an_unmapped_open_folder_is_taken_for_the_benchmark_its_checker_guesses(version, folder, guessed):
+    assert get_round(version).guess_benchmark(folder) == guessed
+
+
+def test_an_unmapped_open_result_is_held_to_the_guessed_benchmarks_rules(open_runs, tmp_path):
+    root = tmp_path / "tree"
+    write_tree(root, "TestOrg", [SystemRun(SYSTEM, dict(system_description(), division="open"), open_runs["v4.0"])],
+               "v4.0")
+    sub = root / "open" / "TestOrg"
+    for top in ("results", "measurements"):
+        (sub / top / SYSTEM / "resnet50").rename(sub / top / SYSTEM / "resnet50-pruned")
+    (sub / "code" / "resnet50").rename(sub / "code" / "resnet50-pruned")
+    acc = sub / "results" / SYSTEM / "resnet50-pruned" / "SingleStream" / "accuracy" / "accuracy.txt"
+    _sub_text(acc, r"accuracy=[\d.]+%", "accuracy=70.000%")
+    report = check_tree(root, "v4.0", allow_quick=True)
+    assert report.ok, [str(f) for f in report.errors]  # below the closed target: the open division accepts it
+    warnings = [f.message for f in report.findings if f.level == "WARNING"]
+    assert any("accuracy not met: acc 70.0 < target 75.6954" in w for w in warnings), warnings
 
 
 def _edit_json(path: Path, drop: str) -> None:

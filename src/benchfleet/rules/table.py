@@ -48,6 +48,9 @@ class Layout:
     in_results: bool = False  # measurements and compliance live in the results scenario folder
     measurement_files: tuple[str, ...] = ("mlperf.conf", "user.conf", "README.md")
     calibration_doc: bool = False  # closed/network submitters need calibration.md (v5.1)
+    # the files of results' accuracy/ and performance/run_1/ are compared with a fixed list (to v5.1; from v6.0
+    # the checker lists only compliance and power folders' files, and reads what a result needs)
+    result_file_lists: bool = True
 
     def measurements_dir(self, sub: Path, system: str, bench: str, scenario: str) -> Path:
         top = "results" if self.in_results else "measurements"
@@ -191,6 +194,10 @@ class RoundRules:
     retired: dict[str, str] = field(default_factory=dict)
     # Benchmarks this round added (filled by derive()).
     added: tuple[str, ...] = ()
+    # How the round's checker names the benchmark of an open results folder that is neither a benchmark name nor
+    # in model_mapping.json: the first entry with a fragment the folder name contains decides (None: a model the
+    # round has no benchmark for, e.g. the SSD family up to v4.0). No entry matches: no benchmark.
+    name_guesses: tuple[tuple[tuple[str, ...], str | None], ...] = ()
 
     def checker_model(self, name: str) -> str:
         """The official checker's model key for a results folder (resnet50 -> resnet), for model_mapping.json."""
@@ -199,6 +206,13 @@ class RoundRules:
 
     def has(self, name: str) -> bool:
         return self.aliases.get(name, name) in self.benchmarks
+
+    def guess_benchmark(self, folder: str) -> str | None:
+        """The benchmark the round's checker takes an unmapped open results folder for (see ``name_guesses``)."""
+        for fragments, name in self.name_guesses:
+            if any(f in folder for f in fragments):
+                return name if name is not None and self.has(name) else None
+        return None
 
     def benchmark(self, name: str) -> BenchmarkRule:
         key = self.aliases.get(name, name)

@@ -77,6 +77,15 @@ V3_1 = RoundRules(
     # resnet50 is the results folder; "resnet" is the checker's key. The v3.1 checker's other folder-name aliases
     # (mobilenet, ssd-resnet34, ssd_* ...) are left out: checker_model() returns the first alias of a benchmark.
     aliases={"resnet": "resnet50"},
+    # the checker's guess for an unmapped open folder (SSD-family names first: they contain "mobilenet" or
+    # "resnet50" but name models this round has no benchmark for)
+    name_guesses=(
+        (("ssdlite", "ssd-inception", "yolo", "ssd-mobilenet", "ssd-resnet50"), None),
+        (("mobilenet", "efficientnet", "resnet50"), "resnet50"),
+        (("rcnn",), None),
+        (("bert-99.9",), "bert-99.9"),
+        (("bert-99",), "bert-99"),
+    ),
     source="checker tag v3.1 (ce189bda), mlperf.conf of the tag",
     changes=(),
 )
