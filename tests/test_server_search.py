@@ -91,3 +91,32 @@ def test_the_measurements_readme_says_how_the_target_was_found_in_host_text_it_c
     none = dict(search, best_qps=None)
     assert "Server target QPS: none VALID: half the measured throughput" in _readme(
         HarnessResult.read_or_empty(tmp_path), {"scenario": "Server", "server_search": none}, cell, "x")
+
+
+@pytest.mark.parametrize("benchmark, single_ms, batch_ms, expected", [
+    ("dlrm-v2-99", 10.4, 131.2, 1),  # 60 ms bound: a batch of 8 groups took 131 ms on this 2-core host
+    ("resnet50", 3.6, 29.0, 1),      # 15 ms bound: batches of 2 already take about 7 ms
+    ("resnet50", 1.0, 4.0, 8),       # a fast device keeps the whole batch within 5 ms
+    ("resnet50", 1.0, 8.7, 4),       # 1 + 1.1 * (b - 1) ms <= 5 ms: b = 4
+])
+def test_server_batch_fits_a_third_of_the_latency_bound(benchmark, single_ms, batch_ms, expected, cache_dir, tmp_path):
+    from benchfleet.harness.run import Harness
+    from tests.conftest import tiny_spec
+
+    said: list[str] = []
+    harness = Harness(tiny_spec(cache_dir, benchmark=benchmark, system_type="datacenter"), tmp_path, log=said.append)
+    batch, latency = harness._server_batch(single_ms / 1000, batch_ms / 1000, 8)
+    assert batch == expected and harness._batch_for("Server") == expected
+    assert latency == pytest.approx((single_ms + (batch_ms - single_ms) * (expected - 1) / 7) / 1000)
+    assert harness._batch_for("Offline") == 8  # Offline keeps its batch
+    assert bool(said) == (expected != 8)
+
+
+def test_the_floor_is_probed_once_and_never_passed():
+    system = Simulated(80.0, 12.0, 60.0)  # best about 61 queries/s
+    search = find_server_target(system, 400.0, floor_qps=33.1)
+    assert search.best_qps is not None and search.best_qps >= system.best() * 0.9
+    low = Simulated(20.0, 12.0, 60.0)  # best about 15 queries/s: under the floor
+    search = find_server_target(low, 80.0, floor_qps=33.1)
+    assert [p.target_qps for p in search.probes] == [64.0, 33.1]
+    assert search.best_qps is None and search.stopped == "no VALID target down to 33.1 queries/s"

@@ -61,6 +61,8 @@ HEARTBEAT_S = 30.0
 # A Server target search runs only where one probe (a quick Server run) takes at most this long; an LLM's
 # Server queries take seconds each, and its run keeps the half-throughput estimate.
 SERVER_PROBE_MAX_S = 20.0
+# With no batch given, a Server batch is kept to at most this share of the benchmark's latency bound.
+SERVER_BATCH_SHARE = 1 / 3
 # The files the harness writes beside its --out folder (results/) in a cell folder on a host, by role. The
 # harness_cell module reads them; its copy of these names is plugins/module_utils/_cell_folder.py (HARNESS_WRITES),
 # held equal by tests/test_host_boundary.py. Kept here, free of Ansible: the harness runs on hosts without it.
@@ -143,6 +145,7 @@ class Harness:
         self._child: tuple[int, str] | None = None  # the LoadGen run in progress: pid, step
         self._results: dict[str, dict] = {}  # scenario -> record, as harness.json keeps them
         self._kept_names: list[str] = []  # scenarios an earlier start of this cell finished
+        self._server_batch_size = 0  # the Server batch chosen for the latency bound; 0: the spec's
         self._started = time.time()
         self.rules = get_round(spec.round)
         self.bench = self.rules.benchmark(spec.rule_benchmark())
@@ -152,6 +155,8 @@ class Harness:
     def _batch_for(self, scenario: str) -> int:
         if scenario == "SingleStream":
             return 1
+        if scenario == "Server" and self._server_batch_size:
+            return self._server_batch_size  # chosen for the latency bound (_server_batch)
         if scenario == "MultiStream":
             return self.rules.multistream_samples_per_query
         # Offline/Server: batches the worker fills from LoadGen's queue; a GPU needs larger ones to stay busy
@@ -228,6 +233,8 @@ class Harness:
         batch = self._batch_for(scenario)
         single, multi = timings[0], timings[1] if batch > 1 else timings[0]
         search = None
+        if scenario == "Server" and not spec.batch:
+            batch, multi = self._server_batch(single, multi, batch)
         if scenario == "Server" and spec.server_target_qps is None:
             search = self._search_server_target(work / "server-search", single, multi, batch)
         target = spec.server_target_qps or (search.best_qps if search else None)
@@ -330,6 +337,27 @@ class Harness:
         return {s["scenario"]: s for s in earlier.scenarios
                 if s.get("scenario") in self.scenarios and not s.get("partial")
                 and not s.get("inferred_from") and (self.out / s["scenario"]).is_dir()}
+
+    def _server_batch(self, single: float, multi: float, batch: int) -> tuple[int, float]:
+        """The largest Server batch (up to ``batch``) whose estimated latency is at most SERVER_BATCH_SHARE of the
+        latency bound, and that latency: a query can wait for the batch in flight and then ride in the next, so a
+        batch as long as the bound can never be VALID. Latencies in between are interpolated from the warm-up's
+        single sample and full batch."""
+        bound_s = self.bench.server_latency_ns / 1e9 if self.bench.server_latency_ns else None
+        if not bound_s or batch <= 1:
+            return batch, multi
+
+        def latency(b: int) -> float:
+            return single + (multi - single) * (b - 1) / (batch - 1)
+
+        b = batch
+        while b > 1 and latency(b) > bound_s * SERVER_BATCH_SHARE:
+            b -= 1
+        if b != batch:
+            self.log(f"[Server] batch {b} (not {batch}): a batch of {batch} takes {multi * 1000:.1f} ms here, against "
+                     f"a {bound_s * 1000:g} ms latency bound")
+        self._server_batch_size = b
+        return b, latency(b)
 
     def _search_server_target(self, work: Path, single: float, multi: float, batch: int) -> ss.Search | None:
         """The highest VALID Server target, from short probe runs (server_search.py); None where a probe would

@@ -66,10 +66,10 @@ def find_server_target(probe: Callable[[float], Probe], estimate_qps: float, *, 
             target *= 2
         else:
             invalid_hi = target
-            target /= 2
-            if target < floor_qps:
-                search.stopped = f"no VALID target down to {floor_qps} queries/s"
+            if target <= floor_qps:
+                search.stopped = f"no VALID target down to {floor_qps:g} queries/s"
                 return search
+            target = max(target / 2, floor_qps)  # the floor itself is probed once
     while len(search.probes) < max_probes and valid_lo is not None and invalid_hi is not None \
             and invalid_hi / valid_lo - 1 > resolution:
         mid = math.sqrt(valid_lo * invalid_hi)
