@@ -65,8 +65,9 @@ def test_offline_is_inferred_from_singlestream_in_quick_edge(closed_run):
 
 
 def test_offline_and_server_measured(cache_dir, tmp_path):
+    # width 2 and 64 images: Offline's 24,576 samples are what this takes its time for
     spec = tiny_spec(cache_dir, division="open", scenarios=["Offline", "Server"], offline="measured",
-                     system_type="datacenter")
+                     system_type="datacenter", synthetic_width=2, dataset_count=64)
     meta = Harness(spec, tmp_path, log=lambda m: None).run()
     off = _detail(tmp_path / "Offline" / "performance" / "run_1")
     assert off["effective_scenario"] == "Offline"
