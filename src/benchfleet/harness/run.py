@@ -372,8 +372,12 @@ class Harness:
             return None
         key = f"result_{self.rules.latency_percentile['Server'] * 100:.2f}_percentile_latency_ns"
 
+        probes = 0
+
         def probe(target: float) -> ss.Probe:
-            n = len(list(work.glob("probe_*"))) + 1 if work.exists() else 1
+            nonlocal probes
+            probes += 1
+            n = probes
             pset = st.build(self.rules, self.bench, "Server", True, single, multi, batch, target)
             d = DetailLog(self._loadgen(work / f"probe_{n}", pset, accuracy_mode=False) / "mlperf_log_detail.txt")
             valid = d["result_validity"] == "VALID"
