@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
+from benchfleet.harness import tune
 from benchfleet.harness.logs import DetailLog
 from benchfleet.harness.run import Harness
 from benchfleet.rules import get_round
@@ -64,11 +66,21 @@ def test_offline_is_inferred_from_singlestream_in_quick_edge(closed_run):
     assert off["metric"] == pytest.approx(d["result_qps_without_loadgen_overhead"])
 
 
-def test_offline_and_server_measured(cache_dir, tmp_path):
+def test_offline_and_server_measured_with_tuned_settings(cache_dir, tmp_path):
     # width 2 and 64 images: Offline's 24,576 samples are what this takes its time for
     spec = tiny_spec(cache_dir, division="open", scenarios=["Offline", "Server"], offline="measured",
-                     system_type="datacenter", synthetic_width=2, dataset_count=64)
+                     system_type="datacenter", synthetic_width=2, dataset_count=64, tune=True, tune_budget_s=45)
     meta = Harness(spec, tmp_path, log=lambda m: None).run()
+    # Offline: threads on this host's grid at batch 8, then batches at the best threads; the best kept and asked for
+    tuned = json.loads((tmp_path / "tuning.json").read_text())["scenarios"]
+    offline = tuned["Offline"]
+    trials = offline["found"]["trials"]
+    grid_threads = tune.thread_grid(os.cpu_count() or 1)
+    assert [(t["threads"], t["batch"]) for t in trials[:len(grid_threads)]] == [(t, 8) for t in grid_threads]
+    assert len(trials) <= len(grid_threads) + len(tune.CPU_BATCHES) and offline["found"]["stopped"]
+    best = max((t for t in trials if t["value"]), key=lambda t: t["value"])
+    assert offline["settings"] == {"threads": best["threads"], "batch": best["batch"],
+                                   "offline_expected_qps": round(best["value"], 3)}
     off = _detail(tmp_path / "Offline" / "performance" / "run_1")
     assert off["effective_scenario"] == "Offline"
     assert off["effective_samples_per_query"] >= 24576  # the round's minimum, even in quick mode
@@ -78,6 +90,11 @@ def test_offline_and_server_measured(cache_dir, tmp_path):
     assert srv["effective_target_latency_ns"] == 15_000_000
     rows = {s["scenario"]: s for s in meta["scenarios"]}
     assert rows["Offline"]["unit"] == "samples/s" and rows["Offline"]["metric"] > 0
+    assert (rows["Offline"]["threads"], rows["Offline"]["batch"]) == (best["threads"], best["batch"])
+    assert off["effective_target_qps"] == pytest.approx(round(best["value"], 3))
+    assert rows["Offline"]["tuning"]["source"] == "tuned in this run"
+    assert rows["Server"]["threads"] == best["threads"]  # Server runs on Offline's threads
+    assert tuned["Server"]["found"]["server_search"] == rows["Server"]["server_search"]
     assert rows["Server"]["accuracy"] >= 99.0
     # the Server target was searched with short runs; the run asked for the highest VALID one, and each probe is kept
     search = rows["Server"]["server_search"]
@@ -86,7 +103,12 @@ def test_offline_and_server_measured(cache_dir, tmp_path):
     valid = [p["target_qps"] for p in probes if p["valid"]]
     assert search["best_qps"] == (max(valid) if valid else None), search
     if valid:  # (a loaded host may hold the 15 ms bound at no probed rate: then the half estimate is asked for)
-        assert srv["effective_target_qps"] == pytest.approx(search["best_qps"])
+        # the run confirms the target; an INVALID run stepped it down by 10% and measured again
+        steps = rows["Server"].get("server_confirmation", [])
+        assert srv["effective_target_qps"] == pytest.approx(round(search["best_qps"] * 0.9 ** len(steps), 3),
+                                                            rel=1e-3)
+        assert [s["target_qps"] for s in steps] == [pytest.approx(round(search["best_qps"] * 0.9 ** i, 3), rel=1e-3)
+                                                    for i in range(len(steps))]
     assert search["stopped"]
     assert "compliance" not in rows["Offline"]  # open division: no compliance runs
     saved = json.loads((tmp_path / "harness.json").read_text())

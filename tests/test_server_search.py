@@ -89,7 +89,7 @@ def test_the_measurements_readme_says_how_the_target_was_found_in_host_text_it_c
             "unknown INVALID): VALID at 104.800, # INVALID at 109.440.") in text
     assert "\n# INVALID" not in text  # one line: host text opens no heading
     none = dict(search, best_qps=None)
-    assert "Server target QPS: none VALID: half the measured throughput" in _readme(
+    assert "Server target QPS: none VALID: half the lowest probe" in _readme(
         HarnessResult.read_or_empty(tmp_path), {"scenario": "Server", "server_search": none}, cell, "x")
 
 

@@ -1,6 +1,7 @@
 """Host setup roles (playbooks/setup.yml): twice on localhost and on SSH test hosts (the second run changes
 nothing), the NVIDIA role's plan for recorded hosts of three distributions, offline mode on a host with no
-route to any registry, and the system description the roles' facts give for this machine."""
+route to any registry, a sweep that sets its host up before its cell, and the system description the roles'
+facts give for this machine."""
 
 from __future__ import annotations
 
@@ -130,7 +131,7 @@ def _inventory(path: Path, fleet: Fleet, tmp_path: Path, local: bool = True) -> 
     return path
 
 
-def test_setup_twice_on_localhost_and_ssh_hosts_changes_nothing_the_second_time(wheelhouse, tmp_path):
+def test_setup_twice_on_localhost_and_ssh_hosts_changes_nothing_the_second_time(wheelhouse, cache_dir, tmp_path):
     fleet = Fleet.start(tmp_path / "fleet", 1)  # localhost and one SSH host: each connection kind once
     try:
         inv = _inventory(tmp_path / "inventory.yml", fleet, tmp_path)
@@ -149,9 +150,13 @@ def test_setup_twice_on_localhost_and_ssh_hosts_changes_nothing_the_second_time(
         assert all(check.changed.get(h, 0) > 0 for h in hosts), check.changed  # it says what it would do
         assert not (tmp_path / "local-venv").exists() and not (fleet.host("node1").root / "venv").exists()
 
+        # A sweep with `setup: always` sets node1 up first (a new venv from the wheelhouse), then runs its cell in it.
+        _sweep_with_setup(wheelhouse, cache_dir, tmp_path, fleet, inv)
+
         first = hostsetup.setup(inv, tmp_path / "work", **kw)
         assert first.rc == 0, first.messages
-        assert all(first.changed.get(h, 0) >= 5 for h in hosts), first.changed
+        assert first.changed.get("localhost", 0) >= 5, first.changed  # wheels, venv, packages, harness
+        assert first.changed.get("node1", 0) >= 1, first.changed  # only the model pushed: the sweep set up the rest
         pushed = fleet.host("node1").root / "cache" / "models" / "resnet50_v1.onnx"
         assert pushed.read_bytes() == (cache / "models" / "resnet50_v1.onnx").read_bytes()
         second = hostsetup.setup(inv, tmp_path / "work", **kw)
@@ -246,27 +251,26 @@ def test_offline_mode_installs_everything_on_a_host_without_a_route(airgap, whee
     assert again.facts["airgapped"]["harness"]["ok"], again.facts["airgapped"]["harness"]  # probed on the host
 
 
-def test_sweep_sets_up_its_hosts_first_then_runs_in_the_new_venv(wheelhouse, cache_dir, tmp_path):
-    fleet = Fleet.start(tmp_path / "fleet", 1)
-    try:
-        inv = _inventory(tmp_path / "inventory.yml", fleet, tmp_path, local=False)
-        data = yaml.safe_load(inv.read_text())
-        del data["all"]["vars"]["benchfleet_harness_python"]  # the sweep's set-up decides
-        inv.write_text(yaml.safe_dump(data))
-        sweep = tmp_path / "lab.yml"
-        sweep.write_text(yaml.safe_dump({
-            "submitter": "TestLab", "scenarios": ["SingleStream"], "model": "synthetic", "dataset": "synthetic",
-            "synthetic_width": 8, "dataset_count": 64, "cache_dir": str(cache_dir), "defaults": {"threads": 1},
-            "setup": "always", "setup_wheelhouse": str(wheelhouse), "systems": [{"name": "lab", "hosts": ["lab"]}]}))
-        runs = tmp_path / "runs"
-        out = subprocess.run([str(Path(sys.executable).parent / "benchfleet"), "sweep", str(sweep), "--inventory",
-                              str(inv), "--runs-dir", str(runs)], capture_output=True, text=True)
-        assert out.returncode == 0, out.stdout + out.stderr
-        venv_python = fleet.host("node1").root / "venv" / "bin" / "python"
-        assert venv_python.exists()
-        (run_dir,) = runs.iterdir()
-        facts = json.loads((run_dir / "hosts" / "node1.json").read_text())["facts"]
-        assert facts["harness"]["python"] == str(venv_python) and facts["harness"]["ok"]
-        assert json.loads((run_dir / "results.json").read_text())["cells"]["done"] == 1
-    finally:
-        fleet.stop()
+def _sweep_with_setup(wheelhouse: Path, cache_dir: Path, tmp_path: Path, fleet: Fleet, inv: Path) -> None:
+    """A sweep over node1 with `setup: always`: it sets the host up first, then runs its cell in the new venv."""
+    data = yaml.safe_load(inv.read_text())
+    del data["all"]["vars"]["benchfleet_harness_python"]  # the sweep's set-up decides
+    data["all"].pop("hosts", None)  # node1 only
+    sweep_inv = tmp_path / "sweep-inventory.yml"
+    sweep_inv.write_text(yaml.safe_dump(data))
+    sweep = tmp_path / "lab.yml"
+    sweep.write_text(yaml.safe_dump({
+        "submitter": "TestLab", "scenarios": ["SingleStream"], "model": "synthetic", "dataset": "synthetic",
+        "synthetic_width": 2, "dataset_count": 32, "cache_dir": str(cache_dir), "defaults": {"threads": 1},
+        "setup": "always", "setup_wheelhouse": str(wheelhouse), "systems": [{"name": "lab", "hosts": ["lab"]}]}))
+    runs = tmp_path / "runs"
+    venv_python = fleet.host("node1").root / "venv" / "bin" / "python"
+    assert not venv_python.exists()
+    out = subprocess.run([str(Path(sys.executable).parent / "benchfleet"), "sweep", str(sweep), "--inventory",
+                          str(sweep_inv), "--runs-dir", str(runs)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert venv_python.exists()
+    (run_dir,) = runs.iterdir()
+    facts = json.loads((run_dir / "hosts" / "node1.json").read_text())["facts"]
+    assert facts["harness"]["python"] == str(venv_python) and facts["harness"]["ok"]
+    assert json.loads((run_dir / "results.json").read_text())["cells"]["done"] == 1

@@ -67,6 +67,10 @@ class RunOptions:
     cache_dir: str = ""  # "": the sweep default (~/.cache/benchfleet)
     check: bool = False  # Ansible check mode
     accept_new_host_keys: bool = False
+    tune: bool = False  # tune first (short runs), keep the settings in the run's tuning/ and the tuning cache
+    tune_budget_s: float = 600.0
+    tuned: bool = True  # take settings from this system's tuning file where one holds
+    tuning_dir: Path | None = None  # None: $BENCHFLEET_TUNING_DIR or ~/.benchfleet/tuning
 
 
 @dataclass(kw_only=True)
@@ -90,6 +94,7 @@ class SweepOptions(_FleetOptions):
     sweep_file: str
     run_id: str = ""  # "": <file stem>-<hash of the plan and its owner>
     new: bool = False  # a fresh run id (the time) even when this sweep ran before
+    tune: bool = False  # as the sweep file's `tune: true`
 
 
 @dataclass
@@ -112,6 +117,7 @@ class RunResult:
     pending: list[str] = field(default_factory=list)
     tree_check: CheckReport | None = None
     cloud_attempts: list[dict] = field(default_factory=list)  # cloud/attempts.jsonl
+    tuning: list[str] = field(default_factory=list)  # what a tuned run kept in its tuning files
 
     @property
     def summary(self) -> dict:
@@ -224,6 +230,7 @@ def run_sweep(o: RunOptions) -> SweepFile:
         "scenarios": o.scenarios or [REQUIRED], "offline": o.offline, "model": o.model, "dataset": o.dataset,
         "defaults": {"threads": o.threads, "batch": o.batch, "precision": o.precision},
         "systems": [{"name": "local", "hosts": ["all"], "system_type": o.system_type}],
+        "tune": o.tune, "tune_budget_s": o.tune_budget_s,
     }
     for name in ("dataset_count", "synthetic_width", "cache_dir"):  # 0 or "": the sweep default
         if getattr(o, name):
@@ -272,8 +279,42 @@ def run(o: RunOptions, *, log: Log = _print, stream: TextIO | None = None) -> Ru
     except SweepError as exc:  # the plan names sweep fields: name the flag instead
         raise _flag_error(exc) from None
     log(report.run_header(run_id, out, plan))
+    if o.tuned and not o.tune and not o.check:
+        _reuse_tuning(plan, inventory, out, o.tuning_dir, log=log, accept_new_host_keys=o.accept_new_host_keys)
     return _execute(plan, out, None, inventory, check=o.check, accept_new_host_keys=o.accept_new_host_keys,
-                    log=log, stream=stream)
+                    log=log, stream=stream, tuning_dir=o.tuning_dir)
+
+
+def _reuse_tuning(plan: Plan, inventory: Path, out: Path, tuning_dir: Path | None, *, log: Log,
+                  accept_new_host_keys: bool = False) -> None:
+    """Give each planned cell the settings of its system's tuning file, where one holds (same hardware); the
+    host itself drops them when its backend version differs. Settings given in the sweep or on the command line
+    win. Costs one facts play over the hosts, and only when there is a tuning file at all."""
+    from benchfleet import hostsetup
+    from benchfleet.submission.system import system_id
+    from benchfleet.sweep import tuning
+
+    directory = tuning.store_dir(tuning_dir)
+    cells = [c for c in plan.cells if c.system not in plan.cloud_systems()]
+    if not cells or not any(directory.glob("*.json")):
+        return
+    facts = hostsetup.facts(inventory, out / "tuning-facts", limit=sorted({c.host for c in cells}),
+                            log=lambda m: None, accept_new_host_keys=accept_new_host_keys).facts
+    for cell in cells:
+        if cell.host not in facts:
+            continue
+        sid = system_id(facts[cell.host], cell.backend, cell.device)
+        key = tuning.entry_key(cell.benchmark, cell.backend, cell.device, cell.spec.get("precision") or "fp32")
+        entry, why = tuning.lookup(directory, sid, key, facts[cell.host])
+        if entry is None:
+            if "other hardware" in why:
+                log(f"  {cell.host}: {why}")
+            continue
+        tuned, tuned_for = tuning.spec_tuning(entry)
+        cell.spec["tuned"] = {s: v for s, v in tuned.items() if s in cell.scenarios or s == "Offline"}
+        cell.spec["tuned_for_backend_version"] = tuned_for.get("backend_version")
+        log(f"  {cell.host}: {' '.join(cell.scenarios)} with the settings tuned on {sid} "
+            f"(run {entry.get('run')}; benchfleet tune --show)")
 
 
 # --- sweep, resume ---------------------------------------------------------------------------------------------
@@ -301,6 +342,10 @@ def sweep(o: SweepOptions, *, log: Log = _print, stream: TextIO | None = None) -
         plan = expand(load(o.sweep_file), inventory.resolve(), o.run_id)
     except SweepError as exc:
         raise UsageError(str(exc)) from None
+    if o.tune:
+        plan.sweep = plan.sweep.model_copy(update={"tune": True})
+        for cell in plan.cells:
+            cell.spec["tune"] = True
     if not o.run_id:
         stem = run_id_stem(Path(o.sweep_file).stem)
         if plan.cloud_systems():  # the run id names cloud resources: lowercase, digits, dashes
@@ -319,6 +364,8 @@ def sweep(o: SweepOptions, *, log: Log = _print, stream: TextIO | None = None) -
     sweep_text = Path(o.sweep_file).read_text(encoding="utf-8-sig")
     log(f"benchfleet {__version__}: sweep {o.sweep_file} -> run {plan.run_id} ({len(plan.cells)} cells on "
         f"{len(plan.hosts)} hosts)")
+    if not plan.sweep.tune and not (out / "plan.json").exists():
+        _reuse_tuning(plan, inventory, out, None, log=log, accept_new_host_keys=o.accept_new_host_keys)
     return _execute(plan, out, sweep_text, inventory, forks=o.forks, accept_new_host_keys=o.accept_new_host_keys,
                     log=log, stream=stream)
 
@@ -387,7 +434,7 @@ def _cloud_checks(plan: Plan, *, max_cost: float | None, allow_world_ssh: bool, 
 
 def _execute(plan: Plan, out: Path, sweep_text: str | None, inventory: Path, *, forks: int = 0,
              check: bool = False, accept_new_host_keys: bool = False, resume: bool = False, log: Log = _print,
-             stream: TextIO | None = None) -> RunResult:
+             stream: TextIO | None = None, tuning_dir: Path | None = None) -> RunResult:
     """Prepare the run directory (a new run), run its pending cells through Ansible, collect the result.
     The one place that calls ``execute.prepare`` and ``execute.run``."""
     from benchfleet.sweep import execute
@@ -407,10 +454,10 @@ def _execute(plan: Plan, out: Path, sweep_text: str | None, inventory: Path, *, 
                           accept_new_host_keys=accept_new_host_keys, **({"stream": stream} if stream else {}))
     if check:
         return RunResult(plan, out, outcome, check_mode=True)
-    return finish(rd, outcome)
+    return finish(rd, outcome, tuning_dir=tuning_dir)
 
 
-def finish(rd: RunDir, outcome: Outcome) -> RunResult:
+def finish(rd: RunDir, outcome: Outcome, tuning_dir: Path | None = None) -> RunResult:
     """After the playbook: the cells not done, and the tree checked (each cell rescored against the controller's
     own scoring files, never another host's)."""
     from benchfleet.sweep.rescore import check_run
@@ -425,8 +472,13 @@ def finish(rd: RunDir, outcome: Outcome) -> RunResult:
     if plan.cloud_systems():
         p = rd.root / "cloud" / "attempts.jsonl"
         attempts = [json.loads(x) for x in p.read_text().splitlines()] if p.is_file() else []
+    kept = []
+    if plan.sweep.tune:
+        from benchfleet.sweep import tuning
+
+        kept = tuning.collect(rd.root, plan, tuning.store_dir(tuning_dir))
     return RunResult(plan, rd.root, outcome, pending=rd.pending(plan), tree_check=tree_check,
-                     cloud_attempts=attempts)
+                     cloud_attempts=attempts, tuning=kept)
 
 
 def _lock(rd: RunDir) -> None:

@@ -74,6 +74,22 @@ az login or a managed identity; GOOGLE_CLOUD_PROJECT with gcloud auth applicatio
 """
 
 
+EPILOG_TUNE = """examples:
+  benchfleet tune --benchmark resnet50 --scenarios Offline,Server --system-type datacenter
+      Offline: threads, then batch, from short runs (highest samples/s; LoadGen is then asked for it);
+      Server: the highest target QPS whose short run is VALID, confirmed by the run itself (stepped down
+      when not); SingleStream/MultiStream: the threads with the lowest percentile latency
+  benchfleet tune --inventory inventories/lab --tune-budget 5m
+      each host of the lab, at most 5 minutes of short runs per cell
+  benchfleet tune --show
+      the tuning files (~/.benchfleet/tuning/<system id>.json) and each setting's trials
+
+A tune is a run: it measures with the settings it found and writes the same tree. Later runs on hardware with
+the same system id (CPU, vCPUs, memory, GPUs) take those settings unless --threads/--batch say otherwise or
+--no-tuned; a host whose backend version changed drops them. $BENCHFLEET_TUNING_DIR moves the cache.
+"""
+
+
 EPILOG_SETUP = """examples:
   benchfleet setup --inventory inventories/lab
       NVIDIA driver and CUDA runtime where there is an NVIDIA GPU (from NVIDIA's repositories; a reboot only
@@ -111,17 +127,76 @@ def _scenarios(text: str) -> list[str] | None:
     return scenarios
 
 
-def cmd_run(a: argparse.Namespace) -> int:
-    from benchfleet.sweep import report
+def _run_arguments(r: argparse.ArgumentParser) -> None:
+    """What `run` and `tune` share: the benchmark, where and how it runs."""
+    r.add_argument("--division", default="open", choices=["open", "closed"],
+                   help="open (default; the quick start) or closed (all required scenarios + compliance)")
+    r.add_argument("--mode", default="quick", choices=["quick", "valid"],
+                   help="quick: short runs marked not for submission (default); valid: the round's 600 s rules")
+    r.add_argument("--model", default="auto",
+                   help="official (download with checksum), synthetic (generated), a path, or auto (default)")
+    bench_help, dataset_help = api.benchmarks_help()
+    r.add_argument("--dataset", default="auto", help=dataset_help)
+    r.add_argument("--dataset-count", type=int, default=0,
+                   help="samples to use (default 1024, the rules' minimum; at most 330067, DLRM-v2's groups)")
+    r.add_argument("--synthetic-width", type=int, default=0, help=argparse.SUPPRESS)
+    r.add_argument("--scenarios", default="", help="comma list; default: what the division and system type need")
+    r.add_argument("--system-type", default="edge", help="edge (default), datacenter or datacenter,edge")
+    r.add_argument("--offline", default="auto", choices=["auto", "measured", "inferred"],
+                   help="Offline on edge systems: inferred from SingleStream in quick mode (auto) or measured")
+    r.add_argument("--benchmark", default="resnet50", help=bench_help)
+    r.add_argument("--backend", default="onnxruntime",
+                   help="inference backend: onnxruntime (default), pytorch (the same ONNX file run by torch), "
+                        "tensorflow or tflite")
+    r.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"],
+                   help="pytorch only: fp32 (default), fp16 (cuda) or bf16")
+    r.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    r.add_argument("--threads", type=int, default=0, help="inference threads (default: all cores; at most 1024)")
+    r.add_argument("--batch", type=int, default=0, help="batch for Offline/Server (default 8; 64 on cuda; at most "
+                                                        "4096)")
+    r.add_argument("--round", default=DEFAULT_ROUND, help=ROUND_HELP)
+    r.add_argument("--submitter", default="benchfleet", help="organisation name in the tree (no spaces)")
+    r.add_argument("--inventory", default="", help="Ansible inventory (default: inventories/local)")
+    r.add_argument("--out", default="", help="run directory (default ./runs/<run-id>)")
+    r.add_argument("--runs-dir", default="runs", help=argparse.SUPPRESS)
+    r.add_argument("--run-id", default="", help=argparse.SUPPRESS)
+    r.add_argument("--cache-dir", default="", help="model/dataset cache (default ~/.cache/benchfleet)")
+    r.add_argument("--check", action="store_true", help="Ansible check mode: show what would change, run nothing")
+    r.add_argument("--accept-new-host-keys", action="store_true", help=ACCEPT_NEW_HOST_KEYS_HELP)
 
-    res = api.run(api.RunOptions(
+
+def _run_options(a: argparse.Namespace, tune: bool) -> api.RunOptions:
+    return api.RunOptions(
         division=a.division, mode=a.mode, model=a.model, dataset=a.dataset, dataset_count=a.dataset_count,
         synthetic_width=a.synthetic_width, scenarios=_scenarios(a.scenarios), system_type=a.system_type,
         offline=a.offline, benchmark=a.benchmark, backend=a.backend, precision=a.precision, device=a.device,
         threads=a.threads, batch=a.batch, round=a.round, submitter=a.submitter, inventory=_path(a.inventory),
         out=_path(a.out), runs_dir=Path(a.runs_dir), run_id=a.run_id, cache_dir=a.cache_dir, check=a.check,
-        accept_new_host_keys=a.accept_new_host_keys))
+        accept_new_host_keys=a.accept_new_host_keys, tune=tune,
+        tune_budget_s=api.seconds(a.tune_budget, "--tune-budget") if tune else 600.0,
+        tuned=not getattr(a, "no_tuned", False))
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from benchfleet.sweep import report
+
+    res = api.run(_run_options(a, a.tune))
     print(report.run_report(res))
+    for line in res.tuning:
+        print(line)
+    return res.exit_code
+
+
+def cmd_tune(a: argparse.Namespace) -> int:
+    from benchfleet.sweep import report, tuning
+
+    if a.show:
+        print(tuning.show(tuning.store_dir()))
+        return 0
+    res = api.run(_run_options(a, True))
+    print(report.run_report(res))
+    for line in res.tuning or ["nothing was tuned (see the failures above)"]:
+        print(line)
     return res.exit_code
 
 
@@ -136,7 +211,7 @@ def cmd_sweep(a: argparse.Namespace) -> int:
             max_cost=a.max_cost, accept_new_host_keys=a.accept_new_host_keys, allow_world_ssh=a.allow_world_ssh))
     else:
         res = api.sweep(api.SweepOptions(
-            a.sweep_file, inventory=_path(a.inventory), check=a.check, run_id=a.run_id, new=a.new,
+            a.sweep_file, inventory=_path(a.inventory), check=a.check, run_id=a.run_id, new=a.new, tune=a.tune,
             runs_dir=Path(a.runs_dir), forks=a.forks, max_cost=a.max_cost,
             accept_new_host_keys=a.accept_new_host_keys, allow_world_ssh=a.allow_world_ssh))
     if isinstance(res, api.PlanResult):
@@ -235,41 +310,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run benchmarks through Ansible and write a submission tree",
                        epilog=EPILOG_RUN, formatter_class=argparse.RawDescriptionHelpFormatter)
-    r.add_argument("--division", default="open", choices=["open", "closed"],
-                   help="open (default; the quick start) or closed (all required scenarios + compliance)")
-    r.add_argument("--mode", default="quick", choices=["quick", "valid"],
-                   help="quick: short runs marked not for submission (default); valid: the round's 600 s rules")
-    r.add_argument("--model", default="auto",
-                   help="official (download with checksum), synthetic (generated), a path, or auto (default)")
-    bench_help, dataset_help = api.benchmarks_help()
-    r.add_argument("--dataset", default="auto", help=dataset_help)
-    r.add_argument("--dataset-count", type=int, default=0,
-                   help="samples to use (default 1024, the rules' minimum; at most 330067, DLRM-v2's groups)")
-    r.add_argument("--synthetic-width", type=int, default=0, help=argparse.SUPPRESS)
-    r.add_argument("--scenarios", default="", help="comma list; default: what the division and system type need")
-    r.add_argument("--system-type", default="edge", help="edge (default), datacenter or datacenter,edge")
-    r.add_argument("--offline", default="auto", choices=["auto", "measured", "inferred"],
-                   help="Offline on edge systems: inferred from SingleStream in quick mode (auto) or measured")
-    r.add_argument("--benchmark", default="resnet50", help=bench_help)
-    r.add_argument("--backend", default="onnxruntime",
-                   help="inference backend: onnxruntime (default), pytorch (the same ONNX file run by torch), "
-                        "tensorflow or tflite")
-    r.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"],
-                   help="pytorch only: fp32 (default), fp16 (cuda) or bf16")
-    r.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    r.add_argument("--threads", type=int, default=0, help="inference threads (default: all cores; at most 1024)")
-    r.add_argument("--batch", type=int, default=0, help="batch for Offline/Server (default 8; 64 on cuda; at most "
-                                                        "4096)")
-    r.add_argument("--round", default=DEFAULT_ROUND, help=ROUND_HELP)
-    r.add_argument("--submitter", default="benchfleet", help="organisation name in the tree (no spaces)")
-    r.add_argument("--inventory", default="", help="Ansible inventory (default: inventories/local)")
-    r.add_argument("--out", default="", help="run directory (default ./runs/<run-id>)")
-    r.add_argument("--runs-dir", default="runs", help=argparse.SUPPRESS)
-    r.add_argument("--run-id", default="", help=argparse.SUPPRESS)
-    r.add_argument("--cache-dir", default="", help="model/dataset cache (default ~/.cache/benchfleet)")
-    r.add_argument("--check", action="store_true", help="Ansible check mode: show what would change, run nothing")
-    r.add_argument("--accept-new-host-keys", action="store_true", help=ACCEPT_NEW_HOST_KEYS_HELP)
+    _run_arguments(r)
+    r.add_argument("--tune", action="store_true",
+                   help="tune first: threads and batch per scenario from short runs, the Server target searched; "
+                        "the settings are kept in the run's tuning/ and in ~/.benchfleet/tuning (benchfleet tune)")
+    r.add_argument("--tune-budget", default="10m", help="time for the short tuning runs per cell (default 10m)")
+    r.add_argument("--no-tuned", action="store_true",
+                   help="ignore this system's tuning file (by default a run takes the settings it holds)")
     r.set_defaults(func=cmd_run)
+
+    tu = sub.add_parser("tune", help="find this system's best settings per scenario and keep them for later runs",
+                        epilog=EPILOG_TUNE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _run_arguments(tu)
+    tu.add_argument("--tune-budget", default="10m", help="time for the short tuning runs per cell (default 10m)")
+    tu.add_argument("--show", action="store_true", help="print the tuning files and how each setting was found")
+    tu.set_defaults(func=cmd_tune)
 
     sw = sub.add_parser("sweep", help="run a sweep file across a fleet of hosts into one submission tree",
                         epilog=EPILOG_SWEEP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -284,6 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "owner>, so the same sweep again by the same user continues the "
                                                  "same run)")
     sw.add_argument("--new", action="store_true", help="start a fresh run even if this sweep ran before")
+    sw.add_argument("--tune", action="store_true", help="tune each cell first (as `tune: true` in the file); the "
+                    "settings go to the run's tuning/ and ~/.benchfleet/tuning")
     sw.add_argument("--runs-dir", default="runs", help="where run directories live (default ./runs)")
     sw.add_argument("--forks", type=int, default=0, help="hosts worked on at once (default: all, up to 50)")
     sw.add_argument("--max-cost", type=float, default=None, metavar="USD",

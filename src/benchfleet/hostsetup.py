@@ -68,11 +68,18 @@ class SetupResult:
     facts: dict[str, dict] = field(default_factory=dict)  # host -> benchfleet_host (host_facts)
 
 
+def facts(inventory: Path, work: Path, *, limit: list[str] | None = None, log=print,
+          accept_new_host_keys: bool = False) -> SetupResult:
+    """Run playbooks/facts.yml: each host's description (``.facts``), nothing changed."""
+    return setup(inventory, work, limit=limit, log=log, accept_new_host_keys=accept_new_host_keys,
+                 playbook="facts.yml")
+
+
 def setup(inventory: Path, work: Path, *, offline: Path | None = None, check: bool = False,
           limit: list[str] | None = None, extravars: dict | None = None, push: list[dict] | None = None,
-          log=print, accept_new_host_keys: bool = False) -> SetupResult:
-    """Run playbooks/setup.yml. Host keys must be known already unless ``accept_new_host_keys`` (recorded in
-    ``work``/known_hosts on first use)."""
+          log=print, accept_new_host_keys: bool = False, playbook: str = "setup.yml") -> SetupResult:
+    """Run playbooks/setup.yml (or ``playbook``). Host keys must be known already unless ``accept_new_host_keys``
+    (recorded in ``work``/known_hosts on first use)."""
     from benchfleet.runner import host_key_hint, run_playbook
 
     res = SetupResult(None)
@@ -101,7 +108,7 @@ def setup(inventory: Path, work: Path, *, offline: Path | None = None, check: bo
         vars_.update(benchfleet_setup_offline=True, benchfleet_setup_wheelhouse_src=str(offline.resolve()))
     work.mkdir(parents=True, exist_ok=True)
     r = run_playbook(work.resolve(), inventory, vars_, on_event, limit=limit, forks=20, check=check,
-                     ident=time.strftime("%Y%m%d-%H%M%S"), playbook="setup.yml",
+                     ident=time.strftime("%Y%m%d-%H%M%S"), playbook=playbook,
                      accept_new_host_keys=accept_new_host_keys)
     res.rc = r.rc
     res.changed, res.failed = ev.get("changed", {}), ev.get("failures", {})

@@ -40,6 +40,7 @@ from benchfleet.harness import accuracy as acc
 from benchfleet.harness import compliance as comp
 from benchfleet.harness import server_search as ss
 from benchfleet.harness import settings as st
+from benchfleet.harness import tune
 from benchfleet.harness.loadgen_run import RunRequest
 from benchfleet.harness.logs import DetailLog, metric
 from benchfleet.harness.result import FILE, HarnessResult
@@ -63,6 +64,10 @@ HEARTBEAT_S = 30.0
 SERVER_PROBE_MAX_S = 20.0
 # With no batch given, a Server batch is kept to at most this share of the benchmark's latency bound.
 SERVER_BATCH_SHARE = 1 / 3
+# A searched Server target whose run is INVALID (the probes are short; the run is not) is lowered by this factor
+# and measured again, at most this many times.
+SERVER_STEP_DOWN = 0.9
+SERVER_CONFIRM_STEPS = 2
 # The files the harness writes beside its --out folder (results/) in a cell folder on a host, by role. The
 # harness_cell module reads them; its copy of these names is plugins/module_utils/_cell_folder.py (HARNESS_WRITES),
 # held equal by tests/test_host_boundary.py. Kept here, free of Ansible: the harness runs on hosts without it.
@@ -86,6 +91,15 @@ def _measure(worker: Worker, cache: SampleCache, batch: int, reps: int = 5) -> t
         worker.infer(many)
     multi = (time.perf_counter() - t) / max(2, reps // 2)
     return single, multi
+
+
+def _batch_latency(timings: tuple[float, float], timed: int, batch: int) -> float:
+    """A batch's latency from the warm-up's single sample and its batch of ``timed``: linear in between (and
+    beyond, for a tuned batch larger than the one timed)."""
+    single, multi = timings
+    if batch <= 1 or timed <= 1:
+        return single if batch <= 1 else single * batch
+    return single + (multi - single) * (batch - 1) / (timed - 1)
 
 
 def _cpu_s(pid: int) -> float:
@@ -148,6 +162,11 @@ class Harness:
         self._results: dict[str, dict] = {}  # scenario -> record, as harness.json keeps them
         self._kept_names: list[str] = []  # scenarios an earlier start of this cell finished
         self._server_batch_size = 0  # the Server batch chosen for the latency bound; 0: the spec's
+        # per scenario: settings tuned here or given by a tuning file (spec.tuned), and how they were found
+        self._tuned: dict[str, dict] = {k: v.model_dump(exclude_none=True) for k, v in (spec.tuned or {}).items()}
+        self._tuning: dict[str, dict] = {}
+        self._budget: tune.Budget | None = None
+        self._timing_batch = 1  # the batch the warm-up timed
         self._started = time.time()
         self.rules = get_round(spec.round)
         self.bench = self.rules.benchmark(spec.rule_benchmark())
@@ -162,11 +181,21 @@ class Harness:
         if scenario == "MultiStream":
             return self.rules.multistream_samples_per_query
         # Offline/Server: batches the worker fills from LoadGen's queue; a GPU needs larger ones to stay busy
-        return self.spec.batch or (DEFAULT_GPU_BATCH if self.spec.device == "cuda" else 8)
+        tuned = self._tuned.get(scenario, {}).get("batch") or (
+            self._tuned.get("Offline", {}).get("batch") if scenario == "Server" else None)
+        return self.spec.batch or tuned or (DEFAULT_GPU_BATCH if self.spec.device == "cuda" else 8)
+
+    def _threads_for(self, scenario: str) -> int:
+        """The spec's threads, else the scenario's tuned threads (Server: Offline's), else the default."""
+        tuned = self._tuned.get(scenario, {}).get("threads") or (
+            self._tuned.get("Offline", {}).get("threads") if scenario == "Server" else None)
+        return self.spec.threads or tuned or self.threads
 
     def _loadgen(self, workdir: Path, sset: st.ScenarioSettings, accuracy_mode: bool,
-                 audit: str | None = None, test05: bool = False) -> Path:
-        """Run one LoadGen test in a fresh process; returns the folder with its logs."""
+                 audit: str | None = None, test05: bool = False, threads: int | None = None,
+                 batch: int | None = None) -> Path:
+        """Run one LoadGen test in a fresh process; returns the folder with its logs. ``threads`` and ``batch``
+        default to the scenario's own (a tuning trial sets them)."""
         if workdir.exists():
             shutil.rmtree(workdir)
         workdir.mkdir(parents=True)
@@ -175,8 +204,8 @@ class Harness:
             accuracy_mode=accuracy_mode, round_values=sset.round_values, user_values=sset.user_values,
             audit=audit, test05=test05, workdir=str(workdir), backend=self.spec.backend,
             device=self.spec.device, model_path=str(self.inputs.model_path), task=self.task.name,
-            args=self.inputs.args, count=self.inputs.count, threads=self.threads, precision=self.spec.precision,
-            batch=self._batch_for(sset.scenario),
+            args=self.inputs.args, count=self.inputs.count, threads=threads or self._threads_for(sset.scenario),
+            precision=self.spec.precision, batch=batch or self._batch_for(sset.scenario),
         )
         req_path = workdir / "request.json"
         req_path.write_text(req.model_dump_json())
@@ -233,19 +262,38 @@ class Harness:
         scen_out = self.out / scenario
         work = self.out / "_work" / scenario
         batch = self._batch_for(scenario)
-        single, multi = timings[0], timings[1] if batch > 1 else timings[0]
+        single, multi = timings[0], _batch_latency(timings, self._timing_batch, batch)
         search = None
         if scenario == "Server" and not spec.batch:
             batch, multi = self._server_batch(single, multi, batch)
-        if scenario == "Server" and spec.server_target_qps is None:
+        tuned = self._tuned.get(scenario, {})
+        if scenario == "Server" and spec.server_target_qps is None and (
+                spec.tune or not tuned.get("server_target_qps")):
             search = self._search_server_target(work / "server-search", single, multi, batch)
-        target = spec.server_target_qps or (search.best_qps if search else None)
-        sset = st.build(rules, bench, scenario, spec.mode == "quick", single, multi, batch, target)
+        target = spec.server_target_qps or (search.best_qps if search else None) or tuned.get("server_target_qps")
+        if search is not None and search.best_qps is None and search.probes:
+            # nothing VALID down to the lowest probe: half of that, not half the throughput (above what failed)
+            target = round(min(p.target_qps for p in search.probes) / 2, 3)
+            self.log(f"[Server] no probe was VALID: the run asks for {target} queries/s, half the lowest probe")
+        offline_qps = tuned.get("offline_expected_qps") if scenario == "Offline" and not spec.batch else None
+        sset = st.build(rules, bench, scenario, spec.mode == "quick", single, multi, batch, target, offline_qps)
         scen_out.mkdir(parents=True, exist_ok=True)
         (scen_out / "user.conf").write_text(sset.user_conf(rules.version))
-        result: dict = {"scenario": scenario, "settings": sset.values, "runs": []}
+        result: dict = {"scenario": scenario, "settings": sset.values, "runs": [],
+                        "threads": self._threads_for(scenario), "batch": batch}
         if search is not None:
             result["server_search"] = search.as_dict()
+        if scenario == "Server" and spec.tune:
+            self._tuning["Server"] = tune.Tuned(
+                "Server", self._threads_for("Server"), batch, unit="queries/s",
+                metric=search.best_qps if search else None, server_target_qps=search.best_qps if search else None,
+                server_search=search.as_dict() if search else None,
+                stopped=search.stopped if search else "no search: a probe would take too long here").as_dict()
+            self._write_tuning()
+        if scenario in self._tuning:
+            result["tuning"] = {"source": "tuned in this run", **self._tuning[scenario]}
+        elif tuned:
+            result["tuning"] = {"source": "tuning file", **tuned}
 
         self.log(f"[{scenario}] accuracy run over {self.cache.count} samples")
         logs = self._loadgen(work / "accuracy", sset, accuracy_mode=True)
@@ -270,6 +318,20 @@ class Harness:
             for round_ in range(1, rounds + 1):
                 runs, failed = self._performance_and_compliance(scenario, sset, work, scen_out, full_acc_log,
                                                                 result)
+                # A searched Server target is confirmed by the run itself; INVALID: step down and measure again.
+                while (search is not None and result.get("validity") != "VALID"
+                       and len(result.get("server_confirmation", [])) < SERVER_CONFIRM_STEPS):
+                    lower = round(sset.user_values["target_qps"] * SERVER_STEP_DOWN, 3)
+                    result.setdefault("server_confirmation", []).append(
+                        {"target_qps": sset.user_values["target_qps"], "validity": result.get("validity"),
+                         "errors": [e[:120] for e in runs[0].get("errors", [])][:3]})
+                    self.log(f"[Server] the run at {sset.user_values['target_qps']} queries/s was "
+                             f"{result.get('validity')}; stepping down to {lower} and measuring again")
+                    sset = st.build(rules, bench, scenario, spec.mode == "quick", single, multi, batch, lower)
+                    (scen_out / "user.conf").write_text(sset.user_conf(rules.version))
+                    result["settings"] = sset.values
+                    runs, failed = self._performance_and_compliance(scenario, sset, work, scen_out, full_acc_log,
+                                                                    result)
                 if not failed or round_ == rounds:
                     break
                 # The rules compare timed runs; where the machine's speed drifts (shared or throttled CPUs) a
@@ -340,6 +402,65 @@ class Harness:
                 if s.get("scenario") in self.scenarios and not s.get("partial")
                 and not s.get("inferred_from") and (self.out / s["scenario"]).is_dir()}
 
+    def _tune(self, scenarios: list[str], single: float, multi: float) -> None:
+        """Threads and batch per scenario from short runs (harness/tune.py); Server's target is searched when its
+        turn comes (run_scenario), with Offline's threads and within the same budget."""
+        spec = self.spec
+        threads = [spec.threads] if spec.threads else tune.thread_grid(os.cpu_count() or 1)
+        self.log(f"tuning {', '.join(scenarios)} with short runs (threads {', '.join(map(str, threads))}; budget "
+                 f"{spec.tune_budget_s:g} s)")
+        for scenario in [s for s in ("Offline", "SingleStream", "MultiStream") if s in scenarios]:
+            default = self._batch_for(scenario)
+            batches = [default] if scenario != "Offline" or spec.batch else tune.batch_grid(spec.device)
+            rec = tune.walk(scenario, lambda t, b, s=scenario: self._trial(s, t, b, single, multi), threads, batches,
+                            default, self._budget.spent)
+            if scenario == "Offline" and rec.metric:
+                rec.offline_expected_qps = round(rec.metric, 3)
+            self._tuning[scenario] = rec.as_dict()
+            self._tuned[scenario] = rec.settings()
+            self.log(f"[{scenario}] tuned: {rec.threads} threads, batch {rec.batch}"
+                     + (f" ({rec.metric:.4g} {rec.unit})" if rec.metric is not None else "") + f": {rec.stopped}")
+        self._write_tuning()
+
+    def _trial(self, scenario: str, threads: int, batch: int, single: float, multi: float) -> tune.Trial:
+        """One short performance run of ``scenario`` at ``threads`` and ``batch``: its throughput or latency."""
+        sset = st.build(self.rules, self.bench, scenario, True, single, multi, batch)
+        sset.user_values["min_duration"] = tune.PROBE_DURATION_MS
+        sset.user_values["min_query_count"] = tune.PROBE_MIN_QUERIES[scenario]
+        work = self.out / "_work" / "tune" / f"{scenario}-t{threads}-b{batch}"
+        start = time.monotonic()
+        try:
+            d = DetailLog(self._loadgen(work, sset, accuracy_mode=False, threads=threads, batch=batch)
+                          / "mlperf_log_detail.txt")
+        except RuntimeError as exc:  # a batch too large for the memory, a backend refusing a thread count
+            return tune.Trial(threads, batch, None, str(exc).splitlines()[-1][:200] if str(exc) else "failed")
+        finally:
+            if self._budget:
+                self._budget.charge(time.monotonic() - start)
+        if scenario == "Offline":
+            value = d["result_samples_per_second"]
+        else:
+            value = d[f"result_{self.rules.latency_percentile[scenario] * 100:.2f}_percentile_latency_ns"]
+            value = value / 1e6 if value is not None else None
+        trial = tune.Trial(threads, batch, float(value) if value is not None else None,
+                           "" if value is not None else "the log has no figure")
+        self.log(f"[{scenario}] tuning: {threads} threads, batch {batch}: "
+                 + (f"{trial.value:.4g} {tune.GOALS[scenario][0]}" if trial.value is not None else trial.note))
+        return trial
+
+    def _write_tuning(self) -> None:
+        """tuning.json beside harness.json: what a tuning file keeps for this system (benchfleet tune)."""
+        path = self.out / tune.FILE
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps({
+            "benchmark": self.spec.benchmark, "backend": self.spec.backend, "device": self.spec.device,
+            "precision": self.spec.precision, "round": self.spec.round,
+            "backend_version": self.backend_info.get("version"), "benchfleet_version": __version__,
+            "cores": os.cpu_count(),
+            "scenarios": {s: {"settings": self._tuned.get(s, {}), "found": rec} for s, rec in self._tuning.items()},
+        }, indent=1, default=str))
+        os.replace(tmp, path)
+
     def _server_batch(self, single: float, multi: float, batch: int) -> tuple[int, float]:
         """The largest Server batch (up to ``batch``) whose estimated latency is at most SERVER_BATCH_SHARE of the
         latency bound, and that latency: a query can wait for the batch in flight and then ride in the next, so a
@@ -379,7 +500,10 @@ class Harness:
             probes += 1
             n = probes
             pset = st.build(self.rules, self.bench, "Server", True, single, multi, batch, target)
+            start = time.monotonic()
             d = DetailLog(self._loadgen(work / f"probe_{n}", pset, accuracy_mode=False) / "mlperf_log_detail.txt")
+            if self._budget:
+                self._budget.charge(time.monotonic() - start)
             valid = d["result_validity"] == "VALID"
             achieved, latency = d[self.rules.server_result_field], d[key]
             result = ss.Probe(target, valid, float(achieved) if achieved is not None else None,
@@ -393,9 +517,10 @@ class Harness:
         self.log(f"[Server] searching the highest VALID target from the measured throughput ({estimate:.3f} "
                  f"queries/s), with short runs")
         # no probe below the target at which one would take longer than SERVER_PROBE_MAX_S
-        search = ss.find_server_target(probe, estimate, floor_qps=st.QUICK_MIN_QUERIES["Server"] / SERVER_PROBE_MAX_S)
+        search = ss.find_server_target(probe, estimate, floor_qps=st.QUICK_MIN_QUERIES["Server"] / SERVER_PROBE_MAX_S,
+                                       out_of_budget=self._budget.spent if self._budget else lambda: False)
         self.log(f"[Server] target {search.best_qps} queries/s: {search.stopped}" if search.best_qps else
-                 f"[Server] {search.stopped}; the run asks for half the measured throughput")
+                 f"[Server] {search.stopped}")
         return search
 
     def _performance_and_compliance(self, scenario: str, sset: st.ScenarioSettings, work: Path, scen_out: Path,
@@ -419,10 +544,12 @@ class Harness:
                 raise RuntimeError(f"{bench.name} needs {test} in {self.rules.version}, which benchfleet's harness "
                                    f"does not run (it runs {', '.join(RUNNABLE_TESTS)})")
             attempts: list[dict] = []
-            for attempt in range(1, TEST_ATTEMPTS + 1):
+            # compliance_retries 0: one round and one attempt per test, nothing measured twice
+            tries = TEST_ATTEMPTS if spec.retries() > 0 else 1
+            for attempt in range(1, tries + 1):
                 self.log(f"[{scenario}] compliance {test}" + (f" (attempt {attempt})" if attempt > 1 else ""))
                 rec = self._compliance_test(test, scenario, sset, work, scen_out, perf_dir, full_acc_log)
-                if rec["passed"] or attempt == TEST_ATTEMPTS:
+                if rec["passed"] or attempt == tries:
                     break
                 attempts.append(rec)  # an unlucky run of the test alone: measured again against the same run
             if attempts:
@@ -495,17 +622,26 @@ class Harness:
         self.cache = SampleCache(worker.load, self.inputs.count)
         self.backend_info = {"name": backend.name, "version": backend.version, "threads": threads,
                              "device": spec.device, "precision": spec.precision}
+        if self._tuned and spec.tuned_for_backend_version and spec.tuned_for_backend_version != backend.version:
+            self.log(f"tuned settings dropped: they were found with {backend.name} {spec.tuned_for_backend_version}, "
+                     f"this host has {backend.version} (benchfleet tune again)")
+            self._tuned = {}
         # the controller's `benchfleet check` rescores accuracy with these
         copy_scoring_files(self.inputs, self.out / "labels")
         inferred = spec.offline_inferred() and "Offline" in self.scenarios
         # an inferred Offline runs nothing of its own: its batch is not timed (a GPT-J batch of 8 takes seconds)
         timing_batch = max(self._batch_for(s) for s in self.scenarios if not (s == "Offline" and inferred))
         single, multi = _measure(worker, self.cache, timing_batch)
+        self._timing_batch = timing_batch
         del worker, backend
         self.log(f"MLPerf Inference {self.rules.version} rules set as TestSettings attributes ({self.rules.source})")
         self.log(f"warm-up: {single * 1000:.1f} ms per sample" + (
             f", {multi * 1000:.1f} ms per batch of {timing_batch}" if timing_batch > 1 else ""))
         results = self._results = {}
+        if spec.tune:
+            self._budget = tune.Budget(spec.tune_budget_s)
+            self._tune([s for s in self.scenarios if s not in kept and not (s == "Offline" and inferred)],
+                       single, multi)
         for scenario in self.scenarios:
             if scenario == "Offline" and inferred:
                 continue

@@ -46,8 +46,10 @@ class Search:
 
 
 def find_server_target(probe: Callable[[float], Probe], estimate_qps: float, *, max_probes: int = MAX_PROBES,
-                       resolution: float = RESOLUTION, floor_qps: float = 0.01) -> Search:
-    """Search with ``probe`` (a target -> its Probe) from ``estimate_qps``; see the module docstring."""
+                       resolution: float = RESOLUTION, floor_qps: float = 0.01,
+                       out_of_budget: Callable[[], bool] = lambda: False) -> Search:
+    """Search with ``probe`` (a target -> its Probe) from ``estimate_qps``; see the module docstring.
+    ``out_of_budget`` ends the search before its next probe (a time budget), with what it found so far."""
     if not estimate_qps > 0:
         raise ValueError(f"estimate_qps must be above 0, got {estimate_qps}")
     search = Search(None)
@@ -60,7 +62,11 @@ def find_server_target(probe: Callable[[float], Probe], estimate_qps: float, *, 
         return result.valid
 
     target = estimate_qps * START_SHARE
-    while len(search.probes) < max_probes and (valid_lo is None or invalid_hi is None):
+
+    def more() -> bool:
+        return len(search.probes) < max_probes and not (search.probes and out_of_budget())
+
+    while more() and (valid_lo is None or invalid_hi is None):
         if run(target):
             valid_lo = target
             target *= 2
@@ -70,7 +76,7 @@ def find_server_target(probe: Callable[[float], Probe], estimate_qps: float, *, 
                 search.stopped = f"no VALID target down to {floor_qps:g} queries/s"
                 return search
             target = max(target / 2, floor_qps)  # the floor itself is probed once
-    while len(search.probes) < max_probes and valid_lo is not None and invalid_hi is not None \
+    while more() and valid_lo is not None and invalid_hi is not None \
             and invalid_hi / valid_lo - 1 > resolution:
         mid = math.sqrt(valid_lo * invalid_hi)
         if run(mid):
@@ -78,7 +84,12 @@ def find_server_target(probe: Callable[[float], Probe], estimate_qps: float, *, 
         else:
             invalid_hi = mid
     search.best_qps = round(valid_lo, 3) if valid_lo is not None else None
-    if valid_lo is None:
+    converged = valid_lo is not None and invalid_hi is not None and invalid_hi / valid_lo - 1 <= resolution
+    if not converged and len(search.probes) < max_probes and out_of_budget():
+        search.stopped = (f"time budget spent after {len(search.probes)} probes; "
+                          + (f"the highest VALID target is {valid_lo:.3f}" if valid_lo is not None
+                             else "no VALID target yet"))
+    elif valid_lo is None:
         search.stopped = f"no VALID target in {len(search.probes)} probes"
     elif invalid_hi is None:
         search.stopped = f"every probe was VALID ({len(search.probes)}): the highest is taken"

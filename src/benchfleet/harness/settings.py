@@ -49,8 +49,9 @@ def _fmt(v: float) -> str:
 
 def build(rules: RoundRules, bench: BenchmarkRule, scenario: str, quick: bool,
           sample_latency_s: float, batch_latency_s: float, batch: int,
-          target_qps: float | None = None) -> ScenarioSettings:
-    """Settings for ``scenario``; latencies are what a warm-up measured on this host."""
+          target_qps: float | None = None, offline_qps: float | None = None) -> ScenarioSettings:
+    """Settings for ``scenario``; latencies are what a warm-up measured on this host. ``target_qps``: the Server
+    target; ``offline_qps``: the Offline throughput a tuning measured (else the warm-up's batch rate)."""
     s = ScenarioSettings(bench.loadgen_model, scenario)
     r = s.round_values
     r["min_duration"] = rules.min_duration_ms
@@ -81,7 +82,7 @@ def build(rules: RoundRules, bench: BenchmarkRule, scenario: str, quick: bool,
     elif scenario == "MultiStream":
         u["target_latency"] = max(1, math.floor(batch_latency_s * 1000 * 0.5))
     elif scenario == "Offline":
-        u["target_qps"] = round(per_sample_qps, 3)
+        u["target_qps"] = round(offline_qps or per_sample_qps, 3)
     elif scenario == "Server":
         u["target_qps"] = target_qps if target_qps else round(per_sample_qps * 0.5, 3)
     if quick:

@@ -79,6 +79,20 @@ def _system_type(v: str) -> str:
 SystemType = Annotated[str, AfterValidator(_system_type)]
 
 
+MAX_TUNE_BUDGET_S = 7 * 24 * 3600.0
+
+
+class ScenarioTuning(BaseModel):
+    """Settings one scenario takes from a tuning file (benchfleet tune); each one left out keeps the default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threads: int | None = Field(None, ge=1, le=MAX_THREADS)
+    batch: int | None = Field(None, ge=1, le=MAX_BATCH)
+    offline_expected_qps: float | None = Field(None, gt=0, le=MAX_TARGET_QPS)
+    server_target_qps: float | None = Field(None, gt=0, le=MAX_TARGET_QPS)
+
+
 class HarnessSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -106,10 +120,27 @@ class HarnessSpec(BaseModel):
     # run), the performance run and its compliance tests are measured again, up to this many more times;
     # earlier rounds and attempts are kept in harness.json. None: 4 in quick mode
     # (its runs last seconds, and a shared CPU drifts by more than TEST05's 5% between two of them), 1 in
-    # valid mode (its runs last 10 minutes each).
+    # valid mode (its runs last 10 minutes each). 0: one round and one attempt per test.
     compliance_retries: int | None = Field(None, ge=0, le=MAX_COMPLIANCE_RETRIES)
     # The scenarios this invocation runs (one sweep cell), a subset of resolved_scenarios(); None: all.
     only: list[str] | None = None
+    # Tune before measuring (harness/tune.py): threads and batch from short runs, the Server target searched;
+    # at most tune_budget_s seconds of short runs. The tuned settings are kept in harness.json and tuning.json.
+    tune: bool = False
+    tune_budget_s: float = Field(600.0, gt=0, le=MAX_TUNE_BUDGET_S)
+    # Settings per scenario from an earlier tuning on this system (a tuning file); the spec's own threads,
+    # batch and server_target_qps win over them.
+    tuned: dict[str, ScenarioTuning] | None = None
+    # What the tuned settings were found with; the harness drops them when its backend version differs.
+    tuned_for_backend_version: str | None = Field(None, max_length=80)
+
+    @field_validator("tuned")
+    @classmethod
+    def _tuned(cls, v: dict | None) -> dict | None:
+        bad = [k for k in v or {} if k not in SCENARIOS]
+        if bad:
+            raise SpecError("tuned", f"unknown scenario {bad[0]!r}; choose from {', '.join(SCENARIOS)}")
+        return v
 
     @field_validator("round")
     @classmethod

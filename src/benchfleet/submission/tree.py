@@ -103,7 +103,9 @@ def _readme(meta: HarnessResult, scenario: dict, cell: dict, impl: str) -> str:
         "",
         f"Run with benchfleet {meta.text('benchfleet_version')} on LoadGen {meta.text('host', 'loadgen')} "
         f"(round {meta.text('round')} rules set as TestSettings attributes), backend "
-        f"{cell['backend']} {meta.text('backend', 'version')}, {meta.text('backend', 'threads')} threads.",
+        f"{cell['backend']} {meta.text('backend', 'version')}, "
+        f"{_number(scenario.get('threads'), meta.text('backend', 'threads'))} threads"
+        + (f", batch {_number(scenario.get('batch'))}." if isinstance(scenario.get("batch"), int) else "."),
         "",
         "Reproduce: `benchfleet run --division {d} --mode {m}` (see the benchfleet README).".format(
             d=cell["division"], m=cell.get("mode") or meta.text("spec", "mode")),
@@ -116,10 +118,22 @@ def _readme(meta: HarnessResult, scenario: dict, cell: dict, impl: str) -> str:
         probes = [p for p in search["probes"][:16] if isinstance(p, dict)]
         tried = ", ".join(f"{_number(p.get('target_qps'))} {'VALID' if p.get('valid') is True else 'INVALID'}"
                           for p in probes)
-        best = _number(search.get("best_qps"), "none VALID: half the measured throughput")
+        best = _number(search.get("best_qps"), "none VALID: half the lowest probe")
         stopped = " ".join(str(search.get("stopped", "")).split())[:200]
         lines += ["", f"Server target QPS: {best}, searched with {len(probes)} short performance runs ({tried}): "
                       f"{stopped}."]
+    tuning = scenario.get("tuning")  # host text again: numbers as numbers, the source one of two known words
+    if isinstance(tuning, dict):
+        trials = [t for t in (tuning.get("trials") or [])[:32] if isinstance(t, dict)] \
+            if isinstance(tuning.get("trials"), list) else []
+        source = "tuned on this system in this run" if tuning.get("source") == "tuned in this run" \
+            else "taken from this system's tuning file (benchfleet tune)"
+        how = (f" from {len(trials)} short performance runs ("
+               + ", ".join(f"{_number(t.get('threads'))} threads batch {_number(t.get('batch'))}: "
+                           f"{_number(t.get('value'), 'no figure')}" for t in trials) + ")") if trials else ""
+        lines += ["", f"Threads and batch {source}{how}."]
+        if isinstance(tuning.get("offline_expected_qps"), int | float):
+            lines[-1] += f" Offline expected QPS: {_number(tuning['offline_expected_qps'])}."
     if (cell.get("mode") or meta.text("spec", "mode")) == "quick":
         lines += ["", "QUICK MODE: shortened durations and query counts; NOT FOR SUBMISSION."]
     if cell["synthetic"]:

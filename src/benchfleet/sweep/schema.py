@@ -22,6 +22,7 @@ from benchfleet.harness.spec import (
     MAX_SYNTHETIC_WIDTH,
     MAX_TARGET_QPS,
     MAX_THREADS,
+    MAX_TUNE_BUDGET_S,
     PRECISION_BACKENDS,
     HarnessSpec,
     SystemType,
@@ -217,6 +218,10 @@ class SweepFile(BaseModel):
         "auto", description="run the host set-up roles first: auto (cloud hosts only), always, never")
     setup_wheelhouse: str = Field("", description="offline mode: a controller folder from `benchfleet bundle`")
     defaults: Tuning = Field(default_factory=Tuning)
+    tune: bool = Field(False, description="tune each cell first (threads, batch, Server target) with short runs; "
+                                          "the settings go into the run's tuning/ and the tuning cache")
+    tune_budget_s: float = Field(600.0, gt=0, le=MAX_TUNE_BUDGET_S,
+                                 description="seconds of short tuning runs per cell at most")
     systems: list[SystemEntry] = Field(min_length=1)
 
     @field_validator("division", "benchmarks", "backends", "devices", "scenarios", mode="before")
@@ -338,7 +343,7 @@ class SweepFile(BaseModel):
             dataset=self.dataset, dataset_count=self.dataset_count, synthetic_width=self.synthetic_width,
             offline=self.offline, threads=t.threads, batch=t.batch, server_target_qps=t.server_target_qps,
             precision=t.precision if backend == "pytorch" else "fp32",
-            cache_dir=self.cache_dir, only=only,
+            cache_dir=self.cache_dir, only=only, tune=self.tune, tune_budget_s=self.tune_budget_s,
         )
 
 

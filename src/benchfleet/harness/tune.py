@@ -1,0 +1,138 @@
+"""Per-system settings for each scenario: threads and batch from a small grid, measured with short LoadGen runs.
+
+Offline keeps the threads and batch with the highest throughput (and asks LoadGen for that throughput);
+SingleStream and MultiStream keep the threads with the lowest percentile latency (MultiStream's batch is its
+samples per query); Server takes Offline's threads where Offline was tuned, and its target is searched by
+``server_search``. The grid is walked one axis at a time: threads at the default batch, then batches at the best
+threads (a handful of runs instead of their product). Every trial is kept, so the record says how the settings were
+found. A budget (seconds) stops the walk early with the best found so far, and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+FILE = "tuning.json"  # beside harness.json: the tuned settings of this run, for a tuning file
+# Short runs: long enough for a few hundred samples of a small model, short beside a real run.
+PROBE_DURATION_MS = 2000
+PROBE_MIN_QUERIES = {"SingleStream": 128, "MultiStream": 64, "Offline": 1}
+CPU_BATCHES = (1, 4, 8, 16, 32)
+GPU_BATCHES = (16, 32, 64, 128, 256)
+# What each scenario is tuned for: the metric, and whether higher is better.
+GOALS = {"Offline": ("samples/s", True), "SingleStream": ("ms at the percentile", False),
+         "MultiStream": ("ms at the percentile", False)}
+
+
+def thread_grid(cores: int) -> list[int]:
+    """1, a quarter, half and all of the host's cores (distinct, ascending)."""
+    cores = max(1, int(cores))
+    return sorted({1, max(1, cores // 4), max(1, cores // 2), cores})
+
+
+def batch_grid(device: str) -> list[int]:
+    return list(GPU_BATCHES if device == "cuda" else CPU_BATCHES)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One short run: its threads and batch, and the metric it measured (None: it failed, see ``note``)."""
+
+    threads: int
+    batch: int
+    value: float | None
+    note: str = ""
+
+
+@dataclass
+class Tuned:
+    """The settings kept for one scenario, every trial, and why the walk stopped."""
+
+    scenario: str
+    threads: int
+    batch: int
+    metric: float | None = None
+    unit: str = ""
+    trials: list[Trial] = field(default_factory=list)
+    stopped: str = ""
+    offline_expected_qps: float | None = None
+    server_target_qps: float | None = None
+    server_search: dict | None = None
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["trials"] = [asdict(t) for t in self.trials]
+        return d
+
+    def settings(self) -> dict:
+        """What a later run of this scenario takes from it (the spec's ``tuned`` entry)."""
+        out = {"threads": self.threads, "batch": self.batch}
+        if self.offline_expected_qps:
+            out["offline_expected_qps"] = self.offline_expected_qps
+        if self.server_target_qps:
+            out["server_target_qps"] = self.server_target_qps
+        return out
+
+
+class BudgetSpent(Exception):
+    pass
+
+
+def walk(scenario: str, measure: Callable[[int, int], Trial], threads: list[int], batches: list[int],
+         default_batch: int, out_of_budget: Callable[[], bool] = lambda: False) -> Tuned:
+    """Threads at ``default_batch``, then ``batches`` at the best threads; the best trial's settings."""
+    unit, higher = GOALS[scenario]
+    result = Tuned(scenario, threads[-1], default_batch, unit=unit)
+
+    def better(a: Trial, b: Trial | None) -> bool:
+        if a.value is None:
+            return False
+        return b is None or b.value is None or (a.value > b.value if higher else a.value < b.value)
+
+    best: Trial | None = None
+    seen: dict[tuple[int, int], Trial] = {}
+
+    def run(t: int, b: int) -> None:
+        nonlocal best
+        if (t, b) in seen:
+            return
+        if out_of_budget():
+            raise BudgetSpent
+        trial = measure(t, b)
+        seen[(t, b)] = trial
+        result.trials.append(trial)
+        if better(trial, best):
+            best = trial
+
+    try:
+        for t in threads:
+            run(t, default_batch)
+        if best is not None and len(batches) > 1:
+            for b in batches:
+                run(best.threads, b)
+        result.stopped = f"{len(result.trials)} short runs over the grid"
+    except BudgetSpent:
+        result.stopped = f"tuning budget spent after {len(result.trials)} short runs; the best so far is kept"
+    if best is None:
+        result.stopped = "no short run gave a figure; " + ("; ".join(t.note for t in result.trials if t.note)[:300]
+                                                           or "the defaults are kept")
+        return result
+    result.threads, result.batch, result.metric = best.threads, best.batch, best.value
+    return result
+
+
+class Budget:
+    """Seconds of short runs allowed: each run's time is charged to it (the measured runs between are not)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.used = 0.0
+
+    def charge(self, seconds: float) -> None:
+        self.used += max(0.0, seconds)
+
+    def spent(self) -> bool:
+        return self.used >= self.seconds
+
+    def left(self) -> float:
+        return max(0.0, self.seconds - self.used)

@@ -1,0 +1,180 @@
+"""Tuning: the grid walk against simulated systems with a known best, the tuning file's reuse and invalidation, and
+what a host's tuning.json may hold."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchfleet.harness import tune
+from benchfleet.sweep import tuning
+
+FACTS = {"cpu_model": "Intel(R) Xeon(R) Gold 6430", "vcpus": 64, "mem_total_mb": 257000, "gpus": []}
+
+
+def _offline_system(best_threads: int, best_batch: int):
+    """Samples/s of a simulated host: a peak at (best_threads, best_batch), falling off on both sides in log scale
+    (too many threads contend, too large a batch spills the cache)."""
+    def qps(threads: int, batch: int) -> float:
+        return 1000.0 / (1 + abs(math.log2(threads / best_threads)) * 0.3) / (1 + abs(math.log2(batch / best_batch))
+                                                                              * 0.2)
+    return qps
+
+
+@pytest.mark.parametrize(("cores", "best_threads", "best_batch"), [(2, 2, 8), (64, 16, 32), (16, 4, 1)])
+def test_offline_walk_finds_the_best_grid_point_in_a_handful_of_runs(cores, best_threads, best_batch):
+    qps = _offline_system(best_threads, best_batch)
+    threads, batches = tune.thread_grid(cores), tune.batch_grid("cpu")
+    rec = tune.walk("Offline", lambda t, b: tune.Trial(t, b, qps(t, b)), threads, batches, 8)
+    exhaustive = max((qps(t, b), t, b) for t in threads for b in batches)
+    assert (rec.threads, rec.batch) == (exhaustive[1], exhaustive[2])
+    assert rec.metric == pytest.approx(exhaustive[0])
+    assert len(rec.trials) <= len(threads) + len(batches) < len(threads) * len(batches)
+    assert rec.settings() == {"threads": rec.threads, "batch": rec.batch}
+
+
+def test_latency_walk_keeps_the_lowest_and_a_failed_trial_is_never_best():
+    lat = {1: 9.0, 2: 5.0, 4: 6.5}
+
+    def measure(t: int, b: int) -> tune.Trial:
+        return tune.Trial(t, b, None, "out of memory") if t == 8 else tune.Trial(t, b, lat[t])
+
+    rec = tune.walk("SingleStream", measure, [1, 2, 4, 8], [1], 1)
+    assert (rec.threads, rec.metric, rec.unit) == (2, 5.0, "ms at the percentile")
+    assert [t.note for t in rec.trials] == ["", "", "", "out of memory"]
+    none = tune.walk("MultiStream", lambda t, b: tune.Trial(t, b, None, "no figure"), [1, 2], [8], 8)
+    assert none.metric is None and none.threads == 2 and "no short run gave a figure" in none.stopped
+
+
+def test_budget_stops_the_walk_with_the_best_so_far():
+    budget = tune.Budget(10.0)
+
+    def measure(t: int, b: int) -> tune.Trial:
+        budget.charge(4.0)  # each short run takes 4 s
+        return tune.Trial(t, b, float(t * b))
+
+    rec = tune.walk("Offline", measure, [1, 2, 4], [1, 8, 32], 8, budget.spent)
+    assert len(rec.trials) == 3 and "budget spent after 3 short runs" in rec.stopped
+    assert (rec.threads, rec.batch) == (4, 8)
+
+
+def _entry(version: str = "1.32.0", threads: int = 16) -> dict:
+    return {"fingerprint": tuning.fingerprint(FACTS, version), "round": "v3.1", "run": "r1", "host": "node1",
+            "tuned_at": "2026-12-03T00:00:00Z",
+            "scenarios": {"Offline": {"settings": {"threads": threads, "batch": 32, "offline_expected_qps": 900.0},
+                                      "found": {}}}}
+
+
+def test_tuning_file_is_reused_on_the_same_hardware_and_refused_on_other(tmp_path):
+    sid, key = "Intel_Xeon_Gold_6430_64c_onnxruntime_cpu", tuning.entry_key("resnet50", "onnxruntime", "cpu")
+    path = tuning.record(tmp_path, sid, key, _entry())
+    assert path == tmp_path / f"{sid}.json"
+    entry, why = tuning.lookup(tmp_path, sid, key, FACTS)
+    assert why == "" and entry["scenarios"]["Offline"]["settings"]["threads"] == 16
+    assert tuning.spec_tuning(entry) == ({"Offline": {"threads": 16, "batch": 32, "offline_expected_qps": 900.0}},
+                                         {"backend_version": "1.32.0"})
+    # memory within 5% (a DIMM's worth of reserved pages) is the same host; another CPU, vCPU count or memory is not
+    assert tuning.lookup(tmp_path, sid, key, {**FACTS, "mem_total_mb": 250000})[0] is not None
+    for change, words in (({"cpu_model": "AMD EPYC 9654"}, "cpu_model was"), ({"vcpus": 32}, "vcpus was 64, now 32"),
+                          ({"mem_total_mb": 128000}, "memory was 257000 MB, now 128000 MB"),
+                          ({"gpus": [{"name": "NVIDIA H100"}]}, "gpus was")):
+        entry, why = tuning.lookup(tmp_path, sid, key, {**FACTS, **change})
+        assert entry is None and words in why and "tune again" in why
+    assert tuning.lookup(tmp_path, sid, tuning.entry_key("bert-99", "onnxruntime", "cpu"), FACTS)[0] is None
+
+
+def test_a_new_tuning_keeps_the_scenarios_it_did_not_tune_unless_the_fingerprint_changed(tmp_path):
+    sid, key = "x_64c_onnxruntime_cpu", tuning.entry_key("resnet50", "onnxruntime", "cpu")
+    tuning.record(tmp_path, sid, key, _entry())
+    server = _entry()
+    server["scenarios"] = {"Server": {"settings": {"threads": 16, "batch": 4, "server_target_qps": 700.0},
+                                      "found": {}}}
+    tuning.record(tmp_path, sid, key, server)
+    assert set(tuning.load(tmp_path, sid)["entries"][key]["scenarios"]) == {"Offline", "Server"}
+    tuning.record(tmp_path, sid, key, {**_entry("1.33.0"), "scenarios": server["scenarios"]})  # a new backend
+    assert set(tuning.load(tmp_path, sid)["entries"][key]["scenarios"]) == {"Server"}
+    shown = tuning.show(tmp_path)
+    assert sid in shown and "Server" in shown and "target 700 queries/s" in shown
+
+
+def test_a_hosts_tuning_json_is_data_within_the_specs_bounds(tmp_path):
+    good = {"backend_version": "1.32.0\x1b[2J", "scenarios": {"Offline": {
+        "settings": {"threads": 2, "batch": 8, "offline_expected_qps": 412.5},
+        "found": {"threads": 2, "stopped": "line one\nline two\x1b]0;x\x07", "unit": "samples/s",
+                  "trials": [{"threads": 2, "batch": 8, "value": 412.5, "note": "x" * 10_000, "cmd": "rm -rf /"}]}}}}
+    p = tmp_path / "tuning.json"
+    p.write_text(json.dumps(good))
+    scen, version = tuning.read_cell(p)
+    assert scen["Offline"]["settings"] == {"threads": 2, "batch": 8, "offline_expected_qps": 412.5}
+    assert scen["Offline"]["found"]["trials"] == [{"threads": 2, "batch": 8, "value": 412.5}]
+    assert "\n" not in scen["Offline"]["found"]["stopped"] and version.startswith("1.32.0")
+    for bad, words in (({"Offline": {"settings": {"threads": 10**9}}}, "Offline settings refused"),
+                       ({"Offline": {"settings": {"server_target_qps": -1}}}, "Offline settings refused"),
+                       ({"Offline": {"settings": {"threads": 2, "shell": "x"}}}, "Offline settings refused"),
+                       ({"../../etc": {"settings": {}}}, "unknown scenario")):
+        p.write_text(json.dumps({"scenarios": bad}))
+        with pytest.raises(ValueError, match=words):
+            tuning.read_cell(p)
+
+
+def _cli(args: list[str], tmp_path, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([str(Path(sys.executable).parent / "benchfleet"), *args], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, **env})
+
+
+def test_tune_keeps_a_tuning_file_that_later_runs_take_until_the_hardware_differs(cache_dir, tmp_path):
+    store = tmp_path / "tuning-cache"
+    env = {"BENCHFLEET_TUNING_DIR": str(store)}
+    common = ["--benchmark", "resnet50", "--scenarios", "SingleStream", "--offline", "measured",
+              "--synthetic-width", "2", "--dataset-count", "32", "--cache-dir", str(cache_dir)]
+    tuned = _cli(["tune", *common, "--tune-budget", "60s", "--out", str(tmp_path / "t1")], tmp_path, env)
+    assert tuned.returncode == 0, tuned.stdout[-4000:] + tuned.stderr[-2000:]
+    assert "[SingleStream] tuning: 1 threads, batch 1:" in tuned.stdout  # progress of each short run
+    (cached,) = store.glob("*.json")
+    sid = cached.stem
+    assert (tmp_path / "t1" / "tuning" / f"{sid}.json").read_text() == cached.read_text()  # run dir and cache
+    entry = json.loads(cached.read_text())["entries"]["resnet50/onnxruntime/cpu/fp32"]
+    settings = entry["scenarios"]["SingleStream"]["settings"]
+    assert settings["threads"] in tune.thread_grid(os.cpu_count() or 1) and entry["fingerprint"]["backend_version"]
+    assert f"tuned resnet50/onnxruntime/cpu/fp32 on {sid} (localhost): SingleStream {settings['threads']} threads" \
+        in tuned.stdout
+    shown = _cli(["tune", "--show"], tmp_path, env)
+    assert sid in shown.stdout and "short runs" in shown.stdout
+
+    # a later run on this machine takes them, and its README says where they came from
+    again = _cli(["run", *common, "--out", str(tmp_path / "r2")], tmp_path, env)
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-2000:]
+    assert f"localhost: SingleStream with the settings tuned on {sid}" in again.stdout
+    meta = json.loads(next((tmp_path / "r2" / "cells").glob("*/results/harness.json")).read_text())
+    assert meta["spec"]["tuned"]["SingleStream"]["threads"] == settings["threads"]
+    assert meta["scenarios"][0]["threads"] == settings["threads"]
+    readme = next((tmp_path / "r2" / "submission").rglob("SingleStream/README.md")).read_text()
+    assert "taken from this system's tuning file" in readme
+
+    # tuned on other hardware (another vCPU count): not taken, and said why
+    data = json.loads(cached.read_text())
+    data["entries"]["resnet50/onnxruntime/cpu/fp32"]["fingerprint"]["vcpus"] = 4096
+    cached.write_text(json.dumps(data))
+    other = _cli(["run", *common, "--out", str(tmp_path / "r3")], tmp_path, env)
+    assert other.returncode == 0, other.stdout[-4000:] + other.stderr[-2000:]
+    assert "is for other hardware (vcpus was 4096" in other.stdout and "tune again" in other.stdout
+    meta = json.loads(next((tmp_path / "r3" / "cells").glob("*/results/harness.json")).read_text())
+    assert meta["spec"]["tuned"] is None
+
+
+def test_a_host_with_another_backend_version_drops_the_tuned_settings(cache_dir, tmp_path):
+    from benchfleet.harness.run import Harness
+    from tests.conftest import tiny_spec
+
+    logs: list[str] = []
+    spec = tiny_spec(cache_dir, scenarios=["SingleStream"], offline="measured", synthetic_width=2, dataset_count=32,
+                     tuned={"SingleStream": {"threads": 1}}, tuned_for_backend_version="0.0.1")
+    meta = Harness(spec, tmp_path, log=logs.append).run()
+    assert any("tuned settings dropped: they were found with onnxruntime 0.0.1" in m for m in logs), logs
+    assert "tuning" not in meta["scenarios"][0]
