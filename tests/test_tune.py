@@ -178,3 +178,39 @@ def test_a_host_with_another_backend_version_drops_the_tuned_settings(cache_dir,
     meta = Harness(spec, tmp_path, log=logs.append).run()
     assert any("tuned settings dropped: they were found with onnxruntime 0.0.1" in m for m in logs), logs
     assert "tuning" not in meta["scenarios"][0]
+
+
+def test_a_sweep_of_three_identical_ssh_hosts_tunes_once_and_the_others_take_it(cache_dir, tmp_path):
+    from tests.sshfleet import Fleet
+
+    fleet = Fleet.start(tmp_path / "fleet", 3)
+    try:
+        inv = fleet.inventory(tmp_path / "inventory.yml")
+        sweep = tmp_path / "lab.yml"
+        sweep.write_text(json.dumps({
+            "submitter": "TestLab", "scenarios": ["SingleStream"], "offline": "measured", "model": "synthetic",
+            "dataset": "synthetic", "synthetic_width": 2, "dataset_count": 32, "cache_dir": str(cache_dir),
+            "tune_budget_s": 30, "systems": [{"name": "lab", "hosts": ["lab"]}]}))
+        runs = tmp_path / "runs"
+        proc = _cli(["sweep", str(sweep), "--tune", "--inventory", str(inv), "--runs-dir", str(runs)], tmp_path,
+                    {"BENCHFLEET_TUNING_DIR": str(tmp_path / "cache")})
+        assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
+        assert "tuning first on node1: 2 cell(s) of identical hosts then take their settings" in proc.stdout
+        (run_dir,) = runs.iterdir()
+        metas = {p.parts[-3].split(".")[0]: json.loads(p.read_text())
+                 for p in (run_dir / "cells").glob("*/results/harness.json")}
+        assert sorted(metas) == ["node1", "node2", "node3"]
+        assert [h for h in sorted(metas) if list((run_dir / "cells").glob(f"{h}.*/results/tuning.json"))] == ["node1"]
+        tuned = metas["node1"]["scenarios"][0]["tuning"]
+        assert tuned["source"] == "tuned in this run" and tuned["trials"]
+        for other in ("node2", "node3"):
+            assert metas[other]["spec"]["tune"] is False
+            given = {k: v for k, v in metas[other]["spec"]["tuned"]["SingleStream"].items() if v is not None}
+            assert given == {"threads": tuned["threads"], "batch": 1}
+            assert metas[other]["scenarios"][0]["tuning"]["source"] == "tuning file"
+            assert metas[other]["scenarios"][0]["threads"] == tuned["threads"]
+            assert f"{other}: SingleStream with the settings node1 tuned" in proc.stdout
+        (kept,) = (run_dir / "tuning").glob("*.json")
+        assert json.loads(kept.read_text())["entries"]["resnet50/onnxruntime/cpu/fp32"]["host"] == "node1"
+    finally:
+        fleet.stop()

@@ -285,6 +285,62 @@ def run(o: RunOptions, *, log: Log = _print, stream: TextIO | None = None) -> Ru
                     log=log, stream=stream, tuning_dir=o.tuning_dir)
 
 
+def _tune_once(plan: Plan, inventory: Path, out: Path, *, log: Log,
+               accept_new_host_keys: bool = False) -> tuple[list[str], dict[str, tuple]]:
+    """A tuned sweep over inventory hosts: one host per system id (and benchmark, backend, device, precision) tunes;
+    the others wait for it and take its settings (``_take_tuning``). Returns the cells that run first, and each
+    waiting cell's tuning host."""
+    from benchfleet import hostsetup
+    from benchfleet.submission.system import system_id
+    from benchfleet.sweep import tuning
+
+    cloud = plan.cloud_systems()
+    cells = [c for c in plan.cells if c.system not in cloud]
+    if len({c.host for c in cells}) < 2:
+        return [], {}
+    facts = hostsetup.facts(inventory, out / "tuning-facts", limit=sorted({c.host for c in cells}),
+                            log=lambda m: None, accept_new_host_keys=accept_new_host_keys).facts
+    leader: dict[tuple[str, str], str] = {}
+    first: list[str] = []
+    later: dict[str, tuple] = {}
+    for cell in cells:
+        if cell.host not in facts:
+            first.append(cell.id)  # not described: it tunes for itself
+            continue
+        group = (system_id(facts[cell.host], cell.backend, cell.device),
+                 tuning.entry_key(cell.benchmark, cell.backend, cell.device, cell.spec.get("precision") or "fp32"))
+        if leader.setdefault(group, cell.host) == cell.host:
+            first.append(cell.id)
+        else:
+            cell.spec["tune"] = False
+            later[cell.id] = (leader[group], *group, facts[cell.host])
+    if not later:
+        return [], {}
+    hosts = sorted({plan.cell(c).host for c in first})
+    log(f"tuning first on {', '.join(hosts)}: {len(later)} cell(s) of identical hosts then take their settings")
+    return first + [c.id for c in plan.cells if c.system in cloud], later
+
+
+def _take_tuning(rd, plan: Plan, waiting: dict[str, tuple], tuning_dir: Path | None, *, log: Log) -> None:
+    """After the first hosts tuned: their settings into each waiting cell's spec (plan.json), by system id."""
+    from benchfleet.sweep import tuning
+
+    tuning.collect(rd.root, plan, tuning.store_dir(tuning_dir))
+    for cell in plan.cells:
+        if cell.id not in waiting:
+            continue
+        leader, sid, key, facts = waiting[cell.id]
+        entry, why = tuning.lookup(rd.root / "tuning", sid, key, facts)
+        if entry is None:
+            log(f"  {cell.host}: {why}; it runs with the defaults")
+            continue
+        tuned, tuned_for = tuning.spec_tuning(entry)
+        cell.spec["tuned"] = {s: v for s, v in tuned.items() if s in cell.scenarios or s == "Offline"}
+        cell.spec["tuned_for_backend_version"] = tuned_for.get("backend_version")
+        log(f"  {cell.host}: {' '.join(cell.scenarios)} with the settings {leader} tuned")
+    rd.save_plan(plan)
+
+
 def _reuse_tuning(plan: Plan, inventory: Path, out: Path, tuning_dir: Path | None, *, log: Log,
                   accept_new_host_keys: bool = False) -> None:
     """Give each planned cell the settings of its system's tuning file, where one holds (same hardware); the
@@ -442,6 +498,10 @@ def _execute(plan: Plan, out: Path, sweep_text: str | None, inventory: Path, *, 
 
     rd = RunDir(out)
     _lock(rd)
+    first: list[str] = []
+    waiting: dict[str, tuple] = {}  # cell -> (the host that tunes for it, system id, tuning key, the cell host's facts)
+    if not resume and plan.sweep.tune and not check:
+        first, waiting = _tune_once(plan, inventory, out, log=log, accept_new_host_keys=accept_new_host_keys)
     if not resume:
         try:
             execute.prepare(rd, plan, sweep_text)
@@ -450,8 +510,18 @@ def _execute(plan: Plan, out: Path, sweep_text: str | None, inventory: Path, *, 
     if not rd.pending() and not check:
         return RunResult(plan, out)
     # ansible-runner runs from the installed playbooks' folder: a relative path would name a file there
-    outcome = execute.run(rd, inventory=inventory.resolve(), forks=forks, check=check,
-                          accept_new_host_keys=accept_new_host_keys, **({"stream": stream} if stream else {}))
+    kw = {"inventory": inventory.resolve(), "forks": forks, "check": check,
+          "accept_new_host_keys": accept_new_host_keys, **({"stream": stream} if stream else {})}
+    if first:
+        outcome = execute.run(rd, only=first, **kw)
+        if outcome.interrupted:
+            return finish(rd, outcome, tuning_dir=tuning_dir)
+        _take_tuning(rd, plan, waiting, tuning_dir, log=log)
+        ran = outcome.ran
+        outcome = execute.run(rd, **kw)
+        outcome.ran = ran + [c for c in outcome.ran if c not in ran]
+    else:
+        outcome = execute.run(rd, **kw)
     if check:
         return RunResult(plan, out, outcome, check_mode=True)
     return finish(rd, outcome, tuning_dir=tuning_dir)

@@ -456,7 +456,7 @@ class Harness:
             "benchmark": self.spec.benchmark, "backend": self.spec.backend, "device": self.spec.device,
             "precision": self.spec.precision, "round": self.spec.round,
             "backend_version": self.backend_info.get("version"), "benchfleet_version": __version__,
-            "cores": os.cpu_count(),
+            "cores": os.cpu_count(), "tuning_s": round(self._budget.used, 2) if self._budget else 0.0,
             "scenarios": {s: {"settings": self._tuned.get(s, {}), "found": rec} for s, rec in self._tuning.items()},
         }, indent=1, default=str))
         os.replace(tmp, path)
@@ -603,17 +603,11 @@ class Harness:
         res.update(scenario=scenario, metric=value, unit=unit, inferred_from=source["scenario"])
         return res
 
-    def run(self) -> dict:
-        beat = _Heartbeat(self.heartbeat, self.heartbeat_s, lambda: self._child) if self.heartbeat else None
-        with beat or contextlib.nullcontext():
-            return self._run()
-
-    def _run(self) -> dict:
+    def prepare(self) -> tuple[float, float]:
+        """Resolve the model and data, load the samples' cache, and time a sample and a batch (the warm-up);
+        returns (seconds per sample, seconds per batch). Then ``_loadgen`` can run LoadGen tests
+        (bench/tuning.py calls both)."""
         spec = self.spec
-        self._started = time.time()
-        self.out.mkdir(parents=True, exist_ok=True)
-        kept = self._kept()
-        self._kept_names = list(kept)
         self.inputs = self.task.resolve(spec, self.log)
         self.threads = threads = spec.threads or default_threads()
         backend = make_backend(spec.backend, str(self.inputs.model_path), threads=threads, device=spec.device,
@@ -637,6 +631,21 @@ class Harness:
         self.log(f"MLPerf Inference {self.rules.version} rules set as TestSettings attributes ({self.rules.source})")
         self.log(f"warm-up: {single * 1000:.1f} ms per sample" + (
             f", {multi * 1000:.1f} ms per batch of {timing_batch}" if timing_batch > 1 else ""))
+        return single, multi
+
+    def run(self) -> dict:
+        beat = _Heartbeat(self.heartbeat, self.heartbeat_s, lambda: self._child) if self.heartbeat else None
+        with beat or contextlib.nullcontext():
+            return self._run()
+
+    def _run(self) -> dict:
+        spec = self.spec
+        self._started = time.time()
+        self.out.mkdir(parents=True, exist_ok=True)
+        kept = self._kept()
+        self._kept_names = list(kept)
+        inferred = spec.offline_inferred() and "Offline" in self.scenarios
+        single, multi = self.prepare()
         results = self._results = {}
         if spec.tune:
             self._budget = tune.Budget(spec.tune_budget_s)

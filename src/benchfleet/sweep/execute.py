@@ -67,15 +67,16 @@ def _signals_set(stop: threading.Event):
 
 def run(rd: RunDir, *, inventory: Path | None = None, forks: int = 0, check: bool = False,
         stream: TextIO = sys.stdout, live: bool | None = None, max_rounds: int = 3,
-        accept_new_host_keys: bool = False) -> Outcome:
+        accept_new_host_keys: bool = False, only: list[str] | None = None) -> Outcome:
     """Run the pending cells. With cloud systems, instances lost mid-run (spot preemption) cost their cell a
     fresh instance in a further round, up to ``max_rounds`` in all; the run's instances are deleted at the end,
     whatever happened (Ctrl-C included). Inventory hosts' SSH keys must be known already unless
     ``accept_new_host_keys`` (then a new key is recorded in the run's own known_hosts); cloud instances' keys are
-    trusted on first use."""
+    trusted on first use. ``only``: run these of the pending cells, no others (a tuned sweep's first hosts)."""
     plan = rd.plan()
     if not plan.cloud_systems() or check:
-        return _invoke(rd, plan, inventory, forks, check, stream, live, accept_new_host_keys=accept_new_host_keys)
+        return _invoke(rd, plan, inventory, forks, check, stream, live, accept_new_host_keys=accept_new_host_keys,
+                       only=only)
     from benchfleet.sweep import cloud
 
     def teardown() -> None:
@@ -86,7 +87,7 @@ def run(rd: RunDir, *, inventory: Path | None = None, forks: int = 0, check: boo
     try:
         for round_no in range(1, max_rounds + 1):
             out = _invoke(rd, plan, inventory, forks, check, stream, live, cloud_vars=cloud.prepare(rd, plan),
-                          accept_new_host_keys=accept_new_host_keys)
+                          accept_new_host_keys=accept_new_host_keys, only=only)
             ran += [c for c in out.ran if c not in ran]
             teardown()
             lost = _lost_cells(rd, plan, cloud.vanished_hosts(rd))
@@ -121,10 +122,11 @@ def _lost_cells(rd: RunDir, plan: Plan, vanished: set[str]) -> list[str]:
 
 
 def _invoke(rd: RunDir, plan: Plan, inventory: Path | None, forks: int, check: bool, stream: TextIO,
-            live: bool | None, cloud_vars: dict | None = None, accept_new_host_keys: bool = False) -> Outcome:
+            live: bool | None, cloud_vars: dict | None = None, accept_new_host_keys: bool = False,
+            only: list[str] | None = None) -> Outcome:
     from benchfleet.runner import run_playbook
 
-    pending = rd.pending(plan)
+    pending = [c for c in rd.pending(plan) if only is None or c in only]
     if not pending:
         summary = json.loads((rd.root / "results.json").read_text()) if (rd.root / "results.json").is_file() else {}
         return Outcome([], summary, None)
