@@ -26,7 +26,7 @@ from pathlib import Path
 from benchfleet.harness import settings as st
 from benchfleet.harness import tune
 from benchfleet.harness.logs import DetailLog
-from benchfleet.harness.run import Harness
+from benchfleet.harness.run import Harness, _batch_latency
 from benchfleet.harness.spec import HarnessSpec
 
 
@@ -38,7 +38,8 @@ def _spec(a: argparse.Namespace, **kw) -> HarnessSpec:
 
 def _long(h: Harness, work: Path, scenario: str, single: float, multi: float, threads: int, batch: int,
           long_s: float, target: float | None = None) -> DetailLog:
-    sset = st.build(h.rules, h.bench, scenario, True, single, multi, batch, target)
+    sset = st.build(h.rules, h.bench, scenario, True, single, _batch_latency((single, multi), h._timing_batch, batch),
+                    batch, target)
     sset.user_values["min_duration"] = int(long_s * 1000)
     sset.user_values["min_query_count"] = 1 if scenario == "Offline" else st.QUICK_MIN_QUERIES["Server"]
     return DetailLog(h._loadgen(work, sset, accuracy_mode=False, threads=threads, batch=batch)

@@ -49,7 +49,8 @@ def test_latency_walk_keeps_the_lowest_and_a_failed_trial_is_never_best():
     assert (rec.threads, rec.metric, rec.unit) == (2, 5.0, "ms at the percentile")
     assert [t.note for t in rec.trials] == ["", "", "", "out of memory"]
     none = tune.walk("MultiStream", lambda t, b: tune.Trial(t, b, None, "no figure"), [1, 2], [8], 8)
-    assert none.metric is None and none.threads == 2 and "no short run gave a figure" in none.stopped
+    assert none.metric is None and "no short run gave a figure" in none.stopped
+    assert none.settings() == {}  # nothing to keep: the defaults stay
 
 
 def test_budget_stops_the_walk_with_the_best_so_far():
@@ -113,7 +114,8 @@ def test_a_hosts_tuning_json_is_data_within_the_specs_bounds(tmp_path):
     scen, version = tuning.read_cell(p)
     assert scen["Offline"]["settings"] == {"threads": 2, "batch": 8, "offline_expected_qps": 412.5}
     assert scen["Offline"]["found"]["trials"] == [{"threads": 2, "batch": 8, "value": 412.5}]
-    assert "\n" not in scen["Offline"]["found"]["stopped"] and version.startswith("1.32.0")
+    assert "\n" not in scen["Offline"]["found"]["stopped"] and version == "1.32.0 [2J"  # the escape is gone
+    assert not any(c in json.dumps(scen) + version for c in "\x1b\x07")
     for bad, words in (({"Offline": {"settings": {"threads": 10**9}}}, "Offline settings refused"),
                        ({"Offline": {"settings": {"server_target_qps": -1}}}, "Offline settings refused"),
                        ({"Offline": {"settings": {"threads": 2, "shell": "x"}}}, "Offline settings refused"),
@@ -214,3 +216,27 @@ def test_a_sweep_of_three_identical_ssh_hosts_tunes_once_and_the_others_take_it(
         assert json.loads(kept.read_text())["entries"]["resnet50/onnxruntime/cpu/fp32"]["host"] == "node1"
     finally:
         fleet.stop()
+
+
+def test_only_a_cell_told_to_tune_speaks_for_its_system(tmp_path):
+    from types import SimpleNamespace
+
+    run = tmp_path / "run"
+    cells = []
+    for host, told in (("node1", True), ("node2", False)):
+        cid = f"{host}.resnet50.onnxruntime-cpu.open.SingleStream"
+        (run / "cells" / cid / "results").mkdir(parents=True)
+        threads = 2 if told else 64  # node2 was not asked, and claims another setting for the same system
+        (run / "cells" / cid / "results" / "tuning.json").write_text(json.dumps({
+            "backend_version": "1.32.0", "scenarios": {"SingleStream": {"settings": {"threads": threads},
+                                                                        "found": {}}}}))
+        (run / "hosts").mkdir(exist_ok=True)
+        (run / "hosts" / f"{host}.json").write_text(json.dumps({"facts": FACTS}))
+        cells.append(SimpleNamespace(id=cid, host=host, benchmark="resnet50", backend="onnxruntime", device="cpu",
+                                     spec={"tune": told, "precision": "fp32"}))
+    plan = SimpleNamespace(cells=cells, sweep=SimpleNamespace(round="v3.1"), run_id="r1")
+    lines = tuning.collect(run, plan, tmp_path / "cache")
+    assert len(lines) == 1 and "(node1)" in lines[0]
+    (kept,) = (tmp_path / "cache").glob("*.json")
+    entry = json.loads(kept.read_text())["entries"]["resnet50/onnxruntime/cpu/fp32"]
+    assert entry["host"] == "node1" and entry["scenarios"]["SingleStream"]["settings"] == {"threads": 2}

@@ -23,20 +23,21 @@ def _sha1(path: str) -> str:
     return h.hexdigest()
 
 
-def local_files(src: str) -> dict[str, int]:
-    """The regular files directly in ``src`` (no links), name -> size."""
+def local_files(src: str) -> dict[str, tuple[int, int]]:
+    """The regular files directly in ``src`` (no links), name -> (size, whole seconds of mtime)."""
     if not os.path.isdir(src):
         raise AnsibleActionFail(f"folder_push: src {src} is not a folder on the controller")
     out = {}
     for entry in os.scandir(src):
         if entry.is_file(follow_symlinks=False):
-            out[entry.name] = entry.stat(follow_symlinks=False).st_size
+            st = entry.stat(follow_symlinks=False)
+            out[entry.name] = (st.st_size, int(st.st_mtime))
     return out
 
 
-def to_send(local: dict[str, int], there: dict[str, int]) -> list[str]:
-    """The names whose file the host lacks or holds at another size."""
-    return sorted(n for n, size in local.items() if there.get(n) != size)
+def to_send(local: dict[str, tuple[int, int]], there: dict[str, tuple[int, int]]) -> list[str]:
+    """The names whose file the host lacks or holds at another size or modification time (the tar keeps it)."""
+    return sorted(n for n, stamp in local.items() if there.get(n) != stamp)
 
 
 class ActionModule(ActionBase):
@@ -46,10 +47,12 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         src, dest, mode = os.path.expanduser(args["src"]), args["dest"].rstrip("/") or "/", args["mode"]
+        if not (mode.isdigit() and set(mode) <= set("01234567") and len(mode) <= 4):
+            raise AnsibleActionFail(f"folder_push: mode {mode!r} is not an octal mode such as 0644")
         local = local_files(src)
         there = self._listing(dest, task_vars, checksums=False)
-        send = to_send(local, {n: f["size"] for n, f in there.items()})
-        result.update(sent=send, bytes=sum(local[n] for n in send), changed=bool(send))
+        send = to_send(local, {n: (f["size"], f["mtime"]) for n, f in there.items()})
+        result.update(sent=send, bytes=sum(local[n][0] for n in send), changed=bool(send))
         if not send or self._task.check_mode:
             return result
         made = self._execute_module("ansible.builtin.file", module_args={"path": dest, "state": "directory",
@@ -64,7 +67,7 @@ class ActionModule(ActionBase):
                     info = tar.gettarinfo(os.path.join(src, name), arcname=name)
                     info.uid = info.gid = 0
                     info.uname = info.gname = ""
-                    info.mode = int(mode, 8)
+                    info.mode = int(mode, 8)  # validated as octal digits in run()
                     with open(os.path.join(src, name), "rb") as f:
                         tar.addfile(info, f)
             remote = posixpath.join(tmpdir, "push.tar")
@@ -93,9 +96,9 @@ class ActionModule(ActionBase):
         if found.get("failed"):
             raise AnsibleActionFail(f"folder_push: cannot list {dest} on the host: {found.get('msg')}")
         out = {}
-        for f in found.get("files") or []:
-            path = str(f.get("path", ""))
-            if posixpath.dirname(path).rstrip("/") != dest.rstrip("/"):
-                continue
-            out[posixpath.basename(path)] = {"size": f.get("size"), "checksum": f.get("checksum")}
+        for f in found.get("files") or []:  # recurse is off: every file found is directly in dest
+            mtime = f.get("mtime")
+            out[posixpath.basename(str(f.get("path", "")))] = {
+                "size": f.get("size"), "mtime": int(mtime) if isinstance(mtime, int | float) else None,
+                "checksum": f.get("checksum")}
         return out

@@ -17,8 +17,8 @@ description:
     one listing.
   - Only the regular files directly in I(src) are sent (no subfolders, no links). Files on the host that
     I(src) does not have are left alone.
-  - A file whose name and size match is taken as the same file, as C(rsync) does without C(--checksum);
-    wheels carry their version in their name.
+  - A file whose name, size and modification time (whole seconds; the tar keeps it) match is taken as the same file,
+    as C(rsync) does without C(--checksum).
 options:
   src:
     description: Folder on the controller.
@@ -29,7 +29,7 @@ options:
     type: str
     required: true
   mode:
-    description: Mode of the sent files on the host.
+    description: Mode of the sent files on the host, in octal digits.
     type: str
     default: "0644"
 attributes:

@@ -275,7 +275,10 @@ class Harness:
             # nothing VALID down to the lowest probe: half of that, not half the throughput (above what failed)
             target = round(min(p.target_qps for p in search.probes) / 2, 3)
             self.log(f"[Server] no probe was VALID: the run asks for {target} queries/s, half the lowest probe")
-        offline_qps = tuned.get("offline_expected_qps") if scenario == "Offline" and not spec.batch else None
+        # a tuned rate only raises LoadGen's sample count: one below the warm-up's would end the run short of its
+        # minimum duration (INVALID), whoever wrote the tuning file
+        offline_qps = max(tuned["offline_expected_qps"], batch / max(multi, 1e-6)) \
+            if scenario == "Offline" and tuned.get("offline_expected_qps") else None
         sset = st.build(rules, bench, scenario, spec.mode == "quick", single, multi, batch, target, offline_qps)
         scen_out.mkdir(parents=True, exist_ok=True)
         (scen_out / "user.conf").write_text(sset.user_conf(rules.version))
@@ -283,13 +286,6 @@ class Harness:
                         "threads": self._threads_for(scenario), "batch": batch}
         if search is not None:
             result["server_search"] = search.as_dict()
-        if scenario == "Server" and spec.tune:
-            self._tuning["Server"] = tune.Tuned(
-                "Server", self._threads_for("Server"), batch, unit="queries/s",
-                metric=search.best_qps if search else None, server_target_qps=search.best_qps if search else None,
-                server_search=search.as_dict() if search else None,
-                stopped=search.stopped if search else "no search: a probe would take too long here").as_dict()
-            self._write_tuning()
         if scenario in self._tuning:
             result["tuning"] = {"source": "tuned in this run", **self._tuning[scenario]}
         elif tuned:
@@ -313,14 +309,19 @@ class Harness:
         full_acc_log = logs / ACC_LOG  # untruncated copy, for TEST01
         self._checkpoint(result)
 
+        # A searched (or tuned) Server target is confirmed by the run itself; INVALID: step down and measure again,
+        # with no compliance test against a run that is not kept.
+        confirm = scenario == "Server" and not spec.server_target_qps and (search is not None or bool(tuned))
+
+        def more_steps() -> bool:
+            return confirm and len(result.get("server_confirmation", [])) < SERVER_CONFIRM_STEPS
+
         rounds = 1 + (spec.retries() if spec.wants_compliance() else 0)
         with self._measuring(scenario):  # held across rounds: no gap for a follower at a round's first run
             for round_ in range(1, rounds + 1):
                 runs, failed = self._performance_and_compliance(scenario, sset, work, scen_out, full_acc_log,
-                                                                result)
-                # A searched Server target is confirmed by the run itself; INVALID: step down and measure again.
-                while (search is not None and result.get("validity") != "VALID"
-                       and len(result.get("server_confirmation", [])) < SERVER_CONFIRM_STEPS):
+                                                                result, stop_if_invalid=more_steps())
+                while more_steps() and result.get("validity") != "VALID":
                     lower = round(sset.user_values["target_qps"] * SERVER_STEP_DOWN, 3)
                     result.setdefault("server_confirmation", []).append(
                         {"target_qps": sset.user_values["target_qps"], "validity": result.get("validity"),
@@ -331,7 +332,7 @@ class Harness:
                     (scen_out / "user.conf").write_text(sset.user_conf(rules.version))
                     result["settings"] = sset.values
                     runs, failed = self._performance_and_compliance(scenario, sset, work, scen_out, full_acc_log,
-                                                                    result)
+                                                                    result, stop_if_invalid=more_steps())
                 if not failed or round_ == rounds:
                     break
                 # The rules compare timed runs; where the machine's speed drifts (shared or throttled CPUs) a
@@ -346,6 +347,16 @@ class Harness:
                 self._checkpoint(result)
         result["runs"] += runs
         result.pop("partial", None)
+        if scenario == "Server" and spec.tune:
+            confirmed = sset.user_values.get("target_qps") if result.get("validity") == "VALID" else None
+            why = (search.stopped if search else "no search: a probe would take too long here") + (
+                f"; confirmed by the run at {confirmed}" if confirmed else "; the run was not VALID: no target kept")
+            self._tuning["Server"] = tune.Tuned(
+                "Server", self._threads_for("Server"), batch, unit="queries/s", metric=confirmed,
+                server_target_qps=confirmed, server_search=search.as_dict() if search else None,
+                stopped=why).as_dict()
+            result["tuning"] = {"source": "tuned in this run", **self._tuning["Server"]}
+            self._write_tuning()
         noise = compliance_verdict(result, failed)
         if noise:
             result["compliance_noise"] = {"metrics": noise["metrics"], "spread": noise["spread"]}
@@ -406,7 +417,7 @@ class Harness:
         """Threads and batch per scenario from short runs (harness/tune.py); Server's target is searched when its
         turn comes (run_scenario), with Offline's threads and within the same budget."""
         spec = self.spec
-        threads = [spec.threads] if spec.threads else tune.thread_grid(os.cpu_count() or 1)
+        threads = [spec.threads] if spec.threads else tune.thread_grid(tune.usable_cpus())
         self.log(f"tuning {', '.join(scenarios)} with short runs (threads {', '.join(map(str, threads))}; budget "
                  f"{spec.tune_budget_s:g} s)")
         for scenario in [s for s in ("Offline", "SingleStream", "MultiStream") if s in scenarios]:
@@ -418,13 +429,14 @@ class Harness:
                 rec.offline_expected_qps = round(rec.metric, 3)
             self._tuning[scenario] = rec.as_dict()
             self._tuned[scenario] = rec.settings()
-            self.log(f"[{scenario}] tuned: {rec.threads} threads, batch {rec.batch}"
-                     + (f" ({rec.metric:.4g} {rec.unit})" if rec.metric is not None else "") + f": {rec.stopped}")
+            self.log(f"[{scenario}] tuned: {rec.threads} threads, batch {rec.batch} ({rec.metric:.4g} {rec.unit}): "
+                     f"{rec.stopped}" if rec.metric is not None else f"[{scenario}] not tuned: {rec.stopped}")
         self._write_tuning()
 
     def _trial(self, scenario: str, threads: int, batch: int, single: float, multi: float) -> tune.Trial:
         """One short performance run of ``scenario`` at ``threads`` and ``batch``: its throughput or latency."""
-        sset = st.build(self.rules, self.bench, scenario, True, single, multi, batch)
+        sset = st.build(self.rules, self.bench, scenario, True, single,
+                        _batch_latency((single, multi), self._timing_batch, batch), batch)
         sset.user_values["min_duration"] = tune.PROBE_DURATION_MS
         sset.user_values["min_query_count"] = tune.PROBE_MIN_QUERIES[scenario]
         work = self.out / "_work" / "tune" / f"{scenario}-t{threads}-b{batch}"
@@ -524,9 +536,11 @@ class Harness:
         return search
 
     def _performance_and_compliance(self, scenario: str, sset: st.ScenarioSettings, work: Path, scen_out: Path,
-                                    full_acc_log: Path, result: dict) -> tuple[list[dict], list[str]]:
+                                    full_acc_log: Path, result: dict,
+                                    stop_if_invalid: bool = False) -> tuple[list[dict], list[str]]:
         """One performance run and the compliance tests checked against it; returns the runs' records and
-        the tests that failed."""
+        the tests that failed. ``stop_if_invalid``: no compliance test after an INVALID run (it is measured
+        again at a lower target)."""
         spec, bench = self.spec, self.bench
         runs: list[dict] = []
         self.log(f"[{scenario}] performance run")
@@ -536,7 +550,7 @@ class Harness:
         rec = self._record(scenario, "performance", perf_dir)
         runs.append(rec)
         result.update(metric=rec["metric"], unit=rec["unit"], validity=rec["validity"])
-        if not spec.wants_compliance():
+        if not spec.wants_compliance() or (stop_if_invalid and rec["validity"] != "VALID"):
             return runs, []
         result["compliance"] = {}
         for test in bench.compliance_tests:

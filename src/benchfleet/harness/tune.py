@@ -10,6 +10,7 @@ found. A budget (seconds) stops the walk early with the best found so far, and s
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -22,6 +23,14 @@ GPU_BATCHES = (16, 32, 64, 128, 256)
 # What each scenario is tuned for: the metric, and whether higher is better.
 GOALS = {"Offline": ("samples/s", True), "SingleStream": ("ms at the percentile", False),
          "MultiStream": ("ms at the percentile", False)}
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity: a container's share), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def thread_grid(cores: int) -> list[int]:
@@ -65,7 +74,10 @@ class Tuned:
         return d
 
     def settings(self) -> dict:
-        """What a later run of this scenario takes from it (the spec's ``tuned`` entry)."""
+        """What a later run of this scenario takes from it (the spec's ``tuned`` entry); nothing when no trial
+        gave a figure (or no Server target was confirmed)."""
+        if self.metric is None:
+            return {}
         out = {"threads": self.threads, "batch": self.batch}
         if self.offline_expected_qps:
             out["offline_expected_qps"] = self.offline_expected_qps
@@ -114,8 +126,9 @@ def walk(scenario: str, measure: Callable[[int, int], Trial], threads: list[int]
     except BudgetSpent:
         result.stopped = f"tuning budget spent after {len(result.trials)} short runs; the best so far is kept"
     if best is None:
-        result.stopped = "no short run gave a figure; " + ("; ".join(t.note for t in result.trials if t.note)[:300]
-                                                           or "the defaults are kept")
+        result.stopped = ("tuning budget spent before any short run" if not result.trials else
+                          "no short run gave a figure; " + ("; ".join(t.note for t in result.trials if t.note)[:300]
+                                                            or "the defaults are kept"))
         return result
     result.threads, result.batch, result.metric = best.threads, best.batch, best.value
     return result

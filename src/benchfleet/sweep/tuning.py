@@ -56,7 +56,9 @@ def _gpus(facts: dict) -> list[str]:
 
 
 def _line(value: object, limit: int = 200) -> str:
-    return " ".join(str(value if value is not None else "").split())[:limit]
+    """Host text as one printable line (no escape sequences, no control characters), at most ``limit`` long."""
+    text = "".join(c if c.isprintable() else " " for c in str(value if value is not None else ""))
+    return " ".join(text.split())[:limit]
 
 
 def _num(value: object) -> float | int | None:
@@ -70,8 +72,10 @@ def fingerprint(facts: dict, backend_version: str | None = None) -> dict:
             "backend_version": _line(backend_version) if backend_version else None}
 
 
-def hardware_differs(old: dict, facts: dict) -> str:
+def hardware_differs(old: object, facts: dict) -> str:
     """Why the hardware an entry was tuned on is not this host's ("" when it is the same)."""
+    if not isinstance(old, dict):
+        return "the entry has no fingerprint"
     now = fingerprint(facts)
     for key in ("cpu_model", "vcpus", "gpus"):
         if old.get(key) != now[key]:
@@ -160,6 +164,8 @@ def lookup(directory: Path, sid: str, key: str, facts: dict) -> tuple[dict | Non
     why = hardware_differs(entry.get("fingerprint") or {}, facts)
     if why:
         return None, f"the tuning of {key} on {sid} is for other hardware ({why}): tune again"
+    if not (entry["fingerprint"].get("backend_version") and isinstance(entry.get("scenarios"), dict)):
+        return None, f"the tuning of {key} on {sid} names no backend version or scenarios: tune again"
     return entry, ""
 
 
@@ -170,8 +176,8 @@ def collect(run_dir: Path, plan, cache: Path | None) -> list[str]:
     cells = {c.id: c for c in plan.cells}
     for path in sorted((run_dir / "cells").glob(f"*/results/{CELL_FILE}")):
         cell = cells.get(path.parent.parent.name)
-        if cell is None:
-            continue
+        if cell is None or not cell.spec.get("tune"):
+            continue  # only a cell told to tune speaks for its system
         try:
             facts = json.loads((run_dir / "hosts" / f"{cell.host}.json").read_text())["facts"]
             scenarios, version = read_cell(path)
@@ -213,11 +219,17 @@ def show(directory: Path) -> str:
     for path in files:
         data = load(directory, path.stem)
         for key, entry in sorted(data["entries"].items()):
+            if not isinstance(entry, dict) or not isinstance(entry.get("fingerprint") or {}, dict):
+                out.append(f"{path.stem}  {_line(key, 80)}: not a tuning entry (tune again)")
+                continue
             fp = entry.get("fingerprint") or {}
             out.append(f"{path.stem}  {key}  (round {entry.get('round')}, run {entry.get('run')}, host "
                        f"{entry.get('host')}, {entry.get('tuned_at')}; {fp.get('cpu_model')}, {fp.get('vcpus')} vCPUs, "
                        f"backend {fp.get('backend_version')})")
-            for scen, rec in sorted((entry.get("scenarios") or {}).items()):
+            scenarios = entry.get("scenarios") if isinstance(entry.get("scenarios"), dict) else {}
+            for scen, rec in sorted(scenarios.items()):
+                if not isinstance(rec, dict) or not isinstance(rec.get("found") or {}, dict):
+                    continue
                 found = rec.get("found") or {}
                 how = found.get("stopped") or ""
                 trials = found.get("trials") or []
