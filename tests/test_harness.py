@@ -91,7 +91,8 @@ def test_offline_and_server_measured_with_tuned_settings(cache_dir, tmp_path):
     rows = {s["scenario"]: s for s in meta["scenarios"]}
     assert rows["Offline"]["unit"] == "samples/s" and rows["Offline"]["metric"] > 0
     assert (rows["Offline"]["threads"], rows["Offline"]["batch"]) == (best["threads"], best["batch"])
-    assert off["effective_target_qps"] == pytest.approx(round(best["value"], 3))
+    # LoadGen is asked for the tuned rate, or the warm-up's where that is higher (a lower one would end short)
+    assert off["effective_target_qps"] >= round(best["value"], 3) * 0.999
     assert rows["Offline"]["tuning"]["source"] == "tuned in this run"
     assert rows["Server"]["threads"] == best["threads"]  # Server runs on Offline's threads
     assert tuned["Server"]["found"]["server_search"] == rows["Server"]["server_search"]
