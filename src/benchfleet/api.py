@@ -285,35 +285,56 @@ def run(o: RunOptions, *, log: Log = _print, stream: TextIO | None = None) -> Ru
                     log=log, stream=stream, tuning_dir=o.tuning_dir)
 
 
-def _tune_once(plan: Plan, inventory: Path, out: Path, *, log: Log,
-               accept_new_host_keys: bool = False) -> tuple[list[str], dict[str, tuple]]:
-    """A tuned sweep over inventory hosts: one host per system id (and benchmark, backend, device, precision) tunes;
-    the others wait for it and take its settings (``_take_tuning``). Returns the cells that run first, and each
-    waiting cell's tuning host."""
+def _systems_of(plan: Plan, inventory: Path, out: Path, *,
+                accept_new_host_keys: bool = False) -> dict[str, tuple[str, str, dict]]:
+    """Each inventory-host cell's (system id, tuning key, host facts), from one facts play over their hosts; cloud
+    cells and hosts that gave no facts are left out."""
     from benchfleet import hostsetup
     from benchfleet.submission.system import system_id
     from benchfleet.sweep import tuning
 
+    cells = [c for c in plan.cells if c.system not in plan.cloud_systems()]
+    if not cells:
+        return {}
+    facts = hostsetup.facts(inventory, out / "tuning-facts", limit=sorted({c.host for c in cells}),
+                            log=lambda m: None, accept_new_host_keys=accept_new_host_keys).facts
+    return {c.id: (system_id(facts[c.host], c.backend, c.device),
+                   tuning.entry_key(c.benchmark, c.backend, c.device, c.spec.get("precision") or "fp32"),
+                   facts[c.host]) for c in cells if c.host in facts}
+
+
+def _give_tuning(cell, entry: dict) -> None:
+    """A tuning entry's settings into a cell's spec: its own scenarios, and Offline's (Server runs on them)."""
+    from benchfleet.sweep import tuning
+
+    tuned, tuned_for = tuning.spec_tuning(entry)
+    cell.spec["tuned"] = {s: v for s, v in tuned.items() if s in cell.scenarios or s == "Offline"}
+    cell.spec["tuned_for_backend_version"] = tuned_for.get("backend_version")
+
+
+def _tune_once(plan: Plan, inventory: Path, out: Path, *, log: Log,
+               accept_new_host_keys: bool = False) -> tuple[list[str], dict[str, tuple]]:
+    """A tuned sweep over inventory hosts: one host per system id (and benchmark, backend, device, precision) tunes;
+    the others wait for it and take its settings (``_take_tuning``). Returns the cells that run first, and each
+    waiting cell's (tuning host, system id, tuning key, facts)."""
     cloud = plan.cloud_systems()
     cells = [c for c in plan.cells if c.system not in cloud]
     if len({c.host for c in cells}) < 2:
         return [], {}
-    facts = hostsetup.facts(inventory, out / "tuning-facts", limit=sorted({c.host for c in cells}),
-                            log=lambda m: None, accept_new_host_keys=accept_new_host_keys).facts
+    systems = _systems_of(plan, inventory, out, accept_new_host_keys=accept_new_host_keys)
     leader: dict[tuple[str, str], str] = {}
     first: list[str] = []
     later: dict[str, tuple] = {}
     for cell in cells:
-        if cell.host not in facts:
+        if cell.id not in systems:
             first.append(cell.id)  # not described: it tunes for itself
             continue
-        group = (system_id(facts[cell.host], cell.backend, cell.device),
-                 tuning.entry_key(cell.benchmark, cell.backend, cell.device, cell.spec.get("precision") or "fp32"))
-        if leader.setdefault(group, cell.host) == cell.host:
+        sid, key, facts = systems[cell.id]
+        if leader.setdefault((sid, key), cell.host) == cell.host:
             first.append(cell.id)
         else:
             cell.spec["tune"] = False
-            later[cell.id] = (leader[group], *group, facts[cell.host])
+            later[cell.id] = (leader[(sid, key)], sid, key, facts)
     if not later:
         return [], {}
     hosts = sorted({plan.cell(c).host for c in first})
@@ -334,9 +355,7 @@ def _take_tuning(rd, plan: Plan, waiting: dict[str, tuple], tuning_dir: Path | N
         if entry is None:
             log(f"  {cell.host}: {why}; it runs with the defaults")
             continue
-        tuned, tuned_for = tuning.spec_tuning(entry)
-        cell.spec["tuned"] = {s: v for s, v in tuned.items() if s in cell.scenarios or s == "Offline"}
-        cell.spec["tuned_for_backend_version"] = tuned_for.get("backend_version")
+        _give_tuning(cell, entry)
         log(f"  {cell.host}: {' '.join(cell.scenarios)} with the settings {leader} tuned")
     rd.save_plan(plan)
 
@@ -346,29 +365,22 @@ def _reuse_tuning(plan: Plan, inventory: Path, out: Path, tuning_dir: Path | Non
     """Give each planned cell the settings of its system's tuning file, where one holds (same hardware); the
     host itself drops them when its backend version differs. Settings given in the sweep or on the command line
     win. Costs one facts play over the hosts, and only when there is a tuning file at all."""
-    from benchfleet import hostsetup
-    from benchfleet.submission.system import system_id
     from benchfleet.sweep import tuning
 
     directory = tuning.store_dir(tuning_dir)
-    cells = [c for c in plan.cells if c.system not in plan.cloud_systems()]
-    if not cells or not any(directory.glob("*.json")):
+    if not any(directory.glob("*.json")):
         return
-    facts = hostsetup.facts(inventory, out / "tuning-facts", limit=sorted({c.host for c in cells}),
-                            log=lambda m: None, accept_new_host_keys=accept_new_host_keys).facts
-    for cell in cells:
-        if cell.host not in facts:
+    systems = _systems_of(plan, inventory, out, accept_new_host_keys=accept_new_host_keys)
+    for cell in plan.cells:
+        if cell.id not in systems:
             continue
-        sid = system_id(facts[cell.host], cell.backend, cell.device)
-        key = tuning.entry_key(cell.benchmark, cell.backend, cell.device, cell.spec.get("precision") or "fp32")
-        entry, why = tuning.lookup(directory, sid, key, facts[cell.host])
+        sid, key, facts = systems[cell.id]
+        entry, why = tuning.lookup(directory, sid, key, facts)
         if entry is None:
             if "other hardware" in why:
                 log(f"  {cell.host}: {why}")
             continue
-        tuned, tuned_for = tuning.spec_tuning(entry)
-        cell.spec["tuned"] = {s: v for s, v in tuned.items() if s in cell.scenarios or s == "Offline"}
-        cell.spec["tuned_for_backend_version"] = tuned_for.get("backend_version")
+        _give_tuning(cell, entry)
         log(f"  {cell.host}: {' '.join(cell.scenarios)} with the settings tuned on {sid} "
             f"(run {entry.get('run')}; benchfleet tune --show)")
 
