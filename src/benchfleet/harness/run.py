@@ -483,7 +483,7 @@ class Harness:
             return batch, multi
 
         def latency(b: int) -> float:
-            return single + (multi - single) * (b - 1) / (batch - 1)
+            return _batch_latency((single, multi), batch, b)
 
         b = batch
         while b > 1 and latency(b) > bound_s * SERVER_BATCH_SHARE:
