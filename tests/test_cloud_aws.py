@@ -43,7 +43,7 @@ def _sweep(tmp_path: Path, fleet: Fleet, cache_dir: Path, count: int = 3, region
     f = tmp_path / "clouds.yml"
     f.write_text(yaml.safe_dump({
         "submitter": "TestLab", "division": "open", "scenarios": list(scenarios), "model": "synthetic",
-        "dataset": "synthetic", "synthetic_width": 8, "cache_dir": str(cache_dir), "defaults": {"threads": 1},
+        "dataset": "synthetic", "synthetic_width": 2, "cache_dir": str(cache_dir), "defaults": {"threads": 1},
         "dataset_count": 64,  # accuracy runs scale with it; the cloud life cycle these tests check does not
         "setup": "never",  # the instances are this machine, with this venv (set-up is tested in test_setup.py)
         "systems": [{"name": "aws-m5", "cloud": {

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from benchfleet.harness.logs import DetailLog
 from benchfleet.submission.check import check_tree
 from benchfleet.sweep.rundir import RunDir
 from tests.sshfleet import Fleet
@@ -34,7 +35,7 @@ def _sweep(tmp_path: Path, cache_dir: Path) -> Path:
     f = tmp_path / "lab.yml"
     f.write_text(yaml.safe_dump({
         "submitter": "TestLab", "division": "open", "scenarios": ["SingleStream", "MultiStream"],
-        "model": "synthetic", "dataset": "synthetic", "synthetic_width": 8, "cache_dir": str(cache_dir),
+        "model": "synthetic", "dataset": "synthetic", "synthetic_width": 2, "cache_dir": str(cache_dir),
         "dataset_count": SAMPLES,
         "defaults": {"threads": 1},
         "systems": [{"name": "lab", "hosts": ["lab"], "description": {"host_storage_type": "NVMe SSD"}}],
@@ -80,6 +81,11 @@ def test_sweep_survives_a_lost_host_then_resume_completes_it(fleet, cache_dir, t
     assert len(set(systems.values())) == 3  # identical hardware, still one id each
     report = check_tree(run_dir / "submission", "v3.1", accuracy_logs=run_dir / "cells", allow_quick=True)
     assert report.ok, [str(e) for e in report.errors]
+    # MultiStream as the round sets it: queries of 8 samples, at least early stopping's 662 of them
+    ms = DetailLog(next((run_dir / "cells").glob(
+        "node1.*MultiStream/results/MultiStream/performance/run_1/mlperf_log_detail.txt")))
+    assert ms["effective_scenario"] == "MultiStream" and ms["result_validity"] == "VALID"
+    assert ms["effective_samples_per_query"] == 8 and ms["result_query_count"] >= 662
 
     status = subprocess.run([BENCHFLEET, "status", run_dir.name, "--runs-dir", str(runs)], capture_output=True,
                             text=True)
@@ -134,7 +140,7 @@ def test_failures_are_isolated_per_host_and_per_cell(cache_dir, tmp_path):
     sweep = tmp_path / "s.yml"
     sweep.write_text(yaml.safe_dump({
         "submitter": "TestLab", "scenarios": ["SingleStream"], "devices": ["cuda", "cpu"], "model": "synthetic",
-        "dataset": "synthetic", "synthetic_width": 8, "cache_dir": str(cache_dir), "defaults": {"threads": 1},
+        "dataset": "synthetic", "synthetic_width": 2, "cache_dir": str(cache_dir), "defaults": {"threads": 1},
         "dataset_count": SAMPLES,
         "systems": [{"name": "good", "hosts": ["good"]}, {"name": "broken", "hosts": ["broken"]}],
     }))
@@ -162,7 +168,7 @@ def test_ctrl_c_keeps_finished_cells_and_resume_collects_the_rest(cache_dir, tmp
     sweep = tmp_path / "s.yml"
     sweep.write_text(yaml.safe_dump({
         "submitter": "TestLab", "scenarios": ["SingleStream", "MultiStream"], "model": "synthetic",
-        "dataset": "synthetic", "synthetic_width": 8, "cache_dir": str(cache_dir), "defaults": {"threads": 1},
+        "dataset": "synthetic", "synthetic_width": 2, "cache_dir": str(cache_dir), "defaults": {"threads": 1},
         "dataset_count": SAMPLES,
         "systems": [{"name": "local", "hosts": ["all"]}],
     }))

@@ -33,7 +33,8 @@ def open_runs(cache_dir, tmp_path_factory) -> dict[str, Path]:
     out = {}
     for version in LATER_ROUNDS:
         folder = tmp_path_factory.mktemp(f"run-{version}")
-        Harness(tiny_spec(cache_dir, round=version, scenarios=["SingleStream"], dataset_count=64), folder,
+        Harness(tiny_spec(cache_dir, round=version, scenarios=["SingleStream"], synthetic_width=2, dataset_count=64),
+                folder,
                 log=lambda m: None).run()
         out[version] = folder
     return out

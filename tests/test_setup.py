@@ -1,7 +1,7 @@
-"""Host setup roles (playbooks/setup.yml): twice on localhost and on SSH test hosts (the second run changes
-nothing), the NVIDIA role's plan for recorded hosts of three distributions, offline mode on a host with no
-route to any registry, a sweep that sets its host up before its cell, and the system description the roles'
-facts give for this machine."""
+"""Host setup roles (playbooks/setup.yml): twice on localhost and on an SSH test host with no route to any
+registry (offline mode; the second run changes nothing), the NVIDIA role's plan for recorded hosts of three
+distributions, a sweep that sets its host up before its cell, and the system description the roles' facts give
+for this machine."""
 
 from __future__ import annotations
 
@@ -131,67 +131,6 @@ def _inventory(path: Path, fleet: Fleet, tmp_path: Path, local: bool = True) -> 
     return path
 
 
-def test_setup_twice_on_localhost_and_ssh_hosts_changes_nothing_the_second_time(wheelhouse, cache_dir, tmp_path):
-    fleet = Fleet.start(tmp_path / "fleet", 1)  # localhost and one SSH host: each connection kind once
-    try:
-        inv = _inventory(tmp_path / "inventory.yml", fleet, tmp_path)
-        hosts = ["localhost", "node1"]
-        # an "official" model in the controller's cache goes to every host's cache, checked by sha256
-        cache = tmp_path / "controller-cache"
-        (cache / "models").mkdir(parents=True)
-        (cache / "models" / "resnet50_v1.onnx").write_bytes(os.urandom(300_000))
-        (cache / "synthetic").mkdir()
-        (cache / "synthetic" / "made-on-each-host.onnx").write_bytes(b"x")
-        push = hostsetup.cache_manifest(cache, dest_root="cache")  # under each host's benchfleet_assets_root
-        assert [p["dest"].rsplit("/", 2)[-2:] for p in push] == [["models", "resnet50_v1.onnx"]]
-        kw = {"offline": wheelhouse, "push": push, "log": lambda m: None}
-        check = hostsetup.setup(inv, tmp_path / "work", check=True, **kw)
-        assert check.rc == 0, check.messages
-        assert all(check.changed.get(h, 0) > 0 for h in hosts), check.changed  # it says what it would do
-        assert not (tmp_path / "local-venv").exists() and not (fleet.host("node1").root / "venv").exists()
-
-        # A sweep with `setup: always` sets node1 up first (a new venv from the wheelhouse), then runs its cell in it.
-        _sweep_with_setup(wheelhouse, cache_dir, tmp_path, fleet, inv)
-
-        first = hostsetup.setup(inv, tmp_path / "work", **kw)
-        assert first.rc == 0, first.messages
-        assert first.changed.get("localhost", 0) >= 5, first.changed  # wheels, venv, packages, harness
-        assert first.changed.get("node1", 0) >= 1, first.changed  # only the model pushed: the sweep set up the rest
-        pushed = fleet.host("node1").root / "cache" / "models" / "resnet50_v1.onnx"
-        assert pushed.read_bytes() == (cache / "models" / "resnet50_v1.onnx").read_bytes()
-        second = hostsetup.setup(inv, tmp_path / "work", **kw)
-        assert second.rc == 0, second.messages
-        assert {h: second.changed.get(h, 0) for h in hosts} == {h: 0 for h in hosts}
-        assert {h: second.failed.get(h, 0) for h in hosts} == {h: 0 for h in hosts}
-        for venv in (tmp_path / "local-venv", fleet.host("node1").root / "venv"):
-            out = subprocess.run([str(venv / "bin" / "python"), "-c",
-                                  "import benchfleet, mlperf_loadgen, onnxruntime; print(onnxruntime.__version__)"],
-                                 capture_output=True, text=True)
-            assert out.stdout.strip() == "1.32.0", out.stderr
-        assert second.facts["node1"]["harness"]["ok"]  # the harness probe passes in the new venv
-
-        # The system description from these facts passes the checker's system rules and names this CPU.
-        from benchfleet.rules import get_round
-        from benchfleet.submission.check import Checker
-        from benchfleet.submission.system import describe
-
-        facts = second.facts["localhost"]
-        desc = describe(facts, division="closed", submitter="TestLab", framework="onnxruntime 1.32.0",
-                        software="benchfleet", synthetic=False)
-        path = tmp_path / "system.json"
-        path.write_text(json.dumps(desc.values))
-        checker = Checker(tmp_path, get_round("v3.1"))
-        checker.check_system(path, "closed", "TestLab")
-        assert not [f for f in checker.report.findings if f.level == "ERROR"], checker.report.findings
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-        model = next(ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name"))
-        assert desc.values["host_processor_model_name"] == model
-        assert int(desc.values["host_processor_core_count"]) == facts["cores_per_socket"] * facts["sockets"]
-        assert facts["vcpus"] == os.cpu_count()
-    finally:
-        fleet.stop()
-
-
 def _sh(*cmd: str) -> None:
     subprocess.run(cmd, check=True, capture_output=True)
 
@@ -224,38 +163,82 @@ def airgap(tmp_path):
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
-def test_offline_mode_installs_everything_on_a_host_without_a_route(airgap, wheelhouse, tmp_path):
+def test_setup_twice_on_localhost_and_a_host_without_a_route_changes_nothing_the_second_time(
+        airgap, wheelhouse, cache_dir, tmp_path):
+    """localhost and one SSH host (each connection kind once); the SSH host has no route to any registry, so
+    what it gets comes from the wheelhouse (offline mode)."""
     ns, fleet = airgap
     out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c",
                           "import socket; socket.create_connection(('151.101.0.223', 443), timeout=3)"],
                          capture_output=True, text=True)
     assert "Network is unreachable" in out.stderr  # no route out: not to PyPI, not anywhere
-    inv = tmp_path / "inventory.yml"
-    fleet.inventory(inv)
-    inv_data = yaml.safe_load(inv.read_text())
-    hv = inv_data["all"]["children"]["lab"]["hosts"]["airgapped"]
-    hv.update(benchfleet_setup_venv_path=str(fleet.host("airgapped").root / "venv"),
-              benchfleet_setup_wheelhouse_path=str(fleet.host("airgapped").root / "wheels"),
-              benchfleet_python_interpreter="/usr/bin/python3")
-    inv.write_text(yaml.safe_dump(inv_data))
+    inv = _inventory(tmp_path / "inventory.yml", fleet, tmp_path)
+    hosts = ["localhost", "airgapped"]
+    remote = fleet.host("airgapped").root
+    # an "official" model in the controller's cache goes to every host's cache, checked by sha256
+    cache = tmp_path / "controller-cache"
+    (cache / "models").mkdir(parents=True)
+    (cache / "models" / "resnet50_v1.onnx").write_bytes(os.urandom(300_000))
+    (cache / "synthetic").mkdir()
+    (cache / "synthetic" / "made-on-each-host.onnx").write_bytes(b"x")
+    push = hostsetup.cache_manifest(cache, dest_root="cache")  # under each host's benchfleet_assets_root
+    assert [p["dest"].rsplit("/", 2)[-2:] for p in push] == [["models", "resnet50_v1.onnx"]]
+    kw = {"offline": wheelhouse, "push": push, "log": lambda m: None}
+    check = hostsetup.setup(inv, tmp_path / "work", check=True, **kw)
+    assert check.rc == 0, check.messages
+    assert all(check.changed.get(h, 0) > 0 for h in hosts), check.changed  # it says what it would do
+    assert not (tmp_path / "local-venv").exists() and not (remote / "venv").exists()
 
-    online = hostsetup.setup(inv, tmp_path / "work", log=lambda m: None)
-    assert online.rc != 0 and online.failed.get("airgapped")  # the registry cannot be reached
+    # Without the wheelhouse, the host without a route fails where it would reach the registry.
+    online = hostsetup.setup(inv, tmp_path / "work", limit=["airgapped"], log=lambda m: None)
+    assert online.rc != 0 and online.failed.get("airgapped")
     assert any("Install the pinned packages" in m for m in online.messages), online.messages
 
-    offline = hostsetup.setup(inv, tmp_path / "work", offline=wheelhouse, log=lambda m: None)
-    assert offline.rc == 0, offline.messages
-    assert offline.changed.get("airgapped", 0) >= 4
-    again = hostsetup.setup(inv, tmp_path / "work", offline=wheelhouse, log=lambda m: None)
-    assert again.rc == 0 and again.changed.get("airgapped", 0) == 0, again.changed
-    assert again.facts["airgapped"]["harness"]["ok"], again.facts["airgapped"]["harness"]  # probed on the host
+    # A sweep with `setup: always` sets the host up first (from the wheelhouse), then runs its cell in its venv.
+    _sweep_with_setup(wheelhouse, cache_dir, tmp_path, fleet, inv, "airgapped")
+
+    first = hostsetup.setup(inv, tmp_path / "work", **kw)
+    assert first.rc == 0, first.messages
+    assert first.changed.get("localhost", 0) >= 5, first.changed  # wheels, venv, packages, harness
+    assert first.changed.get("airgapped", 0) >= 1, first.changed  # only the model pushed: the sweep set up the rest
+    pushed = remote / "cache" / "models" / "resnet50_v1.onnx"
+    assert pushed.read_bytes() == (cache / "models" / "resnet50_v1.onnx").read_bytes()
+    second = hostsetup.setup(inv, tmp_path / "work", **kw)
+    assert second.rc == 0, second.messages
+    assert {h: second.changed.get(h, 0) for h in hosts} == {h: 0 for h in hosts}
+    assert {h: second.failed.get(h, 0) for h in hosts} == {h: 0 for h in hosts}
+    for venv in (tmp_path / "local-venv", remote / "venv"):
+        out = subprocess.run([str(venv / "bin" / "python"), "-c",
+                              "import benchfleet, mlperf_loadgen, onnxruntime; print(onnxruntime.__version__)"],
+                             capture_output=True, text=True)
+        assert out.stdout.strip() == "1.32.0", out.stderr
+    assert second.facts["airgapped"]["harness"]["ok"]  # the harness probe passes in the new venv, on the host
+
+    # The system description from these facts passes the checker's system rules and names this CPU.
+    from benchfleet.rules import get_round
+    from benchfleet.submission.check import Checker
+    from benchfleet.submission.system import describe
+
+    facts = second.facts["localhost"]
+    desc = describe(facts, division="closed", submitter="TestLab", framework="onnxruntime 1.32.0",
+                    software="benchfleet", synthetic=False)
+    path = tmp_path / "system.json"
+    path.write_text(json.dumps(desc.values))
+    checker = Checker(tmp_path, get_round("v3.1"))
+    checker.check_system(path, "closed", "TestLab")
+    assert not [f for f in checker.report.findings if f.level == "ERROR"], checker.report.findings
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = next(ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name"))
+    assert desc.values["host_processor_model_name"] == model
+    assert int(desc.values["host_processor_core_count"]) == facts["cores_per_socket"] * facts["sockets"]
+    assert facts["vcpus"] == os.cpu_count()
 
 
-def _sweep_with_setup(wheelhouse: Path, cache_dir: Path, tmp_path: Path, fleet: Fleet, inv: Path) -> None:
-    """A sweep over node1 with `setup: always`: it sets the host up first, then runs its cell in the new venv."""
+def _sweep_with_setup(wheelhouse: Path, cache_dir: Path, tmp_path: Path, fleet: Fleet, inv: Path, host: str) -> None:
+    """A sweep over ``host`` with `setup: always`: it sets the host up first, then runs its cell in its venv."""
     data = yaml.safe_load(inv.read_text())
     del data["all"]["vars"]["benchfleet_harness_python"]  # the sweep's set-up decides
-    data["all"].pop("hosts", None)  # node1 only
+    data["all"].pop("hosts", None)  # the SSH host only
     sweep_inv = tmp_path / "sweep-inventory.yml"
     sweep_inv.write_text(yaml.safe_dump(data))
     sweep = tmp_path / "lab.yml"
@@ -264,13 +247,13 @@ def _sweep_with_setup(wheelhouse: Path, cache_dir: Path, tmp_path: Path, fleet: 
         "synthetic_width": 2, "dataset_count": 32, "cache_dir": str(cache_dir), "defaults": {"threads": 1},
         "setup": "always", "setup_wheelhouse": str(wheelhouse), "systems": [{"name": "lab", "hosts": ["lab"]}]}))
     runs = tmp_path / "runs"
-    venv_python = fleet.host("node1").root / "venv" / "bin" / "python"
-    assert not venv_python.exists()
+    venv_python = fleet.host(host).root / "venv" / "bin" / "python"
+    assert subprocess.run([str(venv_python), "-c", "import benchfleet"], capture_output=True).returncode != 0
     out = subprocess.run([str(Path(sys.executable).parent / "benchfleet"), "sweep", str(sweep), "--inventory",
                           str(sweep_inv), "--runs-dir", str(runs)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert venv_python.exists()
     (run_dir,) = runs.iterdir()
-    facts = json.loads((run_dir / "hosts" / "node1.json").read_text())["facts"]
+    facts = json.loads((run_dir / "hosts" / f"{host}.json").read_text())["facts"]
     assert facts["harness"]["python"] == str(venv_python) and facts["harness"]["ok"]
     assert json.loads((run_dir / "results.json").read_text())["cells"]["done"] == 1

@@ -53,14 +53,14 @@ def _make(model_path: Path, data_dir: Path, count: int, seed: int, threads: int,
 
     rng = np.random.default_rng(seed)
     log(f"generating a synthetic GPT-J-style model and {count} synthetic articles in {data_dir.parent}")
-    vocab_words = words(rng, 300, syllables=(5, 8))  # long words: ~270 characters in 30 tokens
+    vocab_words = words(rng, 300, syllables=(7, 10))  # long words: ~320 characters in 30 tokens
     # the prompt template's own words are whole tokens too, as they are in GPT-J's vocabulary
     template = re.findall(r"[A-Za-z]+", PROMPT_INPUT + " " + INSTRUCTION)
     tok = bpe.write_word_level(data_dir, vocab_words + sorted(set(template)))
-    # a raised eos logit ends summaries soon after the 30-token minimum, at ~300 characters (long words):
-    # above the ~270 per sample GEN_LEN asks, and quick to generate
+    # a raised eos logit ends every beam at the 30-token minimum (about 31 steps of the search, where a bias of 9
+    # took 50): ~300 characters of long words, above the ~270 per sample GEN_LEN asks, and quick to generate
     model = tiny_gpt.build(tiny_gpt.GptConfig(vocab_size=len(tok.encoder)), seed=seed, eos_id=tok.eos_id,
-                           eos_bias=9.0)
+                           eos_bias=15.0)
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
