@@ -45,7 +45,9 @@ ensure_venv() {
   if ! cmp -s "$ROOT/pyproject.toml" "$STAMP" || [ ! -x "$VENV/bin/benchfleet" ]; then
     say "installing benchfleet with every extra into $VENV (first use, or pyproject.toml changed; a few minutes)"
     rm -f "$STAMP"
-    "$VENV/bin/python" -m pip install -q -e "${ROOT}[all]"
+    # --no-compile: Python compiles each module when it is first imported; compiling all of torch and tensorflow
+    # up front took a minute of the first use
+    "$VENV/bin/python" -m pip install -q --no-compile -e "${ROOT}[all]"
     cp "$ROOT/pyproject.toml" "$STAMP"
   fi
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from benchfleet.harness import tune
 from benchfleet.sweep import tuning
+from benchfleet.sweep.rundir import RunDir
 
 FACTS = {"cpu_model": "Intel(R) Xeon(R) Gold 6430", "vcpus": 64, "mem_total_mb": 257000, "gpus": []}
 
@@ -170,6 +172,23 @@ def test_tune_keeps_a_tuning_file_that_later_runs_take_until_the_hardware_differ
     assert meta["spec"]["tuned"] is None
 
 
+def test_a_restarted_cell_keeps_the_tuning_of_the_scenarios_it_finished(cache_dir, tmp_path):
+    from benchfleet.harness.run import Harness
+    from tests.conftest import tiny_spec
+
+    found = tune.Tuned("Offline", 2, 16, metric=812.5, unit="samples/s", offline_expected_qps=812.5,
+                       trials=[tune.Trial(1, 8, 400.0), tune.Trial(2, 16, 812.5)], stopped="grid walked")
+    logs: list[str] = []
+    h = Harness(tiny_spec(cache_dir, tune=True), tmp_path, log=logs.append)
+    # the Offline record as run_scenario kept it in harness.json before the cell was stopped
+    h._reload_tuning({"Offline": {"scenario": "Offline", "tuning": {"source": "tuned in this run", **found.as_dict()}},
+                      "SingleStream": {"scenario": "SingleStream", "tuning": {"source": "tuning file", "threads": 1}}})
+    assert h._tuned == {"Offline": {"threads": 2, "batch": 16, "offline_expected_qps": 812.5}}
+    assert h._tuning["Offline"]["trials"][1] == {"threads": 2, "batch": 16, "value": 812.5, "note": ""}
+    assert h._threads_for("Server") == 2  # Server runs on Offline's threads
+    assert "[Offline] tuning kept from an earlier start of this cell: 2 threads, batch 16" in logs
+
+
 def test_a_host_with_another_backend_version_drops_the_tuned_settings(cache_dir, tmp_path):
     from benchfleet.harness.run import Harness
     from tests.conftest import tiny_spec
@@ -214,6 +233,25 @@ def test_a_sweep_of_three_identical_ssh_hosts_tunes_once_and_the_others_take_it(
             assert f"{other}: SingleStream with the settings node1 tuned" in proc.stdout
         (kept,) = (run_dir / "tuning").glob("*.json")
         assert json.loads(kept.read_text())["entries"]["resnet50/onnxruntime/cpu/fp32"]["host"] == "node1"
+
+        # As if the sweep had stopped before node2 and node3 took node1's settings: --resume gives them those.
+        rd = RunDir(run_dir)
+        plan = rd.plan()
+        for cell in plan.cells:
+            if cell.host != "node1":
+                shutil.rmtree(rd.cell_dir(cell.id))
+                cell.spec.pop("tuned", None)
+                cell.spec.pop("tuned_for_backend_version", None)
+        rd.save_plan(plan)
+        resumed = _cli(["sweep", "--resume", run_dir.name, "--runs-dir", str(runs)], tmp_path,
+                       {"BENCHFLEET_TUNING_DIR": str(tmp_path / "cache")})
+        assert resumed.returncode == 0, resumed.stdout[-5000:] + resumed.stderr[-2000:]
+        assert "resuming a tuned sweep: 2 cell(s) take the settings of their tuning hosts" in resumed.stdout
+        for other in ("node2", "node3"):
+            assert f"{other}: SingleStream with the settings node1 tuned" in resumed.stdout
+            meta = json.loads(next((run_dir / "cells").glob(f"{other}.*/results/harness.json")).read_text())
+            assert meta["spec"]["tuned"]["SingleStream"]["threads"] == tuned["threads"]
+            assert meta["scenarios"][0]["tuning"]["source"] == "tuning file"
     finally:
         fleet.stop()
 

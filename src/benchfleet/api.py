@@ -342,6 +342,26 @@ def _tune_once(plan: Plan, inventory: Path, out: Path, *, log: Log,
     return first + [c.id for c in plan.cells if c.system in cloud], later
 
 
+def _resume_tuning(rd, plan: Plan, inventory: Path, out: Path, *, log: Log,
+                   accept_new_host_keys: bool = False) -> tuple[list[str], dict[str, tuple]]:
+    """A resumed tuned sweep: the cells that were to take a tuning host's settings and have none yet wait again,
+    for their tuning cells where those are not done, or take what the finished ones wrote. Same return as
+    ``_tune_once``."""
+    pending = set(rd.pending(plan))
+    waits = [c for c in plan.cells if c.id in pending and c.spec.get("tune") is False and not c.spec.get("tuned")]
+    if not waits:
+        return [], {}
+    systems = _systems_of(plan, inventory, out, accept_new_host_keys=accept_new_host_keys)
+    leaders = {systems[c.id][:2]: c.host for c in plan.cells if c.spec.get("tune") and c.id in systems}
+    waiting = {c.id: (leaders.get(systems[c.id][:2], "its tuning host"), *systems[c.id])
+               for c in waits if c.id in systems}
+    first = [c for c in pending if c not in waiting]
+    if waiting:
+        log(f"resuming a tuned sweep: {len(waiting)} cell(s) take the settings of their tuning hosts"
+            + (" once those have run" if first else ""))
+    return first, waiting
+
+
 def _take_tuning(rd, plan: Plan, waiting: dict[str, tuple], tuning_dir: Path | None, *, log: Log) -> None:
     """After the first hosts tuned: their settings into each waiting cell's spec (plan.json), by system id."""
     from benchfleet.sweep import tuning
@@ -512,7 +532,9 @@ def _execute(plan: Plan, out: Path, sweep_text: str | None, inventory: Path, *, 
     _lock(rd)
     first: list[str] = []
     waiting: dict[str, tuple] = {}  # cell -> (the host that tunes for it, system id, tuning key, the cell host's facts)
-    if not resume and plan.sweep.tune and not check:
+    if plan.sweep.tune and not check and resume:
+        first, waiting = _resume_tuning(rd, plan, inventory, out, log=log, accept_new_host_keys=accept_new_host_keys)
+    elif plan.sweep.tune and not check:
         first, waiting = _tune_once(plan, inventory, out, log=log, accept_new_host_keys=accept_new_host_keys)
     if not resume:
         try:
@@ -524,12 +546,14 @@ def _execute(plan: Plan, out: Path, sweep_text: str | None, inventory: Path, *, 
     # ansible-runner runs from the installed playbooks' folder: a relative path would name a file there
     kw = {"inventory": inventory.resolve(), "forks": forks, "check": check,
           "accept_new_host_keys": accept_new_host_keys, **({"stream": stream} if stream else {})}
-    if first:
-        outcome = execute.run(rd, only=first, **kw)
-        if outcome.interrupted:
-            return finish(rd, outcome, tuning_dir=tuning_dir)
+    if waiting:
+        ran: list[str] = []
+        if first:
+            outcome = execute.run(rd, only=first, **kw)
+            if outcome.interrupted:
+                return finish(rd, outcome, tuning_dir=tuning_dir)
+            ran = outcome.ran
         _take_tuning(rd, plan, waiting, tuning_dir, log=log)
-        ran = outcome.ran
         outcome = execute.run(rd, **kw)
         outcome.ran = ran + [c for c in outcome.ran if c not in ran]
     else:

@@ -413,6 +413,23 @@ class Harness:
                 if s.get("scenario") in self.scenarios and not s.get("partial")
                 and not s.get("inferred_from") and (self.out / s["scenario"]).is_dir()}
 
+    def _reload_tuning(self, kept: dict[str, dict]) -> None:
+        """What an earlier start of this cell tuned for the scenarios it finished: kept in tuning.json, and
+        Offline's threads are what Server runs on."""
+        for scenario, rec in kept.items():
+            found = rec.get("tuning") or {}
+            if found.get("source") != "tuned in this run":
+                continue
+            fields = {k: v for k, v in found.items() if k in tune.Tuned.__dataclass_fields__ and k != "trials"}
+            try:
+                rec = tune.Tuned(**fields, trials=[tune.Trial(**t) for t in found.get("trials") or []])
+            except TypeError:
+                continue  # a record of another shape: that scenario is not reused for tuning
+            self._tuning[scenario] = rec.as_dict()
+            self._tuned[scenario] = rec.settings()
+            self.log(f"[{scenario}] tuning kept from an earlier start of this cell: {rec.threads} threads, "
+                     f"batch {rec.batch}")
+
     def _tune(self, scenarios: list[str], single: float, multi: float) -> None:
         """Threads and batch per scenario from short runs (harness/tune.py); Server's target is searched when its
         turn comes (run_scenario), with Offline's threads and within the same budget."""
@@ -504,6 +521,12 @@ class Harness:
                      f"probe would take about {probe_s:.0f} s here")
             return None
         key = f"result_{self.rules.latency_percentile['Server'] * 100:.2f}_percentile_latency_ns"
+        # A probe is LoadGen's 662 queries, over which early stopping tolerates not one query over the bound: one
+        # stray slow query of a shared CPU would fail it at any target. So a probe whose percentile latency is within
+        # the bound counts as VALID (its duration and query count met); early stopping is left to the confirming run,
+        # which is longer and is judged by LoadGen alone (run_scenario steps down when it is INVALID). LLMs keep
+        # LoadGen's verdict: their TTFT and TPOT limits are not a percentile this reads.
+        bound_ns = self.bench.server_latency_ns if "Server" not in self.bench.token_latency_ns else None
 
         probes = 0
 
@@ -512,17 +535,24 @@ class Harness:
             probes += 1
             n = probes
             pset = st.build(self.rules, self.bench, "Server", True, single, multi, batch, target)
+            pset.user_values["min_query_count"] = st.QUICK_MIN_QUERIES["Server"]  # short: early stopping's minimum
             start = time.monotonic()
             d = DetailLog(self._loadgen(work / f"probe_{n}", pset, accuracy_mode=False) / "mlperf_log_detail.txt")
             if self._budget:
                 self._budget.charge(time.monotonic() - start)
-            valid = d["result_validity"] == "VALID"
             achieved, latency = d[self.rules.server_result_field], d[key]
+            loadgen_valid = d["result_validity"] == "VALID"
+            within = bool(bound_ns and latency is not None and latency <= bound_ns
+                          and d["result_min_duration_met"] and d["result_min_queries_met"])
+            valid = loadgen_valid or within
+            note = "" if loadgen_valid else (
+                "percentile latency within the bound; LoadGen: INVALID (early stopping over a probe's 662 queries)"
+                if within else "; ".join(e[:120] for e in d.errors()) or "INVALID")
             result = ss.Probe(target, valid, float(achieved) if achieved is not None else None,
-                              latency / 1e6 if latency is not None else None,
-                              "" if valid else "; ".join(e[:120] for e in d.errors()) or "INVALID")
+                              latency / 1e6 if latency is not None else None, note)
             self.log(f"[Server] target search, probe {n}: {target} queries/s -> {'VALID' if valid else 'INVALID'}"
-                     + (f" ({result.latency_ms:.1f} ms at the {key.split('_')[1]} percentile)"
+                     + (f" ({result.latency_ms:.1f} ms at the {key.split('_')[1]} percentile"
+                        + (f", bound {bound_ns / 1e6:g} ms)" if bound_ns else ")")
                         if result.latency_ms is not None else ""))
             return result
 
@@ -663,6 +693,7 @@ class Harness:
         results = self._results = {}
         if spec.tune:
             self._budget = tune.Budget(spec.tune_budget_s)
+            self._reload_tuning(kept)
             self._tune([s for s in self.scenarios if s not in kept and not (s == "Offline" and inferred)],
                        single, multi)
         for scenario in self.scenarios:

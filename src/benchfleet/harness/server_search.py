@@ -5,7 +5,8 @@ Asking for too much throughput makes queries queue and the run INVALID; asking f
 hardware. ``find_server_target`` brackets the boundary from an estimate (the batched throughput a warm-up
 measured), doubling or halving, and then bisects the bracket geometrically until its ends are within
 ``resolution`` of each other or the probe budget is spent. Each probe is one short LoadGen performance run at a
-target; every probe is kept, so the trace says how the target was found.
+target; every probe is kept, so the trace says how the target was found. (The harness judges a probe by its
+percentile latency against the bound, and leaves early stopping to the longer run that confirms the target.)
 """
 
 from __future__ import annotations
