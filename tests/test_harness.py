@@ -109,6 +109,13 @@ def test_offline_and_server_measured_with_tuned_settings(cache_dir, tmp_path):
         assert [s["target_qps"] for s in steps] == [pytest.approx(round(search["best_qps"] * 0.9 ** i, 3), rel=1e-3)
                                                     for i in range(len(steps))]
     assert search["stopped"]
+    # a later run takes the Server target only when this run confirmed it VALID
+    server_kept = tuned["Server"]["settings"]
+    if rows["Server"]["validity"] == "VALID":
+        assert server_kept == {"threads": best["threads"], "batch": rows["Server"]["batch"],
+                               "server_target_qps": srv["effective_target_qps"]}
+    else:
+        assert server_kept == {}
     assert "compliance" not in rows["Offline"]  # open division: no compliance runs
     saved = json.loads((tmp_path / "harness.json").read_text())
     assert saved["spec"]["scenarios"] == ["Offline", "Server"]

@@ -351,10 +351,11 @@ class Harness:
             confirmed = sset.user_values.get("target_qps") if result.get("validity") == "VALID" else None
             why = (search.stopped if search else "no search: a probe would take too long here") + (
                 f"; confirmed by the run at {confirmed}" if confirmed else "; the run was not VALID: no target kept")
-            self._tuning["Server"] = tune.Tuned(
-                "Server", self._threads_for("Server"), batch, unit="queries/s", metric=confirmed,
-                server_target_qps=confirmed, server_search=search.as_dict() if search else None,
-                stopped=why).as_dict()
+            found = tune.Tuned("Server", self._threads_for("Server"), batch, unit="queries/s", metric=confirmed,
+                               server_target_qps=confirmed, server_search=search.as_dict() if search else None,
+                               stopped=why)
+            self._tuning["Server"] = found.as_dict()
+            self._tuned["Server"] = found.settings()  # what a later run takes: nothing unless confirmed
             result["tuning"] = {"source": "tuned in this run", **self._tuning["Server"]}
             self._write_tuning()
         noise = compliance_verdict(result, failed)
