@@ -14,6 +14,12 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 RECORDED = FIXTURES / "recorded-run"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_tuning_store(tmp_path_factory):
+    """Tuning files of this test session only: never the user's ~/.benchfleet/tuning (a run would take them)."""
+    os.environ["BENCHFLEET_TUNING_DIR"] = str(tmp_path_factory.mktemp("tuning-store"))
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
     """One model/dataset cache for the whole session (tiny generated ResNet50, width 8)."""

@@ -28,7 +28,7 @@ def test_synthetic_pair_labels_are_the_models_answers(closed_run):
         assert s["accuracy"] >= 99.0, s
 
 
-def test_closed_run_has_every_mode_with_v31_seeds(closed_run):
+def test_closed_singlestream_has_every_mode_with_v31_seeds(closed_run):
     out, meta = closed_run
     names = [s["scenario"] for s in meta["scenarios"]]
     assert names == ["SingleStream", "Offline"]
@@ -86,6 +86,9 @@ def test_offline_and_server_measured_with_tuned_settings(cache_dir, tmp_path):
     srv = _detail(tmp_path / "Server" / "performance" / "run_1")
     assert srv["effective_scenario"] == "Server"
     assert srv["effective_target_latency_ns"] == 15_000_000
+    # a quick Server run: 20 s at its target, 662 to 2048 queries (the target is logged to 6 digits)
+    target_qps = float(srv["effective_target_qps"])
+    assert abs(srv["effective_min_query_count"] - max(662, min(2048, target_qps * 20))) <= 1
     rows = {s["scenario"]: s for s in meta["scenarios"]}
     assert rows["Offline"]["unit"] == "samples/s" and rows["Offline"]["metric"] > 0
     assert (rows["Offline"]["threads"], rows["Offline"]["batch"]) == (best["threads"], best["batch"])
@@ -113,7 +116,7 @@ def test_offline_and_server_measured_with_tuned_settings(cache_dir, tmp_path):
     server_kept = tuned["Server"]["settings"]
     if rows["Server"]["validity"] == "VALID":
         assert server_kept == {"threads": best["threads"], "batch": rows["Server"]["batch"],
-                               "server_target_qps": srv["effective_target_qps"]}
+                               "server_target_qps": rows["Server"]["settings"]["target_qps"]}
     else:
         assert server_kept == {}
     assert "compliance" not in rows["Offline"]  # open division: no compliance runs

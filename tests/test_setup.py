@@ -163,18 +163,32 @@ def airgap(tmp_path):
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
+@pytest.fixture()
+def ssh_host(request, tmp_path):
+    """The set-up test's SSH host: as root, the airgapped one (no route to any registry); otherwise a loopback
+    host (the wheelhouse is used all the same, but nothing shows it has to be)."""
+    if os.geteuid() == 0:
+        ns, fleet = request.getfixturevalue("airgap")
+        yield fleet, "airgapped", ns
+        return
+    fleet = Fleet.start(tmp_path / "fleet", 1)
+    yield fleet, "node1", None
+    fleet.stop()
+
+
 def test_setup_twice_on_localhost_and_a_host_without_a_route_changes_nothing_the_second_time(
-        airgap, wheelhouse, cache_dir, tmp_path):
-    """localhost and one SSH host (each connection kind once); the SSH host has no route to any registry, so
-    what it gets comes from the wheelhouse (offline mode)."""
-    ns, fleet = airgap
-    out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c",
-                          "import socket; socket.create_connection(('151.101.0.223', 443), timeout=3)"],
-                         capture_output=True, text=True)
-    assert "Network is unreachable" in out.stderr  # no route out: not to PyPI, not anywhere
+        ssh_host, wheelhouse, cache_dir, tmp_path):
+    """localhost and one SSH host (each connection kind once); the SSH host has no route to any registry (as root),
+    so what it gets comes from the wheelhouse (offline mode)."""
+    fleet, name, ns = ssh_host
+    if ns:
+        out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c",
+                              "import socket; socket.create_connection(('151.101.0.223', 443), timeout=3)"],
+                             capture_output=True, text=True)
+        assert "Network is unreachable" in out.stderr  # no route out: not to PyPI, not anywhere
     inv = _inventory(tmp_path / "inventory.yml", fleet, tmp_path)
-    hosts = ["localhost", "airgapped"]
-    remote = fleet.host("airgapped").root
+    hosts = ["localhost", name]
+    remote = fleet.host(name).root
     # an "official" model in the controller's cache goes to every host's cache, checked by sha256
     cache = tmp_path / "controller-cache"
     (cache / "models").mkdir(parents=True)
@@ -189,18 +203,18 @@ def test_setup_twice_on_localhost_and_a_host_without_a_route_changes_nothing_the
     assert all(check.changed.get(h, 0) > 0 for h in hosts), check.changed  # it says what it would do
     assert not (tmp_path / "local-venv").exists() and not (remote / "venv").exists()
 
-    # Without the wheelhouse, the host without a route fails where it would reach the registry.
-    online = hostsetup.setup(inv, tmp_path / "work", limit=["airgapped"], log=lambda m: None)
-    assert online.rc != 0 and online.failed.get("airgapped")
-    assert any("Install the pinned packages" in m for m in online.messages), online.messages
+    if ns:  # without the wheelhouse, the host without a route fails where it would reach the registry
+        online = hostsetup.setup(inv, tmp_path / "work", limit=[name], log=lambda m: None)
+        assert online.rc != 0 and online.failed.get(name)
+        assert any("Install the pinned packages" in m for m in online.messages), online.messages
 
     # A sweep with `setup: always` sets the host up first (from the wheelhouse), then runs its cell in its venv.
-    _sweep_with_setup(wheelhouse, cache_dir, tmp_path, fleet, inv, "airgapped")
+    _sweep_with_setup(wheelhouse, cache_dir, tmp_path, fleet, inv, name)
 
     first = hostsetup.setup(inv, tmp_path / "work", **kw)
     assert first.rc == 0, first.messages
     assert first.changed.get("localhost", 0) >= 5, first.changed  # wheels, venv, packages, harness
-    assert first.changed.get("airgapped", 0) >= 1, first.changed  # only the model pushed: the sweep set up the rest
+    assert first.changed.get(name, 0) >= 1, first.changed  # only the model pushed: the sweep set up the rest
     pushed = remote / "cache" / "models" / "resnet50_v1.onnx"
     assert pushed.read_bytes() == (cache / "models" / "resnet50_v1.onnx").read_bytes()
     second = hostsetup.setup(inv, tmp_path / "work", **kw)
@@ -212,7 +226,7 @@ def test_setup_twice_on_localhost_and_a_host_without_a_route_changes_nothing_the
                               "import benchfleet, mlperf_loadgen, onnxruntime; print(onnxruntime.__version__)"],
                              capture_output=True, text=True)
         assert out.stdout.strip() == "1.32.0", out.stderr
-    assert second.facts["airgapped"]["harness"]["ok"]  # the harness probe passes in the new venv, on the host
+    assert second.facts[name]["harness"]["ok"]  # the harness probe passes in the new venv, on the host
 
     # The system description from these facts passes the checker's system rules and names this CPU.
     from benchfleet.rules import get_round
@@ -248,7 +262,8 @@ def _sweep_with_setup(wheelhouse: Path, cache_dir: Path, tmp_path: Path, fleet: 
         "setup": "always", "setup_wheelhouse": str(wheelhouse), "systems": [{"name": "lab", "hosts": ["lab"]}]}))
     runs = tmp_path / "runs"
     venv_python = fleet.host(host).root / "venv" / "bin" / "python"
-    assert subprocess.run([str(venv_python), "-c", "import benchfleet"], capture_output=True).returncode != 0
+    assert not venv_python.exists() or subprocess.run([str(venv_python), "-c", "import benchfleet"],
+                                                      capture_output=True).returncode != 0  # not set up yet
     out = subprocess.run([str(Path(sys.executable).parent / "benchfleet"), "sweep", str(sweep), "--inventory",
                           str(sweep_inv), "--runs-dir", str(runs)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -347,7 +347,7 @@ def _resume_tuning(rd, plan: Plan, inventory: Path, out: Path, *, log: Log,
     """A resumed tuned sweep: the cells that were to take a tuning host's settings and have none yet wait again,
     for their tuning cells where those are not done, or take what the finished ones wrote. Same return as
     ``_tune_once``."""
-    pending = set(rd.pending(plan))
+    pending = rd.pending(plan)
     waits = [c for c in plan.cells if c.id in pending and c.spec.get("tune") is False and not c.spec.get("tuned")]
     if not waits:
         return [], {}
@@ -355,7 +355,11 @@ def _resume_tuning(rd, plan: Plan, inventory: Path, out: Path, *, log: Log,
     leaders = {systems[c.id][:2]: c.host for c in plan.cells if c.spec.get("tune") and c.id in systems}
     waiting = {c.id: (leaders.get(systems[c.id][:2], "its tuning host"), *systems[c.id])
                for c in waits if c.id in systems}
-    first = [c for c in pending if c not in waiting]
+    for c in waits:
+        if c.id not in waiting:
+            log(f"  {c.host}: gave no facts, so no tuning host is known for it; it runs with the defaults")
+    # the tuning cells not done yet run first; the rest (cloud cells too) run with the waiting ones
+    first = [cid for cid in pending if plan.cell(cid).spec.get("tune")]
     if waiting:
         log(f"resuming a tuned sweep: {len(waiting)} cell(s) take the settings of their tuning hosts"
             + (" once those have run" if first else ""))

@@ -347,7 +347,7 @@ class Harness:
                 self._checkpoint(result)
         result["runs"] += runs
         result.pop("partial", None)
-        if scenario == "Server" and spec.tune:
+        if scenario == "Server" and spec.tune and not spec.server_target_qps:  # a target the user set is not tuned
             confirmed = sset.user_values.get("target_qps") if result.get("validity") == "VALID" else None
             why = (search.stopped if search else "no search: a probe would take too long here") + (
                 f"; confirmed by the run at {confirmed}" if confirmed else "; the run was not VALID: no target kept")
@@ -525,8 +525,9 @@ class Harness:
         # A probe is LoadGen's 662 queries, over which early stopping tolerates not one query over the bound: one
         # stray slow query of a shared CPU would fail it at any target. So a probe whose percentile latency is within
         # the bound counts as VALID (its duration and query count met); early stopping is left to the confirming run,
-        # which is longer and is judged by LoadGen alone (run_scenario steps down when it is INVALID). LLMs keep
-        # LoadGen's verdict: their TTFT and TPOT limits are not a percentile this reads.
+        # which is longer and is judged by LoadGen alone (run_scenario steps down when it is INVALID). Benchmarks
+        # with TTFT and TPOT limits (the later rounds' LLMs) keep LoadGen's verdict: those are not a percentile this
+        # reads.
         bound_ns = self.bench.server_latency_ns if "Server" not in self.bench.token_latency_ns else None
 
         probes = 0

@@ -23,7 +23,7 @@ QUICK_MIN_QUERIES = {"SingleStream": 1024, "Server": 662}
 QUICK_SINGLE_STREAM_S = 30.0
 # A quick Server run takes as many queries as QUICK_SERVER_S seconds hold at its target, from early stopping's 662
 # up to QUICK_SERVER_MAX_QUERIES: over 662 queries early stopping at the 99th percentile tolerates no query over the
-# bound, and a shared CPU has a stray slow query now and then; over 2048 it tolerates about ten. (A target search's
+# bound, and a shared CPU has a stray slow query now and then; over 2048 it tolerates about five. (A target search's
 # probes keep 662: they are judged by their percentile latency, run.py.)
 QUICK_SERVER_S = 20.0
 QUICK_SERVER_MAX_QUERIES = 2048

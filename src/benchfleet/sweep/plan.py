@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from benchfleet.benchmarks import registry
-from benchfleet.harness.settings import QUICK_MIN_QUERIES
+from benchfleet.harness.settings import QUICK_MIN_QUERIES, QUICK_SERVER_S
 from benchfleet.harness.spec import error_text
 from benchfleet.rules import get_round
 from benchfleet.sweep.schema import CloudSpec, SweepError, SweepFile, parse
@@ -222,8 +222,8 @@ def estimate_cell_s(spec: dict) -> float:
             perf = max(floor, rules.multistream_samples_per_query * rules.min_query_count["MultiStream"] * per_sample)
         elif scen == "Offline":
             perf = max(floor, bench.offline_samples(rules) * per_sample / 2)
-        else:
-            perf = floor
+        else:  # Server: a quick run lasts about QUICK_SERVER_S at its target; a valid one the round's duration
+            perf = QUICK_SERVER_S if quick else floor
         runs = 1 + (len(bench.compliance_tests) if spec["division"] == "closed" else 0)
         total += acc + perf * runs + 8.0 * (runs + 1)
     return round(total, 1)

@@ -53,7 +53,7 @@ def _make(model_path: Path, data_dir: Path, count: int, seed: int, threads: int,
 
     rng = np.random.default_rng(seed)
     log(f"generating a synthetic GPT-J-style model and {count} synthetic articles in {data_dir.parent}")
-    vocab_words = words(rng, 300, syllables=(7, 10))  # long words: ~320 characters in 30 tokens
+    vocab_words = words(rng, 300, syllables=(7, 10))  # long words: ~300 characters in 30 tokens (measured)
     # the prompt template's own words are whole tokens too, as they are in GPT-J's vocabulary
     template = re.findall(r"[A-Za-z]+", PROMPT_INPUT + " " + INSTRUCTION)
     tok = bpe.write_word_level(data_dir, vocab_words + sorted(set(template)))
