@@ -75,8 +75,12 @@ def test_offline_and_server_measured_with_tuned_settings(cache_dir, tmp_path):
     trials = offline["found"]["trials"]
     grid_threads = tune.thread_grid(os.cpu_count() or 1)
     assert [(t["threads"], t["batch"]) for t in trials[:len(grid_threads)]] == [(t, 8) for t in grid_threads]
-    assert len(trials) <= len(grid_threads) + len(tune.CPU_BATCHES) and offline["found"]["stopped"]
-    best = max((t for t in trials if t["value"]), key=lambda t: t["value"])
+    short, runoff = [t for t in trials if not t["runoff"]], [t for t in trials if t["runoff"]]
+    assert len(short) <= len(grid_threads) + len(tune.CPU_BATCHES) and offline["found"]["stopped"]
+    assert len(runoff) in (0, 1, 2)  # a close call measured again (the budget may stop it after one)
+    # the kept trial: the runoff's better one when both ran, else the short runs' best
+    pool = runoff if len(runoff) == 2 and all(t["value"] for t in runoff) else [t for t in short if t["value"]]
+    best = max(pool, key=lambda t: t["value"])
     assert offline["settings"] == {"threads": best["threads"], "batch": best["batch"],
                                    "offline_expected_qps": round(best["value"], 3)}
     off = _detail(tmp_path / "Offline" / "performance" / "run_1")

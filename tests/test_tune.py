@@ -67,6 +67,41 @@ def test_budget_stops_the_walk_with_the_best_so_far():
     assert (rec.threads, rec.batch) == (4, 8)
 
 
+def test_a_close_call_is_measured_again_with_longer_runs_and_the_runoff_decides():
+    """Short runs rank batch 16 over 32 by 7% (noise); longer runs of the two rank them the other way: 32 is kept.
+    A clear winner (runner-up more than RUNOFF_MARGIN behind) is not measured again."""
+    short = {(1, 8): 400.0, (2, 8): 700.0, (2, 1): 300.0, (2, 4): 600.0, (2, 16): 798.0, (2, 32): 745.0}
+    longer = {(2, 16): 666.0, (2, 32): 707.0}
+    again: list[tuple[int, int]] = []
+
+    def remeasure(t: int, b: int) -> tune.Trial:
+        again.append((t, b))
+        return tune.Trial(t, b, longer[(t, b)])
+
+    rec = tune.walk("Offline", lambda t, b: tune.Trial(t, b, short[(t, b)]), [1, 2], [1, 4, 8, 16, 32], 8,
+                    remeasure=remeasure)
+    assert again == [(2, 16), (2, 32)]  # the short runs' best first, then the runner-up
+    assert (rec.threads, rec.batch, rec.metric) == (2, 32, 707.0)
+    assert [(t.batch, t.value) for t in rec.trials if t.runoff] == [(16, 666.0), (32, 707.0)]
+    assert "measured again 3x as long: 2 threads, batch 32 kept" in rec.stopped
+    assert rec.settings() == {"threads": 2, "batch": 32}
+
+    clear = {**short, (2, 32): 700.0}  # 12% behind: no runoff
+    again.clear()
+    rec = tune.walk("Offline", lambda t, b: tune.Trial(t, b, clear[(t, b)]), [1, 2], [1, 4, 8, 16, 32], 8,
+                    remeasure=remeasure)
+    assert again == [] and (rec.batch, rec.metric) == (16, 798.0) and not any(t.runoff for t in rec.trials)
+
+    # a runoff run without a figure, or a budget spent before both ran, keeps the short runs' best
+    rec = tune.walk("Offline", lambda t, b: tune.Trial(t, b, short[(t, b)]), [1, 2], [1, 4, 8, 16, 32], 8,
+                    remeasure=lambda t, b: tune.Trial(t, b, None, "killed"))
+    assert (rec.batch, rec.metric) == (16, 798.0) and "runoff run gave no figure" in rec.stopped
+    runs = iter(range(100))
+    rec = tune.walk("Offline", lambda t, b: tune.Trial(t, b, short[(t, b)]), [1, 2], [1, 4, 8, 16, 32], 8,
+                    out_of_budget=lambda: next(runs) >= 7, remeasure=remeasure)  # 6 short runs, 1 runoff
+    assert (rec.batch, rec.metric) == (16, 798.0) and "budget spent during the runoff" in rec.stopped
+
+
 def _entry(version: str = "1.32.0", threads: int = 16) -> dict:
     return {"fingerprint": tuning.fingerprint(FACTS, version), "round": "v3.1", "run": "r1", "host": "node1",
             "tuned_at": "2026-12-03T00:00:00Z",
@@ -184,7 +219,7 @@ def test_a_restarted_cell_keeps_the_tuning_of_the_scenarios_it_finished(cache_di
     h._reload_tuning({"Offline": {"scenario": "Offline", "tuning": {"source": "tuned in this run", **found.as_dict()}},
                       "SingleStream": {"scenario": "SingleStream", "tuning": {"source": "tuning file", "threads": 1}}})
     assert h._tuned == {"Offline": {"threads": 2, "batch": 16, "offline_expected_qps": 812.5}}
-    assert h._tuning["Offline"]["trials"][1] == {"threads": 2, "batch": 16, "value": 812.5, "note": ""}
+    assert h._tuning["Offline"]["trials"][1] == {"threads": 2, "batch": 16, "value": 812.5, "note": "", "runoff": False}
     assert h._threads_for("Server") == 2  # Server runs on Offline's threads
     assert "[Offline] tuning kept from an earlier start of this cell: 2 threads, batch 16" in logs
 

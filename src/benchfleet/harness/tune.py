@@ -4,8 +4,10 @@ Offline keeps the threads and batch with the highest throughput (and asks LoadGe
 SingleStream and MultiStream keep the threads with the lowest percentile latency (MultiStream's batch is its
 samples per query); Server takes Offline's threads where Offline was tuned, and its target is searched by
 ``server_search``. The grid is walked one axis at a time: threads at the default batch, then batches at the best
-threads (a handful of runs instead of their product). Every trial is kept, so the record says how the settings were
-found. A budget (seconds) stops the walk early with the best found so far, and says so.
+threads (a handful of runs instead of their product). When the runner-up is within ``RUNOFF_MARGIN`` of the best,
+a short run cannot tell them apart (two seconds on a shared host drift by that much), so both are measured again with
+runs ``RUNOFF_FACTOR`` times as long and the better of that runoff is kept. Every trial is kept, so the record says how
+the settings were found. A budget (seconds) stops the walk early with the best found so far, and says so.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ FILE = "tuning.json"  # beside harness.json: the tuned settings of this run, for
 # Short runs: long enough for a few hundred samples of a small model, short beside a real run.
 PROBE_DURATION_MS = 2000
 PROBE_MIN_QUERIES = {"SingleStream": 128, "MultiStream": 64, "Offline": 1}
+# Two trials closer than this (a share of the best) are measured again, each RUNOFF_FACTOR times as long.
+RUNOFF_MARGIN = 0.10
+RUNOFF_FACTOR = 3
 CPU_BATCHES = (1, 4, 8, 16, 32)
 GPU_BATCHES = (16, 32, 64, 128, 256)
 # What each scenario is tuned for: the metric, and whether higher is better.
@@ -51,6 +56,7 @@ class Trial:
     batch: int
     value: float | None
     note: str = ""
+    runoff: bool = False  # a longer run measuring a close call again
 
 
 @dataclass
@@ -91,8 +97,10 @@ class BudgetSpent(Exception):
 
 
 def walk(scenario: str, measure: Callable[[int, int], Trial], threads: list[int], batches: list[int],
-         default_batch: int, out_of_budget: Callable[[], bool] = lambda: False) -> Tuned:
-    """Threads at ``default_batch``, then ``batches`` at the best threads; the best trial's settings."""
+         default_batch: int, out_of_budget: Callable[[], bool] = lambda: False,
+         remeasure: Callable[[int, int], Trial] | None = None) -> Tuned:
+    """Threads at ``default_batch``, then ``batches`` at the best threads; the best trial's settings. With
+    ``remeasure`` (a longer run), a runner-up within ``RUNOFF_MARGIN`` of the best is measured again beside it."""
     unit, higher = GOALS[scenario]
     result = Tuned(scenario, threads[-1], default_batch, unit=unit)
 
@@ -123,6 +131,8 @@ def walk(scenario: str, measure: Callable[[int, int], Trial], threads: list[int]
             for b in batches:
                 run(best.threads, b)
         result.stopped = f"{len(result.trials)} short runs over the grid"
+        if remeasure is not None and best is not None:
+            best = _runoff(best, list(seen.values()), remeasure, better, out_of_budget, result)
     except BudgetSpent:
         result.stopped = f"tuning budget spent after {len(result.trials)} short runs; the best so far is kept"
     if best is None:
@@ -132,6 +142,37 @@ def walk(scenario: str, measure: Callable[[int, int], Trial], threads: list[int]
         return result
     result.threads, result.batch, result.metric = best.threads, best.batch, best.value
     return result
+
+
+def _runoff(best: Trial, trials: list[Trial], remeasure: Callable[[int, int], Trial],
+            better: Callable[[Trial, Trial | None], bool], out_of_budget: Callable[[], bool], result: Tuned) -> Trial:
+    """The best and the runner-up measured again with longer runs when they are too close for short runs to rank;
+    the better of the runoff wins (a runoff run that fails, or a budget spent before both ran, keeps ``best``)."""
+    others = [t for t in trials if t is not best and t.value is not None]
+    if not others or not best.value:
+        return best
+    second = others[0]
+    for t in others[1:]:
+        if better(t, second):
+            second = t
+    if abs(best.value - (second.value or 0.0)) > RUNOFF_MARGIN * abs(best.value):
+        return best
+    again: list[Trial] = []
+    for t in (best, second):
+        if out_of_budget():
+            result.stopped += "; tuning budget spent during the runoff of the two closest: the short runs' best is kept"
+            return best
+        r = remeasure(t.threads, t.batch)
+        r = Trial(r.threads, r.batch, r.value, r.note, runoff=True)
+        result.trials.append(r)
+        again.append(r)
+    if again[0].value is None or again[1].value is None:
+        result.stopped += "; a runoff run gave no figure: the short runs' best is kept"
+        return best
+    winner = again[1] if better(again[1], again[0]) else again[0]
+    result.stopped += (f"; the two closest (within {RUNOFF_MARGIN:.0%}) measured again {RUNOFF_FACTOR}x as long: "
+                       f"{winner.threads} threads, batch {winner.batch} kept")
+    return winner
 
 
 class Budget:

@@ -129,7 +129,8 @@ def _readme(meta: HarnessResult, scenario: dict, cell: dict, impl: str) -> str:
         source = "tuned on this system in this run" if tuning.get("source") == "tuned in this run" \
             else "taken from this system's tuning file (benchfleet tune)"
         how = (f" from {len(trials)} short performance runs ("
-               + ", ".join(f"{_number(t.get('threads'))} threads batch {_number(t.get('batch'))}: "
+               + ", ".join(f"{_number(t.get('threads'))} threads batch {_number(t.get('batch'))}"
+                           f"{' again, longer' if t.get('runoff') is True else ''}: "
                            f"{_number(t.get('value'), 'no figure')}" for t in trials) + ")") if trials else ""
         lines += ["", f"Threads and batch {source}{how}."]
         if isinstance(tuning.get("offline_expected_qps"), int | float):

@@ -95,7 +95,9 @@ def _clean_found(found: object) -> dict:
     out["unit"] = _line(found.get("unit"), 40)
     out["stopped"] = _line(found.get("stopped"))
     trials = found.get("trials") if isinstance(found.get("trials"), list) else []
-    out["trials"] = [{k: _num(t.get(k)) for k in _TRIAL_KEYS} for t in trials[:64] if isinstance(t, dict)]
+    out["trials"] = [{**{k: _num(t.get(k)) for k in _TRIAL_KEYS}, **({"runoff": True} if t.get("runoff") is True
+                                                                     else {})}
+                     for t in trials[:64] if isinstance(t, dict)]
     search = found.get("server_search")
     if isinstance(search, dict):
         probes = search.get("probes") if isinstance(search.get("probes"), list) else []

@@ -100,27 +100,40 @@ class ByteBPE:
 
 def write_word_level(folder: str | Path, words: list[str]) -> ByteBPE:
     """A small vocabulary in GPT-2's format whose merges build each of ``words`` (with and without a
-    leading space) into one token where other words' merges do not get in the way; every byte is a
-    token too, so any text encodes."""
+    leading space) into one token; every byte is a token too, so any text encodes.
+
+    Each word's merges join, left to right, the pieces the merges before it already make of the word: a merge
+    ranks after every earlier one, so earlier words' merges (``ti`` of one word inside ``tiru`` of another) can
+    no longer split it. A word that a later merge still splits (rare: a piece of its chain taking part in an
+    earlier merge) gets a second chain in a second pass."""
     be = bytes_to_unicode()
     vocab: dict[str, int] = {}
     for b in range(256):
         vocab.setdefault(be[b], len(vocab))
     merges: list[tuple[str, str]] = []
+    tok = ByteBPE(vocab, merges)  # shares vocab; its ranks and cache are refreshed below as merges grow
 
     def add(a: str, b: str) -> None:
-        if (a + b) not in vocab:
+        if (a, b) not in tok.ranks:
             merges.append((a, b))
-            vocab[a + b] = len(vocab)
+            vocab.setdefault(a + b, len(vocab))
+            tok.ranks[(a, b)] = len(merges) - 1
+            tok._cache.clear()
 
-    space = be[ord(" ")]
+    forms: list[str] = []
     for w in words:
-        chars = [be[b] for b in w.encode("utf-8")]
-        cur = chars[0]
-        for c in chars[1:]:
-            add(cur, c)
-            cur = cur + c
-        add(space, cur)  # " word": the word first, then its leading space
+        mapped = "".join(be[b] for b in w.encode("utf-8"))
+        forms += [mapped, be[ord(" ")] + mapped]  # "word", then " word"
+    for _ in range(3):
+        split = [f for f in forms if len(tok._bpe(f)) > 1]
+        if not split:
+            break
+        for form in split:
+            pieces = tok._bpe(form)
+            cur = pieces[0]
+            for piece in pieces[1:]:
+                add(cur, piece)
+                cur = cur + piece
     vocab[EOS] = len(vocab)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -54,7 +54,8 @@ def _make(model_path: Path, data_dir: Path, count: int, seed: int, threads: int,
     rng = np.random.default_rng(seed)
     log(f"generating a synthetic GPT-J-style model and {count} synthetic articles in {data_dir.parent}")
     vocab_words = words(rng, 300, syllables=(7, 10))  # long words: ~300 characters in 30 tokens (measured)
-    # the prompt template's own words are whole tokens too, as they are in GPT-J's vocabulary
+    # the prompt template's own words are whole tokens too, as they are in GPT-J's vocabulary (prompts of 60-90
+    # tokens: each beam-search step runs the whole sequence, so prompt length is generation time)
     template = re.findall(r"[A-Za-z]+", PROMPT_INPUT + " " + INSTRUCTION)
     tok = bpe.write_word_level(data_dir, vocab_words + sorted(set(template)))
     # a raised eos logit ends every beam at the 30-token minimum (about 31 steps of the search, where a bias of 9
@@ -71,7 +72,7 @@ def _make(model_path: Path, data_dir: Path, count: int, seed: int, threads: int,
     records = []
     for i in range(count):
         sentences = []
-        for _ in range(int(rng.integers(1, 4))):  # short articles: prompts of ~100 tokens keep generation quick
+        for _ in range(int(rng.integers(1, 4))):  # short articles keep generation quick
             s = " ".join(rng.choice(vocab_words, size=int(rng.integers(4, 9))))
             sentences.append(s[0].upper() + s[1:] + ".")
         article = " ".join(sentences)
