@@ -16,9 +16,10 @@ VENV_BIN = Path(__file__).resolve().parent.parent / ".venv" / "bin"
 
 CASES = {
     # benchmark, extra args, division, the accuracy.txt line the checker reads
-    # one thread: with two, ORT competes with LoadGen on 2 cores and TEST05's 5% latency rule gets noisy
-    "bert-99": (["--division", "closed", "--dataset-count", "24", "--threads", "1"], "closed",
-                '{"exact_match": 100.0, "f1": 100.0}'),
+    # one thread: with two, ORT competes with LoadGen on 2 cores and TEST05's 5% latency rule gets noisy; width 16:
+    # 1.2 ms per query where the default 64 takes 5.2 (three runs of 1024 queries: the run and two compliance tests)
+    "bert-99": (["--division", "closed", "--dataset-count", "24", "--threads", "1", "--synthetic-width", "16"],
+                "closed", '{"exact_match": 100.0, "f1": 100.0}'),
     # rouge2 can be under 100 on identical texts: a summary of one word has no bigram (rouge_score gives 0 too)
     "gptj-99": (["--division", "closed", "--dataset-count", "4"], "closed", "{'rouge1': 100.0, 'rouge2': "),
     "efficientnet-lite0-tflite": (["--backend", "tflite", "--dataset-count", "64"], "open", "accuracy=100.000%"),

@@ -67,7 +67,7 @@ def test_offline_is_inferred_from_singlestream_in_quick_edge(closed_run):
 def test_offline_and_server_measured_with_tuned_settings(cache_dir, tmp_path):
     # width 2 and 64 images: Offline's 24,576 samples are what this takes its time for
     spec = tiny_spec(cache_dir, division="open", scenarios=["Offline", "Server"], offline="measured",
-                     system_type="datacenter", synthetic_width=2, dataset_count=64, tune=True, tune_budget_s=15)
+                     system_type="datacenter", synthetic_width=2, dataset_count=64, tune=True, tune_budget_s=8)
     meta = Harness(spec, tmp_path, log=lambda m: None).run()
     # Offline: threads on this host's grid at batch 8, then batches at the best threads; the best kept and asked for
     tuned = json.loads((tmp_path / "tuning.json").read_text())["scenarios"]
