@@ -783,3 +783,63 @@ def check(tree: Path, *, round: str = "v3.1", accuracy_logs: Path | None = None,
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return CheckOutcome(rep)
+
+
+def board(trees: list[Path], *, round: str = "v3.1", allow_quick: bool = False):
+    """`benchfleet board`: points per submitter and system from any set of trees (submission/board.py)."""
+    from benchfleet.submission import board as board_mod
+
+    _round(round)
+    if not trees:
+        raise UsageError("board: give one or more trees (folders holding closed/ or open/) or run directories")
+    for t in trees:
+        if not t.is_dir():
+            raise UsageError(f"board: {t} is not a folder; pass a tree holding closed/ or open/, or a benchfleet "
+                             "run directory")
+    return board_mod.board(trees, round, allow_quick)
+
+
+def merge(inputs: list[Path], out: Path, *, round: str = "v3.1", prefer: str | None = None,
+          submitter: str | None = None, allow_quick: bool = False, log: Log = _print):
+    """`benchfleet merge`: one tree from many runs and trees (submission/merge.py)."""
+    from benchfleet.submission import merge as merge_mod
+
+    _round(round)
+    try:
+        return merge_mod.merge(inputs, out, round_version=round, prefer=prefer, submitter=submitter,
+                               allow_quick=allow_quick, log=log)
+    except merge_mod.MergeError as exc:
+        raise UsageError(f"merge: {exc}") from None
+
+
+def submit(tree: Path, *, round: str = "v3.1", to: str | None = None, branch: str | None = None,
+           archive_dir: Path | None = None, repo_path: str | None = None, log: Log = _print):
+    """`benchfleet submit`: the pre-upload steps, a strict check, then an archive or a pushed branch
+    (submission/submit.py)."""
+    from benchfleet.submission import submit as submit_mod
+
+    _round(round)
+    try:
+        return submit_mod.submit(tree, round_version=round, to=to, branch=branch, archive_dir=archive_dir,
+                                 repo_path=repo_path, log=log)
+    except submit_mod.SubmitError as exc:
+        raise UsageError(f"submit: {exc}") from None
+
+
+def export(trees: list[Path], out: Path, *, round: str = "v3.1", allow_quick: bool = False) -> list[Path]:
+    """`benchfleet export`: every result of ``trees`` with derived metrics, as ``out``/results.json and .csv
+    (submission/export.py documents the schema)."""
+    from benchfleet.submission import export as export_mod
+    from benchfleet.sweep.rundir import write_atomic
+
+    _round(round)
+    for t in trees:
+        if not t.is_dir():
+            raise UsageError(f"export: {t} is not a folder; pass a tree holding closed/ or open/, or a benchfleet "
+                             "run directory")
+    data = export_mod.rows(trees, round, allow_quick)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "results.json", out / "results.csv"]
+    write_atomic(paths[0], export_mod.as_json(data))
+    write_atomic(paths[1], export_mod.as_csv(data))
+    return paths

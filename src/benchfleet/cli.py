@@ -4,6 +4,7 @@ prints what ``sweep/report.py`` renders of the result, and returns the exit code
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -24,6 +25,51 @@ EPILOG_RUN = """examples:
       the real thing: official model (downloaded with its checksum), 600 s runs
 """
 
+
+EPILOG_MERGE = """Each input is checked first (benchfleet check) and refused with its errors when it does not pass; what
+passes is copied, never changed. One system id described two ways, two results for the same system, benchmark and
+scenario (without --prefer) and one model mapped to two benchmarks are errors naming both inputs; nothing is
+written then. The merged tree is checked again before it is moved into --out.
+
+examples:
+  benchfleet merge runs/lab-3f2a runs/aws-77c1 ~/their-tree --out merged/
+  benchfleet merge runs/lab-* --out merged/ --prefer best
+  benchfleet merge runs/lab-3f2a ~/friend-tree --out community/ --submitter MLCommunity
+"""
+
+EPILOG_SUBMIT = """What the round's own flow does before upload is done on a copy (never on your tree): empty folders
+deleted, scenarios the rules infer filled in (SingleStream -> Offline/MultiStream, MultiStream -> Offline, -99.9
+-> -99), then a strict check: a quick-mode tree is refused. Then either the archive, or: the repository is cloned
+into a temporary folder, the tree placed where its layout keeps closed/ and open/, committed on a new branch with a
+message listing each result, and pushed. A failure leaves nothing behind and pushes nothing.
+
+examples:
+  benchfleet submit merged/ --to git@github.com:myorg/submissions.git --branch mylab-v3.1
+  benchfleet submit runs/lab-3f2a --archive --archive-dir upload/
+"""
+
+EPILOG_EXPORT = """One row per result: round, source, division, submitter, system, system_type, processor, cores,
+accelerator, accelerators, benchmark, scenario, metric, unit, valid, quick, samples_per_s,
+samples_per_s_per_accelerator, samples_per_s_per_core, usd_per_hour, samples_per_s_per_usd_hour,
+usd_per_million_samples. results.json also holds each field's meaning ("fields") and a schema_version.
+
+examples:
+  benchfleet export runs/lab-3f2a merged/ --out explore/
+"""
+
+EPILOG_BOARD = """The call for volunteers' rule: one point per benchmark with valid, complete results on one system:
+every scenario the round requires for the system's type (its systems/<id>.json), each VALID with accuracy met,
+no checker ERROR in its results, measurements or compliance folders or in the system description (closed:
+compliance tests passed). Each tree is checked first; the reason a benchmark has no point is printed beside it.
+
+examples:
+  benchfleet board runs/lab-3f2a runs/aws-77c1 ~/their-tree
+      points per submitter, then per system and benchmark (a run directory's submission/ is read)
+  benchfleet board merged/ --json > board.json
+      the same as JSON
+  benchfleet board runs/lab-3f2a --allow-quick
+      practice points for quick-mode trees (not a submission)
+"""
 
 EPILOG_ROUNDS = """examples:
   benchfleet rounds
@@ -299,6 +345,39 @@ def cmd_check(a: argparse.Namespace) -> int:
     return res.exit_code
 
 
+def cmd_merge(a: argparse.Namespace) -> int:
+    from benchfleet.sweep import report
+
+    res = api.merge([Path(t) for t in a.inputs], Path(a.out), round=a.round, prefer=a.prefer or None,
+                    submitter=a.submitter or None, allow_quick=a.allow_quick)
+    print(f"merged {res.results} result(s) of {len(res.inputs)} input(s) into {res.out}")
+    print(report.check_report(res.report))
+    return 0
+
+
+def cmd_submit(a: argparse.Namespace) -> int:
+    res = api.submit(Path(a.tree), round=a.round, to=a.to or None, branch=a.branch or None,
+                     archive_dir=Path(a.archive_dir) if a.archive else None, repo_path=a.repo_path or None)
+    print(f"submit: {len(res.report.results)} result(s) pass the {a.round} check"
+          + (f"; {len(res.inferred)} inferred as the round's preprocessing does" if res.inferred else ""))
+    print(res.next_steps)
+    return 0
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    paths = api.export([Path(t) for t in a.trees], Path(a.out), round=a.round, allow_quick=a.allow_quick)
+    print("wrote " + " and ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_board(a: argparse.Namespace) -> int:
+    from benchfleet.submission import board
+
+    b = api.board([Path(t) for t in a.trees], round=a.round, allow_quick=a.allow_quick)
+    print(json.dumps(b.as_dict(), indent=1) if a.json else board.text(b))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="benchfleet",
@@ -413,6 +492,51 @@ def build_parser() -> argparse.ArgumentParser:
                         "not a submission")
     c.add_argument("-v", "--verbose", action="store_true", help="also print warnings")
     c.set_defaults(func=cmd_check)
+    mg = sub.add_parser("merge", help="one submission tree from many runs and trees (anyone's), checked",
+                        epilog=EPILOG_MERGE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    mg.add_argument("inputs", nargs="+", help="benchfleet run directories or trees holding closed/ or open/")
+    mg.add_argument("--out", required=True, help="the merged tree: a new folder (or an empty one)")
+    mg.add_argument("--prefer", choices=["newest", "best"], default="",
+                    help="which of two results for the same system, benchmark and scenario to keep: newest (the "
+                         "later LoadGen log) or best (the better metric); default: the merge stops and names both")
+    mg.add_argument("--submitter", default="", help="put every input under this submitter folder (and in its system "
+                                                    "descriptions); default: each keeps its own")
+    mg.add_argument("--round", default=DEFAULT_ROUND, help=f"the inputs' round (default {DEFAULT_ROUND})")
+    mg.add_argument("--allow-quick", action="store_true",
+                    help="merge quick-mode trees too (a practice tree: submit refuses it)")
+    mg.set_defaults(func=cmd_merge)
+    sm = sub.add_parser("submit", help="check a tree strictly and push it to a submissions repository, or write the "
+                                       "upload archive", epilog=EPILOG_SUBMIT,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sm.add_argument("tree", help="the tree to submit (holding closed/ or open/), or a benchfleet run directory")
+    sm.add_argument("--to", default="", metavar="REPOSITORY", help="git URL or path of the submissions repository "
+                                                                    "(cloned with your git and SSH set-up)")
+    sm.add_argument("--branch", default="", help="the new branch to push (with --to), e.g. mylab-v3.1")
+    sm.add_argument("--repo-path", default="", help="folder of the repository that holds closed/ and open/ "
+                                                    "(default: found from its layout)")
+    sm.add_argument("--archive", action="store_true",
+                    help="write mlperf_submission_<submitter>.tar.gz and its .sha1 (the round's upload)")
+    sm.add_argument("--archive-dir", default=".", help="where --archive writes (default: this folder)")
+    sm.add_argument("--round", default=DEFAULT_ROUND, help=f"the tree's round (default {DEFAULT_ROUND})")
+    sm.set_defaults(func=cmd_submit)
+    ex = sub.add_parser("export", help="every result of some trees with derived metrics, as JSON and CSV",
+                        epilog=EPILOG_EXPORT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ex.add_argument("trees", nargs="+", help="trees holding closed/ or open/, or benchfleet run directories")
+    ex.add_argument("--out", default=".", help="folder for results.json and results.csv (default: this folder)")
+    ex.add_argument("--round", default=DEFAULT_ROUND, help=f"the trees' round (default {DEFAULT_ROUND})")
+    ex.add_argument("--allow-quick", action="store_true", help="read quick-mode trees' results too (marked quick)")
+    ex.set_defaults(func=cmd_export)
+    bo = sub.add_parser("board", help="points per submitter and system: one per benchmark with valid, complete "
+                                      "results on one system",
+                        epilog=EPILOG_BOARD, formatter_class=argparse.RawDescriptionHelpFormatter)
+    bo.add_argument("trees", nargs="+", help="submission trees (folders holding closed/ or open/) or benchfleet run "
+                                             "directories, anyone's")
+    bo.add_argument("--round", default=DEFAULT_ROUND,
+                    help=f"the round whose rules judge them (default {DEFAULT_ROUND})")
+    bo.add_argument("--allow-quick", action="store_true",
+                    help="count quick-mode trees too (practice points: a quick tree is not a submission)")
+    bo.add_argument("--json", action="store_true", help="the board as JSON (each benchmark with its point or why not)")
+    bo.set_defaults(func=cmd_board)
     ro = sub.add_parser("rounds", help="the MLPerf Inference rounds benchfleet knows: benchmarks, rules, what changed",
                         epilog=EPILOG_ROUNDS, formatter_class=argparse.RawDescriptionHelpFormatter)
     ro.add_argument("round", nargs="?", default="", help="one round: a line per benchmark with its rules")

@@ -580,9 +580,9 @@ class Checker:
         if (extra or missing) and self.rules.layout.result_file_lists:
             self.err(perf_dir, f"has file list mismatch ({sorted(extra | missing)})")
             return
-        ok, value = self.guarded(perf_dir / "mlperf_log_detail.txt", self.check_performance, perf_dir, bench, scen,
-                                 quick, user_values, test05=False, default=(False, None))
-        result.update(valid=ok and acc_ok, metric=value)
+        ok, value, unit = self.guarded(perf_dir / "mlperf_log_detail.txt", self.check_performance, perf_dir, bench,
+                                       scen, quick, user_values, test05=False, default=(False, None, ""))
+        result.update(valid=ok and acc_ok, metric=value, unit=unit, quick=quick)
         if closed and bench:
             cdir = layout.compliance_dir(sub, system, bname, sdir.name)
             if bench.compliance_tests and not self.is_dir(cdir):
@@ -695,7 +695,7 @@ class Checker:
 
     # ---- performance -----------------------------------------------------------------
     def check_performance(self, perf_dir: Path, bench, scen: str, quick: bool, user_values: dict,
-                          test05: bool) -> tuple[bool, float | None]:
+                          test05: bool) -> tuple[bool, float | None, str]:
         """``quick``: the tree declares quick mode and the caller allows quick trees."""
         detail = perf_dir / "mlperf_log_detail.txt"
         d = self.detail_log(detail)
@@ -784,15 +784,15 @@ class Checker:
             else:
                 self.err(detail, msg)
                 ok = False
-        value = None
+        value, unit = None, ""
         try:
-            value, _ = metric(d, scen, self.rules.server_result_field, bench.result_fields if bench else None)
+            value, unit = metric(d, scen, self.rules.server_result_field, bench.result_fields if bench else None)
         except (TypeError, KeyError, ValueError, ZeroDivisionError):
             key = metric_key(logged, self.rules.server_result_field, bench.result_fields if bench else None) \
                 if logged in SCENARIO_MAPPING.values() else "?"
             self.err(detail, f"the result metric cannot be read (the {self.rules.version} checker reads {key})")
             ok = False
-        return ok, value
+        return ok, value, unit
 
     # ---- compliance ------------------------------------------------------------------
     def _summary_ok(self, path: Path) -> bool:
