@@ -7,9 +7,9 @@
 #
 # Set-up: a venv in .venv with this checkout installed (editable, every extra), made on first use and
 # installed again whenever pyproject.toml changed since the last install (a copy of it in .venv is the
-# stamp). The tests also need sshd (their SSH test hosts are sshd processes on loopback ports): when it is
-# missing, openssh-server is installed with apt (through sudo unless root). PYTHON names the Python that
-# makes the venv (default python3, 3.10 or newer).
+# stamp). The tests also need sshd (their SSH test hosts are sshd processes on loopback ports) and Chromium (the
+# report's tests open it in a headless browser): when missing, openssh-server and chromium are installed with apt
+# (through sudo unless root). PYTHON names the Python that makes the venv (default python3, 3.10 or newer).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")" && pwd)"
@@ -59,6 +59,13 @@ ensure_sshd() {
   fi
 }
 
+# Chromium for the report's tests (a real headless browser opens the HTML report); the distribution's build.
+ensure_chromium() {
+  if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+    apt_install chromium
+  fi
+}
+
 run_tests() {
   cd "$ROOT"
   .venv/bin/ruff check src tests bench plugins
@@ -72,11 +79,12 @@ run_tests() {
 
 case "${1:-}" in
   "" | -h | --help)
-    sed -n '2,12s/^# \{0,1\}//p' "$0"
+    sed -n '2,13s/^# \{0,1\}//p' "$0"
     ;;
   test)
     shift
     ensure_sshd
+    ensure_chromium
     ensure_venv
     run_tests "$@"
     ;;

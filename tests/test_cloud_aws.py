@@ -20,8 +20,10 @@ import yaml
 import benchfleet
 from benchfleet.runner import ansible_env
 from benchfleet.submission.check import check_tree
+from tests.browser import visit
 from tests.cloudhosts import FaultProxy, InstanceHosts, ec2, moto_ec2, run_resources, tagged_instances, workdir_vars
 from tests.sshfleet import Fleet
+from tests.test_report import keep_screenshot
 
 BENCHFLEET = str(Path(sys.executable).parent / "benchfleet")
 PACKAGE = Path(benchfleet.__file__).resolve().parent
@@ -128,6 +130,15 @@ def test_sweep_of_three_instances_is_listed_benchmarked_and_torn_down(aws, cache
                                                                   rel=1e-3)
     records = {json.loads(p.read_text())["instance"] for p in run_dir.glob("cells/*/cell.json")}
     assert records == {i["InstanceId"] for i in live.values()}  # each cell names the one instance it ran on
+
+    # The run's report: three cloud systems, their latency and what a million samples cost, in a real browser
+    seen = visit(run_dir / "report.html", tmp_path / "report.png")
+    keep_screenshot(tmp_path / "report.png", "report-cloud-sweep.png")
+    assert seen.console_errors == [] and seen.page_errors == [] and seen.requests == []
+    assert seen.figures == 2  # resnet50 SingleStream latency per system; the cost of a million samples
+    systems = {r["system"] for r in rows}
+    assert len(systems) == 3 and all(s in seen.text for s in systems)
+    assert seen.text.count("0.096") >= 3  # each system's USD/h in the table of results
 
     # Secrets and addresses: none in any log, event file, result or the tree.
     secrets = [env["AWS_SECRET_ACCESS_KEY"], env["AWS_ACCESS_KEY_ID"],

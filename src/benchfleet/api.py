@@ -118,6 +118,8 @@ class RunResult:
     tree_check: CheckReport | None = None
     cloud_attempts: list[dict] = field(default_factory=list)  # cloud/attempts.jsonl
     tuning: list[str] = field(default_factory=list)  # what a tuned run kept in its tuning files
+    report: Path | None = None  # the run's report.html
+    report_error: str = ""  # why it could not be written (the run's results are not affected)
 
     @property
     def summary(self) -> dict:
@@ -587,8 +589,17 @@ def finish(rd: RunDir, outcome: Outcome, tuning_dir: Path | None = None) -> RunR
         from benchfleet.sweep import tuning
 
         kept = tuning.collect(rd.root, plan, tuning.store_dir(tuning_dir))
+    page, why = None, ""
+    if tree:
+        from benchfleet.report import html as report_html
+
+        try:
+            page = report_html.write([rd.root], rd.root / "report.html", round_version=plan.round,
+                                     title=f"benchfleet run {plan.run_id}")
+        except Exception as exc:  # noqa: BLE001 - a report is never worth a run's results
+            why = f"{type(exc).__name__}: {str(exc)[:200]}"
     return RunResult(plan, rd.root, outcome, pending=rd.pending(plan), tree_check=tree_check,
-                     cloud_attempts=attempts, tuning=kept)
+                     cloud_attempts=attempts, tuning=kept, report=page, report_error=why)
 
 
 def _lock(rd: RunDir) -> None:
@@ -843,3 +854,16 @@ def export(trees: list[Path], out: Path, *, round: str = "v3.1", allow_quick: bo
     write_atomic(paths[0], export_mod.as_json(data))
     write_atomic(paths[1], export_mod.as_csv(data))
     return paths
+
+
+def report(sources: list[Path], out: Path, *, compare: list[Path] | None = None, round: str = "v3.1",
+           title: str = "benchfleet results") -> Path:
+    """`benchfleet report`: one self-contained HTML page with plots of runs and trees (report/html.py)."""
+    from benchfleet.report import html as report_html
+
+    _round(round)
+    for t in [*sources, *(compare or [])]:
+        if not t.is_dir():
+            raise UsageError(f"report: {t} is not a folder; pass a benchfleet run directory or a tree holding "
+                             "closed/ or open/")
+    return report_html.write(sources, out, compare or [], round, title)

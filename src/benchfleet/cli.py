@@ -57,6 +57,17 @@ examples:
   benchfleet export runs/lab-3f2a merged/ --out explore/
 """
 
+EPILOG_REPORT = """Per benchmark: throughput (Offline, Server) and percentile latency (SingleStream, MultiStream) per
+system, accuracy against the closed target, the cost of a million samples on cloud systems, each Server target
+search (probes against the latency bound); then the contributor board, every result with its verdict and
+compliance tests (filter box), and the systems side by side. Plots are inline SVG: the file opens offline.
+`benchfleet sweep` writes one into each run directory (report.html).
+
+examples:
+  benchfleet report runs/lab-3f2a merged/ --out report.html
+  benchfleet report runs/lab-3f2a --compare ~/inference_results_v3.1/closed/SomeVendor --out mine-vs-theirs.html
+"""
+
 EPILOG_BOARD = """The call for volunteers' rule: one point per benchmark with valid, complete results on one system:
 every scenario the round requires for the system's type (its systems/<id>.json), each VALID with accuracy met,
 no checker ERROR in its results, measurements or compliance folders or in the system description (closed:
@@ -370,6 +381,13 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(a: argparse.Namespace) -> int:
+    out = api.report([Path(t) for t in a.sources], Path(a.out), compare=[Path(t) for t in a.compare],
+                     round=a.round, title=a.title)
+    print(f"wrote {out} (one file: open it in a browser, no network needed)")
+    return 0
+
+
 def cmd_board(a: argparse.Namespace) -> int:
     from benchfleet.submission import board
 
@@ -526,6 +544,15 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--round", default=DEFAULT_ROUND, help=f"the trees' round (default {DEFAULT_ROUND})")
     ex.add_argument("--allow-quick", action="store_true", help="read quick-mode trees' results too (marked quick)")
     ex.set_defaults(func=cmd_export)
+    rpt = sub.add_parser("report", help="one self-contained HTML page with plots of runs and trees",
+                         epilog=EPILOG_REPORT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rpt.add_argument("sources", nargs="+", help="benchfleet run directories or trees holding closed/ or open/")
+    rpt.add_argument("--out", default="report.html", help="the page to write (default report.html)")
+    rpt.add_argument("--compare", action="append", default=[], metavar="TREE",
+                     help="a published tree to show beside yours (grey); repeat for more")
+    rpt.add_argument("--title", default="benchfleet results", help="the page's title")
+    rpt.add_argument("--round", default=DEFAULT_ROUND, help=f"the round (default {DEFAULT_ROUND})")
+    rpt.set_defaults(func=cmd_report)
     bo = sub.add_parser("board", help="points per submitter and system: one per benchmark with valid, complete "
                                       "results on one system",
                         epilog=EPILOG_BOARD, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -69,9 +69,14 @@ def _inside(path: str, folders: list[str]) -> bool:
 
 def score_tree(root: Path, round_version: str = "v3.1", allow_quick: bool = False) -> list[Entry]:
     """Every benchmark of every system in one tree, with its point or the reason it has none."""
-    rules = get_round(round_version)
-    checker = Checker(root, rules, allow_quick=allow_quick)
-    report = checker.run()
+    checker = Checker(root, get_round(round_version), allow_quick=allow_quick)
+    checker.run()
+    return score_checked(checker)
+
+
+def score_checked(checker: Checker) -> list[Entry]:
+    """``score_tree`` of a tree ``checker`` has checked (its report is read, not made again)."""
+    root, rules, report = checker.root, checker.rules, checker.report
     errors = [(f.path, f.message) for f in report.errors]
     results: dict[str, dict[str, bool]] = {}  # results/<system>/<benchmark> folder -> scenario -> valid
     for r in report.results:

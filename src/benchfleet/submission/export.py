@@ -76,39 +76,46 @@ def rows(trees: list[Path], round_version: str = "v3.1", allow_quick: bool = Fal
     rules = get_round(round_version)
     out: list[dict] = []
     for given in trees:
-        root = submission_root(Path(given))
-        prices = _prices(Path(given))
-        checker = Checker(root, rules, allow_quick=allow_quick)
-        report = checker.run()
-        descs: dict[Path, dict] = {}
-        for r in report.results:
-            scen_dir = Path(r["path"])
-            rel = scen_dir.relative_to(root).parts  # division/submitter/results/system/benchmark/scenario
-            sub = root / rel[0] / rel[1]
-            desc_path = sub / "systems" / f"{rel[3]}.json"
-            if desc_path not in descs:
-                descs[desc_path] = (checker.guarded(desc_path, checker.read_json, desc_path, default={}) or {}) \
-                    if checker.is_file(desc_path) else {}
-            d = descs[desc_path]
-            cores = (_num(_int(d.get("host_processor_core_count"))), _num(_int(d.get("host_processors_per_node"))))
-            ncores = cores[0] * cores[1] if cores[0] and cores[1] else None
-            accel = _int(d.get("accelerators_per_node")) or 0
-            metric, unit = _num(r.get("metric")), str(r.get("unit") or "")
-            tput = _throughput(r["scenario"], metric, unit)
-            price = prices.get((rel[3], rel[4], r["scenario"]))
-            out.append({
-                "round": round_version, "source": str(given), "division": rel[0], "submitter": rel[1],
-                "system": rel[3], "system_type": str(d.get("system_type", "")),
-                "processor": str(d.get("host_processor_model_name", "")), "cores": ncores,
-                "accelerator": str(d.get("accelerator_model_name", "")), "accelerators": accel,
-                "benchmark": rel[4], "scenario": r["scenario"], "metric": metric, "unit": unit,
-                "valid": bool(r.get("valid")), "quick": bool(r.get("quick")), "samples_per_s": tput,
-                "samples_per_s_per_accelerator": tput / accel if tput and accel else None,
-                "samples_per_s_per_core": tput / ncores if tput and ncores else None,
-                "usd_per_hour": price,
-                "samples_per_s_per_usd_hour": tput / price if tput and price else None,
-                "usd_per_million_samples": price / 3600 / tput * 1e6 if tput and price else None,
-            })
+        checker = Checker(submission_root(Path(given)), rules, allow_quick=allow_quick)
+        checker.run()
+        out += rows_checked(given, checker)
+    return out
+
+
+def rows_checked(given: Path, checker: Checker) -> list[dict]:
+    """The rows of one tree ``checker`` has checked (``given``: the tree or run directory as named)."""
+    root, round_version = checker.root, checker.rules.version
+    prices = _prices(Path(given))
+    out: list[dict] = []
+    descs: dict[Path, dict] = {}
+    for r in checker.report.results:
+        scen_dir = Path(r["path"])
+        rel = scen_dir.relative_to(root).parts  # division/submitter/results/system/benchmark/scenario
+        sub = root / rel[0] / rel[1]
+        desc_path = sub / "systems" / f"{rel[3]}.json"
+        if desc_path not in descs:
+            descs[desc_path] = (checker.guarded(desc_path, checker.read_json, desc_path, default={}) or {}) \
+                if checker.is_file(desc_path) else {}
+        d = descs[desc_path]
+        cores = (_num(_int(d.get("host_processor_core_count"))), _num(_int(d.get("host_processors_per_node"))))
+        ncores = cores[0] * cores[1] if cores[0] and cores[1] else None
+        accel = _int(d.get("accelerators_per_node")) or 0
+        metric, unit = _num(r.get("metric")), str(r.get("unit") or "")
+        tput = _throughput(r["scenario"], metric, unit)
+        price = prices.get((rel[3], rel[4], r["scenario"]))
+        out.append({
+            "round": round_version, "source": str(given), "division": rel[0], "submitter": rel[1],
+            "system": rel[3], "system_type": str(d.get("system_type", "")),
+            "processor": str(d.get("host_processor_model_name", "")), "cores": ncores,
+            "accelerator": str(d.get("accelerator_model_name", "")), "accelerators": accel,
+            "benchmark": rel[4], "scenario": r["scenario"], "metric": metric, "unit": unit,
+            "valid": bool(r.get("valid")), "quick": bool(r.get("quick")), "samples_per_s": tput,
+            "samples_per_s_per_accelerator": tput / accel if tput and accel else None,
+            "samples_per_s_per_core": tput / ncores if tput and ncores else None,
+            "usd_per_hour": price,
+            "samples_per_s_per_usd_hour": tput / price if tput and price else None,
+            "usd_per_million_samples": price / 3600 / tput * 1e6 if tput and price else None,
+        })
     return out
 
 

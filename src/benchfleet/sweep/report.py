@@ -201,6 +201,10 @@ def run_report(r: RunLike) -> str:
         report = r.tree_check
         lines.append(f"\nsubmission tree: {tree}")
         lines.append(f"results: {r.root / 'results.json'} and results.csv")
+        if getattr(r, "report", None):
+            lines.append(f"report: {r.report} (plots; opens offline)")
+        elif getattr(r, "report_error", ""):
+            lines.append(f"report: not written ({for_terminal(r.report_error)})")
         lines.append(f"benchfleet check: {'OK' if report.ok else f'{len(report.errors)} error(s)'}"
                      f" ({len([f for f in report.findings if f.level == 'WARNING'])} warning(s))")
         lines += [f"  {for_terminal(f)}" for f in report.errors[:20]]
