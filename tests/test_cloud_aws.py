@@ -135,7 +135,7 @@ def test_sweep_of_three_instances_is_listed_benchmarked_and_torn_down(aws, cache
     seen = visit(run_dir / "report.html", tmp_path / "report.png")
     keep_screenshot(tmp_path / "report.png", "report-cloud-sweep.png")
     assert seen.console_errors == [] and seen.page_errors == [] and seen.requests == []
-    assert seen.figures == 2  # resnet50 SingleStream latency per system; the cost of a million samples
+    assert seen.figures == 3  # resnet50 SingleStream latency per system, accuracy, the cost of a million samples
     systems = {r["system"] for r in rows}
     assert len(systems) == 3 and all(s in seen.text for s in systems)
     assert seen.text.count("0.096") >= 3  # each system's USD/h in the table of results
