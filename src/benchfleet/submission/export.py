@@ -97,7 +97,7 @@ def rows_checked(given: Path, checker: Checker) -> list[dict]:
             descs[desc_path] = (checker.guarded(desc_path, checker.read_json, desc_path, default={}) or {}) \
                 if checker.is_file(desc_path) else {}
         d = descs[desc_path]
-        cores = (_num(_int(d.get("host_processor_core_count"))), _num(_int(d.get("host_processors_per_node"))))
+        cores = (_int(d.get("host_processor_core_count")), _int(d.get("host_processors_per_node")))
         ncores = cores[0] * cores[1] if cores[0] and cores[1] else None
         accel = _int(d.get("accelerators_per_node")) or 0
         metric, unit = _num(r.get("metric")), str(r.get("unit") or "")
