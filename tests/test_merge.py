@@ -14,7 +14,7 @@ import pytest
 from benchfleet.submission.check import check_tree
 from benchfleet.submission.merge import MergeError, merge
 from benchfleet.submission.tree import SystemRun, write_tree
-from tests.treeparts import SYSTEM, system_description
+from tests.treeparts import SYSTEM, set_log_value, system_description
 
 BENCHFLEET = str(Path(sys.executable).parent / "benchfleet")
 SS_DETAIL = "results/{system}/resnet50/SingleStream/performance/run_1/mlperf_log_detail.txt"
@@ -45,18 +45,6 @@ def runs(recorded_run, tmp_path) -> tuple[Path, Path, Path]:
     return a, b, d
 
 
-def _shift_times(detail: Path, seconds: int) -> None:
-    lines = []
-    for line in detail.read_text().splitlines():
-        if ":::MLLOG" in line:
-            head, body = line.split(":::MLLOG", 1)
-            d = json.loads(body)
-            d["time_ms"] = int(d.get("time_ms") or 0) + seconds * 1000
-            line = head + ":::MLLOG " + json.dumps(d)
-        lines.append(line)
-    detail.write_text("\n".join(lines) + "\n")
-
-
 def test_three_inputs_merge_into_one_tree_that_passes_the_check(runs, tmp_path):
     a, b, d = runs
     before = [_digest(p) for p in runs]
@@ -83,13 +71,14 @@ def test_a_conflicting_description_or_a_duplicate_result_is_an_error_naming_both
     assert str(a / "submission") in str(err.value) and str(copy) in str(err.value)
     assert not (tmp_path / "m1").exists()
 
-    # --prefer newest: the copy's SingleStream log is an hour newer, so its result is kept
-    _shift_times(copy / "closed" / "TestOrg" / SS_DETAIL.format(system=f"{SYSTEM}_a"), 3600)
+    # --prefer newest: the copy's SingleStream run is dated later (LoadGen's test_datetime), so its result is kept
+    set_log_value(copy / "closed" / "TestOrg" / SS_DETAIL.format(system=f"{SYSTEM}_a"), "test_datetime",
+                  "2099-01-01T00:00:00Z")
     logs: list[str] = []
     res = merge([a, copy], tmp_path / "m2", prefer="newest", allow_quick=True, log=logs.append)
     assert res.results == 3 and res.report.ok
     kept = [r for r in res.replaced if "/SingleStream:" in r]
-    assert kept and f"kept {copy}" in kept[0] and "newer LoadGen log" in kept[0]
+    assert kept and f"kept {copy}" in kept[0] and "newer LoadGen test_datetime (2099-01-01T00:00:00Z)" in kept[0]
     assert (tmp_path / "m2" / "closed" / "TestOrg" / SS_DETAIL.format(system=f"{SYSTEM}_a")).read_bytes() == \
         (copy / "closed" / "TestOrg" / SS_DETAIL.format(system=f"{SYSTEM}_a")).read_bytes()
     assert any(line.startswith("merge: closed/TestOrg/") for line in logs)

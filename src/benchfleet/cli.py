@@ -516,7 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
     mg.add_argument("--out", required=True, help="the merged tree: a new folder (or an empty one)")
     mg.add_argument("--prefer", choices=["newest", "best"], default="",
                     help="which of two results for the same system, benchmark and scenario to keep: newest (the "
-                         "later LoadGen log) or best (the better metric); default: the merge stops and names both")
+                         "later LoadGen test_datetime) or best (the better metric); default: the merge stops and "
+                         "names both")
     mg.add_argument("--submitter", default="", help="put every input under this submitter folder (and in its system "
                                                     "descriptions); default: each keeps its own")
     mg.add_argument("--round", default=DEFAULT_ROUND, help=f"the inputs' round (default {DEFAULT_ROUND})")

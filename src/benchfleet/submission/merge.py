@@ -7,9 +7,9 @@ exceptions the rules need: a submitter renamed with ``submitter`` gets its name 
 ``submitter`` field, and ``model_mapping.json`` files of one submitter are joined.
 
 Conflicts are errors that name both inputs: one system id with two different descriptions; two results for the same
-division, submitter, system, benchmark and scenario (unless ``prefer`` says which wins: ``newest`` by the LoadGen log's
-time, ``best`` by the metric); two ``model_mapping.json`` entries mapping one model differently. A result is the
-scenario's folders together (results/, measurements/ and compliance/, or results/ alone from v6.0): never half of
+division, submitter, system, benchmark and scenario (unless ``prefer`` says which wins: ``newest`` by the LoadGen
+log's test_datetime, ``best`` by the metric); two ``model_mapping.json`` entries mapping one model differently. A result
+is the scenario's folders together (results/, measurements/ and compliance/, or results/ alone from v6.0): never half of
 one result and half of another.
 """
 
@@ -42,7 +42,7 @@ class _Result:
     benchmark: str
     scenario: str
     metric: float | None
-    time_ms: int
+    tested_at: str  # LoadGen's test_datetime of the performance run
 
 
 @dataclass
@@ -55,14 +55,17 @@ class MergeOutcome:
     report: Report | None = None  # the merged tree's check
 
 
-def _first_time_ms(text: str) -> int:
+def _test_datetime(text: str) -> str:
+    """LoadGen's test_datetime of a detail log (ISO 8601 UTC, "2026-12-03T11:55:06Z"; "" when not logged). The
+    lines' time_ms counts from the test's start: it says nothing about which of two runs is newer."""
     for line in text.splitlines():
-        if ":::MLLOG" in line:
+        if '"test_datetime"' in line and ":::MLLOG" in line:
             try:
-                return int(json.loads(line.split(":::MLLOG", 1)[1]).get("time_ms") or 0)
-            except (ValueError, AttributeError):
-                return 0
-    return 0
+                value = json.loads(line.split(":::MLLOG", 1)[1]).get("value")
+            except ValueError:
+                return ""
+            return value if isinstance(value, str) and len(value) <= 40 else ""
+    return ""
 
 
 class _Merger:
@@ -102,9 +105,9 @@ class _Merger:
             rel = Path(r["path"]).relative_to(root).parts  # division/submitter/results/system/benchmark/scenario
             division, submitter, system, benchmark, scenario = rel[0], rel[1], rel[3], rel[4], rel[5]
             perf = Path(r["path"]) / "performance" / "run_1" / "mlperf_log_detail.txt"
-            time_ms = _first_time_ms(checker.read_text(perf)) if checker.is_file(perf) else 0
+            tested_at = _test_datetime(checker.read_text(perf)) if checker.is_file(perf) else ""
             metric = r.get("metric") if isinstance(r.get("metric"), int | float) else None
-            self.add(_Result(root, division, submitter, system, benchmark, scenario, metric, time_ms))
+            self.add(_Result(root, division, submitter, system, benchmark, scenario, metric, tested_at))
         for div in checker.subdirs(root):
             for sub in checker.subdirs(div):
                 for sj in checker.children(sub / "systems"):
@@ -147,8 +150,8 @@ class _Merger:
             raise MergeError(f"two results for {name}: in {old.source} and in {r.source}; keep one "
                              "(--prefer newest or --prefer best), or leave one input out")
         if self.prefer == "newest":
-            win = r if r.time_ms > old.time_ms else old
-            why = "newer LoadGen log"
+            win = r if r.tested_at > old.tested_at else old
+            why = f"newer LoadGen test_datetime ({win.tested_at or 'not logged'})"
         else:
             lower = r.scenario in LATENCY_SCENARIOS
             a, b = r.metric, old.metric
