@@ -241,5 +241,9 @@ def merge(inputs: list[Path], out: Path, *, round_version: str = "v3.1", prefer:
         raise
     for line in m.replaced:
         log(f"merge: {line}")
-    return MergeOutcome(out, [str(r) for r in roots], len(m.results), m.replaced, m.warnings,
-                        Checker(out, m.rules, allow_quick=allow_quick).run())
+    # the check made in the temporary folder, its paths moved to where the tree now is (not a second check)
+    for f in report.findings:
+        f.path = f.path.replace(str(tmp), str(out), 1)
+    for r in report.results:
+        r["path"] = r["path"].replace(str(tmp), str(out), 1)
+    return MergeOutcome(out, [str(r) for r in roots], len(m.results), m.replaced, m.warnings, report)
