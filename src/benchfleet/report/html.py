@@ -93,9 +93,7 @@ def gather(sources: list[Path], compare: list[Path], round_version: str = "v3.1"
         entries += board_mod.score_checked(checker)
         if not is_compare:
             server += _server_searches(path)
-    entries.sort(key=lambda e: (e.submitter, e.system, e.benchmark, e.division, e.tree))
-    b = board_mod.Board(round_version, entries, [str(p) for p in [*sources, *compare]], allow_quick)
-    return Inputs(rows, b, server)
+    return Inputs(rows, board_mod.of(entries, round_version, [*sources, *compare], allow_quick), server)
 
 
 # ---- plots -----------------------------------------------------------------------------------------------------

@@ -144,7 +144,12 @@ def board(trees: list[Path], round_version: str = "v3.1", allow_quick: bool = Fa
     entries: list[Entry] = []
     for t in trees:
         entries += score_tree(submission_root(Path(t)), round_version, allow_quick)
-    entries.sort(key=lambda e: (e.submitter, e.system, e.benchmark, e.division, e.tree))
+    return of(entries, round_version, trees, allow_quick)
+
+
+def of(entries: list[Entry], round_version: str, trees: list[Path], allow_quick: bool) -> Board:
+    """The board of scored entries (``score_tree``/``score_checked``), in submitter, system, benchmark order."""
+    entries = sorted(entries, key=lambda e: (e.submitter, e.system, e.benchmark, e.division, e.tree))
     return Board(round_version, entries, [str(t) for t in trees], allow_quick)
 
 
