@@ -11,6 +11,7 @@ from pathlib import Path
 from benchfleet import __version__, api
 from benchfleet.errors import BenchfleetError, UsageError
 from benchfleet.rules import DEFAULT_ROUND, ROUNDS
+from benchfleet.safetext import for_terminal
 
 ROUND_HELP = (f"MLPerf Inference round whose rules, tree layout and checks apply: {', '.join(ROUNDS)} (default "
               f"{DEFAULT_ROUND}, the round of the call for volunteers); `benchfleet rounds` shows each")
@@ -586,7 +587,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return a.func(a)
     except BenchfleetError as exc:
-        print(f"benchfleet: error: {exc}", file=sys.stderr)
+        # an error may quote names from a tree or a host (merge, submit, board): control characters shown escaped
+        print(f"benchfleet: error: {for_terminal(str(exc), multiline=True)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("benchfleet: interrupted; finished results stay in the output folder", file=sys.stderr)
