@@ -67,23 +67,25 @@ def test_budget_stops_the_walk_with_the_best_so_far():
     assert (rec.threads, rec.batch) == (4, 8)
 
 
-def test_a_close_call_is_measured_again_with_longer_runs_and_the_runoff_decides():
-    """Short runs rank batch 16 over 32 by 7% (noise); longer runs of the two rank them the other way: 32 is kept.
-    A clear winner (runner-up more than RUNOFF_MARGIN behind) is not measured again."""
+def test_a_close_call_is_measured_again_with_longer_interleaved_runs_and_their_means_decide():
+    """Short runs rank batch 16 over 32 by 7% (noise); longer runs of the two, interleaved A B B A, rank them the other
+    way by their means: 32 is kept, with its mean. A clear winner (runner-up more than RUNOFF_MARGIN behind) is not
+    measured again."""
     short = {(1, 8): 400.0, (2, 8): 700.0, (2, 1): 300.0, (2, 4): 600.0, (2, 16): 798.0, (2, 32): 745.0}
-    longer = {(2, 16): 666.0, (2, 32): 707.0}
+    # the machine slows during the runoff: the first and last runs are fast; 16 would win an A A B B order
+    longer = {(2, 16): iter([700.0, 600.0]), (2, 32): iter([690.0, 660.0])}
     again: list[tuple[int, int]] = []
 
     def remeasure(t: int, b: int) -> tune.Trial:
         again.append((t, b))
-        return tune.Trial(t, b, longer[(t, b)])
+        return tune.Trial(t, b, next(longer[(t, b)]))
 
     rec = tune.walk("Offline", lambda t, b: tune.Trial(t, b, short[(t, b)]), [1, 2], [1, 4, 8, 16, 32], 8,
                     remeasure=remeasure)
-    assert again == [(2, 16), (2, 32)]  # the short runs' best first, then the runner-up
-    assert (rec.threads, rec.batch, rec.metric) == (2, 32, 707.0)
-    assert [(t.batch, t.value) for t in rec.trials if t.runoff] == [(16, 666.0), (32, 707.0)]
-    assert "measured again 3x as long: 2 threads, batch 32 kept" in rec.stopped
+    assert again == [(2, 16), (2, 32), (2, 32), (2, 16)]  # A B B A: the short runs' best first
+    assert (rec.threads, rec.batch, rec.metric) == (2, 32, 675.0)  # 32's mean against 16's 650
+    assert [(t.batch, t.value) for t in rec.trials if t.runoff] == [(16, 700.0), (32, 690.0), (32, 660.0), (16, 600.0)]
+    assert "measured again, interleaved, 4 runs 2x as long: 2 threads, batch 32 kept (650 against 675)" in rec.stopped
     assert rec.settings() == {"threads": 2, "batch": 32}
 
     clear = {**short, (2, 32): 700.0}  # 12% behind: no runoff
@@ -92,13 +94,15 @@ def test_a_close_call_is_measured_again_with_longer_runs_and_the_runoff_decides(
                     remeasure=remeasure)
     assert again == [] and (rec.batch, rec.metric) == (16, 798.0) and not any(t.runoff for t in rec.trials)
 
-    # a runoff run without a figure, or a budget spent before both ran, keeps the short runs' best
+    # a runoff run without a figure, or a budget spent before all ran, keeps the short runs' best
     rec = tune.walk("Offline", lambda t, b: tune.Trial(t, b, short[(t, b)]), [1, 2], [1, 4, 8, 16, 32], 8,
                     remeasure=lambda t, b: tune.Trial(t, b, None, "killed"))
     assert (rec.batch, rec.metric) == (16, 798.0) and "runoff run gave no figure" in rec.stopped
+    assert len([t for t in rec.trials if t.runoff]) == 1  # the runoff ends at its first failed run
     runs = iter(range(100))
     rec = tune.walk("Offline", lambda t, b: tune.Trial(t, b, short[(t, b)]), [1, 2], [1, 4, 8, 16, 32], 8,
-                    out_of_budget=lambda: next(runs) >= 7, remeasure=remeasure)  # 6 short runs, 1 runoff
+                    out_of_budget=lambda: next(runs) >= 9,  # 6 short runs, then 3 of the runoff's 4
+                    remeasure=lambda t, b: tune.Trial(t, b, 1000.0 if b == 32 else 1.0))
     assert (rec.batch, rec.metric) == (16, 798.0) and "budget spent during the runoff" in rec.stopped
 
 

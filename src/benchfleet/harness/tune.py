@@ -6,8 +6,9 @@ samples per query); Server takes Offline's threads where Offline was tuned, and 
 ``server_search``. The grid is walked one axis at a time: threads at the default batch, then batches at the best
 threads (a handful of runs instead of their product). When the runner-up is within ``RUNOFF_MARGIN`` of the best,
 a short run cannot tell them apart (two seconds on a shared host drift by that much), so both are measured again with
-runs ``RUNOFF_FACTOR`` times as long and the better of that runoff is kept. Every trial is kept, so the record says how
-the settings were found. A budget (seconds) stops the walk early with the best found so far, and says so.
+longer runs, interleaved (A B B A: a machine drifting during the runoff favours neither), and the better mean is kept.
+Every trial is kept, so the record says how the settings were found. A budget (seconds) stops the walk early with
+the best found so far, and says so.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ FILE = "tuning.json"  # beside harness.json: the tuned settings of this run, for
 # Short runs: long enough for a few hundred samples of a small model, short beside a real run.
 PROBE_DURATION_MS = 2000
 PROBE_MIN_QUERIES = {"SingleStream": 128, "MultiStream": 64, "Offline": 1}
-# Two trials closer than this (a share of the best) are measured again, each RUNOFF_FACTOR times as long.
+# Two trials closer than this (a share of the best) are measured again: runs RUNOFF_FACTOR times as long, in this
+# order (0: the best, 1: the runner-up), each one's mean deciding.
 RUNOFF_MARGIN = 0.10
-RUNOFF_FACTOR = 3
+RUNOFF_FACTOR = 2
+RUNOFF_ORDER = (0, 1, 1, 0)
 CPU_BATCHES = (1, 4, 8, 16, 32)
 GPU_BATCHES = (16, 32, 64, 128, 256)
 # What each scenario is tuned for: the metric, and whether higher is better.
@@ -146,8 +149,9 @@ def walk(scenario: str, measure: Callable[[int, int], Trial], threads: list[int]
 
 def _runoff(best: Trial, trials: list[Trial], remeasure: Callable[[int, int], Trial],
             better: Callable[[Trial, Trial | None], bool], out_of_budget: Callable[[], bool], result: Tuned) -> Trial:
-    """The best and the runner-up measured again with longer runs when they are too close for short runs to rank;
-    the better of the runoff wins (a runoff run that fails, or a budget spent before both ran, keeps ``best``)."""
+    """The best and the runner-up measured again when they are too close for short runs to rank: ``RUNOFF_ORDER``
+    longer runs, interleaved (A B B A), so that a machine drifting during the runoff favours neither; each one's mean
+    decides. A runoff run that fails, or a budget spent before all ran, keeps ``best``."""
     others = [t for t in trials if t is not best and t.value is not None]
     if not others or not best.value:
         return best
@@ -157,21 +161,24 @@ def _runoff(best: Trial, trials: list[Trial], remeasure: Callable[[int, int], Tr
             second = t
     if abs(best.value - (second.value or 0.0)) > RUNOFF_MARGIN * abs(best.value):
         return best
-    again: list[Trial] = []
-    for t in (best, second):
+    again: dict[int, list[float]] = {0: [], 1: []}
+    for which in RUNOFF_ORDER:
         if out_of_budget():
             result.stopped += "; tuning budget spent during the runoff of the two closest: the short runs' best is kept"
             return best
+        t = (best, second)[which]
         r = remeasure(t.threads, t.batch)
-        r = Trial(r.threads, r.batch, r.value, r.note, runoff=True)
-        result.trials.append(r)
-        again.append(r)
-    if again[0].value is None or again[1].value is None:
-        result.stopped += "; a runoff run gave no figure: the short runs' best is kept"
-        return best
-    winner = again[1] if better(again[1], again[0]) else again[0]
-    result.stopped += (f"; the two closest (within {RUNOFF_MARGIN:.0%}) measured again {RUNOFF_FACTOR}x as long: "
-                       f"{winner.threads} threads, batch {winner.batch} kept")
+        result.trials.append(Trial(r.threads, r.batch, r.value, r.note, runoff=True))
+        if r.value is None:
+            result.stopped += "; a runoff run gave no figure: the short runs' best is kept"
+            return best
+        again[which].append(r.value)
+    means = [Trial(t.threads, t.batch, sum(again[i]) / len(again[i]), runoff=True)
+             for i, t in enumerate((best, second))]
+    winner = means[1] if better(means[1], means[0]) else means[0]
+    result.stopped += (f"; the two closest (within {RUNOFF_MARGIN:.0%}) measured again, interleaved, "
+                       f"{len(RUNOFF_ORDER)} runs {RUNOFF_FACTOR}x as long: {winner.threads} threads, batch "
+                       f"{winner.batch} kept ({means[0].value:.4g} against {means[1].value:.4g})")
     return winner
 
 
