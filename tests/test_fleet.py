@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -198,3 +199,47 @@ def test_ctrl_c_keeps_finished_cells_and_resume_collects_the_rest(cache_dir, tmp
     assert RunDir(runs / "int").states()[ms].state == "done"
     assert {r["scenario"] for r in json.loads((runs / "int" / "results.json").read_text())["results"]} == {
         "SingleStream", "MultiStream"}
+
+
+def test_two_fleet_runs_and_a_single_host_run_merge_into_one_checked_tree(fleet, tmp_path):
+    """Issue 18's merge on real runs: two sweeps over the SSH fleet (two submitters, two hosts each) and a run of one
+    host (a third person); a copy of a fleet tree with another description of a system, and the same results
+    twice, are errors naming both inputs; the merged tree passes the check and nothing of an input changed."""
+    from benchfleet.submission.merge import MergeError, merge
+
+    inv = fleet.inventory(tmp_path / "inventory.yml")
+    runs = tmp_path / "runs"
+    inputs = []
+    for submitter, hosts in (("TestLab", ["lab"]), ("OtherLab", ["lab"]), ("SoloVolunteer", ["node1"])):
+        f = tmp_path / f"{submitter}.yml"
+        f.write_text(yaml.safe_dump({
+            "submitter": submitter, "division": "open", "scenarios": ["SingleStream"], "model": "synthetic",
+            "dataset": "synthetic", "synthetic_width": 2, "cache_dir": str(tmp_path / "cache"),
+            "dataset_count": SAMPLES, "defaults": {"threads": 1},
+            "systems": [{"name": submitter.lower(), "hosts": hosts}]}))
+        proc = subprocess.run([BENCHFLEET, "sweep", str(f), "--inventory", str(inv), "--runs-dir", str(runs),
+                               "--run-id", submitter], capture_output=True, text=True, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        inputs.append(runs / submitter)
+    digests = [_snapshot(p) for p in inputs]
+
+    copy = tmp_path / "copy"
+    shutil.copytree(inputs[0] / "submission", copy)
+    with pytest.raises(MergeError, match=r"two results for open/TestLab/.*/resnet50/SingleStream.*--prefer") as err:
+        merge([*inputs, copy], tmp_path / "m1", allow_quick=True, log=lambda m: None)
+    assert str(inputs[0] / "submission") in str(err.value) and str(copy) in str(err.value)
+    desc = next((copy / "open" / "TestLab" / "systems").glob("*.json"))
+    desc.write_text(json.dumps({**json.loads(desc.read_text()), "host_memory_capacity": "1 TB"}))
+    with pytest.raises(MergeError, match=rf"system {desc.stem} of TestLab \(open\) is described differently in "
+                                         r".*\(host_memory_capacity\)"):
+        merge([*inputs, copy], tmp_path / "m2", prefer="newest", allow_quick=True, log=lambda m: None)
+
+    out = tmp_path / "merged"
+    res = merge(inputs, out, allow_quick=True, log=lambda m: None)
+    assert res.report.ok, [str(e) for e in res.report.errors]
+    assert res.results == 2 + 2 + 1  # each fleet run: SingleStream on two hosts; the single-host run: one
+    assert sorted(p.name for p in (out / "open").iterdir()) == ["OtherLab", "SoloVolunteer", "TestLab"]
+    for sub, systems in (("OtherLab", 2), ("TestLab", 2), ("SoloVolunteer", 1)):
+        assert len(list((out / "open" / sub / "systems").glob("*.json"))) == systems
+    assert check_tree(out, "v3.1", allow_quick=True).ok
+    assert [_snapshot(p) for p in inputs] == digests  # inputs only read

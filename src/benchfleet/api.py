@@ -576,10 +576,11 @@ def finish(rd: RunDir, outcome: Outcome, tuning_dir: Path | None = None) -> RunR
 
     plan = rd.plan()
     tree = outcome.summary.get("tree")
-    tree_check = None
+    tree_check = checker = None
     if tree:
         # a quick run's own tree declares quick mode: allowed here, never by a tree's own claim
-        tree_check = check_run(rd, Path(tree), allow_quick=plan.sweep.mode == "quick")
+        checker = check_run(rd, Path(tree), allow_quick=plan.sweep.mode == "quick")
+        tree_check = checker.report
     attempts = []
     if plan.cloud_systems():
         p = rd.root / "cloud" / "attempts.jsonl"
@@ -595,7 +596,7 @@ def finish(rd: RunDir, outcome: Outcome, tuning_dir: Path | None = None) -> RunR
 
         try:
             page = report_html.write([rd.root], rd.root / "report.html", round_version=plan.round,
-                                     title=f"benchfleet run {plan.run_id}")
+                                     title=f"benchfleet run {plan.run_id}", checked={rd.root: checker})
         except Exception as exc:  # noqa: BLE001 - a report is never worth a run's results
             why = f"{type(exc).__name__}: {str(exc)[:200]}"
     return RunResult(plan, rd.root, outcome, pending=rd.pending(plan), tree_check=tree_check,

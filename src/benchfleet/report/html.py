@@ -11,17 +11,17 @@ from __future__ import annotations
 import html
 import io
 import json
-import math
 import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchfleet.jsonvalues import number
 from benchfleet.rules import get_round
 from benchfleet.submission import board as board_mod
 from benchfleet.submission import export
 from benchfleet.submission.check import Checker
-from benchfleet.submission.files import submission_root
+from benchfleet.submission.files import run_results, submission_root
 
 LATENCY = ("SingleStream", "MultiStream")
 THROUGHPUT = ("Offline", "Server")
@@ -35,24 +35,14 @@ class Inputs:
     runs: list[dict] = field(default_factory=list)  # run directories' results.json summaries (numbers and names)
 
 
-def _num(v: object) -> float | None:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) else None
-
-
 def _run_rows(run_dir: Path) -> dict[tuple[str, str, str], dict]:
-    try:
-        data = json.loads((run_dir / "results.json").read_text())
-    except (OSError, ValueError):
-        return {}
     out = {}
-    for r in (data.get("results") or []) if isinstance(data, dict) else []:
-        if isinstance(r, dict):
-            comp = r.get("compliance") if isinstance(r.get("compliance"), dict) else None
-            out[(str(r.get("system")), str(r.get("benchmark")), str(r.get("scenario")))] = {
-                "accuracy": _num(r.get("accuracy")), "host": str(r.get("host", ""))[:80],
-                "compliance": {str(k)[:10]: v is True for k, v in comp.items()} if comp else None,
-                "provider": str(r.get("provider", "") or "")[:20], "instance_type": str(r.get("instance_type", "")
-                                                                                       or "")[:40]}
+    for key, r in run_results(run_dir).items():
+        comp = r.get("compliance") if isinstance(r.get("compliance"), dict) else None
+        out[key] = {"accuracy": number(r.get("accuracy")), "host": str(r.get("host", ""))[:80],
+                    "compliance": {str(k)[:10]: v is True for k, v in comp.items()} if comp else None,
+                    "provider": str(r.get("provider", "") or "")[:20],
+                    "instance_type": str(r.get("instance_type", "") or "")[:40]}
     return out
 
 
@@ -67,25 +57,29 @@ def _server_searches(run_dir: Path) -> list[dict]:
             search = s.get("server_search") if isinstance(s, dict) else None
             if not isinstance(search, dict):
                 continue
-            probes = [(_num(p.get("target_qps")), _num(p.get("latency_ms")), p.get("valid") is True)
+            probes = [(number(p.get("target_qps")), number(p.get("latency_ms")), p.get("valid") is True)
                       for p in (search.get("probes") or [])[:32] if isinstance(p, dict)]
             probes = [p for p in probes if p[0] is not None and p[1] is not None]
             if probes:
                 out.append({"cell": meta.parts[-3][:120], "benchmark": str(data.get("benchmark", ""))[:40],
-                            "probes": probes, "best": _num(search.get("best_qps"))})
+                            "probes": probes, "best": number(search.get("best_qps"))})
     return out
 
 
 def gather(sources: list[Path], compare: list[Path], round_version: str = "v3.1",
-           allow_quick: bool = True) -> Inputs:
+           allow_quick: bool = True, checked: dict[Path, Checker] | None = None) -> Inputs:
+    """Rows, board entries and Server searches of every input; ``checked``: inputs a caller has checked already
+    (a run's own check, with its accuracy rescored), whose checkers are read instead of checking again."""
     rows: list[dict] = []
     server: list[dict] = []
     entries: list[board_mod.Entry] = []
     rules = get_round(round_version)
     for path, is_compare in [(p, False) for p in sources] + [(p, True) for p in compare]:
         extra = _run_rows(path)
-        checker = Checker(submission_root(path), rules, allow_quick=allow_quick)
-        checker.run()  # once per input: its rows and its board entries read the same check
+        checker = (checked or {}).get(path)
+        if checker is None:
+            checker = Checker(submission_root(path), rules, allow_quick=allow_quick)
+            checker.run()  # once per input: its rows and its board entries read the same check
         for r in export.rows_checked(path, checker):
             r["compare"] = is_compare
             r.update(extra.get((r["system"], r["benchmark"], r["scenario"]), {}))
@@ -218,7 +212,7 @@ def render(data: Inputs, title: str, round_version: str = "v3.1") -> str:
                 what = "throughput" if scen in THROUGHPUT else "latency at the round's percentile (lower is better)"
                 parts.append(f"<figure>{_bars(f'{bench} {scen}: {what}', unit, items, log_scale=True)}</figure>")
         acc = [(f"{r['system']} {r['scenario']}", r["accuracy"], r["valid"], r["compare"]) for r in br
-               if _num(r.get("accuracy")) is not None]
+               if number(r.get("accuracy")) is not None]
         if acc:
             try:
                 targets = ", ".join(f"{name} {bound:.4g}"
@@ -266,8 +260,8 @@ def render(data: Inputs, title: str, round_version: str = "v3.1") -> str:
 
 
 def write(sources: list[Path], out: Path, compare: list[Path] | None = None, round_version: str = "v3.1",
-          title: str = "benchfleet results") -> Path:
-    data = gather(sources, compare or [], round_version)
+          title: str = "benchfleet results", checked: dict[Path, Checker] | None = None) -> Path:
+    data = gather(sources, compare or [], round_version, checked=checked)
     text = render(data, title, round_version)
     tmp = out.with_name(out.name + ".part")
     tmp.write_text(text, encoding="utf-8")

@@ -12,9 +12,10 @@ import io
 import json
 from pathlib import Path
 
+from benchfleet.jsonvalues import number
 from benchfleet.rules import get_round
 from benchfleet.submission.check import Checker
-from benchfleet.submission.files import submission_root
+from benchfleet.submission.files import run_results, submission_root
 
 SCHEMA_VERSION = 1
 # (field, meaning): the order of the CSV's columns and of each JSON row
@@ -47,23 +48,6 @@ FIELDS = tuple(name for name, _ in SCHEMA)
 _PER_QUERY = {"MultiStream": 8}
 
 
-def _num(v: object) -> float | None:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-
-
-def _prices(path: Path) -> dict[tuple[str, str, str], float]:
-    """(system, benchmark, scenario) -> usd per hour, from a benchfleet run directory's results.json."""
-    try:
-        data = json.loads((path / "results.json").read_text()) if (path / "results.json").is_file() else {}
-    except (OSError, ValueError):
-        return {}
-    out = {}
-    for r in data.get("results") or [] if isinstance(data, dict) else []:
-        if isinstance(r, dict) and _num(r.get("usd_per_hour")):
-            out[(str(r.get("system")), str(r.get("benchmark")), str(r.get("scenario")))] = float(r["usd_per_hour"])
-    return out
-
-
 def _throughput(scenario: str, metric: float | None, unit: str) -> float | None:
     if not metric:
         return None
@@ -85,7 +69,7 @@ def rows(trees: list[Path], round_version: str = "v3.1", allow_quick: bool = Fal
 def rows_checked(given: Path, checker: Checker) -> list[dict]:
     """The rows of one tree ``checker`` has checked (``given``: the tree or run directory as named)."""
     root, round_version = checker.root, checker.rules.version
-    prices = _prices(Path(given))
+    prices = {k: number(r.get("usd_per_hour")) or None for k, r in run_results(Path(given)).items()}
     out: list[dict] = []
     descs: dict[Path, dict] = {}
     for r in checker.report.results:
@@ -100,7 +84,7 @@ def rows_checked(given: Path, checker: Checker) -> list[dict]:
         cores = (_int(d.get("host_processor_core_count")), _int(d.get("host_processors_per_node")))
         ncores = cores[0] * cores[1] if cores[0] and cores[1] else None
         accel = _int(d.get("accelerators_per_node")) or 0
-        metric, unit = _num(r.get("metric")), str(r.get("unit") or "")
+        metric, unit = number(r.get("metric")), str(r.get("unit") or "")
         tput = _throughput(r["scenario"], metric, unit)
         price = prices.get((rel[3], rel[4], r["scenario"]))
         out.append({

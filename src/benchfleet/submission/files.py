@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
 from pathlib import Path
+
+RESULTS = "results.json"  # a benchfleet run directory's summary, one row per result
 
 
 class TreeFileError(ValueError):
@@ -17,6 +20,18 @@ def submission_root(path: Path) -> Path:
     if not (path / "closed").exists() and not (path / "open").exists() and (path / "submission").is_dir():
         return path / "submission"
     return path
+
+
+def run_results(path: Path) -> dict[tuple[str, str, str], dict]:
+    """(system, benchmark, scenario) -> that result's row in benchfleet run directory ``path``'s results.json (which
+    a tree alone has not: nothing). Rows come as written: a reader takes the fields it needs, each checked."""
+    try:
+        data = json.loads((path / RESULTS).read_text()) if (path / RESULTS).is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    rows = data.get("results") if isinstance(data, dict) else None
+    return {(str(r.get("system")), str(r.get("benchmark")), str(r.get("scenario"))): r
+            for r in rows if isinstance(r, dict)} if isinstance(rows, list) else {}
 
 
 def copy_regular(src: Path, dst: Path, missing_only: bool = False) -> int:

@@ -10,7 +10,7 @@ its own, chosen from the plan's spec alone:
 - a dataset folder: that folder on the controller (the user's own copy).
 
 A cell whose shipped files differ is reported (ERROR) and rescored against the controller's files; a
-cell with no trusted source is not rescored (WARNING). ``check_tree`` then sees only full accuracy logs
+cell with no trusted source is not rescored (WARNING). The checker then sees only full accuracy logs
 placed beside the controller's files, under ``<run_dir>/rescore/<cell>/results/``.
 """
 
@@ -23,7 +23,8 @@ from pathlib import Path
 
 from benchfleet.benchmarks import registry
 from benchfleet.digest import file_digest
-from benchfleet.submission.check import Finding, Report, check_tree
+from benchfleet.rules import get_round
+from benchfleet.submission.check import Checker, Finding, Report
 from benchfleet.sweep.aggregate import generated_data
 from benchfleet.sweep.rundir import DONE, RunDir
 
@@ -116,9 +117,10 @@ def trusted_scoring(cell, cdir: Path, report: Report, log: Callable[[str], None]
     return out
 
 
-def check_run(rd: RunDir, tree: Path, log: Callable[[str], None] = lambda m: None, **check_args) -> Report:
-    """``benchfleet check`` of a run's tree, with each cell's accuracy rescored against its trusted files;
-    ``check_args`` go to :func:`check_tree` as they are."""
+def check_run(rd: RunDir, tree: Path, log: Callable[[str], None] = lambda m: None, **check_args) -> Checker:
+    """``benchfleet check`` of a run's tree, with each cell's accuracy rescored against its trusted files; the
+    checker that ran (its ``report``, and what it read, for the run's report page). ``check_args`` go to
+    :class:`Checker` as they are."""
     plan = rd.plan()
     states = rd.states(plan)
     staging = rd.root / "rescore"
@@ -138,6 +140,7 @@ def check_run(rd: RunDir, tree: Path, log: Callable[[str], None] = lambda m: Non
             full = cdir / "results" / scenario / "full_logs" / ACC_LOG
             if full.is_file() and not full.is_symlink():
                 _place(full, dst / scenario / "full_logs" / ACC_LOG)
-    report = check_tree(tree, plan.round, accuracy_logs=staging if staging.is_dir() else None, **check_args)
-    report.findings[:0] = pre.findings
-    return report
+    checker = Checker(tree, get_round(plan.round), accuracy_logs=staging if staging.is_dir() else None, **check_args)
+    checker.run()
+    checker.report.findings[:0] = pre.findings
+    return checker

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from benchfleet.harness.spec import ScenarioTuning
 from benchfleet.harness.tune import FILE as CELL_FILE
+from benchfleet.jsonvalues import number_as_is
 from benchfleet.rules.table import SCENARIOS
 from benchfleet.submission.system import system_id
 
@@ -61,14 +62,10 @@ def _line(value: object, limit: int = 200) -> str:
     return " ".join(text.split())[:limit]
 
 
-def _num(value: object) -> float | int | None:
-    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
 def fingerprint(facts: dict, backend_version: str | None = None) -> dict:
     """What an entry holds for: the host's hardware (from its facts) and the backend version it was tuned with."""
-    return {"cpu_model": _line(facts.get("cpu_model")), "vcpus": _num(facts.get("vcpus")),
-            "mem_total_mb": _num(facts.get("mem_total_mb")), "gpus": _gpus(facts),
+    return {"cpu_model": _line(facts.get("cpu_model")), "vcpus": number_as_is(facts.get("vcpus")),
+            "mem_total_mb": number_as_is(facts.get("mem_total_mb")), "gpus": _gpus(facts),
             "backend_version": _line(backend_version) if backend_version else None}
 
 
@@ -90,20 +87,21 @@ def _clean_found(found: object) -> dict:
     """A host's trace of how it tuned, as numbers and short text only."""
     if not isinstance(found, dict):
         return {}
-    out: dict = {k: _num(found.get(k)) for k in ("threads", "batch", "metric", "offline_expected_qps",
+    out: dict = {k: number_as_is(found.get(k)) for k in ("threads", "batch", "metric", "offline_expected_qps",
                                                   "server_target_qps")}
     out["unit"] = _line(found.get("unit"), 40)
     out["stopped"] = _line(found.get("stopped"))
     trials = found.get("trials") if isinstance(found.get("trials"), list) else []
-    out["trials"] = [{**{k: _num(t.get(k)) for k in _TRIAL_KEYS}, **({"runoff": True} if t.get("runoff") is True
-                                                                     else {})}
+    out["trials"] = [{**{k: number_as_is(t.get(k)) for k in _TRIAL_KEYS},
+                      **({"runoff": True} if t.get("runoff") is True else {})}
                      for t in trials[:64] if isinstance(t, dict)]
     search = found.get("server_search")
     if isinstance(search, dict):
         probes = search.get("probes") if isinstance(search.get("probes"), list) else []
-        out["server_search"] = {"best_qps": _num(search.get("best_qps")), "stopped": _line(search.get("stopped")),
+        out["server_search"] = {"best_qps": number_as_is(search.get("best_qps")),
+                                "stopped": _line(search.get("stopped")),
                                 "probes": [{k: (p.get(k) if k == "valid" and isinstance(p.get(k), bool)
-                                                else _num(p.get(k))) for k in _PROBE_KEYS}
+                                                else number_as_is(p.get(k))) for k in _PROBE_KEYS}
                                            for p in probes[:32] if isinstance(p, dict)]}
     return out
 
