@@ -62,8 +62,12 @@ def test_pytorch_refuses_what_it_cannot_run(models, tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="device: cuda asked, but torch"):
             make_backend("pytorch", str(path), device="cuda")
-    with pytest.raises(ValueError, match="precision: onnxruntime runs the model file's fp32"):
+    with pytest.raises(ValueError, match="precision: bf16 applies to backend pytorch only; onnxruntime does not "
+                                         "run bf16"):
         make_backend("onnxruntime", str(path), precision="bf16")
+    with pytest.raises(ValueError, match="precision: int8 applies to backend onnxruntime only; tensorflow runs the "
+                                         "model file's fp32"):
+        make_backend("tensorflow", str(path), precision="int8")
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
     m = helper.make_model(helper.make_graph([helper.make_node("Sin", ["x"], ["y"])], "g", [x], [y]))

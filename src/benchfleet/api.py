@@ -55,6 +55,7 @@ class RunOptions:
     benchmark: str = "resnet50"
     backend: str = "onnxruntime"
     precision: str = "fp32"
+    calibration_count: int = 0  # int8: the official list's first N samples (0: all)
     device: str = "cpu"
     threads: int = 0
     batch: int = 0
@@ -199,6 +200,7 @@ class CheckOutcome:
 # `benchfleet run` flags for the sweep fields it fills (errors name what the user typed).
 _RUN_FLAGS = {"benchmarks": "--benchmark", "backends": "--backend", "devices": "--device", "defaults.threads":
               "--threads", "defaults.batch": "--batch", "defaults.precision": "--precision",
+              "defaults.calibration_count": "--calibration-count",
               "systems.system_type": "--system-type", "systems": "--inventory", "systems.hosts": "--inventory"}
 
 
@@ -230,7 +232,8 @@ def run_sweep(o: RunOptions) -> SweepFile:
         "submitter": o.submitter, "round": o.round, "mode": o.mode, "division": [o.division],
         "benchmarks": [o.benchmark], "backends": [o.backend], "devices": [o.device],
         "scenarios": o.scenarios or [REQUIRED], "offline": o.offline, "model": o.model, "dataset": o.dataset,
-        "defaults": {"threads": o.threads, "batch": o.batch, "precision": o.precision},
+        "defaults": {"threads": o.threads, "batch": o.batch, "precision": o.precision,
+                     **({"calibration_count": o.calibration_count} if o.calibration_count else {})},
         "systems": [{"name": "local", "hosts": ["all"], "system_type": o.system_type}],
         "tune": o.tune, "tune_budget_s": o.tune_budget_s,
     }

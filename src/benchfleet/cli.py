@@ -206,8 +206,12 @@ def _run_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("--backend", default="onnxruntime",
                    help="inference backend: onnxruntime (default), pytorch (the same ONNX file run by torch), "
                         "tensorflow or tflite")
-    r.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"],
-                   help="pytorch only: fp32 (default), fp16 (cuda) or bf16")
+    r.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16", "int8"],
+                   help="fp32 (default); pytorch: fp16 (cuda) or bf16; onnxruntime on the cpu: int8, a model "
+                        "quantized once per host on the benchmark's official MLCommons calibration list (ResNet50 "
+                        "and the other ImageNet models), refused if its accuracy misses the target")
+    r.add_argument("--calibration-count", type=int, default=0,
+                   help="int8: calibrate on the official list's first N samples (default: all 500)")
     r.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     r.add_argument("--threads", type=int, default=0, help="inference threads (default: all cores; at most 1024)")
     r.add_argument("--batch", type=int, default=0, help="batch for Offline/Server (default 8; 64 on cuda; at most "
@@ -228,6 +232,7 @@ def _run_options(a: argparse.Namespace, tune: bool) -> api.RunOptions:
         division=a.division, mode=a.mode, model=a.model, dataset=a.dataset, dataset_count=a.dataset_count,
         synthetic_width=a.synthetic_width, scenarios=_scenarios(a.scenarios), system_type=a.system_type,
         offline=a.offline, benchmark=a.benchmark, backend=a.backend, precision=a.precision, device=a.device,
+        calibration_count=a.calibration_count,
         threads=a.threads, batch=a.batch, round=a.round, submitter=a.submitter, inventory=_path(a.inventory),
         out=_path(a.out), runs_dir=Path(a.runs_dir), run_id=a.run_id, cache_dir=a.cache_dir, check=a.check,
         accept_new_host_keys=a.accept_new_host_keys, tune=tune,

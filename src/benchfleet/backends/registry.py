@@ -19,6 +19,34 @@ from benchfleet.backends.base import Backend
 BACKENDS = ("onnxruntime", "pytorch", "tensorflow", "tflite")
 DEVICES = {"onnxruntime": ("cpu", "cuda"), "pytorch": ("cpu", "cuda"), "tensorflow": ("cpu", "cuda"),
            "tflite": ("cpu",)}
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+# Precisions beyond the model file's fp32: the backends that run each, and on which devices. int8 runs a model
+# quantized beforehand (ort_quant, calibrated on the benchmark's official list); fp16/bf16 cast as pytorch runs.
+PRECISION_BACKENDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "fp16": {"pytorch": ("cuda",)},
+    "bf16": {"pytorch": ("cpu", "cuda")},
+    "int8": {"onnxruntime": ("cpu",)},
+}
+
+
+def precision_problem(precision: str, backend: str, device: str) -> str:
+    """Why ``backend`` on ``device`` cannot run ``precision`` (a sentence that says what to use), or ''."""
+    if precision == "fp32":
+        return ""
+    if precision not in PRECISION_BACKENDS:
+        return f"{precision!r} is not one of {', '.join(PRECISIONS)}"
+    runs = PRECISION_BACKENDS[precision]
+    if backend not in runs:
+        names = " or ".join(runs)
+        what = "runs the model file's fp32" if not any(backend in r for r in PRECISION_BACKENDS.values()) \
+            else f"does not run {precision} in benchfleet"
+        return f"{precision} applies to backend {names} only; {backend} {what} (remove it or use backend {names})"
+    if device not in runs[backend]:
+        if precision == "fp16":
+            return "fp16 is for cuda; on the cpu use fp32 or bf16"
+        return (f"{precision} on {backend} runs on {' or '.join(runs[backend])} only in benchfleet; use device "
+                f"{runs[backend][0]}, or precision fp32")
+    return ""
 
 
 def make_backend(name: str, model_path: str, threads: int = 0, device: str = "cpu",
@@ -27,12 +55,13 @@ def make_backend(name: str, model_path: str, threads: int = 0, device: str = "cp
         raise ValueError(f"backend: {name!r} is not supported; choose one of {', '.join(BACKENDS)}")
     if device not in DEVICES[name]:
         raise ValueError(f"device: {name} runs on {', '.join(DEVICES[name])}, not {device}")
+    problem = precision_problem(precision, name, device)
+    if problem:
+        raise ValueError(f"precision: {problem}")
     if name == "pytorch":
         from benchfleet.backends.pytorch import TorchBackend
 
         return TorchBackend(model_path=model_path, threads=threads, device=device, precision=precision)
-    if precision != "fp32":
-        raise ValueError(f"precision: {name} runs the model file's fp32; use backend pytorch for {precision}")
     if name == "tensorflow":
         from benchfleet.backends.tf import TensorFlowBackend
 
@@ -43,4 +72,5 @@ def make_backend(name: str, model_path: str, threads: int = 0, device: str = "cp
         return TFLiteBackend(model_path=model_path, threads=threads, device=device)
     from benchfleet.backends.ort import OnnxRuntimeBackend
 
+    # int8: model_path is the quantized model (the harness builds it from the fp32 file before it gets here)
     return OnnxRuntimeBackend(model_path=model_path, threads=threads, device=device)

@@ -18,7 +18,7 @@ model or dataset is given, and labelled synthetic. ``sources`` has what the task
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -106,6 +106,13 @@ class Task:
     def rescore(self, entries: list[dict], folder: Path) -> float:
         """The first metric of an accuracy log, scored with the files ``scoring_names`` in ``folder``."""
         raise NotImplementedError
+
+    def calibration_feeds(self, spec: RunSpec, inputs: Inputs, names: tuple[str, ...],
+                          log: Log) -> Iterator[dict[str, np.ndarray]]:
+        """The model inputs of the calibration samples ``names`` (checked against the official list by the
+        caller), preprocessed as the benchmark's samples are, one dict a sample. Tasks with an official list in
+        ``calibration.OFFICIAL`` implement it."""
+        raise NotImplementedError(f"{self.name} has no calibration reader")
 
     def has_scoring_files(self, folder: Path) -> bool:
         return all((folder / n).is_file() for n in self.scoring_names)

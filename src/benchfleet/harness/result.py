@@ -40,6 +40,8 @@ class HarnessResult(BaseModel):
     backend: dict[str, Any] = {}  # name, version, device, precision, threads, ...
     host: dict[str, Any] = {}  # python, loadgen, machine, cores
     model_file: str = ""
+    # precision int8: how the measured model was made (harness/quantize.py's record: calibration list, method)
+    quantization: dict[str, Any] | None = None
     elapsed_s: float | None = None
 
     # ---- writing (the harness) --------------------------------------------------------------------------

@@ -170,6 +170,7 @@ class Harness:
         self._budget: tune.Budget | None = None
         self._timing_batch = 1  # the batch the warm-up timed
         self._started = time.time()
+        self.quantization: dict | None = None
         self.rules = get_round(spec.round)
         self.bench = self.rules.benchmark(spec.rule_benchmark())
         self.task = task_for(spec.benchmark, spec.backend)
@@ -310,6 +311,8 @@ class Harness:
         result["accuracy_details"] = scored.details
         full_acc_log = logs / ACC_LOG  # untruncated copy, for TEST01
         self._checkpoint(result)
+        if spec.precision == "int8":
+            self._accuracy_gate(scenario, scored.value)
 
         # A searched (or tuned) Server target is confirmed by the run itself; INVALID: step down and measure again,
         # with no compliance test against a run that is not kept.
@@ -372,6 +375,16 @@ class Harness:
             self.log(f"[{scenario}] {noise['failure']}")
         return result
 
+    def _accuracy_gate(self, scenario: str, value: float) -> None:
+        """A quantized model below the benchmark's accuracy target is not measured further, and never submitted:
+        the run stops with its score (the accuracy run's logs stay in the output folder)."""
+        metric, _, target = self.bench.accuracy_targets(scenario)[0]
+        if value < target:
+            raise RuntimeError(f"precision int8: the quantized model's {metric} is {value:.4f}, below "
+                               f"{self.bench.name}'s target {target:.4f}; it is refused, not submitted (run fp32, "
+                               "or calibrate on another official list with --calibration-list)")
+        self.log(f"[{scenario}] int8 accuracy {value:.4f} meets the target {target:.4f}")
+
     def _checkpoint(self, result: dict) -> None:
         """harness.json with the scenario in progress marked partial (its accuracy run and earlier rounds), so
         that a cell stopped for time keeps on the host what it measured."""
@@ -400,6 +413,7 @@ class Harness:
             host={"python": platform.python_version(), "loadgen": _loadgen_version(),
                   "machine": platform.machine(), "cores": os.cpu_count()},
             model_file=self.inputs.model_path.name,
+            quantization=self.quantization,
             elapsed_s=round(time.time() - self._started, 2),
         ).write(self.out)
 
@@ -667,6 +681,10 @@ class Harness:
         (bench/tuning.py calls both)."""
         spec = self.spec
         self.inputs = self.task.resolve(spec, self.log)
+        if spec.precision == "int8":
+            from benchfleet.harness import quantize
+
+            self.inputs.model_path, self.quantization = quantize.ensure_int8(self.task, spec, self.inputs, self.log)
         self.threads = threads = spec.threads or default_threads()
         backend = make_backend(spec.backend, str(self.inputs.model_path), threads=threads, device=spec.device,
                                precision=spec.precision)

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from benchfleet.backends import BACKENDS, DEVICES
+from benchfleet.backends.registry import precision_problem
 from benchfleet.rules import get_round
 from benchfleet.rules.table import SCENARIOS, SYSTEM_TYPES
 
@@ -25,8 +26,7 @@ MAX_DATASET_COUNT = 330_067
 MAX_SYNTHETIC_WIDTH = 1024  # BERT-large's width; the generated BERT is BERT-large's shape from here on
 MAX_TARGET_QPS = 1_000_000.0
 MAX_COMPLIANCE_RETRIES = 10
-# Backends that run a precision other than the model file's fp32.
-PRECISION_BACKENDS = ("pytorch",)
+MAX_CALIBRATION_SAMPLES = 100_000
 
 
 class SpecError(ValueError):
@@ -104,8 +104,11 @@ class HarnessSpec(BaseModel):
     scenarios: list[str] | None = None  # None: what the division and system type need
     backend: str = "onnxruntime"
     device: Literal["cpu", "cuda"] = "cpu"
-    # pytorch: fp32, fp16 (cuda) or bf16; onnxruntime and tflite run the model's own fp32
-    precision: Literal["fp32", "fp16", "bf16"] = "fp32"
+    # pytorch: fp32, fp16 (cuda) or bf16; onnxruntime: fp32 or int8 (cpu; a model quantized on the benchmark's
+    # official calibration list, or on calibration_list, a part of one); tflite and tensorflow: the model's fp32
+    precision: Literal["fp32", "fp16", "bf16", "int8"] = "fp32"
+    calibration_list: str | None = None  # a file naming the calibration samples (each in one official list)
+    calibration_count: int | None = Field(None, ge=1, le=MAX_CALIBRATION_SAMPLES)  # the list's first N
     model: str = "auto"  # auto | official | synthetic | path to a model file
     dataset: str = "auto"  # auto | synthetic | official (downloaded, where published) | path to the task's folder
     dataset_count: int = Field(1024, ge=1, le=MAX_DATASET_COUNT)
@@ -172,11 +175,29 @@ class HarnessSpec(BaseModel):
         if self.device not in DEVICES.get(self.backend, ()):
             raise SpecError("device", f"{self.backend} runs on {' or '.join(DEVICES[self.backend])} only; use "
                                       f"device {DEVICES[self.backend][0]}")
-        if self.precision != "fp32" and self.backend not in PRECISION_BACKENDS:
-            raise SpecError("precision", f"{self.precision} applies to backend {' or '.join(PRECISION_BACKENDS)} "
-                                         f"only; {self.backend} runs the model file's fp32")
-        if self.precision == "fp16" and self.device == "cpu":
-            raise SpecError("precision", "fp16 is for cuda; on the cpu use fp32 or bf16")
+        problem = precision_problem(self.precision, self.backend, self.device)
+        if problem:
+            raise SpecError("precision", problem)
+        if self.precision == "int8":
+            from benchfleet.benchmarks import calibration
+
+            try:
+                task = registry.lookup(self.benchmark, self.backend).task
+            except ValueError:
+                return self  # an unknown benchmark is named by the harness's own check
+            if task not in calibration.tasks():
+                raise SpecError("precision", f"int8 needs the benchmark's official calibration list, and benchfleet "
+                                             f"ships those of {', '.join(calibration.tasks())} (the {task} "
+                                             f"benchmarks) only; run {self.benchmark} in fp32")
+            try:
+                calibration.choose(task, Path(self.calibration_list).expanduser() if self.calibration_list else None,
+                                   self.calibration_count)
+            except calibration.CalibrationError as exc:
+                field, _, msg = str(exc).partition(": ")
+                raise SpecError(field if field.startswith("calibration") else "calibration_list", msg) from None
+        elif self.calibration_list is not None or self.calibration_count is not None:
+            field = "calibration_list" if self.calibration_list is not None else "calibration_count"
+            raise SpecError(field, "calibrates a quantized model: it applies with precision int8 only")
         return self
 
     @model_validator(mode="after")

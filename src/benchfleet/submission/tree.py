@@ -88,9 +88,28 @@ def _measurement_json(meta: HarnessResult, cell: dict) -> dict:
         "retraining": "no",
         "input_data_types": entry.input_data_types,
         "weight_data_types": entry.weight_data_types if (cell.get("precision") or "fp32") == "fp32"
-        else cell["precision"],
-        "weight_transformations": "none",
+        else "int8, fp32" if cell["precision"] == "int8" else cell["precision"],  # int8: the classifier stays fp32
+        "weight_transformations": _quantized(meta) or "none",
     }
+
+
+def _quantized(meta: HarnessResult) -> str:
+    """How an int8 result's model was made, in a sentence ('' for other precisions). The host's record is read
+    only for what benchfleet itself knows: an official list it ships, a sample count, the method it uses."""
+    if meta.value("backend.precision") != "int8" or not isinstance(meta.quantization, dict):
+        return ""
+    from benchfleet.backends.ort_quant import METHOD
+    from benchfleet.benchmarks.calibration import OFFICIAL
+
+    cal = meta.quantization.get("calibration") if isinstance(meta.quantization.get("calibration"), dict) else {}
+    origins = {o.origin for lists in OFFICIAL.values() for o in lists}
+    origin = cal.get("official_list") if cal.get("official_list") in origins else "an official calibration list"
+    n = cal.get("samples") if isinstance(cal.get("samples"), int) and not isinstance(cal.get("samples"), bool) \
+        else "unknown"
+    return (f"post-training static quantization ({METHOD['format']}): weights {METHOD['weights']}; activations "
+            f"{METHOD['activations']}; fp32: {METHOD['kept_fp32']}; calibrated on {n} samples of MLCommons' "
+            f"calibration/{origin}"
+            + (" (generated pictures of those names: synthetic)" if cal.get("synthetic") is True else ""))
 
 
 def _number(value: object, default: str = "unknown") -> str:
@@ -110,6 +129,10 @@ def _readme(meta: HarnessResult, scenario: dict, cell: dict, impl: str) -> str:
         "Reproduce: `benchfleet run --division {d} --mode {m}` (see the benchfleet README).".format(
             d=cell["division"], m=cell.get("mode") or meta.text("spec", "mode")),
     ]
+    quantized = _quantized(meta)
+    if quantized:
+        lines += ["", f"Precision int8 (`--precision int8`): {quantized}. The int8 model's own accuracy run is this "
+                      "result's accuracy; a quantized model below the benchmark's target is not measured further."]
     if scenario.get("inferred_from"):
         lines += ["", f"This scenario is inferred from the {scenario['inferred_from']} run (edge rule); "
                       "its logs are copies of that run."]
@@ -151,17 +174,20 @@ def _code_files(task: str) -> list[tuple[Path, str]]:
     return [(f, prefix + f.name) for folder, prefix in folders for f in sorted((PACKAGE / folder).glob("*.py"))]
 
 
-def _calibration_line(cell: dict) -> str:
+def _calibration_line(cell: dict, meta: HarnessResult) -> str:
     precision = cell.get("precision") or "fp32"
     how = ("the model file's fp32 weights as they are" if precision == "fp32"
+           else f"int8: {_quantized(meta)}" if precision == "int8"
            else f"the model file's fp32 weights cast to {precision} when loaded (no scaling, no calibration)")
     return f"- {cell['benchmark']} on {cell['backend']} ({cell['device']}): {how}."
 
 
 def _calibration(lines: list[str]) -> str:
+    quantized = any(": int8: " in line for line in lines)
     return ("# Calibration and quantization\n\n"
-            "No calibration data set was used and no weights were quantized to integers. Each result ran:\n\n"
-            + "\n".join(dict.fromkeys(lines)) + "\n")
+            + ("Quantized models were calibrated only on MLCommons' official calibration lists, as each line says."
+               if quantized else "No calibration data set was used and no weights were quantized to integers.")
+            + " Each result ran:\n\n" + "\n".join(dict.fromkeys(lines)) + "\n")
 
 
 def _code_readme(task: str, impl: str) -> str:
@@ -226,7 +252,7 @@ def write_tree(root: Path, submitter: str, runs: list[SystemRun], round_version:
         (sub / "systems").mkdir(parents=True, exist_ok=True)
         _inside(root, sub / "systems" / f"{sid}.json").write_text(json.dumps(desc, indent=2) + "\n")
         if layout.calibration_doc and division in ("closed", "network"):
-            calibration.setdefault(sub, []).append(_calibration_line(cell))
+            calibration.setdefault(sub, []).append(_calibration_line(cell, meta))
         code = _inside(root, layout.code_dir(sub, bench, impl))
         code.mkdir(parents=True, exist_ok=True)
         task = registry.lookup(cell["benchmark"], cell["backend"]).task  # from the plan, never the host

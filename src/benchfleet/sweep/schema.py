@@ -15,15 +15,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from benchfleet import safeyaml
 from benchfleet.backends import BACKENDS as HARNESS_BACKENDS
 from benchfleet.backends import DEVICES as BACKEND_DEVICES
+from benchfleet.backends.registry import PRECISION_BACKENDS, precision_problem
 from benchfleet.benchmarks import registry
 from benchfleet.harness.spec import (
     MAX_BATCH,
+    MAX_CALIBRATION_SAMPLES,
     MAX_DATASET_COUNT,
     MAX_SYNTHETIC_WIDTH,
     MAX_TARGET_QPS,
     MAX_THREADS,
     MAX_TUNE_BUDGET_S,
-    PRECISION_BACKENDS,
     HarnessSpec,
     SystemType,
     error_text,
@@ -59,8 +60,12 @@ class Tuning(BaseModel):
     threads: int = Field(0, ge=0, le=MAX_THREADS, description="inference threads (0: all cores)")
     batch: int = Field(0, ge=0, le=MAX_BATCH, description="batch for Offline/Server (0: 8; 64 on cuda)")
     server_target_qps: float | None = Field(None, gt=0, le=MAX_TARGET_QPS, description="Server scenario target QPS")
-    precision: Literal["fp32", "fp16", "bf16"] = Field(
-        "fp32", description="pytorch cells: fp32, fp16 (cuda) or bf16; other backends run the model's fp32")
+    precision: Literal["fp32", "fp16", "bf16", "int8"] = Field(
+        "fp32", description="pytorch cells: fp32, fp16 (cuda) or bf16; onnxruntime cpu cells: fp32 or int8 (a "
+                            "model quantized on the benchmark's official calibration list); other cells fp32")
+    calibration_count: int | None = Field(None, ge=1, le=MAX_CALIBRATION_SAMPLES,
+                                          description="int8: calibrate on the official list's first N samples "
+                                                      "(default: all of them)")
 
 
 CLOUD_PROVIDERS = ("aws", "azure", "gcp")
@@ -314,22 +319,35 @@ class SweepFile(BaseModel):
         return self
 
     def _precisions(self) -> None:
-        """A precision other than fp32 applies to pytorch cells; a system that runs none has asked for nothing."""
+        """A precision other than fp32 applies to the cells whose backend and device run it (PRECISION_BACKENDS);
+        a system that runs none of them has asked for nothing."""
         for i, system in enumerate(self.systems):
             own = "precision" in system.overrides.model_fields_set
             precision = system.overrides.precision if own else self.defaults.precision
+            own_count = "calibration_count" in system.overrides.model_fields_set
+            count = system.overrides.calibration_count if own_count else self.defaults.calibration_count
+            if count is not None and precision != "int8":
+                raise _FieldError(("systems", i, "overrides", "calibration_count") if own_count
+                                  else ("defaults", "calibration_count"),
+                                  f"calibrates a quantized model: it applies with precision int8 only (system "
+                                  f"{system.name!r} runs {precision})")
             if precision == "fp32":
                 continue
             where = ("systems", i, "overrides", "precision") if own else ("defaults", "precision")
             backends = system.backends or self.backends
             devices = system.devices or self.devices
-            if not any(b in PRECISION_BACKENDS for b in backends):
-                raise _FieldError(where, f"{precision} applies to backend {' or '.join(PRECISION_BACKENDS)} only; "
-                                         f"system {system.name!r} runs {', '.join(backends)} (the model file's "
-                                         "fp32); remove it or use backend pytorch")
-            if precision == "fp16" and "cpu" in devices:
-                raise _FieldError(where, f"fp16 is for cuda; system {system.name!r} runs pytorch on the cpu too; "
-                                         "use bf16 there, or use device cuda")
+            runs = PRECISION_BACKENDS[precision]
+            if not any(b in runs for b in backends):
+                names = " or ".join(runs)
+                raise _FieldError(where, f"{precision} applies to backend {names} only; system {system.name!r} "
+                                         f"runs {', '.join(backends)}; remove it or use backend {names}")
+            problems = [_precision_problem(precision, bench, b, d) for bench in self.benchmarks
+                        for b in backends if b in runs for d in devices]
+            if all(problems):
+                if precision == "fp16":
+                    raise _FieldError(where, f"fp16 is for cuda; system {system.name!r} runs pytorch on the cpu "
+                                             "too; use bf16 there, or use device cuda")
+                raise _FieldError(where, f"system {system.name!r}: {problems[0]}")
 
     def scenario_list(self) -> list[str] | None:
         return None if self.scenarios == [REQUIRED] else self.scenarios
@@ -342,9 +360,29 @@ class SweepFile(BaseModel):
             mode=self.mode, scenarios=self.scenario_list(), backend=backend, device=device, model=self.model,
             dataset=self.dataset, dataset_count=self.dataset_count, synthetic_width=self.synthetic_width,
             offline=self.offline, threads=t.threads, batch=t.batch, server_target_qps=t.server_target_qps,
-            precision=t.precision if backend == "pytorch" else "fp32",
+            precision="fp32" if _precision_problem(t.precision, benchmark, backend, device) else t.precision,
+            calibration_count=t.calibration_count if t.precision == "int8" and not _precision_problem(
+                t.precision, benchmark, backend, device) else None,
             cache_dir=self.cache_dir, only=only, tune=self.tune, tune_budget_s=self.tune_budget_s,
         )
+
+
+def _precision_problem(precision: str, benchmark: str, backend: str, device: str) -> str:
+    """Why a cell cannot run ``precision`` ('' when it can): its backend or device, or (int8) no official
+    calibration list of its benchmark ships with benchfleet."""
+    problem = precision_problem(precision, backend, device)
+    if problem or precision != "int8":
+        return problem
+    from benchfleet.benchmarks import calibration
+
+    try:
+        task = registry.lookup(benchmark, backend).task
+    except ValueError as exc:
+        return str(exc)
+    if task not in calibration.tasks():
+        return (f"int8 needs the benchmark's official calibration list, and benchfleet ships those of "
+                f"{', '.join(calibration.tasks())} (the {task} benchmarks) only; run {benchmark} in fp32")
+    return ""
 
 
 def _or(values: list[str] | tuple[str, ...]) -> str:

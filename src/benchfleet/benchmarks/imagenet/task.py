@@ -3,18 +3,22 @@ models; top-1 accuracy."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from benchfleet.backends import Backend
 from benchfleet.benchmarks.base import Inputs, Log, RunSpec, Score, Task, Worker
+from benchfleet.benchmarks.calibration import CalibrationError
 from benchfleet.benchmarks.entry import ModelEntry
 from benchfleet.benchmarks.generated import SyntheticPair
 from benchfleet.benchmarks.imagenet import official, scorer
 from benchfleet.benchmarks.imagenet.dataset import VAL_MAP, ImageNetVal
 from benchfleet.benchmarks.sources import source
 from benchfleet.data.samples import SampleFile
+
+CALIBRATION_SEED = 2024  # the generated val set's is 2023
 
 
 class ImageNetTask(Task):
@@ -55,6 +59,27 @@ class ImageNetTask(Task):
     def worker(self, args: dict, backend: Backend) -> Worker:
         return _ImageWorker(args, backend)
 
+    def calibration_feeds(self, spec: RunSpec, inputs: Inputs, names: tuple[str, ...],
+                          log: Log) -> Iterator[dict[str, np.ndarray]]:
+        """The named ImageNet val images from the dataset folder; with a generated dataset, generated images of
+        those names (made once in the cache, labelled synthetic like the rest)."""
+        from benchfleet.benchmarks.imagenet.preprocess import preprocess, read_bgr
+
+        root = inputs.data_dir
+        if inputs.provenance.get("synthetic"):
+            root = _synthetic_calibration(spec.cache_path(), names, log)
+        missing = [n for n in names if not (root / n).is_file()]
+        if missing:
+            raise CalibrationError(f"calibration: {len(missing)} of the {len(names)} calibration images are not in "
+                                   f"{root} (e.g. {missing[0]}); they are ImageNet 2012 val images: point --dataset "
+                                   "at the whole val folder (50,000 images), or use --calibration-list with the "
+                                   "ones you have")
+        for name in names:
+            x = preprocess(read_bgr(root / name), inputs.args["scale"])
+            if inputs.args["layout"] == "nhwc":
+                x = x.transpose(1, 2, 0)
+            yield {inputs.args["input"]: np.ascontiguousarray(x[None], dtype=np.float32)}
+
     def score(self, inputs: Inputs, entries: list[dict]) -> Score:
         labels = np.asarray(inputs.scoring["labels"])
         value, good, total = scorer.score_imagenet(entries, labels)
@@ -82,6 +107,29 @@ class _ImageWorker(Worker):
         top = out.argmax(axis=1) if self.args["argmax"] else out[:, 0]
         labels = (top - self.args["label_offset"]).astype(np.float32)
         return [labels[k:k + 1] for k in range(len(samples))]
+
+
+def _synthetic_calibration(cache: Path, names: tuple[str, ...], log: Log) -> Path:
+    """Generated pictures named as the calibration list names them (another seed than the generated val set's)."""
+    import hashlib
+
+    from benchfleet.benchmarks.imagenet import images
+    from benchfleet.cachelock import code_version, locked
+
+    version = code_version("benchfleet.benchmarks.imagenet.images", "benchfleet.benchmarks.generated")
+    key = hashlib.sha256(f"{CALIBRATION_SEED}\n{version}\n".encode() + "\n".join(names).encode()).hexdigest()[:16]
+    root = cache / "imagenet-calibration-synthetic" / key
+    done = root / ".complete"
+    with locked(root):
+        if not done.is_file():
+            log(f"generating {len(names)} synthetic calibration images (named as the official list names them) "
+                f"in {root}")
+            root.mkdir(parents=True, exist_ok=True)
+            rng = np.random.default_rng(CALIBRATION_SEED)
+            for name in names:
+                images.generate_image(rng).save(root / name, "JPEG", quality=90)
+            done.write_text("synthetic: generated pictures, NOT ImageNet\n")
+    return root
 
 
 TASK = ImageNetTask()
