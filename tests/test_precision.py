@@ -127,4 +127,36 @@ def test_the_int8_model_is_built_once_per_fingerprint_and_a_run_states_what_was_
         m["weight_transformations"] and "synthetic" in m["weight_transformations"]
     readme = (mj.parent / "README.md").read_text()
     assert "Precision int8 (`--precision int8`): post-training static quantization (QDQ)" in readme
-    assert mj.stem.endswith("-int8") or "-int8" in mj.name  # the implementation name says the precision
+    assert mj.name == "Int8_CPU_benchfleet-onnxruntime-cpu-int8_SingleStream.json"  # the implementation says int8
+
+
+def test_a_sweep_runs_int8_where_it_can_and_says_so_and_refuses_a_system_where_nothing_can():
+    from benchfleet.sweep.schema import SweepError, parse
+
+    base = {"submitter": "Lab", "systems": [{"name": "lab", "hosts": ["h1"]}], "defaults": {"precision": "int8"}}
+    sweep = parse({**base, "benchmarks": ["resnet50", "bert-99"], "devices": ["cpu"]})
+    (system,) = sweep.systems
+    assert sweep.harness_spec(system, "resnet50", "onnxruntime", "cpu", "closed").precision == "int8"
+    assert sweep.harness_spec(system, "bert-99", "onnxruntime", "cpu", "closed").precision == "fp32"
+    with pytest.raises(SweepError, match=r"defaults.precision: system 'lab': int8 needs the benchmark's official "
+                                         r"calibration list"):
+        parse({**base, "benchmarks": ["bert-99"]})
+    with pytest.raises(SweepError, match=r"defaults.precision: fp16 is for cuda; system 'lab' runs pytorch on the "
+                                         r"cpu too"):
+        parse({**base, "defaults": {"precision": "fp16"}, "backends": ["pytorch"], "devices": ["cpu", "cuda"]})
+    with pytest.raises(SweepError, match=r"defaults.calibration_count: 600 is out of range; allowed 1 to 500"):
+        parse({**base, "defaults": {"precision": "int8", "calibration_count": 600}})
+
+
+def test_a_hostile_quantization_record_does_not_stop_the_tree(recorded_run, tmp_path):
+    """A host's harness.json says int8 with a record of the wrong shape and a sample count no list holds: the
+    tree is written, and states benchfleet's own sentence without the host's values."""
+    meta = json.loads((recorded_run / "harness.json").read_text())
+    meta["backend"]["precision"] = "int8"
+    meta["spec"]["precision"] = "int8"
+    meta["quantization"] = {"calibration": {"official_list": [], "samples": 10 ** 400, "synthetic": "yes"}}
+    (recorded_run / "harness.json").write_text(json.dumps(meta))
+    write_tree(tmp_path / "tree", "TestOrg", [SystemRun("Hostile_CPU", system_description(), recorded_run)])
+    texts = [json.loads(p.read_text())["weight_transformations"]
+             for p in (tmp_path / "tree").glob("*/TestOrg/measurements/Hostile_CPU/*/*/*.json")]
+    assert texts and all(t.endswith("calibrated on samples of an official MLCommons calibration list") for t in texts)

@@ -207,9 +207,9 @@ def _run_arguments(r: argparse.ArgumentParser) -> None:
                    help="inference backend: onnxruntime (default), pytorch (the same ONNX file run by torch), "
                         "tensorflow or tflite")
     r.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16", "int8"],
-                   help="fp32 (default); pytorch: fp16 (cuda) or bf16; onnxruntime on the cpu: int8, a model "
-                        "quantized once per host on the benchmark's official MLCommons calibration list (ResNet50 "
-                        "and the other ImageNet models), refused if its accuracy misses the target")
+                   help="fp32 (default); pytorch: fp16 (cuda) or bf16; onnxruntime on the cpu: int8 (ResNet50), a "
+                        "model quantized once per host on the benchmark's official MLCommons calibration list, "
+                        "refused if its accuracy misses the target")
     r.add_argument("--calibration-count", type=int, default=0,
                    help="int8: calibrate on the official list's first N samples (default: all 500)")
     r.add_argument("--device", default="cpu", choices=["cpu", "cuda"])

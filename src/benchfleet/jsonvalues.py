@@ -7,9 +7,13 @@ import math
 
 def number(value: object) -> float | None:
     """``value`` as a float when it is a finite JSON number (not a bool), else None."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        f = float(value)
+    except OverflowError:  # an int of hundreds of digits
+        return None
+    return f if math.isfinite(f) else None
 
 
 def number_as_is(value: object) -> int | float | None:

@@ -68,6 +68,10 @@ def quantize_int8(src: Path, dst: Path, feeds: Iterable[dict[str, np.ndarray]]) 
     tmp = dst.with_name(dst.name + ".part")
     named = dst.with_name(dst.name + ".named.onnx")
     keep = _named_with_tail(src, named)
+    if not keep:
+        named.unlink(missing_ok=True)
+        raise ValueError(f"precision: {src.name} has no fully connected layer (MatMul/Gemm), which benchfleet's int8 "
+                         "path keeps fp32 (it quantizes classifiers); run this model in fp32")
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # the quantizer warns on the root logger about every bias it folds

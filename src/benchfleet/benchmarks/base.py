@@ -114,5 +114,10 @@ class Task:
         ``calibration.OFFICIAL`` implement it."""
         raise NotImplementedError(f"{self.name} has no calibration reader")
 
+    def calibration_identity(self, spec: RunSpec, inputs: Inputs, names: tuple[str, ...], log: Log) -> list:
+        """JSON values that change whenever the tensors ``calibration_feeds`` would give change (input files,
+        preprocessing code): a quantized model's cache key holds them."""
+        raise NotImplementedError(f"{self.name} has no calibration reader")
+
     def has_scoring_files(self, folder: Path) -> bool:
         return all((folder / n).is_file() for n in self.scoring_names)

@@ -3,8 +3,8 @@
 MLCommons publishes, per benchmark, the list of dataset samples calibration may use (``calibration/`` in
 mlcommons/inference). benchfleet ships the lists of the benchmarks it quantizes (in each benchmark folder's
 ``calibration/``, byte for byte with their SHA-256 below) and calibrates on one of them or on a part of one
-(``--calibration-list FILE``, ``--calibration-count N``); a list naming any sample outside the official ones is
-refused before anything is built, with the samples it named. What was used is recorded (``Calibration.record``)
+(the harness spec's ``calibration_list``, ``--calibration-count N``); a list naming any sample outside the official
+ones is refused before anything is built, with the samples it named. What was used is recorded (``Calibration.record``)
 for the system description and the measurements README.
 """
 
@@ -100,11 +100,13 @@ def choose(task: str, given: Path | None = None, count: int | None = None) -> Ca
         if not names:
             raise CalibrationError(f"calibration_list: {given} names no sample")
         if len(set(names)) != len(names):
-            twice = next(n for n in names if names.count(n) > 1)
+            seen: set[str] = set()
+            twice = next(n for n in names if n in seen or seen.add(n))
             raise CalibrationError(f"calibration_list: {given} names {twice!r} twice; name each sample once")
         best, outside = None, None
         for official in lists:
-            extra = [n for n in names if n not in set(official.names())]
+            listed = set(official.names())
+            extra = [n for n in names if n not in listed]
             if not extra:
                 best = official
                 break
@@ -115,7 +117,7 @@ def choose(task: str, given: Path | None = None, count: int | None = None) -> Ca
             raise CalibrationError(
                 f"calibration_list: {given} names {len(outside)} sample(s) outside every official {task} calibration "
                 f"list ({shown}); the closed division calibrates only on one official list "
-                f"({', '.join(o.origin for o in lists)}): remove them, or leave --calibration-list out")
+                f"({', '.join(o.origin for o in lists)}): remove them, or calibrate on the official list itself")
         official = best
     if count is not None:
         if not 0 < count <= len(names):

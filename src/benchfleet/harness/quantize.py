@@ -1,6 +1,7 @@
 """The INT8 model a run with ``precision: int8`` measures: built once per host from the fp32 model, calibrated on
 the benchmark's official calibration list (or a part of one), and cached under a fingerprint of everything that
-makes it (the fp32 file, the calibration samples, the method, ONNX Runtime's version, the quantizing code). A
+makes it (the fp32 file, the calibration samples and the files and preprocessing they come from, the method, ONNX
+Runtime's version, the quantizing code). A
 changed fingerprint builds a new one; the record beside it says what was done, for the system description and
 the measurements README.
 """
@@ -20,13 +21,13 @@ from benchfleet.digest import file_digest
 RECORD = "quantization.json"
 
 
-def fingerprint(model_sha256: str, cal: Calibration, preprocessing: str, onnxruntime_version: str) -> str:
+def fingerprint(model_sha256: str, cal: Calibration, inputs_identity: list, onnxruntime_version: str) -> str:
     return hashlib.sha256(json.dumps({
-        "model": model_sha256, "samples": cal.digest(), "preprocessing": preprocessing,
+        "model": model_sha256, "samples": cal.digest(), "inputs": inputs_identity,
         "method": ort_quant.METHOD, "onnxruntime": onnxruntime_version,
         "code": code_version("benchfleet.backends.ort_quant", "benchfleet.harness.quantize",
                              f"benchfleet.benchmarks.{cal.task}.task"),
-    }, sort_keys=True).encode()).hexdigest()
+    }, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def ensure_int8(task: Task, spec, inputs: Inputs, log: Log) -> tuple[Path, dict]:
@@ -36,13 +37,16 @@ def ensure_int8(task: Task, spec, inputs: Inputs, log: Log) -> tuple[Path, dict]
     given = Path(spec.calibration_list).expanduser() if spec.calibration_list else None
     cal = choose(task.name, given, spec.calibration_count)
     model_sha = file_digest(inputs.model_path)
-    fp = fingerprint(model_sha, cal, str(inputs.args.get("scale", "")), onnxruntime.__version__)
+    fp = fingerprint(model_sha, cal, task.calibration_identity(spec, inputs, cal.names, log), onnxruntime.__version__)
     entry = spec.cache_path() / "quantized" / f"{Path(inputs.model_path).stem}-int8-{fp[:16]}"
     model, record_path = entry / "model.int8.onnx", entry / RECORD
     with locked(entry):
         if model.is_file() and record_path.is_file():
-            record = json.loads(record_path.read_text())
-            if record.get("fingerprint") == fp:
+            try:
+                record = json.loads(record_path.read_text())
+            except (OSError, ValueError):
+                record = {}  # a record cut short (a build stopped): built again
+            if isinstance(record, dict) and record.get("fingerprint") == fp:
                 log(f"int8: reusing the quantized model {model} (calibrated on {cal.record()['samples']} samples "
                     f"of {cal.official.origin})")
                 return model, record

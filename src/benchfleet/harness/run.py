@@ -382,7 +382,7 @@ class Harness:
         if value < target:
             raise RuntimeError(f"precision int8: the quantized model's {metric} is {value:.4f}, below "
                                f"{self.bench.name}'s target {target:.4f}; it is refused, not submitted (run fp32, "
-                               "or calibrate on another official list with --calibration-list)")
+                               "or calibrate on more of the official list: --calibration-count)")
         self.log(f"[{scenario}] int8 accuracy {value:.4f} meets the target {target:.4f}")
 
     def _checkpoint(self, result: dict) -> None:

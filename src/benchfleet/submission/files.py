@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 
 RESULTS = "results.json"  # a benchfleet run directory's summary, one row per result
+RESULTS_MAX_BYTES = 50 << 20  # as the tree's files
 
 
 class TreeFileError(ValueError):
@@ -25,8 +26,11 @@ def submission_root(path: Path) -> Path:
 def run_results(path: Path) -> dict[tuple[str, str, str], dict]:
     """(system, benchmark, scenario) -> that result's row in benchfleet run directory ``path``'s results.json (which
     a tree alone has not: nothing). Rows come as written: a reader takes the fields it needs, each checked."""
+    f = path / RESULTS
     try:
-        data = json.loads((path / RESULTS).read_text()) if (path / RESULTS).is_file() else {}
+        if f.is_symlink() or not f.is_file() or f.stat().st_size > RESULTS_MAX_BYTES:
+            return {}  # a link or a file no run writes: read nothing
+        data = json.loads(f.read_text())
     except (OSError, ValueError):
         return {}
     rows = data.get("results") if isinstance(data, dict) else None

@@ -94,21 +94,25 @@ def _measurement_json(meta: HarnessResult, cell: dict) -> dict:
 
 
 def _quantized(meta: HarnessResult) -> str:
-    """How an int8 result's model was made, in a sentence ('' for other precisions). The host's record is read
-    only for what benchfleet itself knows: an official list it ships, a sample count, the method it uses."""
-    if meta.value("backend.precision") != "int8" or not isinstance(meta.quantization, dict):
+    """How an int8 result's model was made, in a sentence ('' for other precisions). The sentence is benchfleet's
+    own; of the host's record only an official list benchfleet ships and a sample count within it are taken (a host
+    may send anything: another type, a huge number), else the sentence says less."""
+    if meta.value("backend.precision") != "int8":
         return ""
     from benchfleet.backends.ort_quant import METHOD
     from benchfleet.benchmarks.calibration import OFFICIAL
 
-    cal = meta.quantization.get("calibration") if isinstance(meta.quantization.get("calibration"), dict) else {}
-    origins = {o.origin for lists in OFFICIAL.values() for o in lists}
-    origin = cal.get("official_list") if cal.get("official_list") in origins else "an official calibration list"
-    n = cal.get("samples") if isinstance(cal.get("samples"), int) and not isinstance(cal.get("samples"), bool) \
-        else "unknown"
+    record = meta.quantization if isinstance(meta.quantization, dict) else {}
+    cal = record.get("calibration") if isinstance(record.get("calibration"), dict) else {}
+    lists = {o.origin: o for group in OFFICIAL.values() for o in group}
+    given = cal.get("official_list")
+    official = lists.get(given) if isinstance(given, str) else None
+    n = cal.get("samples")
+    count = f"{n} samples" if official and isinstance(n, int) and not isinstance(n, bool) \
+        and 0 < n <= len(official.names()) else "samples"
+    where = f"MLCommons' calibration/{official.origin}" if official else "an official MLCommons calibration list"
     return (f"post-training static quantization ({METHOD['format']}): weights {METHOD['weights']}; activations "
-            f"{METHOD['activations']}; fp32: {METHOD['kept_fp32']}; calibrated on {n} samples of MLCommons' "
-            f"calibration/{origin}"
+            f"{METHOD['activations']}; fp32: {METHOD['kept_fp32']}; calibrated on {count} of {where}"
             + (" (generated pictures of those names: synthetic)" if cal.get("synthetic") is True else ""))
 
 

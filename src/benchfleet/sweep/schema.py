@@ -319,8 +319,10 @@ class SweepFile(BaseModel):
         return self
 
     def _precisions(self) -> None:
-        """A precision other than fp32 applies to the cells whose backend and device run it (PRECISION_BACKENDS);
-        a system that runs none of them has asked for nothing."""
+        """A precision other than fp32 applies to the cells whose backend, device and benchmark run it
+        (PRECISION_BACKENDS; int8: a benchmark whose official calibration list ships): the system's other cells run
+        fp32, as each cell's record and tree say; a system none of whose cells runs it is refused. fp16 on a cpu
+        pytorch cell is refused (bf16 is the cpu's half precision)."""
         for i, system in enumerate(self.systems):
             own = "precision" in system.overrides.model_fields_set
             precision = system.overrides.precision if own else self.defaults.precision
@@ -337,6 +339,9 @@ class SweepFile(BaseModel):
             backends = system.backends or self.backends
             devices = system.devices or self.devices
             runs = PRECISION_BACKENDS[precision]
+            if precision == "fp16" and "pytorch" in backends and "cpu" in devices:
+                raise _FieldError(where, f"fp16 is for cuda; system {system.name!r} runs pytorch on the cpu too; "
+                                         "use bf16 there, or use device cuda")
             if not any(b in runs for b in backends):
                 names = " or ".join(runs)
                 raise _FieldError(where, f"{precision} applies to backend {names} only; system {system.name!r} "
@@ -344,9 +349,6 @@ class SweepFile(BaseModel):
             problems = [_precision_problem(precision, bench, b, d) for bench in self.benchmarks
                         for b in backends if b in runs for d in devices]
             if all(problems):
-                if precision == "fp16":
-                    raise _FieldError(where, f"fp16 is for cuda; system {system.name!r} runs pytorch on the cpu "
-                                             "too; use bf16 there, or use device cuda")
                 raise _FieldError(where, f"system {system.name!r}: {problems[0]}")
 
     def scenario_list(self) -> list[str] | None:

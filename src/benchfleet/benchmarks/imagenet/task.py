@@ -65,6 +65,25 @@ class ImageNetTask(Task):
         those names (made once in the cache, labelled synthetic like the rest)."""
         from benchfleet.benchmarks.imagenet.preprocess import preprocess, read_bgr
 
+        root = self._calibration_root(spec, inputs, names, log)
+        for name in names:
+            x = preprocess(read_bgr(root / name), inputs.args["scale"])
+            if inputs.args["layout"] == "nhwc":
+                x = x.transpose(1, 2, 0)
+            yield {inputs.args["input"]: np.ascontiguousarray(x[None], dtype=np.float32)}
+
+    def calibration_identity(self, spec: RunSpec, inputs: Inputs, names: tuple[str, ...], log: Log) -> list:
+        """What the calibration tensors are made from: each image file (path, size, modification time) and the
+        preprocessing's version (its code, OpenCV's, the kind)."""
+        from benchfleet.benchmarks.imagenet.preprocess import preprocess_version
+        from benchfleet.benchmarks.sources import made_from
+
+        root = self._calibration_root(spec, inputs, names, log)
+        return [preprocess_version(inputs.args["scale"]),
+                *made_from([root / n for n in names], "benchfleet.benchmarks.imagenet.task")]
+
+    @staticmethod
+    def _calibration_root(spec: RunSpec, inputs: Inputs, names: tuple[str, ...], log: Log) -> Path:
         root = inputs.data_dir
         if inputs.provenance.get("synthetic"):
             root = _synthetic_calibration(spec.cache_path(), names, log)
@@ -72,13 +91,9 @@ class ImageNetTask(Task):
         if missing:
             raise CalibrationError(f"calibration: {len(missing)} of the {len(names)} calibration images are not in "
                                    f"{root} (e.g. {missing[0]}); they are ImageNet 2012 val images: point --dataset "
-                                   "at the whole val folder (50,000 images), or use --calibration-list with the "
-                                   "ones you have")
-        for name in names:
-            x = preprocess(read_bgr(root / name), inputs.args["scale"])
-            if inputs.args["layout"] == "nhwc":
-                x = x.transpose(1, 2, 0)
-            yield {inputs.args["input"]: np.ascontiguousarray(x[None], dtype=np.float32)}
+                                   "at the whole val folder (50,000 images), or lower --calibration-count to the "
+                                   "first ones of the list you have")
+        return root
 
     def score(self, inputs: Inputs, entries: list[dict]) -> Score:
         labels = np.asarray(inputs.scoring["labels"])
