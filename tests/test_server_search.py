@@ -120,3 +120,45 @@ def test_the_floor_is_probed_once_and_never_passed():
     search = find_server_target(low, 80.0, floor_qps=33.1)
     assert [p.target_qps for p in search.probes] == [64.0, 33.1]
     assert search.best_qps is None and search.stopped == "no VALID target down to 33.1 queries/s"
+
+
+class Pocketed(Simulated):
+    """A monotonic system but for a band of targets (``pocket``, as shares of its best) that is INVALID: LoadGen's
+    fixed arrival schedule holds a burst there (bench/RESULTS.md, fifth tuning run: 181 INVALID, 195 and 209 VALID)."""
+
+    def __init__(self, pocket: tuple[float, float], *args):
+        super().__init__(*args)
+        self.pocket = (pocket[0] * self.best(), pocket[1] * self.best())
+
+    def __call__(self, qps: float) -> Probe:
+        p = super().__call__(qps)
+        if self.pocket[0] <= qps <= self.pocket[1]:
+            return Probe(qps, False, p.achieved_qps, self.bound_ms * 1.1)
+        return p
+
+
+@pytest.mark.parametrize("pocket, estimate", [
+    ((0.62, 0.70), 400.0),   # the bracket's second probe (160) falls in it
+    ((0.62, 0.72), 100.0),   # the same pocket, reached from below
+    ((0.86, 0.90), 4000.0),  # a tenfold over-estimate halving into it (200)
+])
+def test_a_pocket_of_invalid_targets_below_the_best_is_climbed_past(pocket, estimate):
+    system = Pocketed(pocket, 400.0, 4.0, 15.0)
+    search = find_server_target(system, estimate)
+    assert len(search.probes) <= MAX_PROBES
+    hit = [p.target_qps for p in search.probes if system.pocket[0] <= p.target_qps <= system.pocket[1]]
+    assert hit and not any(p.valid for p in search.probes if p.target_qps in hit)  # the search ran into the pocket
+    assert search.best_qps is not None and system.best() * 0.9 <= search.best_qps <= system.best(), (
+        search.best_qps, system.best(), search)
+    assert "a higher target was VALID" in search.stopped and f"past INVALID {min(hit):.3f}" in search.stopped
+
+
+def test_a_monotonic_system_gets_two_probes_above_its_bound_and_keeps_the_bisection_s_answer():
+    system = Simulated(400.0, 4.0, 15.0)
+    search = find_server_target(system, 400.0)
+    last_invalid = min(p.target_qps for p in search.probes if not p.valid)
+    assert [p.target_qps for p in search.probes[-2:]] == [pytest.approx(last_invalid * 1.1, abs=2e-3),
+                                                          pytest.approx(last_invalid * 1.2, abs=2e-3)]
+    assert not any(p.valid for p in search.probes[-2:])
+    assert search.stopped.endswith("and INVALID 10% and 20% above it too")
+    assert search.best_qps == max(p.target_qps for p in search.probes if p.valid)

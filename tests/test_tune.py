@@ -101,9 +101,30 @@ def test_a_close_call_is_measured_again_with_longer_interleaved_runs_and_their_m
     assert len([t for t in rec.trials if t.runoff]) == 1  # the runoff ends at its first failed run
     runs = iter(range(100))
     rec = tune.walk("Offline", lambda t, b: tune.Trial(t, b, short[(t, b)]), [1, 2], [1, 4, 8, 16, 32], 8,
-                    out_of_budget=lambda: next(runs) >= 9,  # 6 short runs, then 3 of the runoff's 4
+                    out_of_budget=lambda: next(runs) >= 10,  # 7 short runs, then 3 of the runoff's 4
                     remeasure=lambda t, b: tune.Trial(t, b, 1000.0 if b == 32 else 1.0))
     assert (rec.batch, rec.metric) == (16, 798.0) and "budget spent during the runoff" in rec.stopped
+
+
+def test_the_batch_is_chosen_among_one_pass_at_the_best_threads_the_default_batch_measured_again():
+    """The threads pass measured 2 threads at batch 8 at a lucky moment (900); measured again in the batch pass it
+    gives 700, below batch 16's 798: 16 is kept, not the threads pass's fluke. A runoff takes the pass's two best."""
+    runs = {(1, 8): iter([400.0]), (2, 8): iter([900.0, 700.0]), (2, 1): iter([300.0]), (2, 4): iter([600.0]),
+            (2, 16): iter([798.0]), (2, 32): iter([760.0])}
+    rec = tune.walk("Offline", lambda t, b: tune.Trial(t, b, next(runs[(t, b)])), [1, 2], [1, 4, 8, 16, 32], 8)
+    assert [(t.threads, t.batch) for t in rec.trials] == [(1, 8), (2, 8), (2, 1), (2, 4), (2, 8), (2, 16), (2, 32)]
+    assert (rec.threads, rec.batch, rec.metric) == (2, 16, 798.0)
+    again: list[tuple[int, int]] = []
+    runs = {(1, 8): iter([400.0]), (2, 8): iter([900.0, 700.0]), (2, 1): iter([300.0]), (2, 4): iter([600.0]),
+            (2, 16): iter([798.0]), (2, 32): iter([760.0])}
+
+    def remeasure(t: int, b: int) -> tune.Trial:
+        again.append((t, b))
+        return tune.Trial(t, b, 700.0)
+
+    tune.walk("Offline", lambda t, b: tune.Trial(t, b, next(runs[(t, b)])), [1, 2], [1, 4, 8, 16, 32], 8,
+              remeasure=remeasure)
+    assert again == [(2, 16), (2, 32), (2, 32), (2, 16)]  # not the threads pass's 900 at batch 8
 
 
 def _entry(version: str = "1.32.0", threads: int = 16) -> dict:

@@ -3,8 +3,9 @@
 Offline keeps the threads and batch with the highest throughput (and asks LoadGen for that throughput);
 SingleStream and MultiStream keep the threads with the lowest percentile latency (MultiStream's batch is its
 samples per query); Server takes Offline's threads where Offline was tuned, and its target is searched by
-``server_search``. The grid is walked one axis at a time: threads at the default batch, then batches at the best
-threads (a handful of runs instead of their product). When the runner-up is within ``RUNOFF_MARGIN`` of the best,
+``server_search``. The grid is walked one axis at a time: threads at the default batch, then every batch (the default
+one again) at the best threads (a handful of runs instead of their product); the batch is chosen among the runs of
+that second pass. When the runner-up of that pass is within ``RUNOFF_MARGIN`` of the best,
 a short run cannot tell them apart (two seconds on a shared host drift by that much), so both are measured again with
 longer runs, interleaved (A B B A: a machine drifting during the runoff favours neither), and the better mean is kept.
 Every trial is kept, so the record says how the settings were found. A budget (seconds) stops the walk early with
@@ -102,7 +103,7 @@ class BudgetSpent(Exception):
 def walk(scenario: str, measure: Callable[[int, int], Trial], threads: list[int], batches: list[int],
          default_batch: int, out_of_budget: Callable[[], bool] = lambda: False,
          remeasure: Callable[[int, int], Trial] | None = None) -> Tuned:
-    """Threads at ``default_batch``, then ``batches`` at the best threads; the best trial's settings. With
+    """Threads at ``default_batch``, then every one of ``batches`` at the best threads; the best of that pass. With
     ``remeasure`` (a longer run), a runner-up within ``RUNOFF_MARGIN`` of the best is measured again beside it."""
     unit, higher = GOALS[scenario]
     result = Tuned(scenario, threads[-1], default_batch, unit=unit)
@@ -115,10 +116,10 @@ def walk(scenario: str, measure: Callable[[int, int], Trial], threads: list[int]
     best: Trial | None = None
     seen: dict[tuple[int, int], Trial] = {}
 
-    def run(t: int, b: int) -> None:
+    def run(t: int, b: int, again: bool = False) -> Trial | None:
         nonlocal best
-        if (t, b) in seen:
-            return
+        if (t, b) in seen and not again:
+            return None
         if out_of_budget():
             raise BudgetSpent
         trial = measure(t, b)
@@ -126,16 +127,27 @@ def walk(scenario: str, measure: Callable[[int, int], Trial], threads: list[int]
         result.trials.append(trial)
         if better(trial, best):
             best = trial
+        return trial
 
     try:
         for t in threads:
             run(t, default_batch)
         if best is not None and len(batches) > 1:
-            for b in batches:
-                run(best.threads, b)
+            # every batch at the best threads, the default batch measured again beside the others: its threads-pass
+            # run was taken at another moment (a drifting machine), and the batch is chosen among runs of one pass
+            pass_trials = [r for b in batches if (r := run(best.threads, b, again=True)) is not None]
+            pass_best = None
+            for r in pass_trials:
+                if better(r, pass_best):
+                    pass_best = r
+            if pass_best is not None:
+                best = pass_best
+            candidates = pass_trials
+        else:
+            candidates = list(seen.values())
         result.stopped = f"{len(result.trials)} short runs over the grid"
         if remeasure is not None and best is not None:
-            best = _runoff(best, list(seen.values()), remeasure, better, out_of_budget, result)
+            best = _runoff(best, candidates, remeasure, better, out_of_budget, result)
     except BudgetSpent:
         result.stopped = f"tuning budget spent after {len(result.trials)} short runs; the best so far is kept"
     if best is None:
