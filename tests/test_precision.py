@@ -20,6 +20,7 @@ from tests.test_trust_input import NO_INVENTORY, cli, refused
 from tests.treeparts import system_description
 
 OPTION_1, OPTION_2 = calibration.OFFICIAL["imagenet"]
+(BERT_FEATURES,) = calibration.OFFICIAL["squad"]
 
 
 def test_the_shipped_lists_are_the_published_ones_and_the_default_is_the_first():
@@ -30,6 +31,9 @@ def test_the_shipped_lists_are_the_published_ones_and_the_default_is_the_first()
     assert cal.official is OPTION_1 and list(cal.names) == OPTION_1.names()
     assert choose("imagenet", count=16).names == tuple(OPTION_1.names()[:16])
     assert cal.record()["official_list_url"].endswith("/calibration/ImageNet/cal_image_list_option_1.txt")
+    bert = BERT_FEATURES.names()  # 100 indices into dev-v1.1.json's 10,833 features
+    assert len(bert) == 100 and bert[:3] == ["4547", "9556", "2033"] and max(map(int, bert)) < 10833
+    assert choose("squad").official is BERT_FEATURES
 
 
 def test_a_list_with_one_image_outside_the_official_lists_is_refused(tmp_path):
@@ -68,8 +72,8 @@ def test_each_precision_a_backend_device_or_benchmark_cannot_run_is_refused_up_f
         (dict(precision="int8", device="cuda"), "precision: int8 on onnxruntime runs on cpu only"),
         (dict(precision="int8", backend="tflite", benchmark="mobilenet-v1-1.0-224-tflite"),
          "precision: int8 applies to backend onnxruntime only; tflite runs the model file's fp32"),
-        (dict(precision="int8", benchmark="bert-99"), "precision: int8 needs the benchmark's official calibration "
-                                                      "list, and benchfleet ships those of imagenet"),
+        (dict(precision="int8", benchmark="dlrm-v2-99"), "precision: int8 needs the benchmark's official calibration "
+                                                         "list, and benchfleet ships those of imagenet, squad"),
         (dict(precision="bf16"), "precision: bf16 applies to backend pytorch only"),
         (dict(calibration_count=5), "calibration_count: calibrates a quantized model: it applies with precision "
                                     "int8 only"),
@@ -81,7 +85,7 @@ def test_each_precision_a_backend_device_or_benchmark_cannot_run_is_refused_up_f
     refused(cli("run", "--precision", "int8", "--backend", "pytorch", "--inventory", NO_INVENTORY,
                 "--runs-dir", str(tmp_path / "runs")),
             "--precision: int8 applies to --backend onnxruntime only", "use --backend onnxruntime")
-    refused(cli("run", "--precision", "int8", "--benchmark", "bert-99", "--inventory", NO_INVENTORY,
+    refused(cli("run", "--precision", "int8", "--benchmark", "dlrm-v2-99", "--inventory", NO_INVENTORY,
                 "--runs-dir", str(tmp_path / "runs")), "int8 needs the benchmark's official calibration list")
     refused(cli("run", "--calibration-count", "9", "--inventory", NO_INVENTORY, "--runs-dir", str(tmp_path / "runs")),
             "--calibration-count: ", "precision int8 only")
@@ -134,13 +138,14 @@ def test_a_sweep_runs_int8_where_it_can_and_says_so_and_refuses_a_system_where_n
     from benchfleet.sweep.schema import SweepError, parse
 
     base = {"submitter": "Lab", "systems": [{"name": "lab", "hosts": ["h1"]}], "defaults": {"precision": "int8"}}
-    sweep = parse({**base, "benchmarks": ["resnet50", "bert-99"], "devices": ["cpu"]})
+    sweep = parse({**base, "benchmarks": ["resnet50", "bert-99", "3d-unet-99"], "devices": ["cpu"]})
     (system,) = sweep.systems
     assert sweep.harness_spec(system, "resnet50", "onnxruntime", "cpu", "closed").precision == "int8"
-    assert sweep.harness_spec(system, "bert-99", "onnxruntime", "cpu", "closed").precision == "fp32"
+    assert sweep.harness_spec(system, "bert-99", "onnxruntime", "cpu", "closed").precision == "int8"
+    assert sweep.harness_spec(system, "3d-unet-99", "onnxruntime", "cpu", "closed").precision == "fp32"
     with pytest.raises(SweepError, match=r"defaults.precision: system 'lab': int8 needs the benchmark's official "
                                          r"calibration list"):
-        parse({**base, "benchmarks": ["bert-99"]})
+        parse({**base, "benchmarks": ["3d-unet-99"]})
     with pytest.raises(SweepError, match=r"defaults.precision: fp16 is for cuda; system 'lab' runs pytorch on the "
                                          r"cpu too"):
         parse({**base, "defaults": {"precision": "fp16"}, "backends": ["pytorch"], "devices": ["cpu", "cuda"]})
@@ -160,3 +165,135 @@ def test_a_hostile_quantization_record_does_not_stop_the_tree(recorded_run, tmp_
     texts = [json.loads(p.read_text())["weight_transformations"]
              for p in (tmp_path / "tree").glob("*/TestOrg/measurements/Hostile_CPU/*/*/*.json")]
     assert texts and all(t.endswith("calibrated on samples of an official MLCommons calibration list") for t in texts)
+
+
+def test_bert_int8_calibrates_on_the_official_feature_list_and_is_gated_on_its_f1(cache_dir, tmp_path):
+    """The generated BERT quantized on generated features standing in for the official list's first 8 indices (a
+    generated set has no dev-v1.1.json features): a list with one index outside the official one is refused; the
+    int8 model answers the generated questions (F1 against the fp32 model's answers) and its tree says int8; a real
+    dev set too short for an index is refused naming it."""
+    from benchfleet.benchmarks.squad.task import TASK as SQUAD
+
+    mine = tmp_path / "features.txt"
+    mine.write_text("\n".join([*BERT_FEATURES.names()[:5], "10"]) + "\n")
+    assert "10" not in BERT_FEATURES.names()
+    with pytest.raises(CalibrationError, match=r"names 1 sample\(s\) outside every official squad calibration list "
+                                               r"\('10'\)"):
+        choose("squad", mine)
+    spec = tiny_spec(cache_dir, benchmark="bert-99", dataset_count=24, synthetic_width=16, precision="int8",
+                     calibration_count=8, division="closed", threads=1, only=["SingleStream"])
+    inputs = SQUAD.resolve(spec, lambda m: None)
+    feeds = list(SQUAD.calibration_feeds(spec, inputs, choose("squad", count=8).names, lambda m: None))
+    assert len(feeds) == 8 and set(feeds[0]) == set(inputs.args["inputs"])
+    assert all(v.shape == (1, 384) and v.dtype.name == "int64" for f in feeds for v in f.values())
+    assert len({f[inputs.args["inputs"][0]].tobytes() for f in feeds}) == 8  # eight different questions
+    logs: list[str] = []
+    model, record = quantize.ensure_int8(SQUAD, spec, inputs, logs.append)
+    assert record["calibration"]["official_list"] == "SQuAD-v1.1/bert_calibration_features.txt"
+    assert record["calibration"]["samples"] == 8 and record["calibration"]["synthetic"] is True
+    assert any("generated features" in m and "synthetic" in m for m in logs)
+    again, _ = quantize.ensure_int8(SQUAD, spec, inputs, logs.append)
+    assert again == model and logs[-1].startswith("int8: reusing the quantized model")
+
+    out = tmp_path / "bert-int8"
+    meta = Harness(spec, out, log=lambda m: None).run()
+    (ss,) = meta["scenarios"]
+    assert meta["backend"]["precision"] == "int8" and ss["accuracy"] >= 90.874 * 0.99  # gated before performance
+    assert record["method"]["quantized_ops"] == ["MatMul"]  # the encoder's and the head's products (task.py)
+    write_tree(tmp_path / "tree", "TestOrg", [SystemRun("Int8_CPU", system_description(), out)])
+    (mj,) = (tmp_path / "tree").glob("*/TestOrg/measurements/Int8_CPU/bert-99/SingleStream/*.json")
+    how = json.loads(mj.read_text())["weight_transformations"]
+    assert "operators quantized: MatMul" in how and "calibration/SQuAD-v1.1/bert_calibration_features.txt" in how
+    assert "(generated features standing in for those indices: synthetic)" in how
+
+    real = inputs.__class__(inputs.model_path, inputs.data_dir, {}, inputs.args, inputs.count, inputs.scoring_files)
+    with pytest.raises(CalibrationError, match=r"feature 4547 of the official list is not among the \d+ features"):
+        list(SQUAD.calibration_feeds(spec, real, ("4547",), lambda m: None))
+
+
+def test_a_compiler_applies_to_pytorch_only_and_is_refused_elsewhere_before_anything_runs(tmp_path):
+    from benchfleet.backends.registry import compiler_problem
+    from benchfleet.sweep.schema import SweepError, parse
+
+    assert compiler_problem("inductor", "pytorch") == "" and compiler_problem("none", "tflite") == ""
+    with pytest.raises(ValueError, match=r"compiler: inductor \(torch.compile\) applies to backend pytorch only; "
+                                         r"onnxruntime compiles its graph itself"):
+        HarnessSpec(compiler="inductor")
+    assert HarnessSpec(backend="pytorch", compiler="inductor").compiler == "inductor"
+    refused(cli("run", "--compiler", "inductor", "--inventory", NO_INVENTORY, "--runs-dir", str(tmp_path / "runs")),
+            "--compiler: inductor (torch.compile) applies to --backend pytorch only", "use --backend pytorch")
+    assert not (tmp_path / "runs").exists()
+    base = {"submitter": "Lab", "systems": [{"name": "lab", "hosts": ["h1"]}], "defaults": {"compiler": "inductor"}}
+    sweep = parse({**base, "benchmarks": ["resnet50"], "backends": ["onnxruntime", "pytorch"]})
+    (system,) = sweep.systems
+    assert sweep.harness_spec(system, "resnet50", "pytorch", "cpu", "open").compiler == "inductor"
+    assert sweep.harness_spec(system, "resnet50", "onnxruntime", "cpu", "open").compiler == "none"
+    with pytest.raises(SweepError, match=r"defaults.compiler: inductor \(torch.compile\) applies to backend pytorch "
+                                         r"only; system 'lab' runs onnxruntime"):
+        parse({**base, "benchmarks": ["resnet50"]})
+
+
+def _small_cnn(path) -> None:
+    """Conv, Relu, pooling and a fully connected layer: enough graph for torch.compile, small enough to compile in
+    seconds (the generated ResNet50 takes ~15 s a batch size on a cold cache here; bench/precision.py --compiled
+    measures it)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name) for name, shape in
+             (("w", (4, 3, 3, 3)), ("b", (4,)), ("fc", (5, 4)), ("fcb", (5,)))]
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"]), helper.make_node("GlobalAveragePool", ["r"], ["p"]),
+             helper.make_node("Flatten", ["p"], ["f"]),
+             helper.make_node("Gemm", ["f", "fc", "fcb"], ["y"], transB=1)]
+    graph = helper.make_graph(nodes, "small", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_a_compiled_pytorch_model_answers_as_the_eager_one_and_its_tree_says_so(recorded_run, tmp_path):
+    """torch.compile (inductor): the same answers as the eager model, compiled by the LoadGen process's warm-up at
+    each batch size its test uses; a compiled cell's tree names the implementation and says it was compiled."""
+    import numpy as np
+
+    from benchfleet.backends import make_backend
+    from benchfleet.harness.loadgen_run import warm_up
+
+    model = tmp_path / "small.onnx"
+    _small_cnn(model)
+    eager = make_backend("pytorch", str(model), threads=1)
+    compiled = make_backend("pytorch", str(model), threads=1, compiler="inductor")
+    assert compiled.forward is not compiled.module and eager.forward is eager.module
+    x = np.random.default_rng(1).standard_normal((4, 3, 8, 8)).astype(np.float32)
+
+    class Worker:  # the task worker's two calls warm_up makes
+        def __init__(self, backend):
+            self.backend, self.sizes = backend, []
+
+        def load(self, index):
+            return x[index]
+
+        def infer(self, samples):
+            self.sizes.append(len(samples))
+            return list(self.backend.run({"x": np.stack(samples)}, ["y"])[0])
+
+    w = Worker(compiled)
+    assert warm_up(w, "Server", 2) == [1, 2] == w.sizes  # Server batches what is queued: every size up to its batch
+    assert warm_up(Worker(eager), "Server", 5) == [1, 2, 3, 4, 5] and warm_up(Worker(eager), "Server", 64) == [1, 64]
+    assert warm_up(Worker(eager), "Offline", 8) == [1, 8] and warm_up(Worker(eager), "SingleStream", 8) == [1]
+    for n in (1, 2):
+        np.testing.assert_allclose(compiled.run({"x": x[:n]}, ["y"])[0], eager.run({"x": x[:n]}, ["y"])[0],
+                                   rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="compiler: inductor .torch.compile. applies to backend pytorch only"):
+        make_backend("onnxruntime", str(model), compiler="inductor")
+
+    planned = {"division": "closed", "benchmark": "resnet50", "backend": "pytorch", "device": "cpu",
+               "precision": "fp32", "compiler": "inductor", "mode": "quick", "scenarios": ["SingleStream"],
+               "synthetic": True}
+    write_tree(tmp_path / "tree", "TestOrg", [SystemRun("Torch_CPU", system_description(), recorded_run, planned)])
+    (mj,) = (tmp_path / "tree").glob("*/TestOrg/measurements/Torch_CPU/*/SingleStream/*.json")
+    assert mj.name == "Torch_CPU_benchfleet-pytorch-cpu-inductor_SingleStream.json"
+    assert "Compiled (`--compiler inductor`): the model's graph compiled by torch.compile" in \
+        (mj.parent / "README.md").read_text()

@@ -56,6 +56,7 @@ class RunOptions:
     backend: str = "onnxruntime"
     precision: str = "fp32"
     calibration_count: int = 0  # int8: the official list's first N samples (0: all)
+    compiler: str = "none"  # pytorch: inductor (torch.compile)
     device: str = "cpu"
     threads: int = 0
     batch: int = 0
@@ -200,7 +201,7 @@ class CheckOutcome:
 # `benchfleet run` flags for the sweep fields it fills (errors name what the user typed).
 _RUN_FLAGS = {"benchmarks": "--benchmark", "backends": "--backend", "devices": "--device", "defaults.threads":
               "--threads", "defaults.batch": "--batch", "defaults.precision": "--precision",
-              "defaults.calibration_count": "--calibration-count",
+              "defaults.calibration_count": "--calibration-count", "defaults.compiler": "--compiler",
               "systems.system_type": "--system-type", "systems": "--inventory", "systems.hosts": "--inventory"}
 
 
@@ -233,7 +234,8 @@ def run_sweep(o: RunOptions) -> SweepFile:
         "benchmarks": [o.benchmark], "backends": [o.backend], "devices": [o.device],
         "scenarios": o.scenarios or [REQUIRED], "offline": o.offline, "model": o.model, "dataset": o.dataset,
         "defaults": {"threads": o.threads, "batch": o.batch, "precision": o.precision,
-                     **({"calibration_count": o.calibration_count} if o.calibration_count else {})},
+                     **({"calibration_count": o.calibration_count} if o.calibration_count else {}),
+                     **({"compiler": o.compiler} if o.compiler != "none" else {})},
         "systems": [{"name": "local", "hosts": ["all"], "system_type": o.system_type}],
         "tune": o.tune, "tune_budget_s": o.tune_budget_s,
     }
@@ -304,7 +306,8 @@ def _systems_of(plan: Plan, inventory: Path, out: Path, *,
     facts = hostsetup.facts(inventory, out / "tuning-facts", limit=sorted({c.host for c in cells}),
                             log=lambda m: None, accept_new_host_keys=accept_new_host_keys).facts
     return {c.id: (system_id(facts[c.host], c.backend, c.device),
-                   tuning.entry_key(c.benchmark, c.backend, c.device, c.spec.get("precision") or "fp32"),
+                   tuning.entry_key(c.benchmark, c.backend, c.device, c.spec.get("precision") or "fp32",
+                                    c.spec.get("compiler") or "none"),
                    facts[c.host]) for c in cells if c.host in facts}
 
 

@@ -212,6 +212,9 @@ def _run_arguments(r: argparse.ArgumentParser) -> None:
                         "refused if its accuracy misses the target")
     r.add_argument("--calibration-count", type=int, default=0,
                    help="int8: calibrate on the official list's first N samples (default: all 500)")
+    r.add_argument("--compiler", default="none", choices=["none", "inductor"],
+                   help="pytorch: inductor compiles the model with torch.compile once per process, before LoadGen "
+                        "starts (on cuda with its CUDA graphs); none (default) runs it as it is")
     r.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     r.add_argument("--threads", type=int, default=0, help="inference threads (default: all cores; at most 1024)")
     r.add_argument("--batch", type=int, default=0, help="batch for Offline/Server (default 8; 64 on cuda; at most "
@@ -232,7 +235,7 @@ def _run_options(a: argparse.Namespace, tune: bool) -> api.RunOptions:
         division=a.division, mode=a.mode, model=a.model, dataset=a.dataset, dataset_count=a.dataset_count,
         synthetic_width=a.synthetic_width, scenarios=_scenarios(a.scenarios), system_type=a.system_type,
         offline=a.offline, benchmark=a.benchmark, backend=a.backend, precision=a.precision, device=a.device,
-        calibration_count=a.calibration_count,
+        calibration_count=a.calibration_count, compiler=a.compiler,
         threads=a.threads, batch=a.batch, round=a.round, submitter=a.submitter, inventory=_path(a.inventory),
         out=_path(a.out), runs_dir=Path(a.runs_dir), run_id=a.run_id, cache_dir=a.cache_dir, check=a.check,
         accept_new_host_keys=a.accept_new_host_keys, tune=tune,

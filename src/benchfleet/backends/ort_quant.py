@@ -40,9 +40,11 @@ def _named_with_tail(src: Path, named: Path) -> list[str]:
     return [n.name for n in nodes[last:]] if last is not None else []
 
 
-def quantize_int8(src: Path, dst: Path, feeds: Iterable[dict[str, np.ndarray]]) -> dict:
+def quantize_int8(src: Path, dst: Path, feeds: Iterable[dict[str, np.ndarray]],
+                  op_types: tuple[str, ...] | None = None) -> dict:
     """Write the INT8 QDQ model of ``src`` to ``dst`` (atomically), calibrated on ``feeds`` (one dict of input
-    arrays per sample, in order); returns how it was made and how many samples calibrated it."""
+    arrays per sample, in order); ``op_types``: the operators to quantize (None: ONNX Runtime's default set).
+    Returns how it was made and how many samples calibrated it."""
     import onnxruntime
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -78,7 +80,8 @@ def quantize_int8(src: Path, dst: Path, feeds: Iterable[dict[str, np.ndarray]]) 
     try:
         quantize_static(str(named), str(tmp), _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=keep)
+                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=keep,
+                        op_types_to_quantize=list(op_types) if op_types else None)
     finally:
         root.setLevel(level)
         named.unlink(missing_ok=True)
@@ -87,4 +90,4 @@ def quantize_int8(src: Path, dst: Path, feeds: Iterable[dict[str, np.ndarray]]) 
         raise ValueError("calibration: no sample was given; nothing was quantized")
     tmp.replace(dst)
     return {**METHOD, "onnxruntime": onnxruntime.__version__, "calibrated_on": seen["samples"],
-            "kept_fp32_nodes": keep}
+            "quantized_ops": list(op_types) if op_types else "onnxruntime's default set", "kept_fp32_nodes": keep}

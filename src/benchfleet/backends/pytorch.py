@@ -191,6 +191,7 @@ class TorchBackend:
     device: str = "cpu"
     precision: str = "fp32"
     cuda_graphs: bool = True
+    compiler: str = "none"  # inductor: torch.compile (on cuda with its CUDA graphs, mode reduce-overhead)
     name: str = "pytorch"
     input_dtypes: dict = field(default_factory=dict)
 
@@ -220,6 +221,17 @@ class TorchBackend:
                              for k, v in in_types.items()}
         self._graphs: dict[tuple, tuple] = {}
         self.use_graphs = self.cuda_graphs and self.device == "cuda"
+        self.forward = self.module
+        if self.compiler == "inductor":
+            # One graph per input shape (a run has a few batch sizes); compiled on the first call of each, so a
+            # LoadGen process warms up before its test starts (loadgen_run). On cuda inductor's CUDA graphs replace
+            # ours.
+            torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 16)
+            self.forward = torch.compile(self.module, backend="inductor", dynamic=False,
+                                         mode="reduce-overhead" if self.device == "cuda" else None)
+            self.use_graphs = False
+        elif self.compiler != "none":
+            raise ValueError(f"compiler: {self.compiler!r} unknown; choose none or inductor")
 
     def _tensors(self, feeds: dict[str, np.ndarray]) -> dict:
         torch = self.torch
@@ -262,7 +274,7 @@ class TorchBackend:
             graph.replay()
         else:
             with torch.inference_mode():
-                out = self.module(tensors)
+                out = self.forward(tensors)
         res = []
         for o in outputs:
             t = out[o]

@@ -2,7 +2,7 @@
 
 - ``onnxruntime`` (``ort``): ONNX models on the CPU or CUDA execution provider (never a silent CPU fallback).
 - ``pytorch`` (``pytorch``): the ONNX graph executed with torch on the CPU or CUDA, fp32/fp16/bf16, CUDA graphs
-  for fixed shapes.
+  for fixed shapes, or compiled by torch.compile (``compiler: inductor``).
 - ``tensorflow`` (``tf``): frozen graphs (the reference's .pb files) or ONNX graphs run as TensorFlow
   operations, on the CPU or a GPU.
 - ``tflite`` (``tflite``): TFLite flatbuffers through ai-edge-litert (CPU; the open-division
@@ -29,6 +29,25 @@ PRECISION_BACKENDS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
+# Compilers: none runs the engine as it is; inductor is torch.compile's (PyTorch on the CPU or CUDA; on CUDA with
+# its own CUDA graphs, mode reduce-overhead).
+COMPILERS = ("none", "inductor")
+COMPILER_BACKENDS: dict[str, tuple[str, ...]] = {"inductor": ("pytorch",)}
+
+
+def compiler_problem(compiler: str, backend: str) -> str:
+    """Why ``backend`` cannot use ``compiler`` (a sentence that says what to use), or ''."""
+    if compiler == "none":
+        return ""
+    if compiler not in COMPILER_BACKENDS:
+        return f"{compiler!r} is not one of {', '.join(COMPILERS)}"
+    if backend not in COMPILER_BACKENDS[compiler]:
+        names = " or ".join(COMPILER_BACKENDS[compiler])
+        return (f"{compiler} (torch.compile) applies to backend {names} only; {backend} compiles its graph itself "
+                f"(remove it or use backend {names})")
+    return ""
+
+
 def precision_problem(precision: str, backend: str, device: str) -> str:
     """Why ``backend`` on ``device`` cannot run ``precision`` (a sentence that says what to use), or ''."""
     if precision == "fp32":
@@ -50,7 +69,7 @@ def precision_problem(precision: str, backend: str, device: str) -> str:
 
 
 def make_backend(name: str, model_path: str, threads: int = 0, device: str = "cpu",
-                 precision: str = "fp32") -> Backend:
+                 precision: str = "fp32", compiler: str = "none") -> Backend:
     if name not in BACKENDS:
         raise ValueError(f"backend: {name!r} is not supported; choose one of {', '.join(BACKENDS)}")
     if device not in DEVICES[name]:
@@ -58,10 +77,14 @@ def make_backend(name: str, model_path: str, threads: int = 0, device: str = "cp
     problem = precision_problem(precision, name, device)
     if problem:
         raise ValueError(f"precision: {problem}")
+    problem = compiler_problem(compiler, name)
+    if problem:
+        raise ValueError(f"compiler: {problem}")
     if name == "pytorch":
         from benchfleet.backends.pytorch import TorchBackend
 
-        return TorchBackend(model_path=model_path, threads=threads, device=device, precision=precision)
+        return TorchBackend(model_path=model_path, threads=threads, device=device, precision=precision,
+                            compiler=compiler)
     if name == "tensorflow":
         from benchfleet.backends.tf import TensorFlowBackend
 

@@ -88,6 +88,10 @@ class Task:
     response_bytes: int
     scoring_bytes: int
     notes: str  # preprocessing and responses in a sentence or three, for the code README of the tree
+    # int8: the operators the quantizer quantizes (None: ONNX Runtime's default set), and what stands in for the
+    # official calibration samples of a generated set, in words for the tree
+    quantized_ops: tuple[str, ...] | None = None
+    synthetic_calibration: str = "generated samples bearing those names"
 
     def make_synthetic(self, spec: RunSpec, entry: ModelEntry, root: Path, threads: int,
                        log: Log) -> SyntheticPair:

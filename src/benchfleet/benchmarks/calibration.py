@@ -57,6 +57,13 @@ OFFICIAL: dict[str, tuple[OfficialList, ...]] = {
                      "11ce810122226ec0ca8c56e47ee356e3c1185f3c6ce8262edb50c3c1d0a9705e",
                      "ImageNet/cal_image_list_option_2.txt"),
     ),
+    # indices into the features of dev-v1.1.json (max_seq_length 384, doc_stride 128), as benchfleet's featurizer
+    # numbers them; the README's other list (qas ids) is not shipped: "at most 1 calibration file"
+    "squad": (
+        OfficialList("squad", "bert_calibration_features.txt",
+                     "5a4ace54371313359193a661d653731115fc749c6ed92812ada1f74d4b1b708a",
+                     "SQuAD-v1.1/bert_calibration_features.txt"),
+    ),
 }
 
 

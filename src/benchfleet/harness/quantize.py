@@ -21,10 +21,11 @@ from benchfleet.digest import file_digest
 RECORD = "quantization.json"
 
 
-def fingerprint(model_sha256: str, cal: Calibration, inputs_identity: list, onnxruntime_version: str) -> str:
+def fingerprint(model_sha256: str, cal: Calibration, inputs_identity: list, onnxruntime_version: str,
+                op_types: tuple[str, ...] | None = None) -> str:
     return hashlib.sha256(json.dumps({
         "model": model_sha256, "samples": cal.digest(), "inputs": inputs_identity,
-        "method": ort_quant.METHOD, "onnxruntime": onnxruntime_version,
+        "method": ort_quant.METHOD, "ops": list(op_types) if op_types else None, "onnxruntime": onnxruntime_version,
         "code": code_version("benchfleet.backends.ort_quant", "benchfleet.harness.quantize",
                              f"benchfleet.benchmarks.{cal.task}.task"),
     }, sort_keys=True, default=str).encode()).hexdigest()
@@ -37,7 +38,8 @@ def ensure_int8(task: Task, spec, inputs: Inputs, log: Log) -> tuple[Path, dict]
     given = Path(spec.calibration_list).expanduser() if spec.calibration_list else None
     cal = choose(task.name, given, spec.calibration_count)
     model_sha = file_digest(inputs.model_path)
-    fp = fingerprint(model_sha, cal, task.calibration_identity(spec, inputs, cal.names, log), onnxruntime.__version__)
+    fp = fingerprint(model_sha, cal, task.calibration_identity(spec, inputs, cal.names, log), onnxruntime.__version__,
+                     task.quantized_ops)
     entry = spec.cache_path() / "quantized" / f"{Path(inputs.model_path).stem}-int8-{fp[:16]}"
     model, record_path = entry / "model.int8.onnx", entry / RECORD
     with locked(entry):
@@ -53,8 +55,9 @@ def ensure_int8(task: Task, spec, inputs: Inputs, log: Log) -> tuple[Path, dict]
         synthetic = bool(inputs.provenance.get("synthetic"))
         log(f"int8: quantizing {inputs.model_path.name} (QDQ, per-channel int8 weights) on {len(cal.names)} "
             f"calibration samples of the official {cal.official.origin}"
-            + (" (generated pictures of those names: synthetic)" if synthetic else ""))
-        how = ort_quant.quantize_int8(inputs.model_path, model, task.calibration_feeds(spec, inputs, cal.names, log))
+            + (f" ({task.synthetic_calibration}: synthetic)" if synthetic else ""))
+        how = ort_quant.quantize_int8(inputs.model_path, model, task.calibration_feeds(spec, inputs, cal.names, log),
+                                      task.quantized_ops)
         record = {"fingerprint": fp, "precision": "int8", "fp32_model": inputs.model_path.name,
                   "fp32_model_sha256": model_sha, "int8_model_sha256": file_digest(model),
                   "calibration": {**cal.record(), "synthetic": synthetic}, "method": how}

@@ -208,7 +208,8 @@ class Harness:
             audit=audit, test05=test05, workdir=str(workdir), backend=self.spec.backend,
             device=self.spec.device, model_path=str(self.inputs.model_path), task=self.task.name,
             args=self.inputs.args, count=self.inputs.count, threads=threads or self._threads_for(sset.scenario),
-            precision=self.spec.precision, batch=batch or self._batch_for(sset.scenario),
+            precision=self.spec.precision, compiler=self.spec.compiler,
+            batch=batch or self._batch_for(sset.scenario),
         )
         req_path = workdir / "request.json"
         req_path.write_text(req.model_dump_json())
@@ -687,11 +688,12 @@ class Harness:
             self.inputs.model_path, self.quantization = quantize.ensure_int8(self.task, spec, self.inputs, self.log)
         self.threads = threads = spec.threads or default_threads()
         backend = make_backend(spec.backend, str(self.inputs.model_path), threads=threads, device=spec.device,
-                               precision=spec.precision)
+                               precision=spec.precision, compiler=spec.compiler)
         worker = self.task.worker(self.inputs.args, backend)
         self.cache = SampleCache(worker.load, self.inputs.count)
         self.backend_info = {"name": backend.name, "version": backend.version, "threads": threads,
-                             "device": spec.device, "precision": spec.precision}
+                             "device": spec.device, "precision": spec.precision,
+                             **({"compiler": spec.compiler} if spec.compiler != "none" else {})}
         if self._tuned and spec.tuned_for_backend_version and spec.tuned_for_backend_version != backend.version:
             self.log(f"tuned settings dropped: they were found with {backend.name} {spec.tuned_for_backend_version}, "
                      f"this host has {backend.version} (benchfleet tune again)")

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from benchfleet.backends import BACKENDS, DEVICES
-from benchfleet.backends.registry import precision_problem
+from benchfleet.backends.registry import compiler_problem, precision_problem
 from benchfleet.rules import get_round
 from benchfleet.rules.table import SCENARIOS, SYSTEM_TYPES
 
@@ -109,6 +109,8 @@ class HarnessSpec(BaseModel):
     precision: Literal["fp32", "fp16", "bf16", "int8"] = "fp32"
     calibration_list: str | None = None  # a file naming the calibration samples (each in one official list)
     calibration_count: int | None = Field(None, ge=1, le=MAX_CALIBRATION_SAMPLES)  # the list's first N
+    # pytorch: inductor compiles the model with torch.compile (on cuda with its CUDA graphs); none runs it eagerly
+    compiler: Literal["none", "inductor"] = "none"
     model: str = "auto"  # auto | official | synthetic | path to a model file
     dataset: str = "auto"  # auto | synthetic | official (downloaded, where published) | path to the task's folder
     dataset_count: int = Field(1024, ge=1, le=MAX_DATASET_COUNT)
@@ -178,6 +180,9 @@ class HarnessSpec(BaseModel):
         problem = precision_problem(self.precision, self.backend, self.device)
         if problem:
             raise SpecError("precision", problem)
+        problem = compiler_problem(self.compiler, self.backend)
+        if problem:
+            raise SpecError("compiler", problem)
         if self.precision == "int8":
             from benchfleet.benchmarks import calibration
 

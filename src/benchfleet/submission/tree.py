@@ -71,12 +71,14 @@ def _planned(run: SystemRun, meta: HarnessResult) -> dict:
     return {"division": meta.value("spec.division"), "benchmark": meta.value("spec.benchmark"),
             "backend": meta.value("backend.name"), "device": meta.value("backend.device"),
             "mode": meta.value("spec.mode"), "precision": meta.value("backend.precision"),
+            "compiler": meta.value("backend.compiler") or "none",
             "scenarios": [s.get("scenario") for s in meta.scenarios], "synthetic": meta.synthetic}
 
 
 def _implementation(cell: dict) -> str:
-    precision = cell.get("precision") or "fp32"
-    return f"benchfleet-{cell['backend']}-{cell['device']}" + ("" if precision == "fp32" else f"-{precision}")
+    precision, compiler = cell.get("precision") or "fp32", cell.get("compiler") or "none"
+    return (f"benchfleet-{cell['backend']}-{cell['device']}" + ("" if precision == "fp32" else f"-{precision}")
+            + ("" if compiler == "none" else f"-{compiler}"))
 
 
 def _measurement_json(meta: HarnessResult, cell: dict) -> dict:
@@ -89,11 +91,11 @@ def _measurement_json(meta: HarnessResult, cell: dict) -> dict:
         "input_data_types": entry.input_data_types,
         "weight_data_types": entry.weight_data_types if (cell.get("precision") or "fp32") == "fp32"
         else "int8, fp32" if cell["precision"] == "int8" else cell["precision"],  # int8: the classifier stays fp32
-        "weight_transformations": _quantized(meta) or "none",
+        "weight_transformations": _quantized(meta, cell) or "none",
     }
 
 
-def _quantized(meta: HarnessResult) -> str:
+def _quantized(meta: HarnessResult, cell: dict) -> str:
     """How an int8 result's model was made, in a sentence ('' for other precisions). The sentence is benchfleet's
     own; of the host's record only an official list benchfleet ships and a sample count within it are taken (a host
     may send anything: another type, a huge number), else the sentence says less."""
@@ -111,9 +113,20 @@ def _quantized(meta: HarnessResult) -> str:
     count = f"{n} samples" if official and isinstance(n, int) and not isinstance(n, bool) \
         and 0 < n <= len(official.names()) else "samples"
     where = f"MLCommons' calibration/{official.origin}" if official else "an official MLCommons calibration list"
+    task = _task_of(cell)
+    ops = f"; operators quantized: {', '.join(task.quantized_ops)}" if task and task.quantized_ops else ""
+    stand_in = task.synthetic_calibration if task else "generated samples bearing those names"
     return (f"post-training static quantization ({METHOD['format']}): weights {METHOD['weights']}; activations "
-            f"{METHOD['activations']}; fp32: {METHOD['kept_fp32']}; calibrated on {count} of {where}"
-            + (" (generated pictures of those names: synthetic)" if cal.get("synthetic") is True else ""))
+            f"{METHOD['activations']}{ops}; fp32: {METHOD['kept_fp32']}; calibrated on {count} of {where}"
+            + (f" ({stand_in}: synthetic)" if cal.get("synthetic") is True else ""))
+
+
+def _task_of(cell: dict):
+    """The benchmark task of a cell, from the plan (never the host); None where it names none benchfleet knows."""
+    try:
+        return registry.task(registry.lookup(cell["benchmark"], cell["backend"]).task)
+    except (ValueError, KeyError):
+        return None
 
 
 def _number(value: object, default: str = "unknown") -> str:
@@ -133,7 +146,12 @@ def _readme(meta: HarnessResult, scenario: dict, cell: dict, impl: str) -> str:
         "Reproduce: `benchfleet run --division {d} --mode {m}` (see the benchfleet README).".format(
             d=cell["division"], m=cell.get("mode") or meta.text("spec", "mode")),
     ]
-    quantized = _quantized(meta)
+    if (cell.get("compiler") or "none") == "inductor":
+        lines += ["", "Compiled (`--compiler inductor`): the model's graph compiled by torch.compile with its "
+                      "inductor backend (one graph per batch size, compiled before LoadGen starts"
+                      + (", replayed as CUDA graphs" if cell.get("device") == "cuda" else "")
+                      + "); the weights are the model file's, unchanged."]
+    quantized = _quantized(meta, cell)
     if quantized:
         lines += ["", f"Precision int8 (`--precision int8`): {quantized}. The int8 model's own accuracy run is this "
                       "result's accuracy; a quantized model below the benchmark's target is not measured further."]
@@ -181,7 +199,7 @@ def _code_files(task: str) -> list[tuple[Path, str]]:
 def _calibration_line(cell: dict, meta: HarnessResult) -> str:
     precision = cell.get("precision") or "fp32"
     how = ("the model file's fp32 weights as they are" if precision == "fp32"
-           else f"int8: {_quantized(meta)}" if precision == "int8"
+           else f"int8: {_quantized(meta, cell)}" if precision == "int8"
            else f"the model file's fp32 weights cast to {precision} when loaded (no scaling, no calibration)")
     return f"- {cell['benchmark']} on {cell['backend']} ({cell['device']}): {how}."
 

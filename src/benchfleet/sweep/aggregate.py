@@ -106,7 +106,8 @@ def generated_data(spec: dict) -> bool:
 def planned_values(cell) -> dict:
     """The plan's identity of a cell, which names its folders in the tree (never the host's harness.json)."""
     return {"division": cell.division, "benchmark": cell.benchmark, "backend": cell.backend, "device": cell.device,
-            "precision": cell.spec.get("precision") or "fp32", "mode": cell.spec.get("mode", "quick"),
+            "precision": cell.spec.get("precision") or "fp32", "compiler": cell.spec.get("compiler") or "none",
+            "mode": cell.spec.get("mode", "quick"),
             "scenarios": list(cell.scenarios), "synthetic": generated_data(cell.spec)}
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from benchfleet import safeyaml
 from benchfleet.backends import BACKENDS as HARNESS_BACKENDS
 from benchfleet.backends import DEVICES as BACKEND_DEVICES
-from benchfleet.backends.registry import PRECISION_BACKENDS, precision_problem
+from benchfleet.backends.registry import COMPILER_BACKENDS, PRECISION_BACKENDS, compiler_problem, precision_problem
 from benchfleet.benchmarks import registry
 from benchfleet.harness.spec import (
     MAX_BATCH,
@@ -66,6 +66,9 @@ class Tuning(BaseModel):
     calibration_count: int | None = Field(None, ge=1, le=MAX_CALIBRATION_SAMPLES,
                                           description="int8: calibrate on the official list's first N samples "
                                                       "(default: all of them)")
+    compiler: Literal["none", "inductor"] = Field(
+        "none", description="pytorch cells: inductor compiles the model with torch.compile (on cuda with its CUDA "
+                            "graphs); other cells run as they are")
 
 
 CLOUD_PROVIDERS = ("aws", "azure", "gcp")
@@ -294,6 +297,7 @@ class SweepFile(BaseModel):
                                                      f"on {', '.join(sorted(devices))}; add backend "
                                                      f"{' or '.join(have)} to backends")
         self._precisions()
+        self._compilers()
         names = [s.name for s in self.systems]
         for i, n in enumerate(names):
             if n in names[:i]:
@@ -351,6 +355,21 @@ class SweepFile(BaseModel):
             if all(problems):
                 raise _FieldError(where, f"system {system.name!r}: {problems[0]}")
 
+    def _compilers(self) -> None:
+        """A compiler applies to the cells whose backend it compiles (the system's other cells run as they are);
+        a system with no such backend is refused."""
+        for i, system in enumerate(self.systems):
+            own = "compiler" in system.overrides.model_fields_set
+            compiler = system.overrides.compiler if own else self.defaults.compiler
+            if compiler == "none":
+                continue
+            backends = system.backends or self.backends
+            if not any(b in COMPILER_BACKENDS[compiler] for b in backends):
+                names = " or ".join(COMPILER_BACKENDS[compiler])
+                raise _FieldError(("systems", i, "overrides", "compiler") if own else ("defaults", "compiler"),
+                                  f"{compiler} (torch.compile) applies to backend {names} only; system "
+                                  f"{system.name!r} runs {', '.join(backends)}; remove it or use backend {names}")
+
     def scenario_list(self) -> list[str] | None:
         return None if self.scenarios == [REQUIRED] else self.scenarios
 
@@ -365,6 +384,7 @@ class SweepFile(BaseModel):
             precision="fp32" if _precision_problem(t.precision, benchmark, backend, device) else t.precision,
             calibration_count=t.calibration_count if t.precision == "int8" and not _precision_problem(
                 t.precision, benchmark, backend, device) else None,
+            compiler="none" if compiler_problem(t.compiler, backend) else t.compiler,
             cache_dir=self.cache_dir, only=only, tune=self.tune, tune_budget_s=self.tune_budget_s,
         )
 

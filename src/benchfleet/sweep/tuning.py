@@ -45,8 +45,9 @@ def store_dir(path: str | Path | None = None) -> Path:
     return Path(path or os.environ.get("BENCHFLEET_TUNING_DIR") or DEFAULT_DIR).expanduser()
 
 
-def entry_key(benchmark: str, backend: str, device: str, precision: str = "fp32") -> str:
-    return f"{benchmark}/{backend}/{device}/{precision}"
+def entry_key(benchmark: str, backend: str, device: str, precision: str = "fp32", compiler: str = "none") -> str:
+    """A tuning file's entry: a compiled model's best threads and batch are its own."""
+    return f"{benchmark}/{backend}/{device}/{precision}" + ("" if compiler == "none" else f"/{compiler}")
 
 
 def _gpus(facts: dict) -> list[str]:
@@ -185,7 +186,8 @@ def collect(run_dir: Path, plan, cache: Path | None) -> list[str]:
             lines.append(f"tuning of {cell.id} not kept: {_line(exc, 300)}")
             continue
         sid = system_id(facts, cell.backend, cell.device)
-        key = entry_key(cell.benchmark, cell.backend, cell.device, cell.spec.get("precision") or "fp32")
+        key = entry_key(cell.benchmark, cell.backend, cell.device, cell.spec.get("precision") or "fp32",
+                        cell.spec.get("compiler") or "none")
         entry = {"fingerprint": fingerprint(facts, version), "round": plan.sweep.round, "run": plan.run_id,
                  "host": cell.host, "tuned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                  "scenarios": scenarios}

@@ -28,6 +28,7 @@ class ImageNetTask(Task):
     entries = official.ENTRIES
     response_bytes = 64  # a top-1 class as float32
     scoring_bytes = 4 * 1024 * 1024  # val_map.txt of 50,000 lines
+    synthetic_calibration = "generated pictures of those names"
     notes = ("Preprocessing: RGB, resize shorter side to 256 (area), centre crop 224, subtract "
              "[123.68, 116.78, 103.94], NCHW float32 (MobileNet/EfficientNet on TFLite: the same crop, "
              "scaled to [-1, 1], NHWC). Responses: top-1 class as float32.")

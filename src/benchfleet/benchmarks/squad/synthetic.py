@@ -104,6 +104,29 @@ def _make(model_path: Path, data_dir: Path, count: int, seed: int, threads: int,
     return SyntheticPair(model_path, data_dir, provenance)
 
 
+CALIBRATION_SEED = 2024
+
+
+def calibration_features(data_dir: Path, count: int, seed: int = CALIBRATION_SEED) -> np.ndarray:
+    """(count, 3, 384) int32: generated features standing in for the official calibration features of a generated
+    set (the official indices point into SQuAD's dev set, which a generated set does not have): questions on
+    paragraphs made like the set's own, from its vocabulary, but from another seed, so no calibration feature is an
+    evaluation feature; featurized by the same code."""
+    vocab_file = data_dir / VOCAB_FILE
+    tokens = vocab_file.read_text().splitlines()
+    vocab_words = [t for t in tokens if t and t not in SPECIAL and t not in PUNCT and t not in SUFFIXES]
+    rng = np.random.default_rng(seed)
+    unknown = ["x" + w + "q" for w in words(rng, 20)]
+    tokenizer = FullTokenizer(vocab_file)
+    features: list = []
+    asked = 0
+    while len(features) < count:
+        batch = _articles(rng, vocab_words, unknown, asked, max(8, count - len(features)), 0)
+        asked += sum(len(par["qas"]) for art in batch for par in art["paragraphs"])
+        features += convert_examples(read_examples(batch), tokenizer)
+    return feature_arrays(features[:count])
+
+
 def _articles(rng: np.random.Generator, vocab_words: list[str], unknown: list[str], first: int, count: int,
               titled: int) -> list[dict]:
     """``count`` generated questions (ids from ``first``) on generated paragraphs, as SQuAD articles."""
