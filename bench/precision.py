@@ -142,6 +142,38 @@ def _reference(ref: Path, work: Path, model: Path, data_dir: Path, args: dict, s
     return DetailLog(out / "mlperf_log_detail.txt")
 
 
+def _print_onnxruntime(a: argparse.Namespace, rows: dict, record: dict, reuse_s: float) -> None:
+    f, q = rows["fp32"], rows["int8"]
+    agree = float((f["top"] == q["top"]).mean())
+    print(f"machine: {os.cpu_count()} vCPUs; generated ResNet50 v1.5 architecture, width {a.width}; {a.count} "
+          f"generated images; runs of {a.long_s:g} s; INT8 calibrated on {a.calibration_count} samples of "
+          f"{record['calibration']['official_list']} (generated pictures)")
+    print("| | fp32 | int8 | int8 / fp32 |")
+    print("|---|---|---|---|")
+    gain = q["offline"] / f["offline"]
+    print(f"| Offline samples/s (harness) | {f['offline']:.1f} | {q['offline']:.1f} | {gain:.2f}x "
+          f"(goal >= 2x: {'met' if gain >= 2 else 'NOT met'}) |")
+    print(f"| SingleStream p90 ms (harness) | {f['p90_ms']:.2f} | {q['p90_ms']:.2f} | "
+          f"{q['p90_ms'] / f['p90_ms']:.2f} |")
+    print(f"| raw ORT loop images/s | {f['raw']:.1f} | {q['raw']:.1f} | {q['raw'] / f['raw']:.2f}x |")
+    print(f"| harness Offline / raw loop | {f['offline'] / f['raw']:.3f} | {q['offline'] / q['raw']:.3f} | |")
+    if a.reference:
+        print()
+        print("| against the MLPerf reference harness (main.py, same models, same JPEGs) | fp32 | int8 |")
+        print("|---|---|---|")
+        print(f"| reference Offline samples/s, batch {BATCH} / 32 | {f['ref_offline_b8']:.1f} / "
+              f"{f['ref_offline_b32']:.1f} | {q['ref_offline_b8']:.1f} |")
+        ref_best = max(f["ref_offline_b8"], f["ref_offline_b32"])
+        print(f"| benchfleet Offline / reference's best | {f['offline'] / ref_best:.2f}x (goal >= 1.0: "
+              f"{'met' if f['offline'] >= ref_best else 'NOT met'}) | {q['offline'] / q['ref_offline_b8']:.2f}x |")
+        print(f"| reference SingleStream p90 ms | {f['ref_p90_ms']:.2f} | {q['ref_p90_ms']:.2f} |")
+        print(f"| benchfleet int8 Offline / reference fp32's best | | {q['offline'] / ref_best:.2f}x |")
+    print(f"agreement of int8 top-1 with fp32 top-1: {agree:.2%} over {len(f['top'])} images (goal >= 99%: "
+          f"{'met' if agree >= 0.99 else 'NOT met'})")
+    print(f"int8 prepare (quantization on first use, or the cached model): {q['prep_s']:.1f} s; the same call again: "
+          f"{reuse_s:.2f} s")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--width", type=int, default=64)
@@ -153,6 +185,8 @@ def main() -> int:
                    "BERT-large's 24 layers; below, 2 layers); 0: none")
     p.add_argument("--bert-count", type=int, default=64)
     p.add_argument("--compiled", action="store_true", help="also the pytorch backend, eager and torch.compile'd")
+    p.add_argument("--no-onnxruntime", action="store_true", help="skip the onnxruntime fp32/int8 part (and the "
+                   "reference): run only what --compiled and --bert-width ask for")
     p.add_argument("--reference", type=Path, help="a folder holding the round's mlperf.conf and "
                    f"{REFERENCE_CODE} from mlcommons/inference: run the reference harness too")
     a = p.parse_args()
@@ -162,7 +196,7 @@ def main() -> int:
     out = Path(tempfile.mkdtemp(prefix="bf-precision-"))
     say = lambda m: print("  " + m)  # noqa: E731
     rows = {}
-    for precision in ("fp32", "int8"):
+    for precision in () if a.no_onnxruntime else ("fp32", "int8"):
         h = Harness(_spec(a, precision), out / precision, log=say)
         row = rows[precision] = _measure(h, out / precision, a.long_s)
         if precision == "int8":  # again, from the fp32 inputs: the cached model is found, not rebuilt
@@ -203,32 +237,9 @@ def main() -> int:
             bert[precision]["spans"] = _bert_answers(h)
             print(f"bert {precision}: Offline {bert[precision]['offline']:.2f} samples/s, SingleStream p90 "
                   f"{bert[precision]['p90_ms']:.1f} ms", flush=True)
-    f, q = rows["fp32"], rows["int8"]
-    agree = float((f["top"] == q["top"]).mean())
     print()
-    print(f"machine: {os.cpu_count()} vCPUs; generated ResNet50 v1.5 architecture, width {a.width}; {a.count} "
-          f"generated images; runs of {a.long_s:g} s; INT8 calibrated on {a.calibration_count} samples of "
-          f"{record['calibration']['official_list']} (generated pictures)")
-    print("| | fp32 | int8 | int8 / fp32 |")
-    print("|---|---|---|---|")
-    gain = q["offline"] / f["offline"]
-    print(f"| Offline samples/s (harness) | {f['offline']:.1f} | {q['offline']:.1f} | {gain:.2f}x "
-          f"(goal >= 2x: {'met' if gain >= 2 else 'NOT met'}) |")
-    print(f"| SingleStream p90 ms (harness) | {f['p90_ms']:.2f} | {q['p90_ms']:.2f} | "
-          f"{q['p90_ms'] / f['p90_ms']:.2f} |")
-    print(f"| raw ORT loop images/s | {f['raw']:.1f} | {q['raw']:.1f} | {q['raw'] / f['raw']:.2f}x |")
-    print(f"| harness Offline / raw loop | {f['offline'] / f['raw']:.3f} | {q['offline'] / q['raw']:.3f} | |")
-    if a.reference:
-        print()
-        print("| against the MLPerf reference harness (main.py, same models, same JPEGs) | fp32 | int8 |")
-        print("|---|---|---|")
-        print(f"| reference Offline samples/s, batch {BATCH} / 32 | {f['ref_offline_b8']:.1f} / "
-              f"{f['ref_offline_b32']:.1f} | {q['ref_offline_b8']:.1f} |")
-        ref_best = max(f["ref_offline_b8"], f["ref_offline_b32"])
-        print(f"| benchfleet Offline / reference's best | {f['offline'] / ref_best:.2f}x (goal >= 1.0: "
-              f"{'met' if f['offline'] >= ref_best else 'NOT met'}) | {q['offline'] / q['ref_offline_b8']:.2f}x |")
-        print(f"| reference SingleStream p90 ms | {f['ref_p90_ms']:.2f} | {q['ref_p90_ms']:.2f} |")
-        print(f"| benchfleet int8 Offline / reference fp32's best | | {q['offline'] / ref_best:.2f}x |")
+    if rows:
+        _print_onnxruntime(a, rows, record, reuse_s)
     if torch_rows:
         e, c = torch_rows["none"], torch_rows["inductor"]
         print()
@@ -248,10 +259,6 @@ def main() -> int:
         print(f"| SingleStream p90 ms | {bf['p90_ms']:.1f} | {bq['p90_ms']:.1f} | {bq['p90_ms'] / bf['p90_ms']:.2f} |")
         print(f"| answer spans (start and end) the same as fp32's | | {same:.2%} (goal >= 99%: "
               f"{'met' if same >= 0.99 else 'NOT met'}) | |")
-    print(f"agreement of int8 top-1 with fp32 top-1: {agree:.2%} over {len(f['top'])} images (goal >= 99%: "
-          f"{'met' if agree >= 0.99 else 'NOT met'})")
-    print(f"int8 prepare (quantization on first use, or the cached model): {q['prep_s']:.1f} s; the same call again: "
-          f"{reuse_s:.2f} s")
     print(f"work folder: {out}")
     return 0
 

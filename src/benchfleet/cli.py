@@ -207,11 +207,12 @@ def _run_arguments(r: argparse.ArgumentParser) -> None:
                    help="inference backend: onnxruntime (default), pytorch (the same ONNX file run by torch), "
                         "tensorflow or tflite")
     r.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16", "int8"],
-                   help="fp32 (default); pytorch: fp16 (cuda) or bf16; onnxruntime on the cpu: int8 (ResNet50), a "
-                        "model quantized once per host on the benchmark's official MLCommons calibration list, "
-                        "refused if its accuracy misses the target")
+                   help="fp32 (default); pytorch: fp16 (cuda) or bf16; onnxruntime on the cpu: int8 (ResNet50, "
+                        "BERT), a model quantized once per host on the benchmark's official MLCommons calibration "
+                        "list, refused if its accuracy misses the target")
     r.add_argument("--calibration-count", type=int, default=0,
-                   help="int8: calibrate on the official list's first N samples (default: all 500)")
+                   help="int8: calibrate on the official list's first N samples (default: all of it: 500 ImageNet "
+                        "images, 100 SQuAD features)")
     r.add_argument("--compiler", default="none", choices=["none", "inductor"],
                    help="pytorch: inductor compiles the model with torch.compile once per process, before LoadGen "
                         "starts (on cuda with its CUDA graphs); none (default) runs it as it is")
