@@ -91,6 +91,9 @@ class Task:
     # int8: the operators the quantizer quantizes (None: ONNX Runtime's default set), and what stands in for the
     # official calibration samples of a generated set, in words for the tree
     quantized_ops: tuple[str, ...] | None = None
+    # A LoadGen process warms its engine before the test (loadgen_run.warm_up); False where one sample takes minutes
+    # on a CPU (a whole CT case, a generation), unless the model is compiled (then it must compile first)
+    warm_up: bool = True
     synthetic_calibration: str = "generated samples bearing those names"
 
     def make_synthetic(self, spec: RunSpec, entry: ModelEntry, root: Path, threads: int,

@@ -85,8 +85,10 @@ def run(req: RunRequest) -> Path:
 
     backend = make_backend(req.backend, req.model_path, threads=req.threads, device=req.device,
                            precision=req.precision, compiler=req.compiler)
-    worker = registry.task(req.task).worker(req.args, backend)
-    warm_up(worker, req.scenario, req.batch)
+    task = registry.task(req.task)
+    worker = task.worker(req.args, backend)
+    if task.warm_up or req.compiler != "none":
+        warm_up(worker, req.scenario, req.batch)
     cache = SampleCache(worker.load, req.count)
     logdir = work / "logs"
     logdir.mkdir(exist_ok=True)

@@ -24,6 +24,7 @@ class CnnDmTask(Task):
     entries = official.ENTRIES
     response_bytes = 2 * 1024 + 64  # up to 128 generated int64 tokens
     scoring_bytes = 96 * 1024 * 1024  # cnn_eval.json and the BPE files
+    warm_up = False  # one sample is a generation of up to 128 tokens: minutes for GPT-J on a CPU
     notes = ("Prompts: the reference's instruction template, GPT-2 BPE, at most 1919 tokens. Generation: "
              "beam search, 4 beams, early stopping, 30 to 128 new tokens. Responses: generated token ids as "
              "int64; scored with ROUGE-1/2/L (Porter stemmer) and gen_len as evaluation.py.")

@@ -34,6 +34,7 @@ class Kits19Task(Task):
     # 320 x 512 x 512 voxels (an upper bound, not a measured figure).
     response_bytes = 2 * 320 * 512 * 512 + 256
     scoring_bytes = 256 * 1024 * 1024  # 43 compressed label volumes (mostly background)
+    warm_up = False  # one case is a sliding window over a whole CT volume: minutes on a CPU
     notes = ("Cases preprocessed as the reference's preprocess.py (spacing 1.6 x 1.2 x 1.2 mm, HU clipped to "
              "[-79, 304], (x - 101) / 76.9, padded to multiples of 64 with -2.2); one sample per case, of its own "
              "size. Sliding-window inference as base_SUT.py: 128^3 windows, overlap 0.5, Gaussian importance map, "
