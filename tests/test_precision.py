@@ -253,41 +253,60 @@ def _small_cnn(path) -> None:
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
 
 
+_COMPILED_CHECK = """
+import sys
+import numpy as np
+from benchfleet.backends import make_backend
+from benchfleet.harness.loadgen_run import warm_up
+
+model = sys.argv[1]
+eager = make_backend("pytorch", model, threads=1)
+compiled = make_backend("pytorch", model, threads=1, compiler="inductor")
+assert compiled.forward is not compiled.module and eager.forward is eager.module
+x = np.random.default_rng(1).standard_normal((4, 3, 8, 8)).astype(np.float32)
+
+
+class Worker:  # the task worker's two calls warm_up makes
+    def __init__(self, backend):
+        self.backend, self.sizes = backend, []
+
+    def load(self, index):
+        return x[index]
+
+    def infer(self, samples):
+        self.sizes.append(len(samples))
+        return list(self.backend.run({"x": np.stack(samples)}, ["y"])[0])
+
+
+w = Worker(compiled)
+assert warm_up(w, "Offline", 3) == [1, 3] == w.sizes  # compiled at the sizes the test will use
+# Server batches what is queued: every size up to its batch (a larger batch: 1 and itself, the rest padded)
+assert warm_up(Worker(eager), "Server", 5) == [1, 2, 3, 4, 5] and warm_up(Worker(eager), "Server", 64) == [1, 64]
+assert warm_up(Worker(eager), "SingleStream", 8) == [1]
+for n in (1, 2, 3):  # 2, Offline's last batch say, runs padded to 3: answers the same, nothing compiled anew
+    np.testing.assert_allclose(compiled.run({"x": x[:n]}, ["y"])[0], eager.run({"x": x[:n]}, ["y"])[0],
+                               rtol=1e-5, atol=1e-6)
+assert compiled._compiled_sizes == {1, 3} and eager._compiled_sizes == set(), compiled._compiled_sizes
+print("compiled-ok")
+"""
+
+
 def test_a_compiled_pytorch_model_answers_as_the_eager_one_and_its_tree_says_so(recorded_run, tmp_path):
     """torch.compile (inductor): the same answers as the eager model, compiled by the LoadGen process's warm-up at
-    each batch size its test uses; a compiled cell's tree names the implementation and says it was compiled."""
-    import numpy as np
+    each batch size its test uses, a smaller batch padded to a compiled size; a compiled cell's tree names the
+    implementation and says it was compiled. The compiling runs in a fresh interpreter, as a LoadGen process is
+    (in this one, Ansible's module_utils, imported by other tests, has replaced sys.intern, which torch._dynamo
+    cannot trace)."""
+    import subprocess
+    import sys
 
     from benchfleet.backends import make_backend
-    from benchfleet.harness.loadgen_run import warm_up
 
     model = tmp_path / "small.onnx"
     _small_cnn(model)
-    eager = make_backend("pytorch", str(model), threads=1)
-    compiled = make_backend("pytorch", str(model), threads=1, compiler="inductor")
-    assert compiled.forward is not compiled.module and eager.forward is eager.module
-    x = np.random.default_rng(1).standard_normal((4, 3, 8, 8)).astype(np.float32)
-
-    class Worker:  # the task worker's two calls warm_up makes
-        def __init__(self, backend):
-            self.backend, self.sizes = backend, []
-
-        def load(self, index):
-            return x[index]
-
-        def infer(self, samples):
-            self.sizes.append(len(samples))
-            return list(self.backend.run({"x": np.stack(samples)}, ["y"])[0])
-
-    w = Worker(compiled)
-    assert warm_up(w, "Offline", 3) == [1, 3] == w.sizes  # compiled at the sizes the test will use
-    # Server batches what is queued: every size up to its batch (a larger batch: 1 and itself, the rest padded)
-    assert warm_up(Worker(eager), "Server", 5) == [1, 2, 3, 4, 5] and warm_up(Worker(eager), "Server", 64) == [1, 64]
-    assert warm_up(Worker(eager), "SingleStream", 8) == [1]
-    for n in (1, 2, 3):  # 2, Offline's last batch say, runs padded to 3: answers the same, nothing compiled anew
-        np.testing.assert_allclose(compiled.run({"x": x[:n]}, ["y"])[0], eager.run({"x": x[:n]}, ["y"])[0],
-                                   rtol=1e-5, atol=1e-6)
-    assert compiled._compiled_sizes == {1, 3} and eager._compiled_sizes == set()
+    done = subprocess.run([sys.executable, "-c", _COMPILED_CHECK, str(model)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and done.stdout.strip().endswith("compiled-ok"), done.stderr[-3000:]
     with pytest.raises(ValueError, match="compiler: inductor .torch.compile. applies to backend pytorch only"):
         make_backend("onnxruntime", str(model), compiler="inductor")
 
