@@ -687,6 +687,9 @@ class Harness:
 
             self.inputs.model_path, self.quantization = quantize.ensure_int8(self.task, spec, self.inputs, self.log)
         self.threads = threads = spec.threads or default_threads()
+        if spec.compiler != "none":
+            self.log(f"compiling the model with torch.compile ({spec.compiler}) at each batch size it meets; each "
+                     "LoadGen process compiles again before its test (inductor's cache makes that faster)")
         backend = make_backend(spec.backend, str(self.inputs.model_path), threads=threads, device=spec.device,
                                precision=spec.precision, compiler=spec.compiler)
         worker = self.task.worker(self.inputs.args, backend)
