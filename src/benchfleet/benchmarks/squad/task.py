@@ -95,14 +95,14 @@ class SquadTask(Task):
             log(f"calibration: {len(names)} generated features (seed {CALIBRATION_SEED}) stand in for the official "
                 "SQuAD features of those indices: synthetic")
             return calibration_features(inputs.data_dir, len(names))
-        samples = np.load(inputs.args["samples"], mmap_mode="r")
+        samples = SampleFile(inputs.args["samples"])  # the reader the worker uses
         index = [int(n) for n in names]
         outside = [i for i in index if not 0 <= i < samples.shape[0]]
         if outside:
             raise CalibrationError(f"calibration: feature {outside[0]} of the official list is not among the "
                                    f"{samples.shape[0]} features of {inputs.data_dir / DEV_FILE}; the list indexes "
                                    "the features of the whole dev-v1.1.json (10,833): use the official file")
-        return np.asarray(samples[index])
+        return np.stack([samples.read(i) for i in index])
 
     def score(self, inputs: Inputs, entries: list[dict]) -> Score:
         s = scorer.score_log(entries, load_dataset(inputs.data_dir / DEV_FILE), inputs.data_dir / VOCAB_FILE)
