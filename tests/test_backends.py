@@ -140,3 +140,31 @@ def test_tensorflow_runs_frozen_graphs_with_one_logits_output(tmp_path):
     np.testing.assert_allclose(out[1][:, 1], feats[2, 1] + feats[2, 2])
     with pytest.raises(ValueError, match="output 'nope:0' not in"):
         be.run({"input_ids:0": feats[:1, 0]}, ["nope:0"])
+
+
+def test_graph_walk_holds_only_live_values(tmp_path):
+    """The ONNX walk drops each value after the last node that reads it: a deep model holds one layer's
+    activations, not every layer's (BERT-large at batch 256 filled an H200's 140 GB before this)."""
+    from benchfleet.backends import onnx_walk
+
+    depth = 12
+    nodes = [helper.make_node("Relu", ["x" if k == 0 else f"h{k - 1}"], [f"h{k}"]) for k in range(depth)]
+    nodes.append(helper.make_node("Add", [f"h{depth - 1}", "x"], ["y"]))  # x is read again at the very end
+    g = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    path = tmp_path / "chain.onnx"
+    onnx.save(helper.make_model(g), path)
+    graph = onnx_walk.load(str(path))
+    peak = []
+
+    class Env(dict):
+        def __setitem__(self, k, v):
+            super().__setitem__(k, v)
+            peak.append(len(self))
+
+    env = Env(x=np.array([-1.0, 2.0], dtype=np.float32))
+    ops = {"Relu": lambda x, *, a: np.maximum(x, 0), "Add": lambda x, y, *, a: x + y}
+    out = onnx_walk.execute(graph, env, {}, ops, shape_of=lambda x: np.array(x.shape), to_device=lambda v, like: v)
+    np.testing.assert_array_equal(out["y"], [-1.0, 4.0])
+    assert max(peak) <= 3, peak  # x, the previous layer's value and the new one; never the whole chain
+    assert set(env) == {"y"}

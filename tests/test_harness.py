@@ -167,3 +167,66 @@ def test_scoring_data_stays_out_of_loadgen_requests(cache_dir):
     inputs = task.resolve(spec, lambda m: None)
     assert "labels" not in inputs.args and len(json.dumps(inputs.args)) < 2000
     assert len(inputs.scoring["labels"]) == inputs.count == 1024
+
+
+def test_offline_runs_a_concurrent_workers_batches_on_threads_of_their_own(tmp_path):
+    """A backend with ``concurrency`` 2 and a stateless worker get two Offline worker threads, each with its own
+    engine state and warmed before LoadGen starts; every sample is answered once, with its own answer."""
+    import threading
+
+    import mlperf_loadgen as lg
+    import numpy as np
+
+    from benchfleet.benchmarks.base import Worker
+    from benchfleet.harness.sut import SUT, SampleCache
+
+    class Backend:
+        concurrency = 2
+
+        def __init__(self):
+            self.local, self.states, self.warmed = threading.local(), [], []
+
+        def own_state(self):
+            self.local.state = threading.get_ident()
+            self.states.append(self.local.state)
+
+    class Echo(Worker):
+        concurrent = True
+
+        def __init__(self):
+            self.backend, self.answered, self.threads = Backend(), [], set()
+
+        def load(self, index):
+            return np.array([index], dtype=np.float32)
+
+        def infer(self, samples):
+            import time
+
+            self.threads.add(getattr(self.backend.local, "state", None))
+            time.sleep(0.002)  # the device's time, when a GPU backend's thread waits with the GIL released
+            self.answered += [int(s[0]) for s in samples]
+            return [s * 2 for s in samples]
+
+    worker = Echo()
+    cache = SampleCache(worker.load, 64)
+    impl = SUT(worker, cache, "Offline", 8, warm=lambda: worker.backend.warmed.append(threading.get_ident()))
+    assert len(impl._workers) == 2 and len(set(worker.backend.states)) == 2
+    assert sorted(worker.backend.warmed) == sorted(worker.backend.states)  # each worker warmed its own state
+    ts = lg.TestSettings()
+    ts.scenario, ts.mode = lg.TestScenario.Offline, lg.TestMode.PerformanceOnly
+    ts.offline_expected_qps, ts.min_query_count, ts.min_duration_ms = 1000, 512, 100
+    lo = lg.LogOutputSettings()
+    lo.outdir = str(tmp_path)
+    ls = lg.LogSettings()
+    ls.log_output = lo
+    sut = lg.ConstructSUT(impl.issue, impl.flush)
+    qsl = lg.ConstructQSL(64, 64, cache.load, cache.unload)
+    try:
+        lg.StartTestWithLogSettings(sut, qsl, ts, ls, "")
+    finally:
+        lg.DestroyQSL(qsl)
+        lg.DestroySUT(sut)
+        impl.close()
+    assert impl.samples_done == len(worker.answered) >= 512
+    assert worker.threads == set(worker.backend.states)  # batches ran on both workers, never on a shared state
+    assert not any(t.is_alive() for t in impl._workers)

@@ -87,3 +87,35 @@ def test_the_modules_and_the_action_refuse_arguments_they_do_not_declare(tmp_pat
     assert rc != 0 and "Unsupported parameters" in out and "limit" in out, out
     rc, out = _ansible(env, "benchfleet.mlperf.cell_fetch", {"src": "/x/results.tgz", "dest": str(tmp_path / "d")})
     assert rc != 0 and "missing required arguments: sha256" in out, out
+
+
+def test_host_facts_reads_a_real_h200s_nvidia_smi_and_the_system_is_described_from_it(tmp_path):
+    """nvidia-smi's output as an NVIDIA H200 host printed it (bench/gpu_check.sh, 2026-12-04), served by a stand-in
+    on PATH: the module reports the GPU, its memory, driver and CUDA version, and the system description and id
+    take them."""
+    from benchfleet.submission.system import describe, system_id
+
+    fixtures = ROOT / "tests" / "fixtures" / "nvidia-smi"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text(f"""#!/bin/sh
+case "$*" in
+  *--query-gpu=name,memory.total,driver_version*) cat '{fixtures / "h200-query.csv"}' ;;
+  "") cat '{fixtures / "h200.txt"}' ;;
+  *) exit 6 ;;
+esac
+""")
+    smi.chmod(0o755)
+    env = {**ansible_env(tmp_path / "private"), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    rc, out = _ansible(env, "benchfleet.mlperf.host_facts", {"python": ""})
+    assert rc == 0, out
+    facts = json.loads(out.split("=>", 1)[1].splitlines()[0])["ansible_facts"]["benchfleet_host"]
+    assert facts["gpus"] == [{"name": "NVIDIA H200", "memory_mib": 143771, "driver": "580.159.04"}]
+    assert facts["cuda_version"] == "13.0"
+    facts = {**facts, "cpu_model": "Intel(R) Xeon(R) Processor", "vcpus": 16}
+    assert system_id(facts, "pytorch", "cuda") == "Intel_Xeon_16c_1xH200_pytorch_cuda"  # as the H200 host's tree
+    values = describe(facts, division="closed", submitter="benchfleet", framework="PyTorch 2.11.0", software="",
+                      synthetic=True, device="cuda").values
+    assert values["accelerator_model_name"] == "NVIDIA H200" and values["accelerators_per_node"] == "1"
+    assert values["accelerator_memory_capacity"] == "140 GB"

@@ -68,6 +68,11 @@ class Score:
 class Worker:
     """Loads samples and runs batches of them inside a LoadGen process."""
 
+    backend: object = None
+    # True where infer() keeps no state between calls, so that two threads may call it at once (the harness then
+    # runs as many Offline/Server workers as the backend's ``concurrency``)
+    concurrent: bool = False
+
     def load(self, index: int):
         raise NotImplementedError
 

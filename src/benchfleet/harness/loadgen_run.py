@@ -87,8 +87,7 @@ def run(req: RunRequest) -> Path:
                            precision=req.precision, compiler=req.compiler)
     task = registry.task(req.task)
     worker = task.worker(req.args, backend)
-    if task.warm_up or req.compiler != "none":
-        warm_up(worker, req.scenario, req.batch)
+    warming = task.warm_up or req.compiler != "none"
     cache = SampleCache(worker.load, req.count)
     logdir = work / "logs"
     logdir.mkdir(exist_ok=True)
@@ -98,7 +97,9 @@ def run(req: RunRequest) -> Path:
     ls = lg.LogSettings()
     ls.log_output = lo
     ls.enable_trace = False
-    impl = SUT(worker, cache, req.scenario, req.batch)
+    # the SUT warms each of its worker threads (a CUDA backend's graphs and buffers are per thread)
+    impl = SUT(worker, cache, req.scenario, req.batch,
+               warm=(lambda: warm_up(worker, req.scenario, req.batch)) if warming else None)
     sut = lg.ConstructSUT(impl.issue, impl.flush)
     qsl = lg.ConstructQSL(cache.count, min(cache.count, bench.performance_sample_count), cache.load, cache.unload)
     try:

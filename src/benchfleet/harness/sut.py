@@ -34,34 +34,66 @@ class SampleCache:
 
 
 class SUT:
-    """SingleStream/MultiStream run inline on LoadGen's issue thread; Offline/Server use a worker thread
-    that batches what is queued (up to ``batch``)."""
+    """SingleStream/MultiStream run inline on LoadGen's issue thread; Offline/Server use worker threads that
+    batch what is queued (up to ``batch``): one, or the backend's ``concurrency`` where the task's worker is
+    ``concurrent`` (a GPU backend overlaps one batch's host work and copies with another's compute).
 
-    def __init__(self, worker: Worker, cache: SampleCache, scenario: str, batch: int):
+    ``warm``: run by each worker thread before the test (a CUDA backend's graphs and buffers are per thread);
+    the constructor returns once every thread has run it."""
+
+    def __init__(self, worker: Worker, cache: SampleCache, scenario: str, batch: int,
+                 warm: Callable[[], object] | None = None):
         self.worker, self.cache, self.scenario = worker, cache, scenario
         self.batch = max(1, batch)
         self.samples_done = 0
+        self._done_lock = threading.Lock()
         self._q: queue.Queue = queue.Queue()
-        self._worker: threading.Thread | None = None
+        self._workers: list[threading.Thread] = []
         if scenario in ("Offline", "Server"):
-            self._worker = threading.Thread(target=self._work, daemon=True)
-            self._worker.start()
+            n = max(1, int(getattr(worker.backend, "concurrency", 1))) if worker.concurrent else 1
+            ready = threading.Barrier(n + 1)
+            errors: list[BaseException] = []
+            for _ in range(n):
+                t = threading.Thread(target=self._work, args=(warm, ready, errors), daemon=True)
+                t.start()
+                self._workers.append(t)
+            ready.wait()
+            if errors:
+                self.close()
+                raise errors[0]
+        elif warm is not None:
+            warm()
 
     def _infer_and_complete(self, items: list) -> None:
         outs = [np.ascontiguousarray(o) for o in self.worker.infer(self.cache.samples([q.index for q in items]))]
         lg.QuerySamplesComplete([lg.QuerySampleResponse(q.id, o.ctypes.data, o.nbytes)
                                  for q, o in zip(items, outs, strict=True)])
-        self.samples_done += len(items)
+        with self._done_lock:
+            self.samples_done += len(items)
 
     def issue(self, samples: list) -> None:
-        if self._worker is None:
+        if not self._workers:
             for start in range(0, len(samples), self.batch):
                 self._infer_and_complete(samples[start : start + self.batch])
         else:
             for s in samples:
                 self._q.put(s)
 
-    def _work(self) -> None:
+    def _work(self, warm: Callable[[], object] | None = None, ready: threading.Barrier | None = None,
+              errors: list | None = None) -> None:
+        try:
+            if ready is not None and ready.parties > 2:  # more than one worker: each its own engine state
+                own = getattr(self.worker.backend, "own_state", None)
+                if own is not None:
+                    own()
+            if warm is not None:
+                warm()
+        except BaseException as exc:  # reported by the constructor, in LoadGen's process
+            if errors is not None:
+                errors.append(exc)
+        finally:
+            if ready is not None:
+                ready.wait()
         while True:
             first = self._q.get()
             if first is None:
@@ -82,6 +114,7 @@ class SUT:
         return None
 
     def close(self) -> None:
-        if self._worker is not None:
+        for _ in self._workers:
             self._q.put(None)
-            self._worker.join(timeout=30)
+        for t in self._workers:
+            t.join(timeout=30)

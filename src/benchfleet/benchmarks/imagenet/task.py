@@ -106,6 +106,8 @@ class ImageNetTask(Task):
 
 
 class _ImageWorker(Worker):
+    concurrent = True  # stateless: stack, run, post-process
+
     def __init__(self, args: dict, backend: Backend):
         self.args, self.backend = args, backend
         self.data = SampleFile(args["samples"])  # preprocessed as args["scale"] says (ensure's kind)

@@ -113,6 +113,8 @@ class SquadTask(Task):
 
 
 class _SquadWorker(Worker):
+    concurrent = True  # stateless: stack, run, post-process
+
     def __init__(self, args: dict, backend: Backend):
         self.args, self.backend = args, backend
         self.data = SampleFile(args["samples"])
