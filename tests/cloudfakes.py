@@ -127,8 +127,10 @@ class FakeServer:
 
 class FakeAzure(FakeServer):
     """Azure Resource Manager: generic resources by path, resource groups (cascading delete), async PUT and
-    DELETE operations that need polling, compute usages for the quota check, and the App Service managed
-    identity token endpoint that DefaultAzureCredential finds through IDENTITY_ENDPOINT/IDENTITY_HEADER."""
+    DELETE operations that need polling, compute usages for the quota check, VM instance views (power state),
+    VM auto-shutdown schedules (Microsoft.DevTestLab/schedules, validated as Azure does, and run by
+    ``deallocate_due``), and the App Service managed identity token endpoint that DefaultAzureCredential finds
+    through IDENTITY_ENDPOINT/IDENTITY_HEADER."""
 
     IDENTITY_HEADER = "bf-identity-secret-7d41c0"
 
@@ -137,7 +139,44 @@ class FakeAzure(FakeServer):
         self.resources: dict[str, dict] = {}  # lower-case id -> resource
         self.operations: dict[str, list[str]] = {}  # id -> statuses still to report
         self.ips = 0
+        self.power: dict[str, str] = {}  # lower-case VM id -> power state (running until a schedule deallocates)
+        self.schedule_made: dict[str, dt.datetime] = {}  # lower-case schedule id -> when it was made
         super().__init__(folder)
+
+    def deallocate_due(self, now: dt.datetime) -> list[str]:
+        """Run the auto-shutdown schedules as Azure does at ``now``: each enabled one whose daily time (UTC) has
+        come since it was made deallocates its VM. Returns the VMs deallocated."""
+        done = []
+        for sid, made in self.schedule_made.items():
+            sched = self.resources.get(sid)
+            if sched is None or sched["properties"].get("status") != "Enabled":
+                continue
+            hhmm = sched["properties"]["dailyRecurrence"]["time"]
+            first = made.replace(hour=int(hhmm[:2]), minute=int(hhmm[2:]), second=0, microsecond=0)
+            if first <= made:
+                first += dt.timedelta(days=1)
+            vm = sched["properties"]["targetResourceId"].lower()
+            if now >= first and vm in self.resources and self.power.get(vm) != "deallocated":
+                self.power[vm] = "deallocated"
+                done.append(self.resources[vm]["name"])
+        return done
+
+    def _schedule_problem(self, name: str, props: dict) -> str:
+        """What Azure refuses in a VM auto-shutdown schedule (ComputeVmShutdownTask)."""
+        target = str(props.get("targetResourceId", "")).lower()
+        if target not in self.resources or not target.split("/providers/")[-1].startswith(
+                "microsoft.compute/virtualmachines/"):
+            return f"targetResourceId {props.get('targetResourceId')!r} is not a virtual machine"
+        if name.lower() != "shutdown-computevm-" + self.resources[target]["name"].lower():
+            return f"a VM's shutdown schedule is named shutdown-computevm-<vm name>, not {name}"
+        if props.get("taskType") != "ComputeVmShutdownTask" or props.get("status") not in ("Enabled", "Disabled"):
+            return "taskType must be ComputeVmShutdownTask and status Enabled or Disabled"
+        t = str((props.get("dailyRecurrence") or {}).get("time", ""))
+        if not re.fullmatch(r"([01]\d|2[0-3])[0-5]\d", t):
+            return f"dailyRecurrence.time {t!r} is not HHmm"
+        if props.get("timeZoneId") != "UTC":  # the only zone this fake knows (Azure takes Windows zone ids)
+            return f"timeZoneId {props.get('timeZoneId')!r} unknown"
+        return ""
 
     def env(self) -> dict[str, str]:
         return {"IDENTITY_ENDPOINT": f"{self.url}/msi/token", "IDENTITY_HEADER": self.IDENTITY_HEADER,
@@ -170,6 +209,12 @@ class FakeAzure(FakeServer):
             if status in ("InProgress",):
                 return 200, {"status": status}, {"retry-after-ms": "100"}
             return 200, {"status": status} if status != "Deleted" else None, None
+        m = re.match(r"(.*/providers/microsoft\.compute/virtualmachines/[^/]+)/instanceview$", key)
+        if m and method == "GET":
+            if m.group(1) not in self.resources:
+                return self.error(404, "ResourceNotFound", f"{path} not found")
+            return 200, {"statuses": [{"code": "ProvisioningState/succeeded"},
+                                      {"code": f"PowerState/{self.power.get(m.group(1), 'running')}"}]}, None
         m = re.match(r".*/providers/microsoft\.compute/locations/([^/]+)/usages$", key)
         if m:
             used = sum(1 for r in self.resources.values() if r["type"].lower().endswith("virtualmachines")
@@ -196,6 +241,8 @@ class FakeAzure(FakeServer):
                 return 204, None, None
             for k in [k for k in self.resources if k == key or k.startswith(key + "/")]:
                 del self.resources[k]
+                self.power.pop(k, None)
+                self.schedule_made.pop(k, None)
             return 202, None, {"Location": self._op(["Deleting", "Deleted"]), "retry-after-ms": "100"}
         return self.error(405, "MethodNotAllowed", method)
 
@@ -223,6 +270,11 @@ class FakeAzure(FakeServer):
             props["provisioningState"] = "Succeeded"
             self.resources[key] = res
             return (200 if existed else 201), res, None
+        if f"{parts[-3]}/{parts[-2]}".lower() == "microsoft.devtestlab/schedules":
+            problem = self._schedule_problem(parts[-1], props)
+            if problem:
+                return self.error(400, "InvalidSchedule", problem)
+            self.schedule_made[key] = dt.datetime.now(dt.timezone.utc)
         props["provisioningState"] = "Succeeded"
         if rtype.lower().endswith("publicipaddresses"):
             self.ips += 1

@@ -203,3 +203,41 @@ def test_check_creates_nothing_on_any_cloud(azure, gcp, tmp_path):
     assert gcp.instances == {} and {m for m, _, _ in gcp.log} <= {"GET", "POST"}
     assert all(p == "/token" for m, p, _ in gcp.log if m == "POST")
     assert not (tmp_path / "runs").exists()
+
+
+def test_azure_vm_is_deallocated_at_expiry_by_its_auto_shutdown_schedule(azure):
+    """The last line on Azure: each VM's auto-shutdown schedule at its expiry (UTC) deallocates it (compute billing
+    stops), where the in-VM shutdown only powers it off."""
+    from datetime import datetime, timedelta, timezone
+
+    res = fleet.provision("az-ttl", [_system("azure", "az-t", ["eastus"], "Standard_D2s_v5", count=1, hours=3)], PUB)
+    assert res.created == ["az-t-1"] and not res.failed
+    rg = f"/subscriptions/{azure.subscription}/resourcegroups/benchfleet-az-ttl"
+    vm = azure.resources[f"{rg}/providers/microsoft.compute/virtualmachines/az-t-1"]
+    sched = azure.resources[f"{rg}/providers/microsoft.devtestlab/schedules/shutdown-computevm-az-t-1"]
+    expires = datetime.strptime(vm["tags"]["benchfleet-expires"], "%Y%m%dt%H%Mz").replace(tzinfo=timezone.utc)
+    assert sched["properties"]["dailyRecurrence"]["time"] == expires.strftime("%H%M")
+    assert sched["properties"]["targetResourceId"].lower() == vm["id"].lower()
+    assert sched["tags"]["benchfleet-run"] == "az-ttl"
+    assert fleet.provider("azure").list([], "az-ttl")[0].state == "running"
+    assert azure.deallocate_due(expires - timedelta(minutes=2)) == []
+    assert azure.deallocate_due(expires + timedelta(minutes=1)) == ["az-t-1"]
+    listed = fleet.provider("azure").list([], "az-ttl")
+    assert [(i.host, i.state, i.alive) for i in listed] == [("az-t-1", "stopped", False)]
+    assert fleet.teardown("az-ttl", _targets("azure")).ok and azure.resources == {}
+
+
+def test_azure_vm_without_its_shutdown_schedule_is_deleted_and_a_longer_expiry_refused(azure):
+    azure.rules.append({"method": "PUT", "path": "schedules/shutdown-computevm-", "status": 409,
+                        "code": "MissingSubscriptionRegistration",
+                        "message": "The subscription is not registered to use namespace 'Microsoft.DevTestLab'."})
+    res = fleet.provision("az-nosched", [_system("azure", "az-n", ["eastus"], "Standard_D2s_v5", count=1)], PUB)
+    assert res.created == [] and "az provider register --namespace Microsoft.DevTestLab" in res.failed["az-n-1"]
+    assert not [k for k in azure.resources if "/virtualmachines/" in k or "/publicipaddresses/" in k]
+    assert fleet.teardown("az-nosched", _targets("azure")).ok and azure.resources == {}
+    azure.rules.clear()
+    azure.log.clear()
+    res = fleet.provision("az-long", [_system("azure", "az-l", ["eastus"], "Standard_D2s_v5", count=1, hours=30)],
+                          PUB)
+    assert res.created == [] and "cloud.expires_h: 30 hours" in res.failed["az-l-1"]
+    assert azure.resources == {} and not [m for m, _, _ in azure.log if m == "PUT"]  # refused before anything

@@ -82,6 +82,8 @@ def _with(**kw) -> dict:
         (_with(systems=[{"name": "a", "cloud": {**CLOUD, "count": 0}}]),
          "systems[0].cloud.count: 0 is out of range; allowed 1 to 64"),
         (_with(systems=[{"name": "a"}]), "systems[0].hosts: required: inventory groups or host names"),
+        (_with(systems=[{"name": "a", "cloud": {**CLOUD, "provider": "azure", "expires_h": 30}}]),
+         "systems[0].cloud.expires_h: 30 hours; Azure instances expire within 24 hours"),
     ],
 )
 def test_bad_sweep_file_names_the_field(data, message, tmp_path, capsys):

@@ -11,13 +11,20 @@ before anything is created); a VM tagged with the run is adopted only when it is
 are always encrypted at rest by Azure (server-side encryption with platform-managed keys; it cannot be
 turned off), and every VM also asks for encryption at host (temporary disk and caches too). A subscription
 that has not registered that feature gets an error naming the fix.
+
+The last line at expiry: each VM gets Azure's auto-shutdown schedule (a ``Microsoft.DevTestLab/schedules``
+resource named ``shutdown-computevm-<vm>``, the one the portal's "Auto-shutdown" blade makes) at its expiry's
+time of day in UTC. That shutdown deallocates the VM, so its compute billing stops, where the in-VM
+``shutdown -P`` (kept as a second line) only powers it off and Azure goes on billing. The schedule repeats
+daily, so an Azure system's expiry is at most 24 hours away (``MAX_HOURS``); a VM whose schedule cannot be
+made is deleted again, never left without it.
 """
 
 from __future__ import annotations
 
 import base64
 import os
-from datetime import datetime
+from datetime import datetime, timezone
 
 from benchfleet.cloud.base import (
     AUTH,
@@ -55,6 +62,11 @@ _KINDS = {
     "SubscriptionNotFound": AUTH, "ResourceNotFound": NOT_FOUND, "ResourceGroupNotFound": NOT_FOUND,
     "NotFound": NOT_FOUND,
 }
+# power states (instance view) that override a provisioned VM's "running"
+_POWER = {"deallocated": "stopped", "deallocating": "stopping", "stopped": "stopped", "stopping": "stopping",
+          "starting": "starting"}
+MAX_HOURS = 24.0  # the auto-shutdown schedule repeats daily: a later expiry would deallocate the VM a day early
+SHUTDOWN_API = "2018-09-15"  # Microsoft.DevTestLab/schedules
 _STATES = {"succeeded": "running", "creating": "pending", "updating": "running", "deleting": "deleting",
            "failed": "failed"}
 
@@ -65,6 +77,7 @@ def _rg(run: str) -> str:
 
 class AzureProvider:
     name = NAME
+    max_hours = MAX_HOURS
 
     def __init__(self, subscription: str = ""):
         from azure.identity import DefaultAzureCredential
@@ -168,6 +181,10 @@ class AzureProvider:
 
         rg, region, name = _rg(req.run), req.region, req.host
         where = f"({region}{' zone ' + req.zone if req.zone else ''})"
+        if (req.expires_at - datetime.now(timezone.utc)).total_seconds() > MAX_HOURS * 3600 + 300:
+            raise ProviderError(BAD_REQUEST, "ExpiryOverADay", f"expiry {req.expires_at:%Y-%m-%d %H:%M} UTC is more "
+                                f"than {MAX_HOURS:.0f} hours away: Azure's auto-shutdown, which deallocates the VM at "
+                                "expiry, repeats daily; set the system's cloud.expires_h to 24 or less", NAME)
         zones = [req.zone] if req.zone else None
         subnet = self._call(self.network.subnets.get, rg, f"vnet-{region}", "default", where=where)
         nsg = self._call(self.network.network_security_groups.get, rg, f"nsg-{region}", where=where)
@@ -214,14 +231,48 @@ class AzureProvider:
                 except ProviderError:
                     pass
             raise
+        try:
+            self._deallocate_at_expiry(rg, req, out.id, where)
+        except ProviderError as exc:  # no VM without its last line: delete it (its NIC and disk go with it)
+            for fn, n in ((self.compute.virtual_machines.begin_delete, name),
+                          (self.network.public_ip_addresses.begin_delete, f"{name}-ip")):
+                try:
+                    self._call(fn, rg, n)
+                except ProviderError:
+                    pass
+            exc.args = (f"{exc.args[0]}; the VM's auto-shutdown schedule (deallocation at expiry) could not be made, "
+                        "so the VM was deleted again. If the subscription has never used it, register the provider "
+                        "once: `az provider register --namespace Microsoft.DevTestLab`",)
+            raise
         return self._instance(rg, out, ip.ip_address or "", (nic.ip_configurations[0].private_ip_address or ""))
 
-    def _instance(self, rg: str, vm, public_ip: str = "", private_ip: str = "") -> Instance:
+    def shutdown_schedule_id(self, rg: str, name: str) -> str:
+        return (f"/subscriptions/{self.subscription}/resourceGroups/{rg}/providers/Microsoft.DevTestLab/schedules/"
+                f"shutdown-computevm-{name}")
+
+    def _deallocate_at_expiry(self, rg: str, req: LaunchRequest, vm_id: str, where: str) -> None:
+        """Azure's auto-shutdown schedule for the VM at its expiry's time of day (UTC): it deallocates."""
+        from azure.mgmt.resource.resources.models import GenericResource
+
+        run_tags = {k: v for k, v in req.tags.items() if k in (TAG_RUN, TAG_EXPIRES, TAG_OWNER, TAG_HOST)}
+        self._call(self.resources.resources.begin_create_or_update_by_id,
+                   self.shutdown_schedule_id(rg, req.host), GenericResource(
+                       location=req.region, tags=run_tags, properties={
+                           "status": "Enabled", "taskType": "ComputeVmShutdownTask",
+                           "dailyRecurrence": {"time": req.expires_at.astimezone(timezone.utc).strftime("%H%M")},
+                           "timeZoneId": "UTC", "targetResourceId": vm_id,
+                           "notificationSettings": {"status": "Disabled"}}),
+                   api_version=SHUTDOWN_API, where=where)
+
+    def _instance(self, rg: str, vm, public_ip: str = "", private_ip: str = "", power: str = "") -> Instance:
         t = vm.tags or {}
+        state = _STATES.get((vm.provisioning_state or "").lower(), "pending")
+        if state == "running" and power in _POWER:
+            state = _POWER[power]
         return Instance(
             provider=NAME, id=vm.name, host=t.get(TAG_HOST, ""), system=t.get(TAG_SYSTEM, ""), run=t.get(TAG_RUN, ""),
             region=vm.location, zone=(vm.zones or [""])[0], instance_type=vm.hardware_profile.vm_size,
-            state=_STATES.get((vm.provisioning_state or "").lower(), "pending"), public_ip=public_ip,
+            state=state, public_ip=public_ip,
             private_ip=private_ip, spot=(vm.priority or "").lower() == "spot",
             launched_at=vm.time_created.strftime("%Y-%m-%dT%H:%M:%SZ") if getattr(vm, "time_created", None) else "",
             expires=t.get(TAG_EXPIRES, ""), owner=t.get(TAG_OWNER, ""), extra={"resource_group": rg},
@@ -235,14 +286,20 @@ class AzureProvider:
         out = []
         for g in self._groups(run):
             for vm in self._call(lambda n=g.name: list(self.compute.virtual_machines.list(n))):
-                pub = priv = ""
+                pub = priv = power = ""
                 try:
                     pub = self._call(self.network.public_ip_addresses.get, g.name, f"{vm.name}-ip").ip_address or ""
                     nic = self._call(self.network.network_interfaces.get, g.name, f"{vm.name}-nic")
                     priv = nic.ip_configurations[0].private_ip_address or ""
                 except ProviderError:
                     pass
-                out.append(self._instance(g.name, vm, pub, priv))
+                try:  # a VM its auto-shutdown deallocated is still listed, as stopped
+                    view = self._call(self.compute.virtual_machines.instance_view, g.name, vm.name)
+                    power = next((st.code.split("/", 1)[1] for st in view.statuses or []
+                                  if (st.code or "").startswith("PowerState/")), "")
+                except ProviderError:
+                    pass
+                out.append(self._instance(g.name, vm, pub, priv, power))
         return out
 
     def delete_instances(self, instances: list[Instance]) -> None:

@@ -146,6 +146,13 @@ def provision(run: str, systems: list[SystemRequest], public_key: str, ssh_cidr:
                                     f"give the controller's range, or {WORLD_SSH_FLAG} if you mean it")
             continue
         p = provider(system.provider, **system.options)
+        most = getattr(p, "max_hours", None)
+        if most is not None and system.hours > most:
+            for host in system.hosts:
+                out.failed[host] = (f"systems ({system.name}).cloud.expires_h: {system.hours:g} hours; "
+                                    f"{system.provider} instances expire within {most:g} hours (its last line at "
+                                    f"expiry repeats daily): set expires_h to {most:g} or less, or split the sweep")
+            continue
         existing: dict[str, Instance] = {}
         foreign: dict[str, Instance] = {}
         for i in p.list(system.regions, run):

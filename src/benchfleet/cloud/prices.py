@@ -79,12 +79,15 @@ def estimate(plan) -> Estimate:
 
 
 def expiry_hours(plan, name: str) -> float:
-    """Hard limit on an instance's life: 3x its cells' estimate + 1 h, unless the sweep sets expires_h."""
+    """Hard limit on an instance's life: 3x its cells' estimate + 1 h (at most 24 h on Azure), unless the sweep
+    sets expires_h."""
     cloud = plan.cloud_systems()[name]
     if cloud.expires_h:
         return float(cloud.expires_h)
     hosts = plan.hosts_of(name)
-    return round(max((plan.host_estimate_s(h) for h in hosts), default=0.0) * 3 / 3600 + 1.0, 2)
+    hours = round(max((plan.host_estimate_s(h) for h in hosts), default=0.0) * 3 / 3600 + 1.0, 2)
+    # Azure's last line (a daily auto-shutdown at expiry) takes an expiry within a day (cloud/azure.py)
+    return min(hours, 24.0) if cloud.provider == "azure" else hours
 
 
 def _t(s: str) -> datetime:

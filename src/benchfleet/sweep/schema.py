@@ -10,7 +10,15 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from benchfleet import safeyaml
 from benchfleet.backends import BACKENDS as HARNESS_BACKENDS
@@ -100,6 +108,15 @@ class CloudSpec(BaseModel):
     subscription: str = Field("", description="Azure subscription id (default: AZURE_SUBSCRIPTION_ID)")
     project: str = Field("", description="GCP project (default: GOOGLE_CLOUD_PROJECT)")
     vars: dict[str, Any] = Field(default_factory=dict, description="host variables for the instances")
+
+    @field_validator("expires_h")
+    @classmethod
+    def _azure_expiry(cls, v: float, info: ValidationInfo) -> float:
+        if info.data.get("provider") == "azure" and v > 24:
+            raise ValueError(f"{v:g} hours; Azure instances expire within 24 hours (benchfleet deallocates them at "
+                             "expiry with Azure's auto-shutdown, which repeats daily): set expires_h to 24 or less, "
+                             "or split the sweep")
+        return v
 
     @field_validator("regions", "zones", mode="before")
     @classmethod
