@@ -304,6 +304,18 @@ class FakeGcp(FakeServer):
     endpoint an authorized-user credentials file (GOOGLE_APPLICATION_CREDENTIALS) names."""
 
     CLIENT_EMAIL = "benchfleet-test@bf-test-project.iam.gserviceaccount.com"
+    # machine type -> (vCPUs, zones offering it), as Compute Engine lists them: accelerator types in a few zones
+    MACHINE_TYPES = {
+        "e2-standard-2": (2, ["us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f", "europe-west4-a",
+                              "europe-west4-b", "europe-west4-c"]),
+        "n2-standard-4": (4, ["us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f", "europe-west4-a",
+                              "europe-west4-b", "europe-west4-c"]),
+        "n2-standard-16": (16, ["us-central1-a", "us-central1-b", "europe-west4-a"]),
+        "g2-standard-8": (8, ["us-central1-a", "us-central1-b", "europe-west4-c"]),
+        "a3-highgpu-8g": (208, ["us-central1-a"]),
+    }
+    # regional quota limits: every family's vCPUs together, and each family's own (N2_CPUS, ...)
+    QUOTA_LIMITS = {"CPUS": 24.0, "N2_CPUS": 24.0, "E2_CPUS": 24.0, "G2_CPUS": 8.0, "A3_CPUS": 0.0}
 
     def __init__(self, folder: Path, project: str = "bf-test-project"):
         self.project = project
@@ -357,6 +369,17 @@ class FakeGcp(FakeServer):
         self.operations[name] = op
         return op
 
+    def quotas(self, region: str) -> list[dict]:
+        used: dict[str, float] = {}
+        for i in self.instances.values():
+            if not i["zone"].rsplit("/", 1)[-1].startswith(region + "-"):
+                continue
+            mtype = i["machineType"].rsplit("/", 1)[-1]
+            cpus = self.MACHINE_TYPES.get(mtype, (2, []))[0]
+            for metric in ("CPUS", f"{mtype.split('-')[0].upper()}_CPUS"):
+                used[metric] = used.get(metric, 0.0) + cpus
+        return [{"metric": m, "limit": lim, "usage": used.get(m, 0.0)} for m, lim in self.QUOTA_LIMITS.items()]
+
     def handle(self, method, path, query, raw, headers):
         if path == "/token":
             import base64
@@ -384,8 +407,17 @@ class FakeGcp(FakeServer):
             return 200, op, None
         m = re.fullmatch(r"/regions/([^/]+)", rest)
         if m:
-            used = sum(2 for i in self.instances.values() if i["zone"].rsplit("/", 1)[-1].startswith(m.group(1)))
-            return 200, {"name": m.group(1), "quotas": [{"metric": "CPUS", "limit": 24.0, "usage": float(used)}]}, None
+            return 200, {"name": m.group(1), "quotas": self.quotas(m.group(1))}, None
+        if rest == "/aggregated/machineTypes":
+            want = re.search(r'name = "([^"]+)"', query.get("filter", ""))
+            items: dict[str, dict] = {}
+            for name, (cpus, zones) in self.MACHINE_TYPES.items():
+                if want and want.group(1) != name:
+                    continue
+                for zone in zones:
+                    items.setdefault(f"zones/{zone}", {"machineTypes": []})["machineTypes"].append(
+                        {"name": name, "guestCpus": cpus, "zone": zone, "memoryMb": cpus * 4096})
+            return 200, {"items": items}, None
         m = re.fullmatch(r"/zones/([^/]+)/instances(?:/([^/]+))?", rest)
         if m:
             zone, name = m.groups()

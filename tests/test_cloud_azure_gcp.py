@@ -241,3 +241,37 @@ def test_azure_vm_without_its_shutdown_schedule_is_deleted_and_a_longer_expiry_r
                           PUB)
     assert res.created == [] and "cloud.expires_h: 30 hours" in res.failed["az-l-1"]
     assert azure.resources == {} and not [m for m, _, _ in azure.log if m == "PUT"]  # refused before anything
+
+
+def test_gcp_preflight_counts_the_vcpus_asked_against_the_quotas_left_and_zones_are_listed(gcp, tmp_path):
+    p = fleet.provider("gcp")
+    assert p.zones("us-central1", "g2-standard-8") == ["us-central1-a", "us-central1-b"]  # as the API lists them
+    assert p.zones("europe-west4", "a3-highgpu-8g") == []
+    assert p.preflight(["us-central1"], "n2-standard-4", 6) == []  # 24 vCPUs: exactly the quota
+    assert p.preflight(["us-central1"], "n2-standard-4", 7) == [
+        "gcp: CPUS quota of us-central1: 7 x 4 = 28 vCPUs asked, 24 of 24 free; N2_CPUS quota of us-central1: "
+        "7 x 4 = 28 vCPUs asked, 24 of 24 free"]
+    assert p.preflight(["europe-west4", "us-central1"], "a3-highgpu-8g", 1) == [
+        "gcp: a3-highgpu-8g is not offered in any zone of europe-west4",
+        "gcp: CPUS quota of us-central1: 1 x 208 = 208 vCPUs asked, 24 of 24 free; A3_CPUS quota of us-central1: "
+        "1 x 208 = 208 vCPUs asked, 0 of 0 free"]
+    # what is running counts: two n2-standard-4 leave 16 vCPUs
+    fleet.provision("gc-q", [_system("gcp", "gcp-q", ["us-central1"], "n2-standard-4")], PUB)
+    assert "16 of 24 free" in p.preflight(["us-central1"], "n2-standard-4", 5)[0]
+    assert p.preflight(["us-central1", "europe-west4"], "n2-standard-4", 5) == []  # the next region holds it
+    assert fleet.teardown("gc-q", _targets("gcp")).ok
+    # the sweep is refused before anything is created, naming the quota and the figures
+    sweep = tmp_path / "gpus.yml"
+    sweep.write_text(yaml.safe_dump({"submitter": "TestLab", "systems": [
+        {"name": "gcp-l4", "cloud": {"provider": "gcp", "regions": ["us-central1"], "instance_type": "g2-standard-8",
+                                     "count": 2, "ssh_cidr": "198.51.100.7/32", "price_per_hour": 0.9}}]}))
+    before = len(gcp.log)
+    out = subprocess.run([BENCHFLEET, "sweep", str(sweep), "--runs-dir", str(tmp_path / "runs")],
+                         capture_output=True, text=True)
+    assert out.returncode != 0
+    assert ("cloud check gcp-l4 (gcp g2-standard-8 x 2 in us-central1): gcp: G2_CPUS quota of us-central1: "
+            "2 x 8 = 16 vCPUs asked, 8 of 8 free") in out.stdout  # CPUS holds 16 of its 24; G2_CPUS does not
+    assert "nothing was created" in out.stderr
+    assert gcp.instances == {} and gcp.firewalls == {}
+    assert {m for m, _, _ in gcp.log[before:]} <= {"GET", "POST"} and all(
+        p == "/token" for m, p, _ in gcp.log[before:] if m == "POST")

@@ -93,6 +93,8 @@ class GcpProvider:
         self.instances = compute_v1.InstancesClient(**opts)
         self.firewalls = compute_v1.FirewallsClient(**opts)
         self.regions_client = compute_v1.RegionsClient(**opts)
+        self.machine_types = compute_v1.MachineTypesClient(**opts)
+        self._offered: dict[str, dict[str, int]] = {}  # machine type -> {zone: vCPUs}
         if endpoint:
             # The operation pollers inside each client are built without its client options (they would poll
             # compute.googleapis.com); hand them pollers for the same endpoint.
@@ -130,23 +132,51 @@ class GcpProvider:
             raise ProviderError(kind, code, f"{message} {where}".strip(), NAME) from None
 
     # -- before anything is created
+    def offered(self, instance_type: str) -> dict[str, int]:
+        """The zones that offer the machine type, with its vCPUs there (Compute Engine's aggregated list)."""
+        if instance_type not in self._offered:
+            pages = self._call(self.machine_types.aggregated_list, request={
+                "project": self.project, "filter": f'name = "{instance_type}"'}, where=f"({instance_type})")
+            self._offered[instance_type] = {mt.zone.rsplit("/", 1)[-1]: int(mt.guest_cpus)
+                                            for _, scoped in pages for mt in scoped.machine_types
+                                            if mt.name == instance_type}
+        return self._offered[instance_type]
+
     def preflight(self, regions: list[str], instance_type: str, count: int) -> list[str]:
-        problems = []
+        """Refused (a problem per region) unless one region offers the type with the vCPUs for ``count``
+        instances free in its CPUS quota and the type's family quota (N2_CPUS, ...)."""
+        try:
+            offered = self.offered(instance_type)
+        except ProviderError as exc:
+            return [str(exc)]
+        why = []
         for region in regions:
+            zones = sorted(z for z in offered if z.startswith(region + "-"))
+            if not zones:
+                why.append(f"gcp: {instance_type} is not offered in any zone of {region}")
+                continue
             try:
                 r = self._call(self.regions_client.get, project=self.project, region=region, where=f"({region})")
             except ProviderError as exc:
-                problems.append(str(exc))
+                why.append(str(exc))
                 if exc.kind == AUTH:
-                    break
+                    return why
                 continue
-            cpus = next((q for q in r.quotas if q.metric == "CPUS"), None)
-            if cpus is not None and cpus.usage >= cpus.limit:
-                problems.append(f"gcp: the CPUS quota of {region} is used up ({cpus.usage:.0f}/{cpus.limit:.0f})")
-        return problems
+            need = offered[zones[0]] * count
+            family = f"{instance_type.split('-')[0].upper()}_CPUS"
+            short = [f"{q.metric} quota of {region}: {count} x {offered[zones[0]]} = {need} vCPUs asked, "
+                     f"{max(0.0, q.limit - q.usage):.0f} of {q.limit:.0f} free"
+                     for q in r.quotas if q.metric in ("CPUS", family) and need > q.limit - q.usage]
+            if not short:
+                return []  # this region can hold the system (earlier ones are failed over)
+            why.append("gcp: " + "; ".join(short))
+        return why
 
     def zones(self, region: str, instance_type: str) -> list[str]:
-        return [f"{region}-{z}" for z in "abc"]
+        try:
+            return sorted(z for z in self.offered(instance_type) if z.startswith(region + "-"))
+        except ProviderError:
+            return [f"{region}-{z}" for z in "abc"]  # the listing failed: the usual zones, each tried in turn
 
     # -- run-scoped: a firewall rule for SSH from the controller to this run's instances
     def prepare(self, run: str, region: str, req: LaunchRequest) -> None:
