@@ -133,6 +133,19 @@ class FakeAzure(FakeServer):
     through IDENTITY_ENDPOINT/IDENTITY_HEADER."""
 
     IDENTITY_HEADER = "bf-identity-secret-7d41c0"
+    # VM size -> (vCPUs, quota family, {region: zones}), as the resource SKU listing gives them
+    SKUS = {
+        "Standard_D2s_v5": (2, "standardDSv5Family", {"eastus": ["1", "2", "3"], "westus2": ["1", "2", "3"]}),
+        "Standard_D4s_v5": (4, "standardDSv5Family", {"eastus": ["1", "2", "3"], "westus2": ["1", "2", "3"]}),
+        "Standard_NC24ads_A100_v4": (24, "StandardNCADSA100v4Family", {"eastus": ["2", "3"]}),
+        "Standard_ND96isr_H100_v5": (96, "standardNDSH100v5Family", {"eastus": ["2"], "westus2": ["1"]}),
+    }
+    # regional vCPU quotas: every family together ("cores"), and each family's own
+    QUOTA_LIMITS = {"cores": 100, "standardDSv5Family": 48, "StandardNCADSA100v4Family": 24,
+                    "standardNDSH100v5Family": 0}
+    QUOTA_NAMES = {"cores": "Total Regional vCPUs", "standardDSv5Family": "Standard DSv5 Family vCPUs",
+                   "StandardNCADSA100v4Family": "Standard NCADS_A100_v4 Family vCPUs",
+                   "standardNDSH100v5Family": "Standard NDSH100v5 Family vCPUs"}
 
     def __init__(self, folder: Path, subscription: str = "00000000-0000-4000-8000-00000000b00f"):
         self.subscription = subscription
@@ -217,10 +230,24 @@ class FakeAzure(FakeServer):
                                       {"code": f"PowerState/{self.power.get(m.group(1), 'running')}"}]}, None
         m = re.match(r".*/providers/microsoft\.compute/locations/([^/]+)/usages$", key)
         if m:
-            used = sum(1 for r in self.resources.values() if r["type"].lower().endswith("virtualmachines")
-                       and r["location"] == m.group(1)) * 2
-            return 200, {"value": [{"name": {"value": "cores", "localizedValue": "Total Regional vCPUs"},
-                                    "currentValue": used, "limit": 100, "unit": "Count"}]}, None
+            used: dict[str, int] = {}
+            for r in self.resources.values():
+                if r["type"].lower().endswith("virtualmachines") and r["location"] == m.group(1):
+                    cpus, family, _ = self.SKUS.get(r["properties"]["hardwareProfile"]["vmSize"], (2, "other", {}))
+                    for name in ("cores", family):
+                        used[name] = used.get(name, 0) + cpus
+            return 200, {"value": [{"name": {"value": n, "localizedValue": self.QUOTA_NAMES[n]},
+                                    "currentValue": used.get(n, 0),
+                                    "limit": lim, "unit": "Count"} for n, lim in self.QUOTA_LIMITS.items()]}, None
+        if key.endswith("/providers/microsoft.compute/skus") and method == "GET":
+            loc = re.search(r"location eq '([^']+)'", query.get("$filter", ""))
+            return 200, {"value": [
+                {"resourceType": "virtualMachines", "name": name, "tier": "Standard", "family": family,
+                 "size": name.split("_", 1)[1], "locations": [region],
+                 "locationInfo": [{"location": region, "zones": zones}],
+                 "capabilities": [{"name": "vCPUs", "value": str(cpus)}], "restrictions": []}
+                for name, (cpus, family, where) in self.SKUS.items() for region, zones in where.items()
+                if not loc or loc.group(1) == region]}, None
         if method == "PUT":
             return self._put(path, key, json.loads(raw or b"{}"))
         if method == "GET":

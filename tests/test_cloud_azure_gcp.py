@@ -275,3 +275,21 @@ def test_gcp_preflight_counts_the_vcpus_asked_against_the_quotas_left_and_zones_
     assert gcp.instances == {} and gcp.firewalls == {}
     assert {m for m, _, _ in gcp.log[before:]} <= {"GET", "POST"} and all(
         p == "/token" for m, p, _ in gcp.log[before:] if m == "POST")
+
+
+def test_azure_preflight_counts_the_vcpus_asked_against_the_quotas_left(azure):
+    p = fleet.provider("azure")
+    assert p.sku("eastus", "Standard_NC24ads_A100_v4") == (24, "StandardNCADSA100v4Family", ["2", "3"])
+    assert p.preflight(["eastus"], "Standard_D4s_v5", 12) == []  # 48 vCPUs: the family's quota, exactly
+    assert p.preflight(["eastus"], "Standard_D4s_v5", 13) == [
+        "azure: Standard DSv5 Family vCPUs quota (standardDSv5Family) of eastus: 13 x 4 = 52 vCPUs asked, 48 of 48 "
+        "free"]
+    assert p.preflight(["westus2", "eastus"], "Standard_NC24ads_A100_v4", 2) == [
+        "azure: Standard_NC24ads_A100_v4 is not offered to this subscription in westus2",
+        "azure: Standard NCADS_A100_v4 Family vCPUs quota (StandardNCADSA100v4Family) of eastus: 2 x 24 = 48 vCPUs "
+        "asked, 24 of 24 free"]
+    assert "0 of 0 free" in p.preflight(["eastus"], "Standard_ND96isr_H100_v5", 1)[0]
+    fleet.provision("az-q", [_system("azure", "az-q", ["eastus"], "Standard_D4s_v5", count=2)], PUB)
+    assert "40 of 48 free" in p.preflight(["eastus"], "Standard_D4s_v5", 11)[0]  # the running VMs count
+    assert p.preflight(["eastus", "westus2"], "Standard_D4s_v5", 11) == []  # the next region holds it
+    assert fleet.teardown("az-q", _targets("azure")).ok and azure.resources == {}

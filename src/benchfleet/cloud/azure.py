@@ -115,21 +115,46 @@ class AzureProvider:
                                 NAME) from None
 
     # -- before anything is created
+    def sku(self, region: str, instance_type: str) -> tuple[int, str, list[str]] | None:
+        """(vCPUs, quota family, zones) of a VM size offered to this subscription in the region, or None."""
+        for sku in self._call(lambda: list(self.compute.resource_skus.list(filter=f"location eq '{region}'")),
+                              where=f"({region})"):
+            if sku.resource_type != "virtualMachines" or (sku.name or "").lower() != instance_type.lower():
+                continue
+            if any(r.type == "Location" for r in sku.restrictions or []):
+                return None  # listed, but not for this subscription in this region
+            caps = {c.name: c.value for c in sku.capabilities or []}
+            zones = [z for info in sku.location_info or [] for z in info.zones or []]
+            return int(float(caps.get("vCPUs", 0))), sku.family or "", zones
+        return None
+
     def preflight(self, regions: list[str], instance_type: str, count: int) -> list[str]:
-        problems = []
+        """Refused (a problem per region) unless one region offers the size with the vCPUs for ``count`` VMs
+        free in its regional quota ("Total Regional vCPUs") and the size's family quota."""
+        why = []
         for region in regions:
             try:
+                sku = self.sku(region, instance_type)
                 usage = {u.name.value: u for u in self._call(lambda r=region: list(self.compute.usage.list(r)),
                                                              where=f"({region})")}
             except ProviderError as exc:
-                problems.append(str(exc))
+                why.append(str(exc))
                 if exc.kind == AUTH:
-                    break
+                    return why
                 continue
-            cores = usage.get("cores")
-            if cores is not None and cores.current_value >= cores.limit:
-                problems.append(f"azure: the cores quota of {region} is used up ({cores.current_value}/{cores.limit})")
-        return problems
+            if sku is None:
+                why.append(f"azure: {instance_type} is not offered to this subscription in {region}")
+                continue
+            cpus, family, _ = sku
+            need = cpus * count
+            short = [f"{u.name.localized_value or u.name.value} quota ({u.name.value}) of {region}: {count} x {cpus} "
+                     f"= {need} vCPUs asked, {max(0, u.limit - u.current_value)} of {u.limit} free"
+                     for u in (usage.get("cores"), usage.get(family)) if u is not None
+                     and need > u.limit - u.current_value]
+            if not short:
+                return []  # this region can hold the system (earlier ones are failed over)
+            why.append("azure: " + "; ".join(short))
+        return why
 
     def zones(self, region: str, instance_type: str) -> list[str]:
         return [""]  # regional placement unless the sweep lists zones ("1", "2", "3")
