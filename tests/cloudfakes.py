@@ -502,3 +502,42 @@ class FakeGcp(FakeServer):
                 del self.firewalls[name]
                 return 200, self._op("global", "", f"{base}/global/firewalls/{name}"), None
         return 404, {"error": {"code": 404, "message": f"{method} {path}: not served by this fake"}}, None
+
+
+class FakeServiceQuotas(FakeServer):
+    """AWS Service Quotas (JSON 1.1 over HTTPS, as boto3's service-quotas client speaks it): ListServiceQuotas
+    for ec2, with the vCPU quotas of a new account's region (names and codes as AWS lists them). boto3 reaches it
+    through AWS_ENDPOINT_URL_SERVICE_QUOTAS; EC2 stays on moto's server."""
+
+    QUOTAS = {  # name -> (code, vCPUs)
+        "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances": ("L-1216C47A", 32.0),
+        "Running On-Demand G and VT instances": ("L-DB2E81BA", 8.0),
+        "Running On-Demand P instances": ("L-417A185B", 0.0),
+        "All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests": ("L-34B43A08", 16.0),
+        "All G and VT Spot Instance Requests": ("L-3819A6DF", 0.0),
+    }
+
+    def env(self) -> dict[str, str]:
+        return {"AWS_ENDPOINT_URL_SERVICE_QUOTAS": self.url, "AWS_CA_BUNDLE": str(self.cert)}
+
+    def error(self, status, code, message):
+        return status, {"__type": code, "message": message}, None
+
+    def handle(self, method, path, query, raw, headers):
+        if not (headers.get("Authorization") or "").startswith("AWS4-HMAC-SHA256 Credential="):
+            return self.error(400, "MissingAuthenticationTokenException", "not signed")
+        target = headers.get("X-Amz-Target", "")
+        body = json.loads(raw or b"{}")
+        if target != "ServiceQuotasV20190624.ListServiceQuotas":
+            return self.error(400, "UnknownOperationException", target)
+        if body.get("ServiceCode") != "ec2":
+            return self.error(400, "NoSuchResourceException", f"service {body.get('ServiceCode')} has no quotas here")
+        names = sorted(self.QUOTAS)
+        start = int(body.get("NextToken") or 0)  # two quotas a page: the client has to follow NextToken
+        page = names[start:start + 2]
+        out = {"Quotas": [{"ServiceCode": "ec2", "ServiceName": "Amazon Elastic Compute Cloud (Amazon EC2)",
+                           "QuotaCode": self.QUOTAS[n][0], "QuotaName": n, "Value": self.QUOTAS[n][1],
+                           "Unit": "None", "Adjustable": True, "GlobalQuota": False} for n in page]}
+        if start + 2 < len(names):
+            out["NextToken"] = str(start + 2)
+        return 200, out, None

@@ -299,3 +299,35 @@ def test_bad_credentials_are_refused_before_anything_is_created(aws, cache_dir, 
     assert "the cloud checks above failed; nothing was created" in out.stderr
     assert [a for a, _ in proxy.seen if a not in ("DescribeInstanceTypeOfferings",)] == []
     assert not (tmp_path / "runs").exists() and tagged_instances() == []
+
+
+def test_preflight_counts_vcpus_against_service_quotas_less_what_runs(tmp_path, monkeypatch):
+    """The type's vCPU quota from Service Quotas (a local server speaking its JSON API; moto has no EC2 quotas),
+    on-demand or spot, less the vCPUs of that quota's instances running in the region (moto's EC2)."""
+    from benchfleet.cloud import fleet as cloud_fleet
+    from tests.cloudfakes import FakeServiceQuotas
+
+    quotas = FakeServiceQuotas(tmp_path / "quotas")
+    for k, v in quotas.env().items():
+        monkeypatch.setenv(k, v)
+    try:
+        with moto_ec2():
+            p = cloud_fleet.provider("aws")
+            assert p.preflight(["us-east-1"], "m5.large", 16) == []  # 16 x 2 = 32: the quota, exactly
+            assert p.preflight(["us-east-1"], "m5.large", 17) == [
+                "aws: Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances quota of us-east-1: "
+                "17 x 2 = 34 vCPUs asked, 32 of 32 free"]
+            assert p.preflight(["us-east-1"], "m5.large", 9, spot=True) == [
+                "aws: All Standard (A, C, D, H, I, M, R, T, Z) Spot Instance Requests quota of us-east-1: "
+                "9 x 2 = 18 vCPUs asked, 16 of 16 free"]
+            assert "0 of 0 free" in p.preflight(["us-east-1"], "g5.xlarge", 1, spot=True)[0]
+            ec2().run_instances(ImageId="ami-785db401", InstanceType="m5.xlarge", MinCount=3, MaxCount=3)
+            assert "20 of 32 free" in p.preflight(["us-east-1"], "m5.large", 11)[0]  # 3 x 4 vCPUs run
+            assert p.preflight(["us-east-1", "us-west-2"], "m5.large", 11) == []  # the next region holds it
+            assert p.preflight(["us-east-1"], "g5.xlarge", 2) == []  # another quota: G and VT, 8 vCPUs
+        with moto_ec2():  # Service Quotas unreachable for this account (here: moto's, which has no EC2 quotas)
+            monkeypatch.delenv("AWS_ENDPOINT_URL_SERVICE_QUOTAS")
+            assert cloud_fleet.provider("aws").preflight(["us-east-1"], "m5.large", 1000) == []
+    finally:
+        quotas.stop()
+    assert any(m == "POST" for m, _, _ in quotas.log)

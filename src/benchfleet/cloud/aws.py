@@ -58,6 +58,29 @@ _KINDS = {
 }
 
 
+# instance family -> the quota group Service Quotas names it by (vCPU quotas per region)
+_QUOTA_GROUPS = {"g": "G and VT", "vt": "G and VT", "p": "P", "f": "F", "x": "X", "inf": "Inf", "dl": "DL",
+                 "trn": "Trn", "u": "High Memory", "hpc": "HPC"}
+_STANDARD = "Standard (A, C, D, H, I, M, R, T, Z)"
+
+
+def quota_name(instance_type: str, spot: bool) -> str | None:
+    """The Service Quotas name of the vCPU quota an instance type counts against (on-demand or spot), or None
+    for a family without one known here (mac, ...)."""
+    m = re.match(r"([a-z]+)(\d*)", instance_type.lower())
+    if not m:
+        return None
+    family, generation = m.groups()
+    group = _QUOTA_GROUPS.get(family) or (_STANDARD if family[0] in "acdhimrtz" and family != "mac" else None)
+    if group is None:
+        return None
+    if not spot:
+        return f"Running On-Demand {group} instances"
+    if group == "P":  # spot P quotas are split by generation
+        return "All P5 Spot Instance Requests" if generation == "5" else "All P4, P3 and P2 Spot Instance Requests"
+    return f"All {group} Spot Instance Requests"
+
+
 def _kind(code: str) -> str:
     if code in _KINDS:
         return _KINDS[code]
@@ -146,20 +169,59 @@ class AwsProvider:
             raise ProviderError(BAD_REQUEST, "NoRegion", "no region given", NAME) from None
 
     # -- before anything is created
-    def preflight(self, regions: list[str], instance_type: str, count: int) -> list[str]:
-        problems = []
+    def preflight(self, regions: list[str], instance_type: str, count: int, spot: bool = False) -> list[str]:
+        """Refused (a problem per region) unless one region offers the type in a zone and has the vCPUs for
+        ``count`` instances free under the type's Service Quotas quota (on-demand or spot), less what runs there.
+        Where Service Quotas cannot be read (no permission, an endpoint without it), the quota is not checked."""
+        why = []
         for region in regions:
             try:
                 offered = self._call(region, "describe_instance_type_offerings", LocationType="availability-zone",
                                      Filters=[{"Name": "instance-type", "Values": [instance_type]}])
             except ProviderError as exc:
-                problems.append(str(exc))
+                why.append(str(exc))
                 if exc.kind == AUTH:
-                    break
+                    return why
                 continue
             if not offered.get("InstanceTypeOfferings"):
-                problems.append(f"aws: {instance_type} is not offered in any zone of {region}")
-        return problems
+                why.append(f"aws: {instance_type} is not offered in any zone of {region}")
+                continue
+            short = self._quota_short(region, instance_type, count, spot)
+            if not short:
+                return []  # this region can hold the system (earlier ones are failed over)
+            why.append(short)
+        return why
+
+    def _vcpus(self, region: str, types: set[str]) -> dict[str, int]:
+        got = self._call(region, "describe_instance_types", InstanceTypes=sorted(types)) if types else {}
+        return {t["InstanceType"]: int(t["VCpuInfo"]["DefaultVCpus"]) for t in got.get("InstanceTypes", [])}
+
+    def _quota_short(self, region: str, instance_type: str, count: int, spot: bool) -> str:
+        """'' when the quota holds ``count`` more instances, else the figures; '' too when it cannot be read."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        name = quota_name(instance_type, spot)
+        if name is None:
+            return ""
+        try:
+            client = self._session.client("service-quotas", region_name=region)
+            limit = next((q["Value"] for page in client.get_paginator("list_service_quotas").paginate(
+                ServiceCode="ec2") for q in page.get("Quotas", []) if q.get("QuotaName") == name), None)
+        except (BotoCoreError, ClientError):
+            return ""
+        if limit is None:
+            return ""
+        running = [i for r in self._call(region, "describe_instances", Filters=[
+            {"Name": "instance-state-name", "Values": ["pending", "running"]}]).get("Reservations", [])
+            for i in r.get("Instances", []) if quota_name(i["InstanceType"], spot) == name
+            and (i.get("InstanceLifecycle") == "spot") == spot]
+        cpus = self._vcpus(region, {instance_type} | {i["InstanceType"] for i in running})
+        used = sum(cpus.get(i["InstanceType"], 0) for i in running)
+        need = cpus.get(instance_type, 0) * count
+        if need <= limit - used:
+            return ""
+        return (f"aws: {name} quota of {region}: {count} x {cpus.get(instance_type, 0)} = {need} vCPUs asked, "
+                f"{max(0, limit - used):.0f} of {limit:.0f} free")
 
     def regions(self) -> list[str]:
         import os

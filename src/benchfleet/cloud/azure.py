@@ -128,9 +128,10 @@ class AzureProvider:
             return int(float(caps.get("vCPUs", 0))), sku.family or "", zones
         return None
 
-    def preflight(self, regions: list[str], instance_type: str, count: int) -> list[str]:
+    def preflight(self, regions: list[str], instance_type: str, count: int, spot: bool = False) -> list[str]:
         """Refused (a problem per region) unless one region offers the size with the vCPUs for ``count`` VMs
-        free in its regional quota ("Total Regional vCPUs") and the size's family quota."""
+        free in its regional quota ("Total Regional vCPUs") and the size's family quota; spot VMs count against
+        the regional low-priority quota instead."""
         why = []
         for region in regions:
             try:
@@ -149,7 +150,8 @@ class AzureProvider:
             need = cpus * count
             short = [f"{u.name.localized_value or u.name.value} quota ({u.name.value}) of {region}: {count} x {cpus} "
                      f"= {need} vCPUs asked, {max(0, u.limit - u.current_value)} of {u.limit} free"
-                     for u in (usage.get("cores"), usage.get(family)) if u is not None
+                     for u in ((usage.get("lowPriorityCores"),) if spot else (usage.get("cores"), usage.get(family)))
+                     if u is not None
                      and need > u.limit - u.current_value]
             if not short:
                 return []  # this region can hold the system (earlier ones are failed over)

@@ -142,9 +142,10 @@ class GcpProvider:
                                             if mt.name == instance_type}
         return self._offered[instance_type]
 
-    def preflight(self, regions: list[str], instance_type: str, count: int) -> list[str]:
+    def preflight(self, regions: list[str], instance_type: str, count: int, spot: bool = False) -> list[str]:
         """Refused (a problem per region) unless one region offers the type with the vCPUs for ``count``
-        instances free in its CPUS quota and the type's family quota (N2_CPUS, ...)."""
+        instances free in its CPUS quota and the type's family quota (N2_CPUS, ...); spot instances count against
+        PREEMPTIBLE_CPUS where the project has that quota."""
         try:
             offered = self.offered(instance_type)
         except ProviderError as exc:
@@ -163,10 +164,12 @@ class GcpProvider:
                     return why
                 continue
             need = offered[zones[0]] * count
-            family = f"{instance_type.split('-')[0].upper()}_CPUS"
+            metrics = {"CPUS", f"{instance_type.split('-')[0].upper()}_CPUS"}
+            if spot and any(q.metric == "PREEMPTIBLE_CPUS" and q.limit > 0 for q in r.quotas):
+                metrics = {"PREEMPTIBLE_CPUS"}
             short = [f"{q.metric} quota of {region}: {count} x {offered[zones[0]]} = {need} vCPUs asked, "
                      f"{max(0.0, q.limit - q.usage):.0f} of {q.limit:.0f} free"
-                     for q in r.quotas if q.metric in ("CPUS", family) and need > q.limit - q.usage]
+                     for q in r.quotas if q.metric in metrics and need > q.limit - q.usage]
             if not short:
                 return []  # this region can hold the system (earlier ones are failed over)
             why.append("gcp: " + "; ".join(short))
