@@ -541,3 +541,83 @@ class FakeServiceQuotas(FakeServer):
         if start + 2 < len(names):
             out["NextToken"] = str(start + 2)
         return 200, out, None
+
+
+class FakeAzurePrices(FakeServer):
+    """Azure's Retail Prices API (GET /api/retail/prices, OData $filter, NextPageLink pages), no sign-in: each VM
+    size's meters as Azure lists them (Linux, Windows, Spot, Low Priority). urllib trusts it through
+    SSL_CERT_FILE."""
+
+    PRICES = {  # (region, size) -> (Linux, Windows, Spot) USD per hour
+        ("eastus", "Standard_D4s_v5"): (0.201, 0.385, 0.0402),
+        ("westus2", "Standard_D4s_v5"): (0.211, 0.395, 0.0455),
+    }
+
+    def env(self) -> dict[str, str]:
+        return {"BENCHFLEET_AZURE_PRICES_ENDPOINT": self.url, "SSL_CERT_FILE": str(self.cert)}
+
+    def error(self, status, code, message):
+        return status, {"Error": {"Code": code, "Message": message}}, None
+
+    def handle(self, method, path, query, raw, headers):
+        if method != "GET" or path != "/api/retail/prices":
+            return self.error(404, "NotFound", path)
+        flt = query.get("$filter", "")
+        region = re.search(r"armRegionName eq '([^']+)'", flt)
+        sku = re.search(r"armSkuName eq '([^']+)'", flt)
+        items = []
+        for (r, size), (linux, windows, spot) in self.PRICES.items():
+            if (region and region.group(1) != r) or (sku and sku.group(1) != size):
+                continue
+            short = size.split("_", 1)[1].replace("_", " ")
+            for product, sku_name, price in (("Virtual Machines DSv5 Series", short, linux),
+                                             ("Virtual Machines DSv5 Series Windows", short, windows),
+                                             ("Virtual Machines DSv5 Series", f"{short} Spot", spot),
+                                             ("Virtual Machines DSv5 Series", f"{short} Low Priority", spot * 2)):
+                items.append({"currencyCode": "USD", "retailPrice": price, "unitPrice": price, "armRegionName": r,
+                              "armSkuName": size, "productName": product, "skuName": sku_name,
+                              "meterName": sku_name, "serviceName": "Virtual Machines", "type": "Consumption",
+                              "unitOfMeasure": "1 Hour", "effectiveStartDate": "2026-11-01T00:00:00Z"})
+        skip = int(query.get("$skip", 0))
+        page = {"BillingCurrency": "USD", "Items": items[skip:skip + 2], "Count": len(items[skip:skip + 2]),
+                "NextPageLink": None}
+        if skip + 2 < len(items):  # two meters a page: the reader has to follow NextPageLink
+            page["NextPageLink"] = f"{self.url}/api/retail/prices?" + urllib.parse.urlencode(
+                {"$filter": flt, "$skip": skip + 2})
+        return 200, page, None
+
+
+class FakeAwsPricing(FakeServer):
+    """AWS Price List (JSON 1.1, AWSPriceListService.GetProducts, TERM_MATCH filters), as boto3's pricing client
+    speaks it; products as the Price List gives them (a JSON string each, OnDemand terms). Reached through
+    AWS_ENDPOINT_URL_PRICING."""
+
+    PRICES = {("us-east-1", "m5.large"): 0.101, ("us-west-2", "m5.large"): 0.099}
+
+    def env(self) -> dict[str, str]:
+        return {"AWS_ENDPOINT_URL_PRICING": self.url, "AWS_CA_BUNDLE": str(self.cert)}
+
+    def error(self, status, code, message):
+        return status, {"__type": code, "message": message}, None
+
+    def handle(self, method, path, query, raw, headers):
+        if not (headers.get("Authorization") or "").startswith("AWS4-HMAC-SHA256 Credential="):
+            return self.error(400, "MissingAuthenticationTokenException", "not signed")
+        if headers.get("X-Amz-Target") != "AWSPriceListService.GetProducts":
+            return self.error(400, "UnknownOperationException", headers.get("X-Amz-Target", ""))
+        body = json.loads(raw or b"{}")
+        f = {x["Field"]: x["Value"] for x in body.get("Filters", []) if x.get("Type") == "TERM_MATCH"}
+        out = []
+        for (region, itype), usd in self.PRICES.items():
+            attrs = {"instanceType": itype, "regionCode": region, "operatingSystem": "Linux", "tenancy": "Shared",
+                     "preInstalledSw": "NA", "capacitystatus": "Used"}
+            for os_name, price in (("Linux", usd), ("Windows", usd * 2)):
+                attrs = {**attrs, "operatingSystem": os_name}
+                if body.get("ServiceCode") != "AmazonEC2" or any(attrs.get(k) != v for k, v in f.items()):
+                    continue
+                sku = f"SKU{abs(hash((region, itype, os_name))) % 10**8}"
+                out.append(json.dumps({"product": {"sku": sku, "attributes": attrs}, "terms": {"OnDemand": {
+                    f"{sku}.JRTCKXETXF": {"priceDimensions": {f"{sku}.JRTCKXETXF.6YS6EN2CT7": {
+                        "unit": "Hrs", "pricePerUnit": {"USD": f"{price:.10f}"},
+                        "description": f"${price} per On Demand {os_name} {itype} Instance Hour"}}}}}}))
+        return 200, {"FormatVersion": "aws_v1", "PriceList": out}, None

@@ -20,6 +20,14 @@ def _own_tuning_store(tmp_path_factory):
     os.environ["BENCHFLEET_TUNING_DIR"] = str(tmp_path_factory.mktemp("tuning-store"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_price_apis(tmp_path_factory):
+    """Provider price APIs are the local fakes' or none (a port that refuses at once), and the price cache is this
+    session's: tests never read prices from the internet or the user's cache."""
+    os.environ["BENCHFLEET_PRICE_CACHE"] = str(tmp_path_factory.mktemp("prices") / "prices.json")
+    os.environ.setdefault("BENCHFLEET_AZURE_PRICES_ENDPOINT", "https://127.0.0.1:9")
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
     """One model/dataset cache for the whole session (tiny generated ResNet50, width 8)."""

@@ -332,3 +332,25 @@ def test_preflight_counts_vcpus_against_service_quotas_less_what_runs(tmp_path, 
     finally:
         quotas.stop()
     assert any(m == "POST" for m, _, _ in quotas.log)
+
+
+def test_prices_come_from_the_aws_price_list_and_spot_price_history(tmp_path, monkeypatch):
+    from benchfleet.cloud import prices
+    from tests.cloudfakes import FakeAwsPricing
+
+    monkeypatch.setenv("BENCHFLEET_PRICE_CACHE", str(tmp_path / "prices.json"))
+    api = FakeAwsPricing(tmp_path / "pricing")
+    for k, v in api.env().items():
+        monkeypatch.setenv(k, v)
+    try:
+        with moto_ec2():
+            rate, source = prices.quote("aws", "m5.large", region="us-west-2", live=True)
+            assert rate == 0.099 and source.startswith("AWS Price List API, us-west-2, read ")  # Linux, not Windows
+            spot, source = prices.quote("aws", "m5.large", spot=True, region="us-east-1", live=True)
+            assert source.startswith("EC2 spot price history, us-east-1") and 0 < spot < 1
+            # a type the Price List does not have: the table
+            assert prices.quote("aws", "m5.xlarge", region="us-east-1", live=True) == (
+                0.192, prices.quote("aws", "m5.xlarge")[1])
+    finally:
+        api.stop()
+    assert any(m == "POST" for m, _, _ in api.log)

@@ -293,3 +293,44 @@ def test_azure_preflight_counts_the_vcpus_asked_against_the_quotas_left(azure):
     assert "40 of 48 free" in p.preflight(["eastus"], "Standard_D4s_v5", 11)[0]  # the running VMs count
     assert p.preflight(["eastus", "westus2"], "Standard_D4s_v5", 11) == []  # the next region holds it
     assert fleet.teardown("az-q", _targets("azure")).ok and azure.resources == {}
+
+
+def test_prices_come_from_the_azure_retail_prices_api_cached_with_their_date(tmp_path, monkeypatch):
+    """The estimate asks Azure's Retail Prices API (the Linux meter; spot: the Spot meter), keeps what it read with
+    the date, and falls back to the dated table where the API does not answer, saying which it used."""
+    import datetime as dt
+
+    from benchfleet.cloud import prices
+    from tests.cloudfakes import FakeAzurePrices
+
+    cache = tmp_path / "prices.json"
+    monkeypatch.setenv("BENCHFLEET_PRICE_CACHE", str(cache))
+    api = FakeAzurePrices(tmp_path / "api")
+    for k, v in api.env().items():
+        monkeypatch.setenv(k, v)
+    today = dt.date.today().isoformat()
+    try:
+        assert prices.quote("azure", "Standard_D4s_v5", region="eastus", live=True) == (
+            0.201, f"Azure Retail Prices API, eastus, read {today}")
+        assert prices.quote("azure", "Standard_D4s_v5", spot=True, region="eastus", live=True)[0] == 0.0402
+        sweep = tmp_path / "az.yml"
+        sweep.write_text(yaml.safe_dump({"submitter": "TestLab", "systems": [
+            {"name": "az-p", "cloud": {"provider": "azure", "regions": ["westus2"], "instance_type": "Standard_D4s_v5",
+                                       "count": 2, "ssh_cidr": "198.51.100.7/32"}}]}))
+        out = subprocess.run([BENCHFLEET, "sweep", str(sweep), "--check", "--runs-dir", str(tmp_path / "runs")],
+                             capture_output=True, text=True, env={**os.environ, "AZURE_SUBSCRIPTION_ID": ""})
+        assert "az-p: 2 x 0.2110 USD/h x " in out.stdout and f"(Azure Retail Prices API, westus2, read {today})" \
+            in out.stdout, out.stdout
+        assert any(path == "/api/retail/prices" for _, path, _ in api.log)
+    finally:
+        api.stop()
+    # the API gone: what was read stays in use (with its date) ...
+    assert prices.quote("azure", "Standard_D4s_v5", region="eastus", live=True)[0] == 0.201
+    # ... until it is older than a week; then, and for what was never read, the table, saying how old it is
+    data = json.loads(cache.read_text())
+    data["azure/eastus/Standard_D4s_v5/on-demand"]["read_on"] = (dt.date.today() - dt.timedelta(days=8)).isoformat()
+    cache.write_text(json.dumps(data))
+    rate, source = prices.quote("azure", "Standard_D4s_v5", region="eastus", live=True)
+    age = (dt.date.today() - dt.date(2024, 6, 1)).days
+    assert (rate, source) == (0.192, f"price table of 2024-06-01, {age} days old")
+    assert prices.quote("azure", "Standard_D2s_v5", region="eastus", live=True)[1].startswith("price table")

@@ -1,8 +1,10 @@
-"""Cloud prices: a dated table (USD per hour, Linux, the cheapest common region of each cloud), the
-estimate before a run, the actual cost from recorded uptime after it, and dollars per million samples.
+"""Cloud prices: the provider's own price where its price API answers (:mod:`benchfleet.cloud.live_prices`,
+read before a run and cached with its date), else a dated table (USD per hour, Linux, the cheapest common region
+of each cloud); the estimate before a run, the actual cost from recorded uptime after it, and dollars per million
+samples.
 
-Prices change: the table says when it was taken; a system's ``price_per_hour`` in the sweep file wins.
-Spot prices move daily; the spot column is a typical recent price, good for an estimate only.
+A system's ``price_per_hour`` in the sweep file wins over both. Each estimate line says where its price came
+from, and the table how old it is. Spot prices move daily; the table's spot column is a typical price.
 """
 
 from __future__ import annotations
@@ -39,15 +41,30 @@ class PriceError(ValueError):
     pass
 
 
-def hourly(provider: str, instance_type: str, spot: bool = False, override: float | None = None) -> float:
+def quote(provider: str, instance_type: str, spot: bool = False, override: float | None = None, region: str = "",
+          live: bool = False) -> tuple[float, str]:
+    """(USD/hour, where it came from): the sweep's price, the provider's (asked now with ``live``, else only as
+    cached by an earlier estimate), or the table."""
+    from benchfleet.cloud import live_prices
+
     if override is not None:
-        return float(override)
+        return float(override), "price_per_hour of the sweep file"
+    if region:
+        got = (live_prices.lookup if live else live_prices.cached)(provider, region, instance_type, spot)
+        if got is not None:
+            return got.usd_per_hour, f"{got.source}, {region}, read {got.read_on}"
     try:
         on_demand, spot_price = PRICES[provider][instance_type]
     except KeyError:
-        raise PriceError(f"no {provider} price for {instance_type!r} in the price table ({TABLE_DATE}); set "
-                         "price_per_hour in the system's cloud section") from None
-    return spot_price if spot else on_demand
+        raise PriceError(f"no {provider} price for {instance_type!r}: its price API did not answer and the price "
+                         f"table ({TABLE_DATE}) has none; set price_per_hour in the system's cloud section") from None
+    age = (datetime.now(timezone.utc).date() - datetime.strptime(TABLE_DATE, "%Y-%m-%d").date()).days
+    return (spot_price if spot else on_demand), f"price table of {TABLE_DATE}, {age} days old"
+
+
+def hourly(provider: str, instance_type: str, spot: bool = False, override: float | None = None,
+           region: str = "") -> float:
+    return quote(provider, instance_type, spot, override, region)[0]
 
 
 SETUP_S = 600.0  # boot, SSH, harness install: added to every instance's estimated uptime
@@ -55,7 +72,7 @@ SETUP_S = 600.0  # boot, SSH, harness install: added to every instance's estimat
 
 @dataclass
 class Estimate:
-    lines: list[tuple[str, int, float, float, float]]  # system, count, $/h, hours each, USD
+    lines: list[tuple[str, int, float, float, float, str]]  # system, count, $/h, hours each, USD, price source
     missing: list[str]
 
     @property
@@ -63,18 +80,20 @@ class Estimate:
         return round(sum(x[4] for x in self.lines), 2)
 
 
-def estimate(plan) -> Estimate:
-    """Instances x hourly price x (their cells' estimated time + set-up); hosts run in parallel."""
+def estimate(plan, live: bool = True) -> Estimate:
+    """Instances x hourly price x (their cells' estimated time + set-up); hosts run in parallel. ``live``: ask the
+    providers' price APIs (first region of each system) before the table."""
     lines, missing = [], []
     for name, cloud in plan.cloud_systems().items():
         hosts = plan.hosts_of(name)
         hours = max((plan.host_estimate_s(h) for h in hosts), default=0.0) / 3600 + SETUP_S / 3600
         try:
-            rate = hourly(cloud.provider, cloud.instance_type, cloud.spot, cloud.price_per_hour)
+            rate, source = quote(cloud.provider, cloud.instance_type, cloud.spot, cloud.price_per_hour,
+                                 cloud.regions[0], live=live)
         except PriceError as exc:
             missing.append(f"{name}: {exc}")
             continue
-        lines.append((name, len(hosts), rate, round(hours, 3), round(rate * hours * len(hosts), 2)))
+        lines.append((name, len(hosts), rate, round(hours, 3), round(rate * hours * len(hosts), 2), source))
     return Estimate(lines, missing)
 
 
@@ -88,6 +107,11 @@ def expiry_hours(plan, name: str) -> float:
     hours = round(max((plan.host_estimate_s(h) for h in hosts), default=0.0) * 3 / 3600 + 1.0, 2)
     # Azure's last line (a daily auto-shutdown at expiry) takes an expiry within a day (cloud/azure.py)
     return min(hours, 24.0) if cloud.provider == "azure" else hours
+
+
+def _region_of(d: dict, cloud) -> str:
+    """The instance's region (its ledger line), else its system's first: where its price was read."""
+    return str(d.get("region") or (cloud.regions[0] if cloud is not None and cloud.regions else ""))
 
 
 def _t(s: str) -> datetime:
@@ -104,7 +128,8 @@ def actual(ledger: Path, plan) -> dict:
         key = f"{e['provider']}:{e['id']}"
         d = seen.setdefault(key, {"id": e["id"], "host": e["host"], "system": e["system"],
                                   "provider": e["provider"], "instance_type": e["instance_type"],
-                                  "spot": e["spot"], "launched_at": e.get("launched_at") or e["at"]})
+                                  "spot": e["spot"], "launched_at": e.get("launched_at") or e["at"],
+                                  "region": e.get("region", "")})
         if e["event"] == "deleted":
             d["deleted_at"] = e["at"]
     total = 0.0
@@ -115,7 +140,7 @@ def actual(ledger: Path, plan) -> dict:
         cloud = clouds.get(d["system"])
         try:
             d["usd_per_hour"] = hourly(d["provider"], d["instance_type"], d["spot"],
-                                       cloud.price_per_hour if cloud else None)
+                                       cloud.price_per_hour if cloud else None, _region_of(d, cloud))
             d["usd"] = round(d["usd_per_hour"] * d["uptime_s"] / 3600, 4)
             total += d["usd"]
         except PriceError:

@@ -227,7 +227,8 @@ def _cloud_cost(cloud, scenario: str, metric, record: dict) -> dict:
     from benchfleet.cloud.prices import PriceError, hourly, usd_per_million_samples
 
     try:
-        rate = hourly(cloud.provider, cloud.instance_type, cloud.spot, cloud.price_per_hour)
+        rate = hourly(cloud.provider, cloud.instance_type, cloud.spot, cloud.price_per_hour,
+                      str(record.get("region") or (cloud.regions[0] if cloud.regions else "")))
     except PriceError:
         return {"usd_per_hour": None, "usd_per_million_samples": None}
     return {"instance_type": cloud.instance_type, "provider": cloud.provider, "usd_per_hour": rate,

@@ -134,10 +134,10 @@ def cost_estimate(est: Estimate) -> str:
     """The cloud cost estimate checked against --max-cost before anything is created."""
     from benchfleet.cloud import prices
 
-    lines = [f"cloud cost estimate (price table of {prices.TABLE_DATE}; instances x USD/h x (cells + "
-             f"{prices.SETUP_S / 60:.0f} min set-up)):"]
-    lines += [f"  {name}: {count} x {rate:.4f} USD/h x {hours:.2f} h = {usd:.2f} USD"
-              for name, count, rate, hours, usd in est.lines]
+    lines = [f"cloud cost estimate (the provider's price API where it answers, else the price table of "
+             f"{prices.TABLE_DATE}; instances x USD/h x (cells + {prices.SETUP_S / 60:.0f} min set-up)):"]
+    lines += [f"  {name}: {count} x {rate:.4f} USD/h x {hours:.2f} h = {usd:.2f} USD ({source})"
+              for name, count, rate, hours, usd, source in est.lines]
     lines += [f"  {m}" for m in est.missing]
     lines.append(f"  total: {est.total:.2f} USD" + (" (without the systems above that have no price)" if est.missing
                                                     else ""))

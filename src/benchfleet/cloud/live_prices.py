@@ -1,0 +1,147 @@
+"""Prices from the providers' own price APIs, cached with the date they were read.
+
+- Azure: the Retail Prices API (``https://prices.azure.com/api/retail/prices``, no sign-in), the Linux
+  consumption price of the VM size in the region (spot: its "Spot" meter).
+- AWS: the Price List API (boto3's ``pricing`` client, us-east-1), the shared-tenancy Linux on-demand price of
+  the instance type in the region; spot: the region's latest spot price history (EC2).
+- GCP: none yet (the Cloud Billing Catalog prices cores and memory apart); the table is used.
+
+Each price read is kept in a cache file (``BENCHFLEET_PRICE_CACHE``, default ``~/.cache/benchfleet/prices.json``)
+with its date, and reused for ``MAX_AGE_DAYS``; where no provider answers, :mod:`benchfleet.cloud.prices` falls back
+to its dated table and says so. Endpoints: ``BENCHFLEET_AZURE_PRICES_ENDPOINT``, and boto3's standard variables
+(``AWS_ENDPOINT_URL_PRICING``, ``AWS_ENDPOINT_URL``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+MAX_AGE_DAYS = 7
+TIMEOUT_S = 8.0
+AZURE_PRICES = "https://prices.azure.com"
+
+
+@dataclass(frozen=True)
+class LivePrice:
+    usd_per_hour: float
+    source: str  # "Azure Retail Prices API", "AWS Price List API", "EC2 spot price history"
+    read_on: str  # ISO date
+
+
+def _cache_file() -> Path:
+    return Path(os.environ.get("BENCHFLEET_PRICE_CACHE") or Path.home() / ".cache" / "benchfleet" / "prices.json")
+
+
+def _key(provider: str, region: str, instance_type: str, spot: bool) -> str:
+    return f"{provider}/{region}/{instance_type}/{'spot' if spot else 'on-demand'}"
+
+
+def _load() -> dict:
+    try:
+        data = json.loads(_cache_file().read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def cached(provider: str, region: str, instance_type: str, spot: bool = False) -> LivePrice | None:
+    """A price read within MAX_AGE_DAYS, from the cache only (no network)."""
+    e = _load().get(_key(provider, region, instance_type, spot))
+    if not isinstance(e, dict):
+        return None
+    try:
+        age = (date.today() - date.fromisoformat(str(e["read_on"]))).days
+        price = float(e["usd_per_hour"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not 0 <= age <= MAX_AGE_DAYS or not 0 < price < 10_000:
+        return None
+    return LivePrice(price, str(e.get("source", ""))[:80], str(e["read_on"]))
+
+
+def _store(key: str, p: LivePrice) -> None:
+    data = _load()
+    data[key] = {"usd_per_hour": p.usd_per_hour, "source": p.source, "read_on": p.read_on}
+    f = _cache_file()
+    try:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        tmp = f.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        tmp.replace(f)
+    except OSError:
+        pass  # a cache that cannot be written costs another read next time, nothing else
+
+
+def lookup(provider: str, region: str, instance_type: str, spot: bool = False) -> LivePrice | None:
+    """The provider's price for one instance in the region (cached), or None where its API does not answer."""
+    key = _key(provider, region, instance_type, spot)
+    hit = cached(provider, region, instance_type, spot)
+    if hit is not None:
+        return hit
+    reader = {"azure": azure_retail, "aws": aws_price_list}.get(provider)
+    if reader is None:
+        return None
+    try:
+        price = reader(region, instance_type, spot)
+    except Exception:  # noqa: BLE001 -- any failure of a price API means "use the table", never a failed run
+        return None
+    if price is None or not 0 < price < 10_000:
+        return None
+    source = {"azure": "Azure Retail Prices API",
+              "aws": "EC2 spot price history" if spot else "AWS Price List API"}[provider]
+    got = LivePrice(round(price, 6), source, datetime.now(timezone.utc).date().isoformat())
+    _store(key, got)
+    return got
+
+
+def azure_retail(region: str, instance_type: str, spot: bool) -> float | None:
+    base = os.environ.get("BENCHFLEET_AZURE_PRICES_ENDPOINT", AZURE_PRICES).rstrip("/")
+    flt = (f"serviceName eq 'Virtual Machines' and priceType eq 'Consumption' and armRegionName eq '{region}' "
+           f"and armSkuName eq '{instance_type}'")
+    url = f"{base}/api/retail/prices?" + urllib.parse.urlencode({"$filter": flt})
+    prices = []
+    for _ in range(5):  # NextPageLink pages (a size has a few meters: Linux, Windows, spot, low priority)
+        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as r:  # noqa: S310 -- https by default
+            page = json.loads(r.read(2_000_000))
+        for it in page.get("Items", []):
+            name = f"{it.get('productName', '')} {it.get('skuName', '')} {it.get('meterName', '')}"
+            if it.get("unitOfMeasure") != "1 Hour" or "Windows" in name or "Low Priority" in name:
+                continue
+            if ("Spot" in name) == spot and it.get("currencyCode", "USD") == "USD":
+                prices.append(float(it["retailPrice"]))
+        url = page.get("NextPageLink") or ""
+        if not url.startswith(base + "/"):
+            break
+    return min(prices) if prices else None
+
+
+def aws_price_list(region: str, instance_type: str, spot: bool) -> float | None:
+    import boto3
+    from botocore.config import Config
+
+    cfg = Config(connect_timeout=TIMEOUT_S, read_timeout=TIMEOUT_S, retries={"max_attempts": 1})
+    if spot:
+        hist = boto3.client("ec2", region_name=region, config=cfg).describe_spot_price_history(
+            InstanceTypes=[instance_type], ProductDescriptions=["Linux/UNIX"], MaxResults=20)
+        prices = [float(h["SpotPrice"]) for h in hist.get("SpotPriceHistory", [])]
+        return min(prices) if prices else None
+    flt = {"instanceType": instance_type, "regionCode": region, "operatingSystem": "Linux", "tenancy": "Shared",
+           "preInstalledSw": "NA", "capacitystatus": "Used"}
+    out = boto3.client("pricing", region_name="us-east-1", config=cfg).get_products(
+        ServiceCode="AmazonEC2", Filters=[{"Type": "TERM_MATCH", "Field": k, "Value": v} for k, v in flt.items()],
+        MaxResults=10)
+    prices = []
+    for raw in out.get("PriceList", []):
+        product = json.loads(raw) if isinstance(raw, str) else raw
+        for term in (product.get("terms", {}).get("OnDemand") or {}).values():
+            for dim in (term.get("priceDimensions") or {}).values():
+                usd = float((dim.get("pricePerUnit") or {}).get("USD", 0) or 0)
+                if dim.get("unit") == "Hrs" and usd > 0:
+                    prices.append(usd)
+    return min(prices) if prices else None
