@@ -140,6 +140,14 @@ class FakeAzure(FakeServer):
         "Standard_NC24ads_A100_v4": (24, "StandardNCADSA100v4Family", {"eastus": ["2", "3"]}),
         "Standard_ND96isr_H100_v5": (96, "standardNDSH100v5Family", {"eastus": ["2"], "westus2": ["1"]}),
     }
+    # marketplace images as Azure lists them: (publisher, offer, sku) -> versions (every region here)
+    IMAGES = {
+        ("Canonical", "0001-com-ubuntu-server-jammy", "22_04-lts-gen2"): ["22.04.202610140", "22.04.202611120"],
+        ("Canonical", "0001-com-ubuntu-server-jammy", "22_04-lts"): ["22.04.202611120"],
+        ("Canonical", "ubuntu-24_04-lts", "server"): ["24.04.202610010", "24.04.202611180"],
+        ("Canonical", "ubuntu-24_04-lts", "server-arm64"): ["24.04.202611180"],
+        ("Debian", "debian-12", "12-gen2"): ["0.20261021.1904", "0.20261115.1935"],
+    }
     # regional vCPU quotas: every family together ("cores"), and each family's own
     QUOTA_LIMITS = {"cores": 100, "standardDSv5Family": 48, "StandardNCADSA100v4Family": 24,
                     "standardNDSH100v5Family": 0}
@@ -239,6 +247,14 @@ class FakeAzure(FakeServer):
             return 200, {"value": [{"name": {"value": n, "localizedValue": self.QUOTA_NAMES[n]},
                                     "currentValue": used.get(n, 0),
                                     "limit": lim, "unit": "Count"} for n, lim in self.QUOTA_LIMITS.items()]}, None
+        m = re.match(r".*/providers/microsoft\.compute/locations/([^/]+)/publishers/([^/]+)/artifacttypes/vmimage/"
+                     r"offers/([^/]+)/skus/([^/]+)/versions$", key)
+        if m and method == "GET":
+            found = {(p.lower(), o.lower(), k.lower()): v for (p, o, k), v in self.IMAGES.items()}
+            versions = found.get((m.group(2), m.group(3), m.group(4)))
+            if versions is None:
+                return self.error(404, "NotFound", f"Artifact: VMImage was not found: {path}")
+            return 200, [{"name": v, "location": m.group(1), "id": f"{path}/{v}"} for v in versions], None
         if key.endswith("/providers/microsoft.compute/skus") and method == "GET":
             loc = re.search(r"location eq '([^']+)'", query.get("$filter", ""))
             return 200, {"value": [
@@ -315,6 +331,13 @@ class FakeAzure(FakeServer):
                 sub = {**sn, "type": "Microsoft.Network/virtualNetworks/subnets"}
                 self.resources[sn["id"].lower()] = sub
         if rtype.lower().endswith("virtualmachines"):
+            ref = props.get("storageProfile", {}).get("imageReference", {})
+            known = {(p.lower(), o.lower(), k.lower()): v for (p, o, k), v in self.IMAGES.items()}
+            versions = known.get((str(ref.get("publisher", "")).lower(), str(ref.get("offer", "")).lower(),
+                                  str(ref.get("sku", "")).lower()))
+            if "id" not in ref and (versions is None or ref.get("version") not in ("latest", *versions)):
+                return self.error(404, "PlatformImageNotFound", f"The platform image '{ref.get('publisher')}:"
+                                  f"{ref.get('offer')}:{ref.get('sku')}:{ref.get('version')}' is not available.")
             props["timeCreated"] = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         self.resources[key] = res
         # Creating, then polled until Succeeded (the client must follow the async operation)
@@ -340,6 +363,14 @@ class FakeGcp(FakeServer):
         "n2-standard-16": (16, ["us-central1-a", "us-central1-b", "europe-west4-a"]),
         "g2-standard-8": (8, ["us-central1-a", "us-central1-b", "europe-west4-c"]),
         "a3-highgpu-8g": (208, ["us-central1-a"]),
+    }
+    # public images as Compute Engine lists them: (project, family) -> the family's images, oldest first
+    IMAGES = {
+        ("ubuntu-os-cloud", "ubuntu-2204-lts"): ["ubuntu-2204-jammy-v20261015", "ubuntu-2204-jammy-v20261118"],
+        ("ubuntu-os-cloud", "ubuntu-2204-lts-arm64"): ["ubuntu-2204-jammy-arm64-v20261118"],
+        ("ubuntu-os-cloud", "ubuntu-2404-lts-amd64"): ["ubuntu-2404-noble-amd64-v20261120"],
+        ("debian-cloud", "debian-12"): ["debian-12-bookworm-v20261014", "debian-12-bookworm-v20261111"],
+        ("rocky-linux-cloud", "rocky-linux-9"): ["rocky-linux-9-v20261105"],
     }
     # regional quota limits: every family's vCPUs together, and each family's own (N2_CPUS, ...)
     QUOTA_LIMITS = {"CPUS": 24.0, "N2_CPUS": 24.0, "E2_CPUS": 24.0, "G2_CPUS": 8.0, "A3_CPUS": 0.0}
@@ -396,6 +427,17 @@ class FakeGcp(FakeServer):
         self.operations[name] = op
         return op
 
+    def image(self, project: str, family: str | None, name: str) -> dict | None:
+        """An image by name, or a family's newest (images.get, images.getFromFamily)."""
+        for (proj, fam), names in self.IMAGES.items():
+            if proj != project or (family and fam != name) or (not family and name not in names):
+                continue
+            chosen = names[-1] if family else name
+            return {"kind": "compute#image", "name": chosen, "family": fam, "status": "READY",
+                    "selfLink": f"{self.url}/compute/v1/projects/{proj}/global/images/{chosen}", "architecture":
+                    "ARM64" if "arm64" in fam else "X86_64", "diskSizeGb": "10"}
+        return None
+
     def quotas(self, region: str) -> list[dict]:
         used: dict[str, float] = {}
         for i in self.instances.values():
@@ -420,6 +462,14 @@ class FakeGcp(FakeServer):
         if not self._authorized(headers.get("Authorization") or ""):
             return 401, {"error": {"code": 401, "message": "no or a wrong token", "errors": [
                 {"reason": "authError", "message": "bad token"}]}}, None
+        m = re.fullmatch(r"/compute/v1/projects/([^/]+)/global/images/(family/)?([^/]+)", path)
+        if m and method == "GET":
+            image = self.image(*m.groups())
+            if image is None:
+                return 404, {"error": {"code": 404, "message": f"The resource 'projects/{m.group(1)}/global/images/"
+                                       f"{m.group(2) or ''}{m.group(3)}' was not found",
+                                       "errors": [{"reason": "notFound"}]}}, None
+            return 200, image, None
         base = f"/compute/v1/projects/{self.project}"
         if not path.startswith(base):
             return 404, {"error": {"code": 404, "message": f"{path} not found",
@@ -451,6 +501,11 @@ class FakeGcp(FakeServer):
             key = f"{zone}/{name}"
             if method == "POST" and not name:
                 body = json.loads(raw)
+                src = ((body.get("disks") or [{}])[0].get("initializeParams") or {}).get("sourceImage", "")
+                img = re.fullmatch(r"(?:.*/)?projects/([^/]+)/global/images/(family/)?([^/]+)", src)
+                if not img or self.image(*img.groups()) is None:
+                    return 404, {"error": {"code": 404, "message": f"The resource '{src}' was not found",
+                                           "errors": [{"reason": "notFound"}]}}, None
                 self.n += 1
                 self.instances[f"{zone}/{body['name']}"] = {
                     **body, "zone": f"{self.url}{base}/zones/{zone}", "status": "RUNNING", "id": str(self.n),

@@ -173,7 +173,9 @@ class FaultProxy:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 form = urllib.parse.parse_qs(body.decode(errors="replace"))
-                action = (form.get("Action") or [""])[0]
+                # Query-protocol calls (EC2) name their Action in the form; JSON-protocol ones (the Price List) in
+                # X-Amz-Target
+                action = (form.get("Action") or [""])[0] or self.headers.get("X-Amz-Target", "")
                 text = urllib.parse.unquote_plus(body.decode(errors="replace"))
                 for rule in proxy.rules:
                     if rule["action"] == action and rule.get("contains", "") in text and \

@@ -298,7 +298,9 @@ def test_bad_credentials_are_refused_before_anything_is_created(aws, cache_dir, 
     assert out.returncode == 2, out.stdout + out.stderr
     assert "cloud check aws-m5 (aws m5.large x 3 in us-east-1): aws: AuthFailure" in out.stdout
     assert "the cloud checks above failed; nothing was created" in out.stderr
-    assert [a for a, _ in proxy.seen if a not in ("DescribeInstanceTypeOfferings",)] == []
+    # nothing but the check and the estimate's price (the Price List: moto has none, so the table is used)
+    assert [a for a, _ in proxy.seen if a not in ("DescribeInstanceTypeOfferings",
+                                                  "AWSPriceListService.GetProducts")] == []
     assert not (tmp_path / "runs").exists() and tagged_instances() == []
 
 
@@ -354,3 +356,37 @@ def test_prices_come_from_the_aws_price_list_and_spot_price_history(tmp_path, mo
     finally:
         api.stop()
     assert any(m == "POST" for m, _, _ in api.log)
+
+
+def test_image_aliases_resolve_to_the_newest_matching_ami_of_its_publisher(tmp_path, monkeypatch):
+    """On a listing as AWS has it (Canonical's jammy and noble amd64 and arm64 server images, its pro and minimal
+    ones, Debian's, and a look-alike of another owner: moto's server loading them through MOTO_AMIS_PATH), each
+    alias resolves to its publisher's newest amd64 server image; a missing AMI is refused by pre-flight."""
+    from benchfleet.cloud import aws
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                              env={**os.environ, "MOTO_AMIS_PATH": str(Path(__file__).parent / "fixtures" /
+                                                                       "aws-amis.json")},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        for k, v in {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "AKIABENCHFLEETTEST",
+                     "AWS_SECRET_ACCESS_KEY": "bf-test-secret-4f9c2e7a1d", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+            monkeypatch.setenv(k, v)
+        p = aws.AwsProvider()
+        assert {alias: p._image("us-east-1", alias)[0] for alias in aws.IMAGES} == {
+            "ubuntu-22.04": "ami-00000000000000002", "ubuntu-24.04": "ami-00000000000000007",
+            "debian-12": "ami-0000000000000000a"}
+        assert p.preflight(["us-east-1"], "m5.large", 1, image="ubuntu-22.04") == []
+        (problem,) = p.preflight(["us-east-1"], "m5.large", 1, image="ami-0123456789abcdef0")
+        assert problem.startswith("aws: InvalidAMIID.NotFound: ") and "ami-0123456789abcdef0" in problem
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -334,3 +334,30 @@ def test_prices_come_from_the_azure_retail_prices_api_cached_with_their_date(tmp
     age = (dt.date.today() - dt.date(2024, 6, 1)).days
     assert (rate, source) == (0.192, f"price table of 2024-06-01, {age} days old")
     assert prices.quote("azure", "Standard_D2s_v5", region="eastus", live=True)[1].startswith("price table")
+
+
+def test_image_aliases_resolve_on_each_clouds_listing_and_unknown_images_are_refused_up_front(azure, gcp):
+    """Every alias benchfleet offers names an image the cloud lists (the fakes list what Azure and Compute Engine
+    publish, arm64 and older versions beside), the newest of it; a missing one is refused by pre-flight."""
+    from benchfleet.cloud import azure as az
+    from benchfleet.cloud import gcp as gc
+
+    a = fleet.provider("azure")
+    assert {alias: a.resolve_image("eastus", alias) for alias in az.IMAGES} == {
+        "ubuntu-22.04": "Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:22.04.202611120",
+        "ubuntu-24.04": "Canonical:ubuntu-24_04-lts:server:24.04.202611180",
+        "debian-12": "Debian:debian-12:12-gen2:0.20261115.1935"}
+    assert a.preflight(["eastus"], "Standard_D4s_v5", 1, image="Canonical:ubuntu-24_04-lts:server:24.04.1") == [
+        "azure: UnknownImage: image 'Canonical:ubuntu-24_04-lts:server:24.04.1': Canonical:ubuntu-24_04-lts:server:"
+        "24.04.1 is not listed in eastus; give an image that is (az vm image list --location eastus --all), or one "
+        "of ubuntu-22.04, ubuntu-24.04, debian-12"]
+    g = fleet.provider("gcp")
+    assert {alias: g.resolve_image(alias) for alias in gc.IMAGES} == {
+        "ubuntu-22.04": "projects/ubuntu-os-cloud/global/images/ubuntu-2204-jammy-v20261118",
+        "ubuntu-24.04": "projects/ubuntu-os-cloud/global/images/ubuntu-2404-noble-amd64-v20261120",
+        "debian-12": "projects/debian-cloud/global/images/debian-12-bookworm-v20261111",
+        "rocky-9": "projects/rocky-linux-cloud/global/images/rocky-linux-9-v20261105"}
+    (problem,) = g.preflight(["us-central1"], "n2-standard-4", 1, image="projects/ubuntu-os-cloud/global/images/"
+                                                                      "family/ubuntu-1804-lts")
+    assert "is not listed by project ubuntu-os-cloud" in problem
+    assert azure.resources == {} and gcp.instances == {}

@@ -524,7 +524,7 @@ def _cloud_checks(plan: Plan, *, max_cost: float | None, allow_world_ssh: bool, 
         count = len(plan.hosts_of(name))
         try:
             problems = fleet.provider(c.provider, **cloud.account_options(c)).preflight(
-                c.regions, c.instance_type, count, spot=c.spot)
+                c.regions, c.instance_type, count, spot=c.spot, image=c.image)
         except (ProviderError, ValueError) as exc:
             problems = [str(exc)]
         log(report.cloud_check(name, c, count, problems))

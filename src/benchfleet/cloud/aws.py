@@ -169,7 +169,8 @@ class AwsProvider:
             raise ProviderError(BAD_REQUEST, "NoRegion", "no region given", NAME) from None
 
     # -- before anything is created
-    def preflight(self, regions: list[str], instance_type: str, count: int, spot: bool = False) -> list[str]:
+    def preflight(self, regions: list[str], instance_type: str, count: int, spot: bool = False,
+                  image: str = "") -> list[str]:
         """Refused (a problem per region) unless one region offers the type in a zone and has the vCPUs for
         ``count`` instances free under the type's Service Quotas quota (on-demand or spot), less what runs there.
         Where Service Quotas cannot be read (no permission, an endpoint without it), the quota is not checked."""
@@ -186,6 +187,12 @@ class AwsProvider:
             if not offered.get("InstanceTypeOfferings"):
                 why.append(f"aws: {instance_type} is not offered in any zone of {region}")
                 continue
+            if image:
+                try:
+                    self._image(region, image)
+                except ProviderError as exc:
+                    why.append(str(exc))
+                    continue
             short = self._quota_short(region, instance_type, count, spot)
             if not short:
                 return []  # this region can hold the system (earlier ones are failed over)

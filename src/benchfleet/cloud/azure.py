@@ -128,7 +128,8 @@ class AzureProvider:
             return int(float(caps.get("vCPUs", 0))), sku.family or "", zones
         return None
 
-    def preflight(self, regions: list[str], instance_type: str, count: int, spot: bool = False) -> list[str]:
+    def preflight(self, regions: list[str], instance_type: str, count: int, spot: bool = False,
+                  image: str = "") -> list[str]:
         """Refused (a problem per region) unless one region offers the size with the vCPUs for ``count`` VMs
         free in its regional quota ("Total Regional vCPUs") and the size's family quota; spot VMs count against
         the regional low-priority quota instead."""
@@ -146,6 +147,12 @@ class AzureProvider:
             if sku is None:
                 why.append(f"azure: {instance_type} is not offered to this subscription in {region}")
                 continue
+            if image:
+                try:
+                    self.resolve_image(region, image)
+                except ProviderError as exc:
+                    why.append(str(exc))
+                    continue
             cpus, family, _ = sku
             need = cpus * count
             short = [f"{u.name.localized_value or u.name.value} quota ({u.name.value}) of {region}: {count} x {cpus} "
@@ -189,6 +196,29 @@ class AzureProvider:
         self._call(self.network.virtual_networks.begin_create_or_update, rg, f"vnet-{region}", nm.VirtualNetwork(
             location=region, tags=run_tags, address_space=nm.AddressSpace(address_prefixes=["10.42.0.0/16"]),
             subnets=[nm.Subnet(name="default", address_prefix="10.42.0.0/24")]), where=f"({region})")
+
+    def resolve_image(self, region: str, image: str) -> str:
+        """The marketplace image an alias or publisher:offer:sku:version names, as that string with the version
+        the region lists (the newest for "latest"); refused when the region does not list it. An image id (a
+        path) is taken as given."""
+        ref = self._image(image)
+        if "id" in ref:
+            return ref["id"]
+        try:
+            versions = [v.name for v in self._call(self.compute.virtual_machine_images.list, region,
+                                                    ref["publisher"], ref["offer"], ref["sku"],
+                                                    where=f"(image {image} in {region})") or []]
+        except ProviderError as exc:
+            if exc.kind not in (NOT_FOUND, BAD_REQUEST):
+                raise
+            versions = []
+        want = [v for v in versions if ref["version"] in ("latest", v)]
+        if not want:
+            raise ProviderError(BAD_REQUEST, "UnknownImage", f"image {image!r}: {ref['publisher']}:{ref['offer']}:"
+                                f"{ref['sku']}:{ref['version']} is not listed in {region}; give an image that is "
+                                f"(az vm image list --location {region} --all), or one of {', '.join(IMAGES)}", NAME)
+        best = max(want, key=lambda v: tuple(int(x) if x.isdigit() else 0 for x in v.split(".")))
+        return f"{ref['publisher']}:{ref['offer']}:{ref['sku']}:{best}"
 
     def _image(self, image: str) -> dict:
         if image.startswith("/"):

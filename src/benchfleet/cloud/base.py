@@ -109,7 +109,8 @@ class LaunchRequest:
 class Provider(Protocol):
     name: str
 
-    def preflight(self, regions: list[str], instance_type: str, count: int, spot: bool = False) -> list[str]:
+    def preflight(self, regions: list[str], instance_type: str, count: int, spot: bool = False,
+                  image: str = "") -> list[str]:
         """Problems found before creating anything (credentials, offering, quota); empty when fine."""
         ...
 

@@ -94,6 +94,7 @@ class GcpProvider:
         self.firewalls = compute_v1.FirewallsClient(**opts)
         self.regions_client = compute_v1.RegionsClient(**opts)
         self.machine_types = compute_v1.MachineTypesClient(**opts)
+        self.images = compute_v1.ImagesClient(**opts)
         self._offered: dict[str, dict[str, int]] = {}  # machine type -> {zone: vCPUs}
         if endpoint:
             # The operation pollers inside each client are built without its client options (they would poll
@@ -142,12 +143,15 @@ class GcpProvider:
                                             if mt.name == instance_type}
         return self._offered[instance_type]
 
-    def preflight(self, regions: list[str], instance_type: str, count: int, spot: bool = False) -> list[str]:
+    def preflight(self, regions: list[str], instance_type: str, count: int, spot: bool = False,
+                  image: str = "") -> list[str]:
         """Refused (a problem per region) unless one region offers the type with the vCPUs for ``count``
         instances free in its CPUS quota and the type's family quota (N2_CPUS, ...); spot instances count against
         PREEMPTIBLE_CPUS where the project has that quota."""
         try:
             offered = self.offered(instance_type)
+            if image:
+                self.resolve_image(image)
         except ProviderError as exc:
             return [str(exc)]
         why = []
@@ -213,6 +217,26 @@ class GcpProvider:
                                 f"from {', '.join(fw.source_ranges) or 'nowhere'}; benchfleet's rule lets in only "
                                 f"tcp:22 from {req.ssh_cidr}; nothing was created. Delete it (benchfleet teardown "
                                 f"{run}) or use another --run-id", NAME)
+
+    def resolve_image(self, image: str) -> str:
+        """The image (alias, family or image path) as the path of the image it names now; refused when the
+        project does not list it."""
+        path = IMAGES.get(image, image)
+        m = re.fullmatch(r"projects/([^/]+)/global/images/(family/)?([^/]+)", path)
+        if not m:
+            raise ProviderError(BAD_REQUEST, "UnknownImage", f"image {image!r}: give projects/P/global/images/NAME, "
+                                f"projects/P/global/images/family/FAMILY or one of {', '.join(IMAGES)}", NAME)
+        project, family, name = m.groups()
+        try:
+            got = self._call(self.images.get_from_family if family else self.images.get, project=project,
+                             **({"family": name} if family else {"image": name}), where=f"(image {image})")
+        except ProviderError as exc:
+            if exc.kind in (NOT_FOUND, BAD_REQUEST):
+                raise ProviderError(BAD_REQUEST, "UnknownImage", f"image {image!r}: {path} is not listed by project "
+                                    f"{project}; give an existing image or family, or one of {', '.join(IMAGES)}",
+                                    NAME) from None
+            raise
+        return f"projects/{project}/global/images/{got.name}"
 
     def create(self, req: LaunchRequest) -> Instance:
         c = self.c
