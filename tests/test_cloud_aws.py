@@ -390,3 +390,87 @@ def test_image_aliases_resolve_to_the_newest_matching_ami_of_its_publisher(tmp_p
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+class _Imds:
+    """The instance metadata service of AWS as a spot instance sees it (IMDSv2: a session token first), on
+    loopback: ``spot/instance-action`` is 404 until ``action`` is set, then the notice AWS gives two minutes ahead."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        imds = self
+        self.action: dict | None = None
+        self.reads = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _send(self, status: int, body: str = ""):
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_PUT(self):
+                ok = self.path == "/latest/api/token" and self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")
+                self._send(200 if ok else 400, "imds-token-1" if ok else "")
+
+            def do_GET(self):
+                if self.headers.get("X-aws-ec2-metadata-token") != "imds-token-1":
+                    return self._send(401)
+                if self.path != "/latest/meta-data/spot/instance-action":
+                    return self._send(404)
+                imds.reads += 1
+                self._send(200, json.dumps(imds.action)) if imds.action else self._send(404)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_spot_interruption_notice_marks_the_cell_preempted_at_once_and_it_completes_on_a_new_instance(
+        aws, cache_dir, tmp_path):
+    env, fleet, hosts = aws
+    imds = _Imds()
+    sweep = _sweep(tmp_path, fleet, cache_dir, count=1, scenarios=("SingleStream", "MultiStream"), spot=True)
+    data = yaml.safe_load(sweep.read_text())
+    data["systems"][0]["cloud"]["vars"]["benchfleet_benchmark_preemption_url"] = imds.url
+    data["dataset_count"] = 256  # a MultiStream cell long enough to be interrupted
+    sweep.write_text(yaml.safe_dump(data))
+    runs = tmp_path / "runs"
+    proc = _start(sweep, runs)
+    try:
+        run_dir = _wait(lambda: next(iter(runs.glob("*/plan.json")), None), 60, "the run", proc).parent
+        _wait(lambda: list(run_dir.glob("cells/aws-m5-1.*SingleStream/cell.json")), 300, "the first cell", proc)
+        _wait(lambda: imds.reads > 0, 120, "the second cell's follower to read the metadata service", proc)
+        (victim,) = [i for i in tagged_instances(run_dir.name, states=["running", "pending"])
+                     if {"Key": "benchfleet-host", "Value": "aws-m5-1"} in i["Tags"]]
+        imds.action = {"action": "terminate", "time": "2026-12-04T16:40:00Z"}
+        noticed = time.time()
+        lost = "aws-m5-1.resnet50.onnxruntime-cpu.open.MultiStream"
+
+        def preempted():
+            f = run_dir / "status" / f"{lost}.json"
+            st = json.loads(f.read_text()) if f.is_file() else {}
+            return st if st.get("state") == "failed" and st.get("kind") == "preempted" else None
+
+        st = _wait(preempted, 30, "the cell marked preempted within 30 s of the notice", proc)
+        assert time.time() - noticed < 30 and "AWS spot interruption notice: terminate" in st["message"]
+        imds.action = None  # AWS takes the instance back; its replacement has no notice
+        ec2().terminate_instances(InstanceIds=[victim["InstanceId"]])
+        out, _ = proc.communicate(timeout=900)
+    finally:
+        imds.server.shutdown()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert "round 2: 1 cell(s) lost with their instance" in out
+    rec = json.loads((run_dir / "cells" / lost / "cell.json").read_text())
+    assert rec["instance"] and rec["instance"] != victim["InstanceId"]  # all of it on the new instance
+    summary = json.loads((run_dir / "results.json").read_text())
+    assert summary["cells"]["done"] == 2 and not summary["failures"]
+    assert run_resources(run_dir.name) == []

@@ -119,3 +119,51 @@ esac
                       synthetic=True, device="cuda").values
     assert values["accelerator_model_name"] == "NVIDIA H200" and values["accelerators_per_node"] == "1"
     assert values["accelerator_memory_capacity"] == "140 GB"
+
+
+def test_interruption_notices_of_each_cloud_are_read_as_their_metadata_services_give_them():
+    """GCP's instance/preempted and Azure's Scheduled Events (AWS's spot/instance-action: test_cloud_aws), each from
+    a local server speaking that metadata API; no notice while there is none, nor when nothing answers."""
+    import http.server
+    import threading
+
+    spec = importlib.util.spec_from_file_location("benchfleet_preemption", MODULE_UTILS / "_preemption.py")
+    pre = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pre)
+    state = {"gcp": "FALSE", "azure": []}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            if self.path == "/computeMetadata/v1/instance/preempted" and self.headers.get("Metadata-Flavor") == \
+                    "Google":
+                body = state["gcp"]
+            elif self.path == "/metadata/scheduledevents?api-version=2020-07-01" and \
+                    self.headers.get("Metadata") == "true":
+                body = json.dumps({"DocumentIncarnation": 2, "Events": state["azure"]})
+            else:
+                self.send_response(404)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        assert pre.notice("gcp", url) == "" and pre.notice("azure", url) == ""
+        state["azure"] = [{"EventId": "f020ba2e", "EventType": "Freeze", "NotBefore": "Fri, 04 Dec 2026 16:40:00 GMT"}]
+        assert pre.notice("azure", url) == ""  # maintenance, not an eviction
+        state["azure"].append({"EventId": "a1b2", "EventType": "Preempt", "NotBefore": "Fri, 04 Dec 2026 16:41:00 GMT"})
+        state["gcp"] = "TRUE"
+        assert pre.notice("gcp", url) == "GCP preemption notice: instance/preempted is TRUE"
+        assert pre.notice("azure", url) == "Azure Scheduled Event Preempt, not before Fri, 04 Dec 2026 16:41:00 GMT"
+        assert pre.notice("aws", url) == ""  # no instance-action there
+    finally:
+        server.shutdown()
+    assert pre.notice("gcp", url) == ""  # nothing answers

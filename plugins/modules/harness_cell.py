@@ -68,6 +68,23 @@ options:
         which it or its LoadGen run used CPU, so a long run on a slow host is not a stall.
     type: int
     default: 900
+  preemption:
+    description:
+      - For a cloud instance that may be taken back (spot). While following (state=finished), its provider's
+        interruption notice is read from the instance metadata service every few seconds; on a notice the
+        harness is stopped and the call fails at once with RV(preempted), so the cell is run again on another
+        instance without waiting for the connection to drop.
+    type: dict
+    suboptions:
+      provider:
+        description: Whose metadata service to read.
+        type: str
+        required: true
+        choices: [aws, gcp, azure]
+      url:
+        description: The metadata service's base URL (default the provider's link-local address).
+        type: str
+        default: ""
 attributes:
   check_mode:
     description: Reports what a call would start, pack or stop, and does none of it.
@@ -139,6 +156,10 @@ stalled:
   description: It was stopped because it showed no progress for I(stall) seconds (not at the ceiling).
   type: bool
   returned: when stopped for time
+preempted:
+  description: It was stopped because the instance got an interruption notice (the message quotes it).
+  type: bool
+  returned: when stopped for a notice
 """
 
 
@@ -164,6 +185,7 @@ from ansible_collections.benchfleet.mlperf.plugins.module_utils._cell_folder imp
     CellFolder,
     sha256_file,
 )
+from ansible_collections.benchfleet.mlperf.plugins.module_utils._preemption import notice
 
 ARGUMENT_SPEC = dict(
     path=dict(type="path", required=True),
@@ -175,7 +197,11 @@ ARGUMENT_SPEC = dict(
     stall=dict(type="int", default=900),
     min_wait=dict(type="float", default=2.0),
     session=dict(type="str", default=""),
+    preemption=dict(type="dict", options=dict(provider=dict(type="str", required=True,
+                                                            choices=["aws", "gcp", "azure"]),
+                                              url=dict(type="str", default=""))),
 )
+NOTICE_EVERY_S = 5.0  # how often a follow call reads the metadata service for an interruption notice
 REQUIRED_IF = [("state", "started", ("spec", "python"))]
 
 
@@ -232,6 +258,7 @@ def _follow(module, cell):
     call_start = time.time()
     deadline = call_start + max(0, module.params["wait"])
     timeout = module.params["timeout"]
+    next_notice = 0.0
     while True:
         rc = cell.rc()
         if rc is not None or module.check_mode:
@@ -246,6 +273,15 @@ def _follow(module, cell):
                                  progress_new=cell.new_lines())
             break
         elapsed = _elapsed(cell)
+        pre = module.params["preemption"]
+        if pre and time.time() >= next_notice:
+            next_notice = time.time() + NOTICE_EVERY_S
+            said = notice(pre["provider"], pre["url"])
+            if said:
+                stop(module, cell)
+                module.fail_json(msg=f"preempted: {said}; the harness was stopped and the cell runs again on another "
+                                     "instance", finished=False, running=False, preempted=True,
+                                 progress=cell.last_line(), progress_new=cell.new_lines())
         why, stalled = _overdue(cell, elapsed, timeout, module.params["stall"])
         if why:
             stop(module, cell)

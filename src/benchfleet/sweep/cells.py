@@ -108,6 +108,8 @@ def failure_kind(action: str, result: dict) -> str:
     """What kind of failure a failed task inside a cell is."""
     if action.endswith("cell_fetch"):
         return "tampered" if result.get("failure_kind") == "tampered" else "fetch"
+    if result.get("preempted"):  # the instance's interruption notice (harness_cell's preemption option)
+        return "preempted"
     return "timeout" if result.get("timed_out") else "harness"
 
 
