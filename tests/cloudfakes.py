@@ -372,6 +372,20 @@ class FakeGcp(FakeServer):
         ("debian-cloud", "debian-12"): ["debian-12-bookworm-v20261014", "debian-12-bookworm-v20261111"],
         ("rocky-linux-cloud", "rocky-linux-9"): ["rocky-linux-9-v20261105"],
     }
+    # Compute Engine's SKUs in the Cloud Billing Catalog: (description, usage type, regions, USD, unit); decoys of
+    # other kinds (custom, commitment) beside
+    BILLING_SKUS = [
+        ("N2 Custom Instance Core running in Americas", "OnDemand", ["us-central1"], 0.033174, "h"),
+        ("N2 Instance Core running in Americas", "OnDemand", ["us-central1", "us-east1"], 0.031611, "h"),
+        ("Commitment v1: N2 Cpu in Americas for 1 Year", "Commit1Yr", ["us-central1"], 0.019915, "h"),
+        ("N2 Instance Ram running in Americas", "OnDemand", ["us-central1", "us-east1"], 0.004237, "GiBy.h"),
+        ("Spot Preemptible N2 Instance Core running in Americas", "Preemptible", ["us-central1"], 0.00765, "h"),
+        ("Spot Preemptible N2 Instance Ram running in Americas", "Preemptible", ["us-central1"], 0.001025, "GiBy.h"),
+        ("N2 Instance Core running in Netherlands", "OnDemand", ["europe-west4"], 0.0348, "h"),
+        ("N2 Instance Ram running in Netherlands", "OnDemand", ["europe-west4"], 0.004664, "GiBy.h"),
+        ("E2 Instance Core running in Americas", "OnDemand", ["us-central1"], 0.021811, "h"),
+        ("E2 Instance Ram running in Americas", "OnDemand", ["us-central1"], 0.002923, "GiBy.h"),
+    ]
     # regional quota limits: every family's vCPUs together, and each family's own (N2_CPUS, ...)
     QUOTA_LIMITS = {"CPUS": 24.0, "N2_CPUS": 24.0, "E2_CPUS": 24.0, "G2_CPUS": 8.0, "A3_CPUS": 0.0}
 
@@ -462,6 +476,19 @@ class FakeGcp(FakeServer):
         if not self._authorized(headers.get("Authorization") or ""):
             return 401, {"error": {"code": 401, "message": "no or a wrong token", "errors": [
                 {"reason": "authError", "message": "bad token"}]}}, None
+        if path == "/v1/services/6F81-5844-456A/skus" and method == "GET":
+            start = int(query.get("pageToken") or 0)  # three SKUs a page: the reader has to follow nextPageToken
+            skus = [{"name": f"services/6F81-5844-456A/skus/{k:04X}-{k:04X}-{k:04X}", "skuId": f"{k:04X}",
+                     "description": d, "category": {"serviceDisplayName": "Compute Engine", "resourceFamily":
+                                                    "Compute", "usageType": usage},
+                     "serviceRegions": regions, "pricingInfo": [{"pricingExpression": {
+                         "usageUnit": unit, "tieredRates": [{"startUsageAmount": 0, "unitPrice": {
+                             "currencyCode": "USD", "units": str(int(usd)), "nanos": round((usd % 1) * 1e9)}}]}}]}
+                    for k, (d, usage, regions, usd, unit) in enumerate(self.BILLING_SKUS)]
+            page = {"skus": skus[start:start + 3]}
+            if start + 3 < len(skus):
+                page["nextPageToken"] = str(start + 3)
+            return 200, page, None
         m = re.fullmatch(r"/compute/v1/projects/([^/]+)/global/images/(family/)?([^/]+)", path)
         if m and method == "GET":
             image = self.image(*m.groups())

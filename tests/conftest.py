@@ -26,6 +26,7 @@ def _no_price_apis(tmp_path_factory):
     session's: tests never read prices from the internet or the user's cache."""
     os.environ["BENCHFLEET_PRICE_CACHE"] = str(tmp_path_factory.mktemp("prices") / "prices.json")
     os.environ.setdefault("BENCHFLEET_AZURE_PRICES_ENDPOINT", "https://127.0.0.1:9")
+    os.environ.setdefault("BENCHFLEET_GCP_BILLING_ENDPOINT", "https://127.0.0.1:9")
 
 
 @pytest.fixture(scope="session")

@@ -361,3 +361,22 @@ def test_image_aliases_resolve_on_each_clouds_listing_and_unknown_images_are_ref
                                                                       "family/ubuntu-1804-lts")
     assert "is not listed by project ubuntu-os-cloud" in problem
     assert azure.resources == {} and gcp.instances == {}
+
+
+def test_gcp_prices_come_from_the_cloud_billing_catalog(gcp, tmp_path, monkeypatch):
+    """vCPUs x the family's core price + GiB x its RAM price in the region (spot: the Spot Preemptible SKUs), read
+    through pages of Compute Engine's SKUs with the project's credentials; GPU types keep to the table."""
+    from benchfleet.cloud import prices
+
+    monkeypatch.setenv("BENCHFLEET_PRICE_CACHE", str(tmp_path / "prices.json"))
+    monkeypatch.setenv("BENCHFLEET_GCP_BILLING_ENDPOINT", gcp.url)
+    rate, source = prices.quote("gcp", "n2-standard-4", region="us-central1", live=True)
+    assert rate == pytest.approx(4 * 0.031611 + 16 * 0.004237) and source.startswith("Cloud Billing Catalog API, ")
+    assert prices.quote("gcp", "n2-standard-4", spot=True, region="us-central1", live=True)[0] == pytest.approx(
+        4 * 0.00765 + 16 * 0.001025)
+    assert prices.quote("gcp", "n2-standard-4", region="europe-west4", live=True)[0] == pytest.approx(
+        4 * 0.0348 + 16 * 0.004664)
+    assert prices.quote("gcp", "e2-standard-2", region="us-central1", live=True)[0] == pytest.approx(
+        2 * 0.021811 + 8 * 0.002923)
+    assert prices.quote("gcp", "g2-standard-4", region="us-central1", live=True)[1].startswith("price table")
+    assert sum(1 for m, path, _ in gcp.log if path.endswith("/skus")) >= 4  # pages followed

@@ -96,6 +96,7 @@ class GcpProvider:
         self.machine_types = compute_v1.MachineTypesClient(**opts)
         self.images = compute_v1.ImagesClient(**opts)
         self._offered: dict[str, dict[str, int]] = {}  # machine type -> {zone: vCPUs}
+        self._memory: dict[str, int] = {}  # machine type -> MiB
         if endpoint:
             # The operation pollers inside each client are built without its client options (they would poll
             # compute.googleapis.com); hand them pollers for the same endpoint.
@@ -138,10 +139,15 @@ class GcpProvider:
         if instance_type not in self._offered:
             pages = self._call(self.machine_types.aggregated_list, request={
                 "project": self.project, "filter": f'name = "{instance_type}"'}, where=f"({instance_type})")
-            self._offered[instance_type] = {mt.zone.rsplit("/", 1)[-1]: int(mt.guest_cpus)
-                                            for _, scoped in pages for mt in scoped.machine_types
-                                            if mt.name == instance_type}
+            found = [mt for _, scoped in pages for mt in scoped.machine_types if mt.name == instance_type]
+            self._offered[instance_type] = {mt.zone.rsplit("/", 1)[-1]: int(mt.guest_cpus) for mt in found}
+            self._memory[instance_type] = int(found[0].memory_mb) if found else 0
         return self._offered[instance_type]
+
+    def shape(self, instance_type: str) -> tuple[int, float]:
+        """(vCPUs, memory in GiB) of a machine type, from the same listing; (0, 0) where it is not offered."""
+        zones = self.offered(instance_type)
+        return (next(iter(zones.values())) if zones else 0), self._memory.get(instance_type, 0) / 1024
 
     def preflight(self, regions: list[str], instance_type: str, count: int, spot: bool = False,
                   image: str = "") -> list[str]:

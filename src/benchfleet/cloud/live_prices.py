@@ -4,12 +4,15 @@
   consumption price of the VM size in the region (spot: its "Spot" meter).
 - AWS: the Price List API (boto3's ``pricing`` client, us-east-1), the shared-tenancy Linux on-demand price of
   the instance type in the region; spot: the region's latest spot price history (EC2).
-- GCP: none yet (the Cloud Billing Catalog prices cores and memory apart); the table is used.
+- GCP: the Cloud Billing Catalog (Compute Engine's SKUs, read with the same credentials as Compute Engine): the
+  machine type's family price per vCPU hour and per GiB hour in the region (spot: the "Spot Preemptible" SKUs),
+  times its vCPUs and memory from Compute Engine's listing. Types with GPUs attached (a2, a3, g2) bill the GPUs
+  apart: the table is used for them.
 
 Each price read is kept in a cache file (``BENCHFLEET_PRICE_CACHE``, default ``~/.cache/benchfleet/prices.json``)
 with its date, and reused for ``MAX_AGE_DAYS``; where no provider answers, :mod:`benchfleet.cloud.prices` falls back
 to its dated table and says so. Endpoints: ``BENCHFLEET_AZURE_PRICES_ENDPOINT``, and boto3's standard variables
-(``AWS_ENDPOINT_URL_PRICING``, ``AWS_ENDPOINT_URL``).
+(``AWS_ENDPOINT_URL_PRICING``, ``AWS_ENDPOINT_URL``), ``BENCHFLEET_GCP_BILLING_ENDPOINT``.
 """
 
 from __future__ import annotations
@@ -84,7 +87,7 @@ def lookup(provider: str, region: str, instance_type: str, spot: bool = False) -
     hit = cached(provider, region, instance_type, spot)
     if hit is not None:
         return hit
-    reader = {"azure": azure_retail, "aws": aws_price_list}.get(provider)
+    reader = {"azure": azure_retail, "aws": aws_price_list, "gcp": gcp_billing}.get(provider)
     if reader is None:
         return None
     try:
@@ -93,7 +96,7 @@ def lookup(provider: str, region: str, instance_type: str, spot: bool = False) -
         return None
     if price is None or not 0 < price < 10_000:
         return None
-    source = {"azure": "Azure Retail Prices API",
+    source = {"azure": "Azure Retail Prices API", "gcp": "Cloud Billing Catalog API",
               "aws": "EC2 spot price history" if spot else "AWS Price List API"}[provider]
     got = LivePrice(round(price, 6), source, datetime.now(timezone.utc).date().isoformat())
     _store(key, got)
@@ -145,3 +148,56 @@ def aws_price_list(region: str, instance_type: str, spot: bool) -> float | None:
                 if dim.get("unit") == "Hrs" and usd > 0:
                     prices.append(usd)
     return min(prices) if prices else None
+
+
+COMPUTE_ENGINE = "6F81-5844-456A"  # the Cloud Billing Catalog's service id of Compute Engine
+GCP_BILLING = "https://cloudbilling.googleapis.com"
+_WITH_GPUS = ("a2", "a3", "g2")
+
+
+def _usd(rate: dict) -> float:
+    price = rate.get("unitPrice") or {}
+    return int(price.get("units") or 0) + int(price.get("nanos") or 0) / 1e9
+
+
+def gcp_billing(region: str, instance_type: str, spot: bool) -> float | None:
+    family = instance_type.split("-")[0].lower()
+    if family in _WITH_GPUS:
+        return None
+    import google.auth
+    from google.auth.transport.requests import AuthorizedSession
+
+    from benchfleet.cloud.gcp import GcpProvider
+
+    cpus, gib = GcpProvider().shape(instance_type)
+    if not cpus:
+        return None
+    creds, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-billing.readonly"])
+    http = AuthorizedSession(creds)
+    base = os.environ.get("BENCHFLEET_GCP_BILLING_ENDPOINT", GCP_BILLING).rstrip("/")
+    want = {"core": None, "ram": None}
+    prefix = ("spot preemptible " if spot else "") + family
+    token = ""
+    for _ in range(50):  # pages of 5000 SKUs; Compute Engine has tens of thousands
+        r = http.get(f"{base}/v1/services/{COMPUTE_ENGINE}/skus", params={"currencyCode": "USD", "pageSize": 5000,
+                                                                          **({"pageToken": token} if token else {})},
+                     timeout=TIMEOUT_S)
+        r.raise_for_status()
+        page = r.json()
+        for sku in page.get("skus", []):
+            d = str(sku.get("description", "")).lower()
+            usage = (sku.get("category") or {}).get("usageType", "")
+            if region not in (sku.get("serviceRegions") or []) or usage != ("Preemptible" if spot else "OnDemand"):
+                continue
+            for part in ("core", "ram"):
+                # "N2 Instance Core running in Americas", "Spot Preemptible E2 Instance Ram running in Belgium"
+                if d.startswith(f"{prefix} instance {part} running in") and want[part] is None:
+                    rates = ((sku.get("pricingInfo") or [{}])[0].get("pricingExpression") or {}).get("tieredRates")
+                    if rates:
+                        want[part] = _usd(rates[-1])
+        token = page.get("nextPageToken") or ""
+        if not token or all(v is not None for v in want.values()):
+            break
+    if want["core"] is None or want["ram"] is None:
+        return None
+    return cpus * want["core"] + gib * want["ram"]
