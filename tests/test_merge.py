@@ -121,3 +121,55 @@ def test_merge_command(runs, tmp_path):
     bad = subprocess.run([BENCHFLEET, "merge", str(a), str(a / "submission"), "--out", str(tmp_path / "x"),
                           "--allow-quick"], capture_output=True, text=True)
     assert bad.returncode != 0 and "merge: " in bad.stderr and "given twice" in bad.stderr
+
+
+def test_shards_of_a_sweep_merge_into_the_tree_an_unsharded_run_gives(cache_dir, tmp_path):
+    """`sweep --shard 1/2` and `--shard 2/2` (two controllers' worth, each in its own run directory) merge into a
+    tree with the same systems, benchmarks and scenarios, and the same results rows, as one run of the sweep."""
+    import yaml
+
+    from benchfleet.sweep.plan import shard_index
+
+    # two local "hosts" (this machine twice), named so that they fall into different shards
+    names = [f"h{i}" for i in range(40)]
+    a = next(n for n in names if shard_index(f"host:{n}", 2) == 1)
+    b = next(n for n in names if shard_index(f"host:{n}", 2) == 2)
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+             "benchfleet_harness_python": sys.executable}
+    inv = tmp_path / "inv.yml"
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {h: {**local, "benchfleet_benchmark_workdir":
+                                                         str(tmp_path / "work" / h)} for h in (a, b)}}}))
+    sweep = tmp_path / "lab.yml"
+    sweep.write_text(yaml.safe_dump({
+        "submitter": "TestOrg", "division": "open", "scenarios": ["SingleStream"], "model": "synthetic",
+        "dataset": "synthetic", "synthetic_width": 2, "dataset_count": 64, "cache_dir": str(cache_dir),
+        "defaults": {"threads": 1}, "systems": [{"name": "one", "hosts": [a]}, {"name": "two", "hosts": [b]}]}))
+
+    def sweep_run(*extra: str) -> Path:
+        runs = tmp_path / "runs"
+        before = set(runs.glob("*")) if runs.exists() else set()
+        out = subprocess.run([BENCHFLEET, "sweep", str(sweep), "--inventory", str(inv), "--runs-dir", str(runs),
+                              *extra], capture_output=True, text=True, timeout=900)
+        assert out.returncode == 0, out.stdout + out.stderr
+        (new,) = set(runs.glob("*")) - before
+        return new
+
+    whole = sweep_run()
+    first, second = sweep_run("--shard", "1/2"), sweep_run("--shard", "2/2")
+    assert "shard1of2" in first.name and "shard2of2" in second.name
+    plans = [json.loads((d / "plan.json").read_text()) for d in (first, second)]
+    assert [[c["host"] for c in p["cells"]] for p in plans] == [[a], [b]] and [p["shard"] for p in plans] == \
+        ["1/2", "2/2"]
+    merged = tmp_path / "merged"
+    res = subprocess.run([BENCHFLEET, "merge", str(first), str(second), "--out", str(merged), "--allow-quick"],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+    def layout(tree: Path) -> set:
+        return {p.relative_to(tree).parts[:6] for p in tree.glob("open/*/results/*/*/*")}
+
+    assert layout(merged) == layout(whole / "submission") and len(layout(merged)) == 2
+    rows = {d: {(r["system"], r["benchmark"], r["scenario"], r["validity"])
+                for r in json.loads((d / "results.json").read_text())["results"]} for d in (whole, first, second)}
+    assert rows[first] | rows[second] == rows[whole] and not rows[first] & rows[second]
+    assert check_tree(merged, "v3.1", allow_quick=True).ok

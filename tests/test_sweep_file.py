@@ -200,3 +200,33 @@ def test_the_plan_is_typed_and_plan_json_keeps_its_shape(tmp_path):
     old = json.loads(text)
     del old["sweep"]["setup"]
     assert Plan.from_json(json.dumps(old)).sweep.setup == "never"
+
+
+def test_shards_are_disjoint_complete_and_keep_an_inventory_hosts_cells_together(tmp_path, capsys):
+    from benchfleet.sweep.plan import parse_shard, shard_plan
+
+    inv = tmp_path / "inv.yml"
+    inv.write_text(yaml.safe_dump({"all": {"children": {"lab": {"hosts": {f"n{i}": {} for i in range(1, 7)}}}}}))
+    data = _with(division=["open", "closed"], benchmarks=["resnet50", "bert-99"],
+                 systems=[{"name": "lab", "hosts": ["lab"]}, {"name": "aws-c", "cloud": {**CLOUD, "count": 3}}])
+    whole = expand(parse(data), inv)
+    shards = [shard_plan(expand(parse(data), inv), k, 3) for k in (1, 2, 3)]
+    ids = [[c.id for c in s.cells] for s in shards]
+    assert sorted(sum(ids, [])) == sorted(c.id for c in whole.cells) and len(set(sum(ids, []))) == len(whole.cells)
+    assert all(ids) and [s.shard for s in shards] == ["1/3", "2/3", "3/3"]
+    for h in (f"n{i}" for i in range(1, 7)):  # an inventory host is in one shard, with all its cells
+        assert sum(1 for s in shards if s.cells_of(h)) == 1
+    cloud_host = "aws-c-1"  # a cloud host's cells are spread by cell id: its shards make instances of their own
+    assert sum(1 for s in shards if s.cells_of(cloud_host)) > 1
+    assert all(s.hosts == whole.hosts for s in shards)  # system ids are those of the whole sweep
+    assert ids == [[c.id for c in shard_plan(expand(parse(data), inv), k, 3).cells] for k in (1, 2, 3)]  # stable
+    assert Plan.from_json(shards[1].to_json()).shard == "2/3"
+    for bad in ("0/3", "4/3", "2of3", "", "1/0"):
+        with pytest.raises(ValueError, match="is not K/N"):
+            parse_shard(bad)
+    f = tmp_path / "s.yml"
+    f.write_text(yaml.safe_dump(_with(systems=[{"name": "lab", "hosts": ["lab"]}])))
+    runs = tmp_path / "runs"
+    assert main(["sweep", str(f), "--inventory", str(inv), "--shard", "4/3", "--runs-dir", str(runs)]) == 2
+    assert "--shard: '4/3' is not K/N with 1 <= K <= N" in capsys.readouterr().err
+    assert not runs.exists()

@@ -97,6 +97,7 @@ class SweepOptions(_FleetOptions):
     run_id: str = ""  # "": <file stem>-<hash of the plan and its owner>
     new: bool = False  # a fresh run id (the time) even when this sweep ran before
     tune: bool = False  # as the sweep file's `tune: true`
+    shard: str = ""  # "K/N": only the K-th of N shards of the cells (benchfleet merge joins the shards' trees)
 
 
 @dataclass
@@ -446,10 +447,23 @@ def sweep(o: SweepOptions, *, log: Log = _print, stream: TextIO | None = None) -
         plan.sweep = plan.sweep.model_copy(update={"tune": True})
         for cell in plan.cells:
             cell.spec["tune"] = True
+    if o.shard:
+        from benchfleet.sweep.plan import parse_shard, shard_plan
+
+        try:
+            k, n = parse_shard(o.shard)
+        except ValueError as exc:
+            raise UsageError(f"--shard: {exc}") from None
+        shard_plan(plan, k, n)
+        if not plan.cells:
+            raise UsageError(f"--shard: shard {k}/{n} holds no cell of this sweep (an inventory host's cells stay "
+                             "together, so a sweep of few hosts has empty shards): use fewer shards")
     if not o.run_id:
         stem = run_id_stem(Path(o.sweep_file).stem)
+        if plan.shard:
+            stem += "-shard" + plan.shard.replace("/", "of")
         if plan.cloud_systems():  # the run id names cloud resources: lowercase, digits, dashes
-            stem = re.sub(r"[^a-z0-9-]+", "-", stem.lower()).strip("-")[:24] or "sweep"
+            stem = re.sub(r"[^a-z0-9-]+", "-", stem.lower()).strip("-")[:32] or "sweep"
         from benchfleet.cloud.base import owned_fingerprint  # no SDK: the owner enters the default run id
 
         plan.run_id = (f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}" if o.new

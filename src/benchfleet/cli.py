@@ -279,7 +279,7 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     else:
         res = api.sweep(api.SweepOptions(
             a.sweep_file, inventory=_path(a.inventory), check=a.check, run_id=a.run_id, new=a.new, tune=a.tune,
-            runs_dir=Path(a.runs_dir), forks=a.forks, max_cost=a.max_cost,
+            shard=a.shard, runs_dir=Path(a.runs_dir), forks=a.forks, max_cost=a.max_cost,
             accept_new_host_keys=a.accept_new_host_keys, allow_world_ssh=a.allow_world_ssh))
     if isinstance(res, api.PlanResult):
         print(report.plan_report(res.sweep_file, res.plan))
@@ -448,6 +448,11 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--new", action="store_true", help="start a fresh run even if this sweep ran before")
     sw.add_argument("--tune", action="store_true", help="tune each cell first (as `tune: true` in the file); the "
                     "settings go to the run's tuning/ and ~/.benchfleet/tuning")
+    sw.add_argument("--shard", default="", metavar="K/N",
+                    help="run only the K-th of N shards of the sweep's cells, e.g. 2/5, each shard on its own "
+                         "controller into its own run directory; `benchfleet merge` joins their trees. Cells of a "
+                         "cloud system are spread by cell id (each shard makes its own instances); an inventory "
+                         "host's cells stay in one shard (two controllers never measure on one machine)")
     sw.add_argument("--runs-dir", default="runs", help="where run directories live (default ./runs)")
     sw.add_argument("--forks", type=int, default=0, help="hosts worked on at once (default: all, up to 50)")
     sw.add_argument("--max-cost", type=float, default=None, metavar="USD",

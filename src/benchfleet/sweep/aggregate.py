@@ -120,14 +120,17 @@ def system_ids(plan: Plan, host_facts: dict[str, dict]) -> dict[tuple[str, str, 
     """(host, backend, device) -> a hardware-derived system id, unique within the run.
 
     Hosts whose hardware gives the same id (identical servers, or test hosts on one machine) get a
-    suffix from their place in the plan (``_h2``), which is stable across resumes.
+    suffix from their place in the plan (``_h2``), which is stable across resumes. A shard of a sweep cannot see
+    the hardware of the other shards' hosts: there every host gets its suffix, so that shards never give two hosts
+    one id and their trees merge (as a run of the whole sweep over identical hosts names them).
     """
     keys = sorted({(c.host, c.backend, c.device) for c in plan.cells})
     base = {k: system_id(host_facts[k[0]]["facts"], k[1], k[2]) for k in keys}
     owners: dict[str, set[str]] = {}
     for (host, _, _), sid in base.items():
         owners.setdefault(sid, set()).add(host)
-    return {k: sid if len(owners[sid]) == 1 else f"{sid}_h{plan.hosts.index(k[0]) + 1}" for k, sid in base.items()}
+    return {k: sid if len(owners[sid]) == 1 and not plan.shard else f"{sid}_h{plan.hosts.index(k[0]) + 1}"
+            for k, sid in base.items()}
 
 
 def aggregate(run_dir: Path) -> dict:

@@ -95,6 +95,7 @@ class Plan:
     # Set when the run directory is created: names the hosts' work folders, so that a new run
     # directory with the same run id never picks up another run's results.
     uid: str = ""
+    shard: str = ""  # "K/N": this run holds the K-th of N shards of the sweep's cells (shard_plan)
 
     @property
     def host_folder(self) -> str:
@@ -128,7 +129,7 @@ class Plan:
         return json.dumps({"run_id": self.run_id, "sweep": self.sweep.model_dump(mode="json"),
                            "inventory": self.inventory, "hosts": self.hosts,
                            "systems": {n: s.to_dict() for n, s in self.systems.items()}, "uid": self.uid,
-                           "cells": [asdict(c) for c in self.cells]}, indent=2)
+                           "shard": self.shard, "cells": [asdict(c) for c in self.cells]}, indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
@@ -137,7 +138,7 @@ class Plan:
         sweep.setdefault("setup", "never")  # a plan written before the sweep file had `setup` ran no set-up
         return cls(d["run_id"], parse(sweep, "plan.json"), d["inventory"], d["hosts"],
                    {n: PlanSystem.from_dict(s) for n, s in d["systems"].items()},
-                   [Cell(**c) for c in d["cells"]], d.get("uid", ""))
+                   [Cell(**c) for c in d["cells"]], d.get("uid", ""), str(d.get("shard", "")))
 
     def hosts_of(self, system: str) -> list[str]:
         """The hosts with cells of a system, in plan order."""
@@ -270,3 +271,38 @@ def _cell_scenarios(scenarios: list[str], offline_inferred: bool) -> list[list[s
             continue  # rides with SingleStream
         groups.append(["SingleStream", "Offline"] if s == "SingleStream" and offline_inferred else [s])
     return groups
+
+
+SHARD_RE = re.compile(r"([1-9]\d{0,3})/([1-9]\d{0,3})")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``K/N`` (1 <= K <= N <= 9999) as (K, N); ValueError naming the form otherwise."""
+    m = SHARD_RE.fullmatch(text.strip())
+    if not m or int(m.group(1)) > int(m.group(2)):
+        raise ValueError(f"{text!r} is not K/N with 1 <= K <= N (e.g. 2/5: the second of five shards)")
+    return int(m.group(1)), int(m.group(2))
+
+
+def shard_key(plan: Plan, cell: Cell) -> str:
+    """What a cell is sharded by: its id on a cloud system (each shard makes its own instances), its host on an
+    inventory host (a machine measures one benchmark at a time: two controllers must never share one)."""
+    return cell.id if plan.systems.get(cell.system) is not None and plan.systems[cell.system].cloud else \
+        f"host:{cell.host}"
+
+
+def shard_index(key: str, n: int) -> int:
+    """The shard (1..n) of a shard key: stable, whatever else the sweep holds."""
+    return int(hashlib.sha256(key.encode()).hexdigest(), 16) % n + 1
+
+
+def shard_of(plan: Plan, cell: Cell, n: int) -> int:
+    return shard_index(shard_key(plan, cell), n)
+
+
+def shard_plan(plan: Plan, k: int, n: int) -> Plan:
+    """The plan of shard k of n: its cells only (hosts and system ids stay those of the whole sweep, so that every
+    shard names its systems as one run of the sweep would, and their trees merge into that run's tree)."""
+    plan.cells = [c for c in plan.cells if shard_of(plan, c, n) == k]
+    plan.shard = f"{k}/{n}"
+    return plan

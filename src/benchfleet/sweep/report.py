@@ -152,7 +152,8 @@ def cloud_check(name: str, cloud: CloudSpec, count: int, problems: list[str]) ->
 
 def plan_report(sweep_file: str, plan: Plan) -> str:
     """`benchfleet sweep --check`: the systems, the cells and the estimated time; nothing ran."""
-    lines = [f"sweep {sweep_file}: valid. Plan for run {plan.run_id} (nothing was run):\n"]
+    lines = [f"sweep {sweep_file}: valid. Plan for run {plan.run_id}"
+             + (f", shard {plan.shard} of the sweep's cells" if plan.shard else "") + " (nothing was run):\n"]
     for name, sysdef in plan.systems.items():
         hosts = sorted({c.host for c in plan.cells if c.system == name})
         lines.append(f"  system {name} ({sysdef.system_type}): {', '.join(hosts)}")
