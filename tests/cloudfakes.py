@@ -10,6 +10,7 @@ with injected errors (capacity, quota) by rule.
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import http.server
 import json
 import re
@@ -516,7 +517,7 @@ class FakeGcp(FakeServer):
             want = re.search(r'name = "([^"]+)"', query.get("filter", ""))
             items: dict[str, dict] = {}
             for name, (cpus, zones) in self.MACHINE_TYPES.items():
-                if want and want.group(1) != name:
+                if want and not fnmatch.fnmatchcase(name, want.group(1)):  # the filter's * as Compute Engine's
                     continue
                 for zone in zones:
                     items.setdefault(f"zones/{zone}", {"machineTypes": []})["machineTypes"].append(

@@ -328,7 +328,8 @@ def test_prices_come_from_the_azure_retail_prices_api_cached_with_their_date(tmp
     assert prices.quote("azure", "Standard_D4s_v5", region="eastus", live=True)[0] == 0.201
     # ... until it is older than a week; then, and for what was never read, the table, saying how old it is
     data = json.loads(cache.read_text())
-    data["azure/eastus/Standard_D4s_v5/on-demand"]["read_on"] = (dt.date.today() - dt.timedelta(days=8)).isoformat()
+    key = next(k for k in data if k.startswith("azure/eastus/Standard_D4s_v5/on-demand"))
+    data[key]["read_on"] = (dt.date.today() - dt.timedelta(days=8)).isoformat()
     cache.write_text(json.dumps(data))
     rate, source = prices.quote("azure", "Standard_D4s_v5", region="eastus", live=True)
     age = (dt.date.today() - dt.date(2024, 6, 1)).days
@@ -359,7 +360,17 @@ def test_image_aliases_resolve_on_each_clouds_listing_and_unknown_images_are_ref
         "rocky-9": "projects/rocky-linux-cloud/global/images/rocky-linux-9-v20261105"}
     (problem,) = g.preflight(["us-central1"], "n2-standard-4", 1, image="projects/ubuntu-os-cloud/global/images/"
                                                                       "family/ubuntu-1804-lts")
-    assert "is not listed by project ubuntu-os-cloud" in problem
+    assert "project 'ubuntu-os-cloud' lists no family 'ubuntu-1804-lts'" in problem
+    # the other forms Compute Engine takes: a URL, and global/images/... of the project itself
+    url = "https://www.googleapis.com/compute/v1/projects/debian-cloud/global/images/family/debian-12"
+    assert g.resolve_image(url) == "projects/debian-cloud/global/images/debian-12-bookworm-v20261111"
+    assert "project 'bf-test-project' lists no image 'mine'" in g.preflight(
+        ["us-central1"], "n2-standard-4", 1, image="global/images/mine")[0]
+    # a custom machine type is not listed: its vCPUs come from its name, its zones from its family's types
+    assert g.zones("us-central1", "n2-custom-6-16384") == ["us-central1-a", "us-central1-b", "us-central1-c",
+                                                           "us-central1-f"]
+    assert g.preflight(["us-central1"], "n2-custom-6-16384", 4) == []  # 24 vCPUs
+    assert "5 x 6 = 30 vCPUs asked" in g.preflight(["us-central1"], "n2-custom-6-16384", 5)[0]
     assert azure.resources == {} and gcp.instances == {}
 
 

@@ -205,7 +205,7 @@ def test_offline_runs_a_concurrent_workers_batches_on_threads_of_their_own(tmp_p
             self.threads.add(getattr(self.backend.local, "state", None))
             time.sleep(0.002)  # the device's time, when a GPU backend's thread waits with the GIL released
             self.answered += [int(s[0]) for s in samples]
-            return [s * 2 for s in samples]
+            return [s * 2 + 1 for s in samples]
 
     worker = Echo()
     cache = SampleCache(worker.load, 64)
@@ -219,14 +219,34 @@ def test_offline_runs_a_concurrent_workers_batches_on_threads_of_their_own(tmp_p
     lo.outdir = str(tmp_path)
     ls = lg.LogSettings()
     ls.log_output = lo
-    sut = lg.ConstructSUT(impl.issue, impl.flush)
+    answers: dict[int, float] = {}
+    complete = lg.QuerySamplesComplete
+
+    def record(responses):  # what LoadGen is told, read back from each response's buffer
+        import ctypes
+
+        for r in responses:
+            answers[r.id] = ctypes.c_float.from_address(r.data).value
+        complete(responses)
+
+    lg.QuerySamplesComplete = record
+    issued: dict[int, int] = {}
+    issue = impl.issue
+
+    def issue_and_note(samples):
+        issued.update({s.id: s.index for s in samples})
+        issue(samples)
+
+    sut = lg.ConstructSUT(issue_and_note, impl.flush)
     qsl = lg.ConstructQSL(64, 64, cache.load, cache.unload)
     try:
         lg.StartTestWithLogSettings(sut, qsl, ts, ls, "")
     finally:
+        lg.QuerySamplesComplete = complete
         lg.DestroyQSL(qsl)
         lg.DestroySUT(sut)
         impl.close()
     assert impl.samples_done == len(worker.answered) >= 512
+    assert answers and all(answers[q] == issued[q] * 2 + 1 for q in issued)  # each query its own sample's answer
     assert worker.threads == set(worker.backend.states)  # batches ran on both workers, never on a shared state
     assert not any(t.is_alive() for t in impl._workers)

@@ -518,6 +518,8 @@ def _cloud_checks(plan: Plan, *, max_cost: float | None, allow_world_ssh: bool, 
     except ValueError as exc:
         raise UsageError(f"--run-id: {exc}") from None
     est = prices.estimate(plan)
+    # the prices the estimate used are the run's: its costs afterwards do not move with a cache or a later table
+    plan.prices = {name: {"usd_per_hour": rate, "source": source} for name, _, rate, _, _, source in est.lines}
     log(report.cost_estimate(est))
     if max_cost is not None:
         if est.missing:
@@ -537,8 +539,13 @@ def _cloud_checks(plan: Plan, *, max_cost: float | None, allow_world_ssh: bool, 
     for name, c in plan.cloud_systems().items():
         count = len(plan.hosts_of(name))
         try:
-            problems = fleet.provider(c.provider, **cloud.account_options(c)).preflight(
-                c.regions, c.instance_type, count, spot=c.spot, image=c.image)
+            p = fleet.provider(c.provider, **cloud.account_options(c))
+            problems = p.preflight(c.regions, c.instance_type, count, spot=c.spot, image=c.image)
+            most, hours = getattr(p, "max_hours", None), prices.expiry_hours(plan, name)
+            if most is not None and hours > most:
+                problems.append(f"{c.provider}: the instances' expiry would be {hours:g} h (3 x the longest host's "
+                                f"cells + 1 h); {c.provider} instances expire within {most:g} h: give the system "
+                                f"more hosts (count) or fewer cells, or run the sweep in shards (--shard)")
         except (ProviderError, ValueError) as exc:
             problems = [str(exc)]
         log(report.cloud_check(name, c, count, problems))

@@ -291,13 +291,16 @@ class TorchBackend:
                 continue
             # through a pinned buffer (pageable memory copies at a fraction of the bus's speed), cast on the GPU
             key = (k, tuple(t.shape), t.dtype)
-            if key not in pinned_buffers:
+            if key not in pinned_buffers and len(pinned_buffers) < MAX_GRAPHS:  # page-locked memory is bounded
                 pinned_buffers[key] = (torch.empty(t.shape, dtype=t.dtype, pin_memory=True), torch.cuda.Event())
-            pinned, copied = pinned_buffers[key]
-            copied.synchronize()  # the buffer's last copy to the GPU has been read (no-op when never recorded)
-            pinned.copy_(t)
-            d = pinned.to("cuda", non_blocking=True)
-            copied.record()
+            if key in pinned_buffers:
+                pinned, copied = pinned_buffers[key]
+                copied.synchronize()  # the buffer's last copy to the GPU has been read (no-op when never recorded)
+                pinned.copy_(t)
+                d = pinned.to("cuda", non_blocking=True)
+                copied.record()
+            else:  # many shapes (generation): the rest go from pageable memory
+                d = t.to("cuda")
             d = d.to(self.dtype) if d.is_floating_point() else d
             if self.channels_last and d.dim() == 4:
                 d = d.contiguous(memory_format=torch.channels_last)

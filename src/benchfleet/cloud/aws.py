@@ -218,10 +218,14 @@ class AwsProvider:
             return ""
         if limit is None:
             return ""
-        running = [i for r in self._call(region, "describe_instances", Filters=[
-            {"Name": "instance-state-name", "Values": ["pending", "running"]}]).get("Reservations", [])
-            for i in r.get("Instances", []) if quota_name(i["InstanceType"], spot) == name
-            and (i.get("InstanceLifecycle") == "spot") == spot]
+        try:
+            pages = self._ec2(region).get_paginator("describe_instances").paginate(Filters=[
+                {"Name": "instance-state-name", "Values": ["pending", "running"]}])
+            running = [i for page in pages for r in page.get("Reservations", []) for i in r.get("Instances", [])
+                       if quota_name(i["InstanceType"], spot) == name
+                       and (i.get("InstanceLifecycle") == "spot") == spot]
+        except ClientError as exc:
+            raise _client_error(exc, region) from None
         cpus = self._vcpus(region, {instance_type} | {i["InstanceType"] for i in running})
         used = sum(cpus.get(i["InstanceType"], 0) for i in running)
         need = cpus.get(instance_type, 0) * count

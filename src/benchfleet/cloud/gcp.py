@@ -135,7 +135,20 @@ class GcpProvider:
 
     # -- before anything is created
     def offered(self, instance_type: str) -> dict[str, int]:
-        """The zones that offer the machine type, with its vCPUs there (Compute Engine's aggregated list)."""
+        """The zones that offer the machine type, with its vCPUs there (Compute Engine's aggregated list). A custom
+        type (``n2-custom-4-8192``) is not listed: its vCPUs are in its name and the zones are those of its
+        family's standard types."""
+        custom = re.fullmatch(r"([a-z0-9]+)-custom-(\d+)-(\d+)(?:-ext)?", instance_type)
+        if custom:
+            family, cpus, mem = custom.groups()
+            if instance_type not in self._offered:
+                pages = self._call(self.machine_types.aggregated_list, request={
+                    "project": self.project, "filter": f'name = "{family}-standard-*"'}, where=f"({instance_type})")
+                zones = {mt.zone.rsplit("/", 1)[-1] for _, scoped in pages for mt in scoped.machine_types
+                         if mt.name.startswith(f"{family}-standard-")}
+                self._offered[instance_type] = {z: int(cpus) for z in zones}
+                self._memory[instance_type] = int(mem)
+            return self._offered[instance_type]
         if instance_type not in self._offered:
             pages = self._call(self.machine_types.aggregated_list, request={
                 "project": self.project, "filter": f'name = "{instance_type}"'}, where=f"({instance_type})")
@@ -228,19 +241,21 @@ class GcpProvider:
         """The image (alias, family or image path) as the path of the image it names now; refused when the
         project does not list it."""
         path = IMAGES.get(image, image)
-        m = re.fullmatch(r"projects/([^/]+)/global/images/(family/)?([^/]+)", path)
+        # the forms Compute Engine takes: a URL, projects/P/global/images/..., or global/images/... (this project)
+        m = re.fullmatch(r"(?:https://[^/]+/compute/v1/)?(?:projects/([^/]+)/)?global/images/(family/)?([^/]+)", path)
         if not m:
             raise ProviderError(BAD_REQUEST, "UnknownImage", f"image {image!r}: give projects/P/global/images/NAME, "
                                 f"projects/P/global/images/family/FAMILY or one of {', '.join(IMAGES)}", NAME)
         project, family, name = m.groups()
+        project = project or self.project
         try:
             got = self._call(self.images.get_from_family if family else self.images.get, project=project,
                              **({"family": name} if family else {"image": name}), where=f"(image {image})")
         except ProviderError as exc:
             if exc.kind in (NOT_FOUND, BAD_REQUEST):
-                raise ProviderError(BAD_REQUEST, "UnknownImage", f"image {image!r}: {path} is not listed by project "
-                                    f"{project}; give an existing image or family, or one of {', '.join(IMAGES)}",
-                                    NAME) from None
+                raise ProviderError(BAD_REQUEST, "UnknownImage", f"image {image!r}: project {project!r} lists no "
+                                    f"{'family' if family else 'image'} {name!r}; give an existing image or family, "
+                                    f"or one of {', '.join(IMAGES)}", NAME) from None
             raise
         return f"projects/{project}/global/images/{got.name}"
 

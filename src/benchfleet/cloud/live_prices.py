@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import tempfile
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -42,7 +44,12 @@ def _cache_file() -> Path:
 
 
 def _key(provider: str, region: str, instance_type: str, spot: bool) -> str:
-    return f"{provider}/{region}/{instance_type}/{'spot' if spot else 'on-demand'}"
+    # the endpoint too: a price read from another endpoint (a sovereign cloud, a test server) is another price
+    endpoint = {"azure": os.environ.get("BENCHFLEET_AZURE_PRICES_ENDPOINT", ""),
+                "gcp": os.environ.get("BENCHFLEET_GCP_BILLING_ENDPOINT", ""),
+                "aws": os.environ.get("AWS_ENDPOINT_URL_PRICING") or os.environ.get("AWS_ENDPOINT_URL", "")}
+    at = endpoint.get(provider, "")
+    return f"{provider}/{region}/{instance_type}/{'spot' if spot else 'on-demand'}" + (f"@{at}" if at else "")
 
 
 def _load() -> dict:
@@ -68,33 +75,49 @@ def cached(provider: str, region: str, instance_type: str, spot: bool = False) -
     return LivePrice(price, str(e.get("source", ""))[:80], str(e["read_on"]))
 
 
+def _store_miss(key: str) -> None:
+    data = _load()
+    misses = data.get("misses") if isinstance(data.get("misses"), dict) else {}
+    data["misses"] = {**misses, key: date.today().isoformat()}
+    _write(data)
+
+
 def _store(key: str, p: LivePrice) -> None:
     data = _load()
     data[key] = {"usd_per_hour": p.usd_per_hour, "source": p.source, "read_on": p.read_on}
+    _write(data)
+
+
+def _write(data: dict) -> None:
     f = _cache_file()
     try:
         f.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-        tmp.replace(f)
+        fd, tmp = tempfile.mkstemp(dir=f.parent, prefix=".prices-", suffix=".tmp")  # one per writer
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, f)
     except OSError:
         pass  # a cache that cannot be written costs another read next time, nothing else
 
 
-def lookup(provider: str, region: str, instance_type: str, spot: bool = False) -> LivePrice | None:
-    """The provider's price for one instance in the region (cached), or None where its API does not answer."""
+def lookup(provider: str, region: str, instance_type: str, spot: bool = False,
+           project: str = "") -> LivePrice | None:
+    """The provider's price for one instance in the region (cached), or None where its API does not answer or
+    has no price for it (a miss is remembered for the day: GCP's catalogue is read whole to find one)."""
     key = _key(provider, region, instance_type, spot)
     hit = cached(provider, region, instance_type, spot)
     if hit is not None:
         return hit
     reader = {"azure": azure_retail, "aws": aws_price_list, "gcp": gcp_billing}.get(provider)
-    if reader is None:
+    if reader is None or _load().get("misses", {}).get(key) == date.today().isoformat():
         return None
     try:
-        price = reader(region, instance_type, spot)
+        price = reader(region, instance_type, spot, project) if provider == "gcp" else \
+            reader(region, instance_type, spot)
     except Exception:  # noqa: BLE001 -- any failure of a price API means "use the table", never a failed run
-        return None
+        price = None
     if price is None or not 0 < price < 10_000:
+        _store_miss(key)
         return None
     source = {"azure": "Azure Retail Prices API", "gcp": "Cloud Billing Catalog API",
               "aws": "EC2 spot price history" if spot else "AWS Price List API"}[provider]
@@ -130,10 +153,13 @@ def aws_price_list(region: str, instance_type: str, spot: bool) -> float | None:
 
     cfg = Config(connect_timeout=TIMEOUT_S, read_timeout=TIMEOUT_S, retries={"max_attempts": 1})
     if spot:
+        # StartTime now: each zone's price in force now (without it, the latest changes, old ones among them); the
+        # highest of the zones, since the instance may land in any (an estimate held against --max-cost)
         hist = boto3.client("ec2", region_name=region, config=cfg).describe_spot_price_history(
-            InstanceTypes=[instance_type], ProductDescriptions=["Linux/UNIX"], MaxResults=20)
+            InstanceTypes=[instance_type], ProductDescriptions=["Linux/UNIX"], StartTime=datetime.now(timezone.utc),
+            MaxResults=100)
         prices = [float(h["SpotPrice"]) for h in hist.get("SpotPriceHistory", [])]
-        return min(prices) if prices else None
+        return max(prices) if prices else None
     flt = {"instanceType": instance_type, "regionCode": region, "operatingSystem": "Linux", "tenancy": "Shared",
            "preInstalledSw": "NA", "capacitystatus": "Used"}
     out = boto3.client("pricing", region_name="us-east-1", config=cfg).get_products(
@@ -160,16 +186,16 @@ def _usd(rate: dict) -> float:
     return int(price.get("units") or 0) + int(price.get("nanos") or 0) / 1e9
 
 
-def gcp_billing(region: str, instance_type: str, spot: bool) -> float | None:
+def gcp_billing(region: str, instance_type: str, spot: bool, project: str = "") -> float | None:
     family = instance_type.split("-")[0].lower()
-    if family in _WITH_GPUS:
+    if family in _WITH_GPUS or "-custom-" in instance_type:  # custom types have SKUs of their own
         return None
     import google.auth
     from google.auth.transport.requests import AuthorizedSession
 
     from benchfleet.cloud.gcp import GcpProvider
 
-    cpus, gib = GcpProvider().shape(instance_type)
+    cpus, gib = GcpProvider(project).shape(instance_type)
     if not cpus:
         return None
     creds, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-billing.readonly"])
@@ -183,6 +209,8 @@ def gcp_billing(region: str, instance_type: str, spot: bool) -> float | None:
                                                                           **({"pageToken": token} if token else {})},
                      timeout=TIMEOUT_S)
         r.raise_for_status()
+        if len(r.content) > 64_000_000:  # a page of 5000 SKUs is a few MB
+            return None
         page = r.json()
         for sku in page.get("skus", []):
             d = str(sku.get("description", "")).lower()
@@ -190,8 +218,10 @@ def gcp_billing(region: str, instance_type: str, spot: bool) -> float | None:
             if region not in (sku.get("serviceRegions") or []) or usage != ("Preemptible" if spot else "OnDemand"):
                 continue
             for part in ("core", "ram"):
-                # "N2 Instance Core running in Americas", "Spot Preemptible E2 Instance Ram running in Belgium"
-                if d.startswith(f"{prefix} instance {part} running in") and want[part] is None:
+                # "N2 Instance Core running in Americas", "Spot Preemptible E2 Instance Ram running in Belgium",
+                # "N1 Predefined Instance Core running in Americas", "N2D AMD Instance Ram running in Americas"
+                if re.match(rf"{re.escape(prefix)}( predefined| amd)? instance {part} running in", d) \
+                        and want[part] is None:
                     rates = ((sku.get("pricingInfo") or [{}])[0].get("pricingExpression") or {}).get("tieredRates")
                     if rates:
                         want[part] = _usd(rates[-1])

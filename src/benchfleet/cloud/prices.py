@@ -42,7 +42,7 @@ class PriceError(ValueError):
 
 
 def quote(provider: str, instance_type: str, spot: bool = False, override: float | None = None, region: str = "",
-          live: bool = False) -> tuple[float, str]:
+          live: bool = False, project: str = "") -> tuple[float, str]:
     """(USD/hour, where it came from): the sweep's price, the provider's (asked now with ``live``, else only as
     cached by an earlier estimate), or the table."""
     from benchfleet.cloud import live_prices
@@ -50,21 +50,23 @@ def quote(provider: str, instance_type: str, spot: bool = False, override: float
     if override is not None:
         return float(override), "price_per_hour of the sweep file"
     if region:
-        got = (live_prices.lookup if live else live_prices.cached)(provider, region, instance_type, spot)
+        got = (live_prices.lookup(provider, region, instance_type, spot, project) if live
+               else live_prices.cached(provider, region, instance_type, spot))
         if got is not None:
             return got.usd_per_hour, f"{got.source}, {region}, read {got.read_on}"
     try:
         on_demand, spot_price = PRICES[provider][instance_type]
     except KeyError:
-        raise PriceError(f"no {provider} price for {instance_type!r}: its price API did not answer and the price "
-                         f"table ({TABLE_DATE}) has none; set price_per_hour in the system's cloud section") from None
+        raise PriceError(f"no {provider} price for {instance_type!r}: none from its price API (not reachable, or "
+                         f"no price for it there) and none in the price table ({TABLE_DATE}); set price_per_hour in "
+                         "the system's cloud section") from None
     age = (datetime.now(timezone.utc).date() - datetime.strptime(TABLE_DATE, "%Y-%m-%d").date()).days
     return (spot_price if spot else on_demand), f"price table of {TABLE_DATE}, {age} days old"
 
 
-def hourly(provider: str, instance_type: str, spot: bool = False, override: float | None = None,
-           region: str = "") -> float:
-    return quote(provider, instance_type, spot, override, region)[0]
+def hourly(provider: str, instance_type: str, spot: bool = False, override: float | None = None) -> float:
+    """The sweep's price or the table's (no API, no cache: what a run's estimate quoted is kept in its plan)."""
+    return quote(provider, instance_type, spot, override)[0]
 
 
 SETUP_S = 600.0  # boot, SSH, harness install: added to every instance's estimated uptime
@@ -89,7 +91,7 @@ def estimate(plan, live: bool = True) -> Estimate:
         hours = max((plan.host_estimate_s(h) for h in hosts), default=0.0) / 3600 + SETUP_S / 3600
         try:
             rate, source = quote(cloud.provider, cloud.instance_type, cloud.spot, cloud.price_per_hour,
-                                 cloud.regions[0], live=live)
+                                 cloud.regions[0], live=live, project=getattr(cloud, "project", ""))
         except PriceError as exc:
             missing.append(f"{name}: {exc}")
             continue
@@ -98,20 +100,13 @@ def estimate(plan, live: bool = True) -> Estimate:
 
 
 def expiry_hours(plan, name: str) -> float:
-    """Hard limit on an instance's life: 3x its cells' estimate + 1 h (at most 24 h on Azure), unless the sweep
-    sets expires_h."""
+    """Hard limit on an instance's life: 3x its cells' estimate + 1 h, unless the sweep sets expires_h (a provider
+    whose last line repeats daily refuses more than a day in pre-flight)."""
     cloud = plan.cloud_systems()[name]
     if cloud.expires_h:
         return float(cloud.expires_h)
     hosts = plan.hosts_of(name)
-    hours = round(max((plan.host_estimate_s(h) for h in hosts), default=0.0) * 3 / 3600 + 1.0, 2)
-    # Azure's last line (a daily auto-shutdown at expiry) takes an expiry within a day (cloud/azure.py)
-    return min(hours, 24.0) if cloud.provider == "azure" else hours
-
-
-def _region_of(d: dict, cloud) -> str:
-    """The instance's region (its ledger line), else its system's first: where its price was read."""
-    return str(d.get("region") or (cloud.regions[0] if cloud is not None and cloud.regions else ""))
+    return round(max((plan.host_estimate_s(h) for h in hosts), default=0.0) * 3 / 3600 + 1.0, 2)
 
 
 def _t(s: str) -> datetime:
@@ -128,8 +123,7 @@ def actual(ledger: Path, plan) -> dict:
         key = f"{e['provider']}:{e['id']}"
         d = seen.setdefault(key, {"id": e["id"], "host": e["host"], "system": e["system"],
                                   "provider": e["provider"], "instance_type": e["instance_type"],
-                                  "spot": e["spot"], "launched_at": e.get("launched_at") or e["at"],
-                                  "region": e.get("region", "")})
+                                  "spot": e["spot"], "launched_at": e.get("launched_at") or e["at"]})
         if e["event"] == "deleted":
             d["deleted_at"] = e["at"]
     total = 0.0
@@ -139,8 +133,9 @@ def actual(ledger: Path, plan) -> dict:
         d["uptime_s"] = max(0.0, (end - _t(d["launched_at"])).total_seconds())
         cloud = clouds.get(d["system"])
         try:
-            d["usd_per_hour"] = hourly(d["provider"], d["instance_type"], d["spot"],
-                                       cloud.price_per_hour if cloud else None, _region_of(d, cloud))
+            quoted = getattr(plan, "prices", {}).get(d["system"])
+            d["usd_per_hour"] = quoted["usd_per_hour"] if quoted else hourly(
+                d["provider"], d["instance_type"], d["spot"], cloud.price_per_hour if cloud else None)
             d["usd"] = round(d["usd_per_hour"] * d["uptime_s"] / 3600, 4)
             total += d["usd"]
         except PriceError:

@@ -185,7 +185,7 @@ def aggregate(run_dir: Path) -> dict:
                 or cell.spec.get("mode") == "quick",
                 "cell_harness_s": record.get("harness_elapsed_s"),
                 "failure": meta.failure_of(scenario),
-                **_cloud_cost(sysdef.cloud, scenario, m["metric"], record),
+                **_cloud_cost(sysdef.cloud, scenario, m["metric"], record, plan.prices.get(cell.system)),
             })
     failures = list(wrong_round)
     for st in states.values():
@@ -223,15 +223,15 @@ def aggregate(run_dir: Path) -> dict:
     return summary
 
 
-def _cloud_cost(cloud, scenario: str, metric, record: dict) -> dict:
+def _cloud_cost(cloud, scenario: str, metric, record: dict, quoted: dict | None = None) -> dict:
     """Cloud results: the instance's price and what a million samples cost at the measured rate."""
     if not cloud:
         return {}
     from benchfleet.cloud.prices import PriceError, hourly, usd_per_million_samples
 
-    try:
-        rate = hourly(cloud.provider, cloud.instance_type, cloud.spot, cloud.price_per_hour,
-                      str(record.get("region") or (cloud.regions[0] if cloud.regions else "")))
+    try:  # the price the run's estimate quoted (plan.json), else the sweep's or the table's
+        rate = quoted["usd_per_hour"] if quoted else hourly(cloud.provider, cloud.instance_type, cloud.spot,
+                                                            cloud.price_per_hour)
     except PriceError:
         return {"usd_per_hour": None, "usd_per_million_samples": None}
     return {"instance_type": cloud.instance_type, "provider": cloud.provider, "usd_per_hour": rate,

@@ -96,6 +96,8 @@ class Plan:
     # directory with the same run id never picks up another run's results.
     uid: str = ""
     shard: str = ""  # "K/N": this run holds the K-th of N shards of the sweep's cells (shard_plan)
+    # cloud system -> {"usd_per_hour", "source"}: the price its estimate used, for the run's costs afterwards
+    prices: dict[str, dict] = field(default_factory=dict)
 
     @property
     def host_folder(self) -> str:
@@ -129,7 +131,8 @@ class Plan:
         return json.dumps({"run_id": self.run_id, "sweep": self.sweep.model_dump(mode="json"),
                            "inventory": self.inventory, "hosts": self.hosts,
                            "systems": {n: s.to_dict() for n, s in self.systems.items()}, "uid": self.uid,
-                           "shard": self.shard, "cells": [asdict(c) for c in self.cells]}, indent=2)
+                           "shard": self.shard, "prices": self.prices,
+                           "cells": [asdict(c) for c in self.cells]}, indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
@@ -138,7 +141,8 @@ class Plan:
         sweep.setdefault("setup", "never")  # a plan written before the sweep file had `setup` ran no set-up
         return cls(d["run_id"], parse(sweep, "plan.json"), d["inventory"], d["hosts"],
                    {n: PlanSystem.from_dict(s) for n, s in d["systems"].items()},
-                   [Cell(**c) for c in d["cells"]], d.get("uid", ""), str(d.get("shard", "")))
+                   [Cell(**c) for c in d["cells"]], d.get("uid", ""), str(d.get("shard", "")),
+                   _prices(d.get("prices")))
 
     def hosts_of(self, system: str) -> list[str]:
         """The hosts with cells of a system, in plan order."""
@@ -271,6 +275,19 @@ def _cell_scenarios(scenarios: list[str], offline_inferred: bool) -> list[list[s
             continue  # rides with SingleStream
         groups.append(["SingleStream", "Offline"] if s == "SingleStream" and offline_inferred else [s])
     return groups
+
+
+def _prices(value) -> dict[str, dict]:
+    """plan.json's prices, each a positive number and a short source, whatever else the file holds."""
+    out: dict[str, dict] = {}
+    for name, q in (value if isinstance(value, dict) else {}).items():
+        try:
+            rate = float(q["usd_per_hour"])
+        except (TypeError, KeyError, ValueError):
+            continue
+        if 0 < rate < 10_000:
+            out[str(name)[:64]] = {"usd_per_hour": rate, "source": str(q.get("source", ""))[:120]}
+    return out
 
 
 SHARD_RE = re.compile(r"([1-9]\d{0,3})/([1-9]\d{0,3})")

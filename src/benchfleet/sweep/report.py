@@ -136,9 +136,9 @@ def cost_estimate(est: Estimate) -> str:
 
     lines = [f"cloud cost estimate (the provider's price API where it answers, else the price table of "
              f"{prices.TABLE_DATE}; instances x USD/h x (cells + {prices.SETUP_S / 60:.0f} min set-up)):"]
-    lines += [f"  {name}: {count} x {rate:.4f} USD/h x {hours:.2f} h = {usd:.2f} USD ({source})"
+    lines += [for_terminal(f"  {name}: {count} x {rate:.4f} USD/h x {hours:.2f} h = {usd:.2f} USD ({source})")
               for name, count, rate, hours, usd, source in est.lines]
-    lines += [f"  {m}" for m in est.missing]
+    lines += [for_terminal(f"  {m}") for m in est.missing]
     lines.append(f"  total: {est.total:.2f} USD" + (" (without the systems above that have no price)" if est.missing
                                                     else ""))
     return "\n".join(lines)
@@ -146,8 +146,9 @@ def cost_estimate(est: Estimate) -> str:
 
 def cloud_check(name: str, cloud: CloudSpec, count: int, problems: list[str]) -> str:
     """One cloud system's preflight: credentials, offering and quota in its regions."""
-    return (f"cloud check {name} ({cloud.provider} {cloud.instance_type} x {count} in "
-            f"{', '.join(cloud.regions)}): " + ("OK" if not problems else "; ".join(problems)))
+    # provider messages (and the sweep's names in them) are text from outside: one escaped line
+    return for_terminal(f"cloud check {name} ({cloud.provider} {cloud.instance_type} x {count} in "
+                        f"{', '.join(cloud.regions)}): " + ("OK" if not problems else "; ".join(problems)))
 
 
 def plan_report(sweep_file: str, plan: Plan) -> str:
