@@ -391,3 +391,19 @@ def test_gcp_prices_come_from_the_cloud_billing_catalog(gcp, tmp_path, monkeypat
         2 * 0.021811 + 8 * 0.002923)
     assert prices.quote("gcp", "g2-standard-4", region="us-central1", live=True)[1].startswith("price table")
     assert sum(1 for m, path, _ in gcp.log if path.endswith("/skus")) >= 4  # pages followed
+
+
+def test_two_systems_on_one_quota_are_checked_together(gcp, tmp_path):
+    """Two systems of one project asking for the same type in the same region draw on one quota: 4 + 3 n2-standard-4
+    (28 vCPUs) do not fit 24 though each alone would."""
+    sweep = tmp_path / "two.yml"
+    sweep.write_text(yaml.safe_dump({"submitter": "TestLab", "systems": [
+        {"name": f"gcp-{n}", "cloud": {"provider": "gcp", "regions": ["us-central1"], "instance_type": "n2-standard-4",
+                                       "count": count, "ssh_cidr": "198.51.100.7/32", "price_per_hour": 0.2}}
+        for n, count in (("a", 4), ("b", 3))]}))
+    out = subprocess.run([BENCHFLEET, "sweep", str(sweep), "--check", "--runs-dir", str(tmp_path / "runs")],
+                         capture_output=True, text=True)
+    assert ("cloud check gcp-a (gcp n2-standard-4 x 4 in us-central1): gcp: CPUS quota of us-central1: 7 x 4 = 28 "
+            "vCPUs asked, 24 of 24 free") in out.stdout, out.stdout
+    assert "(with gcp-b: the same type in the same region)" in out.stdout
+    assert gcp.instances == {}

@@ -173,3 +173,12 @@ def test_shards_of_a_sweep_merge_into_the_tree_an_unsharded_run_gives(cache_dir,
                 for r in json.loads((d / "results.json").read_text())["results"]} for d in (whole, first, second)}
     assert rows[first] | rows[second] == rows[whole] and not rows[first] & rows[second]
     assert check_tree(merged, "v3.1", allow_quick=True).ok
+    # one status for both shards
+    st = subprocess.run([BENCHFLEET, "status", first.name, second.name, "--runs-dir", str(tmp_path / "runs")],
+                        capture_output=True, text=True)
+    assert st.returncode == 0, st.stdout + st.stderr
+    assert f"run {first.name} (MLPerf Inference v3.1, shard 1/2 of its sweep): 1 done" in st.stdout
+    assert "2 runs (shards 1/2, 2/2): 2 done, 0 running, 0 failed, 0 pending" in st.stdout
+    js = subprocess.run([BENCHFLEET, "status", first.name, second.name, "--json", "--runs-dir",
+                         str(tmp_path / "runs")], capture_output=True, text=True)
+    assert [d["shard"] for d in json.loads(js.stdout)] == ["1/2", "2/2"]

@@ -291,9 +291,14 @@ def cmd_sweep(a: argparse.Namespace) -> int:
 def cmd_status(a: argparse.Namespace) -> int:
     from benchfleet.sweep import report
 
-    res = api.status(a.run_id, runs_dir=Path(a.runs_dir), round=a.round or None)
-    print(report.status_json(res.plan, res.states) if a.json
-          else report.status_report(res.plan, res.states, res.host_failures))
+    runs = [api.status(r, runs_dir=Path(a.runs_dir), round=a.round or None) for r in a.run_id]
+    if a.json:
+        docs = [json.loads(report.status_json(res.plan, res.states)) for res in runs]
+        print(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
+        return 0
+    print("\n\n".join(report.status_report(res.plan, res.states, res.host_failures) for res in runs))
+    if len(runs) > 1:  # the shards of one sweep (or any runs): their cells together
+        print("\n" + report.status_totals([(res.plan, res.states) for res in runs]))
     return 0
 
 
@@ -487,7 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=cmd_reap)
 
     stt = sub.add_parser("status", help="per host and cell: pending, running, done or failed, and why")
-    stt.add_argument("run_id", help="the run id (a folder in --runs-dir)")
+    stt.add_argument("run_id", nargs="+", help="the run id (a folder in --runs-dir); several (the shards of a sweep, "
+                                               "each its own run directory) are reported one after another, with "
+                                               "their totals")
     stt.add_argument("--runs-dir", default="runs", help="where run directories live (default ./runs)")
     stt.add_argument("--json", action="store_true", help="machine-readable output")
     stt.add_argument("--round", default="", help=f"the round you expect the run to be of ({', '.join(ROUNDS)}): an "

@@ -243,13 +243,23 @@ def cloud_report(attempts: list[dict], cost: dict | None) -> list[str]:
 
 def status_json(plan: Plan, states: dict[str, CellState]) -> str:
     cells = [dict(st.__dict__, label=plan.cell(cid).label) for cid, st in states.items()]
-    return json.dumps({"run_id": plan.run_id, "round": plan.round, "cells": cells}, indent=2)
+    return json.dumps({"run_id": plan.run_id, "round": plan.round, "shard": plan.shard, "cells": cells}, indent=2)
+
+
+def status_totals(runs: list[tuple[Plan, dict[str, CellState]]]) -> str:
+    """One line for several runs (the shards of a sweep): their cells by state, together."""
+    counts = {k: sum(1 for _, states in runs for s in states.values() if s.state == k)
+              for k in ("done", "running", "failed", "pending")}
+    shards = sorted({p.shard for p, _ in runs if p.shard})
+    return (f"{len(runs)} runs" + (f" (shards {', '.join(shards)})" if shards else "") + ": "
+            + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
 def status_report(plan: Plan, states: dict[str, CellState], host_failures: dict[str, dict]) -> str:
     """`benchfleet status`: counts, each lost host's failure, and the table of cells."""
     counts = {k: sum(1 for s in states.values() if s.state == k) for k in ("done", "running", "failed", "pending")}
-    lines = [f"run {plan.run_id} (MLPerf Inference {plan.round}): "
+    lines = [f"run {plan.run_id} (MLPerf Inference {plan.round}"
+             + (f", shard {plan.shard} of its sweep" if plan.shard else "") + "): "
              + ", ".join(f"{v} {k}" for k, v in counts.items())]
     lines += [for_terminal(f"  host {host}: {hf['kind']} in {hf['task']!r}: {str(hf['message'])[:300]}")
               for host, hf in host_failures.items()]
