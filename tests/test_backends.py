@@ -168,3 +168,32 @@ def test_graph_walk_holds_only_live_values(tmp_path):
     np.testing.assert_array_equal(out["y"], [-1.0, 4.0])
     assert max(peak) <= 3, peak  # x, the previous layer's value and the new one; never the whole chain
     assert set(env) == {"y"}
+
+
+def test_torch_backend_gives_a_thread_its_own_engine_state_only_when_asked(tmp_path):
+    """The concurrent SUT's workers call own_state() and get a stream, graphs and buffers of their own; every other
+    thread (LoadGen's issue thread in SingleStream, the warm-up) shares one set, so that what one captured another
+    replays."""
+    import threading
+
+    from benchfleet.backends.pytorch import TorchBackend
+
+    path = tmp_path / "resnet.onnx"
+    onnx.save(r50.build_resnet50(seed=1, width=2), path)
+    b = TorchBackend(model_path=str(path))
+    assert b.concurrency == 1  # on the cpu: one worker
+    seen = {}
+
+    def worker(name, own):
+        if own:
+            b.own_state()
+        seen[name] = b._state()
+
+    threads = [threading.Thread(target=worker, args=(n, own)) for n, own in (("w1", True), ("w2", True),
+                                                                             ("plain", False))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen["plain"] is b._shared and b._state() is b._shared
+    assert seen["w1"] is not seen["w2"] and all(b._shared is not seen[w] for w in ("w1", "w2"))

@@ -59,8 +59,8 @@ _KINDS = {
 
 
 # instance family -> the quota group Service Quotas names it by (vCPU quotas per region)
-_QUOTA_GROUPS = {"g": "G and VT", "vt": "G and VT", "p": "P", "f": "F", "x": "X", "inf": "Inf", "dl": "DL",
-                 "trn": "Trn", "u": "High Memory", "hpc": "HPC"}
+_QUOTA_GROUPS = {"g": "G and VT", "gr": "G and VT", "vt": "G and VT", "p": "P", "f": "F", "x": "X", "inf": "Inf",
+                 "dl": "DL", "trn": "Trn", "u": "High Memory", "hpc": "HPC"}
 _STANDARD = "Standard (A, C, D, H, I, M, R, T, Z)"
 
 
