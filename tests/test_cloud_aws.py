@@ -346,12 +346,12 @@ def test_prices_come_from_the_aws_price_list_and_spot_price_history(tmp_path, mo
         monkeypatch.setenv(k, v)
     try:
         with moto_ec2():
-            rate, source = prices.quote("aws", "m5.large", region="us-west-2", live=True)
+            rate, source = prices.quote("aws", "m5.large", region="us-west-2")
             assert rate == 0.099 and source.startswith("AWS Price List API, us-west-2, read ")  # Linux, not Windows
-            spot, source = prices.quote("aws", "m5.large", spot=True, region="us-east-1", live=True)
+            spot, source = prices.quote("aws", "m5.large", spot=True, region="us-east-1")
             assert source.startswith("EC2 spot price history, us-east-1") and 0 < spot < 1
             # a type the Price List does not have: the table
-            assert prices.quote("aws", "m5.xlarge", region="us-east-1", live=True) == (
+            assert prices.quote("aws", "m5.xlarge", region="us-east-1") == (
                 0.192, prices.quote("aws", "m5.xlarge")[1])
     finally:
         api.stop()

@@ -310,9 +310,9 @@ def test_prices_come_from_the_azure_retail_prices_api_cached_with_their_date(tmp
         monkeypatch.setenv(k, v)
     today = dt.date.today().isoformat()
     try:
-        assert prices.quote("azure", "Standard_D4s_v5", region="eastus", live=True) == (
+        assert prices.quote("azure", "Standard_D4s_v5", region="eastus") == (
             0.201, f"Azure Retail Prices API, eastus, read {today}")
-        assert prices.quote("azure", "Standard_D4s_v5", spot=True, region="eastus", live=True)[0] == 0.0402
+        assert prices.quote("azure", "Standard_D4s_v5", spot=True, region="eastus")[0] == 0.0402
         sweep = tmp_path / "az.yml"
         sweep.write_text(yaml.safe_dump({"submitter": "TestLab", "systems": [
             {"name": "az-p", "cloud": {"provider": "azure", "regions": ["westus2"], "instance_type": "Standard_D4s_v5",
@@ -325,16 +325,16 @@ def test_prices_come_from_the_azure_retail_prices_api_cached_with_their_date(tmp
     finally:
         api.stop()
     # the API gone: what was read stays in use (with its date) ...
-    assert prices.quote("azure", "Standard_D4s_v5", region="eastus", live=True)[0] == 0.201
+    assert prices.quote("azure", "Standard_D4s_v5", region="eastus")[0] == 0.201
     # ... until it is older than a week; then, and for what was never read, the table, saying how old it is
     data = json.loads(cache.read_text())
     key = next(k for k in data if k.startswith("azure/eastus/Standard_D4s_v5/on-demand"))
     data[key]["read_on"] = (dt.date.today() - dt.timedelta(days=8)).isoformat()
     cache.write_text(json.dumps(data))
-    rate, source = prices.quote("azure", "Standard_D4s_v5", region="eastus", live=True)
+    rate, source = prices.quote("azure", "Standard_D4s_v5", region="eastus")
     age = (dt.date.today() - dt.date(2024, 6, 1)).days
     assert (rate, source) == (0.192, f"price table of 2024-06-01, {age} days old")
-    assert prices.quote("azure", "Standard_D2s_v5", region="eastus", live=True)[1].startswith("price table")
+    assert prices.quote("azure", "Standard_D2s_v5", region="eastus")[1].startswith("price table")
 
 
 def test_image_aliases_resolve_on_each_clouds_listing_and_unknown_images_are_refused_up_front(azure, gcp):
@@ -381,15 +381,15 @@ def test_gcp_prices_come_from_the_cloud_billing_catalog(gcp, tmp_path, monkeypat
 
     monkeypatch.setenv("BENCHFLEET_PRICE_CACHE", str(tmp_path / "prices.json"))
     monkeypatch.setenv("BENCHFLEET_GCP_BILLING_ENDPOINT", gcp.url)
-    rate, source = prices.quote("gcp", "n2-standard-4", region="us-central1", live=True)
+    rate, source = prices.quote("gcp", "n2-standard-4", region="us-central1")
     assert rate == pytest.approx(4 * 0.031611 + 16 * 0.004237) and source.startswith("Cloud Billing Catalog API, ")
-    assert prices.quote("gcp", "n2-standard-4", spot=True, region="us-central1", live=True)[0] == pytest.approx(
+    assert prices.quote("gcp", "n2-standard-4", spot=True, region="us-central1")[0] == pytest.approx(
         4 * 0.00765 + 16 * 0.001025)
-    assert prices.quote("gcp", "n2-standard-4", region="europe-west4", live=True)[0] == pytest.approx(
+    assert prices.quote("gcp", "n2-standard-4", region="europe-west4")[0] == pytest.approx(
         4 * 0.0348 + 16 * 0.004664)
-    assert prices.quote("gcp", "e2-standard-2", region="us-central1", live=True)[0] == pytest.approx(
+    assert prices.quote("gcp", "e2-standard-2", region="us-central1")[0] == pytest.approx(
         2 * 0.021811 + 8 * 0.002923)
-    assert prices.quote("gcp", "g2-standard-4", region="us-central1", live=True)[1].startswith("price table")
+    assert prices.quote("gcp", "g2-standard-4", region="us-central1")[1].startswith("price table")
     assert sum(1 for m, path, _ in gcp.log if path.endswith("/skus")) >= 4  # pages followed
 
 

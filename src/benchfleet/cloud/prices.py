@@ -42,16 +42,15 @@ class PriceError(ValueError):
 
 
 def quote(provider: str, instance_type: str, spot: bool = False, override: float | None = None, region: str = "",
-          live: bool = False, project: str = "") -> tuple[float, str]:
-    """(USD/hour, where it came from): the sweep's price, the provider's (asked now with ``live``, else only as
-    cached by an earlier estimate), or the table."""
+          project: str = "") -> tuple[float, str]:
+    """(USD/hour, where it came from): the sweep's price, the provider's in ``region`` (its price API, or what it
+    answered within the week), or the table."""
     from benchfleet.cloud import live_prices
 
     if override is not None:
         return float(override), "price_per_hour of the sweep file"
     if region:
-        got = (live_prices.lookup(provider, region, instance_type, spot, project) if live
-               else live_prices.cached(provider, region, instance_type, spot))
+        got = live_prices.lookup(provider, region, instance_type, spot, project)
         if got is not None:
             return got.usd_per_hour, f"{got.source}, {region}, read {got.read_on}"
     try:
@@ -82,8 +81,8 @@ class Estimate:
         return round(sum(x[4] for x in self.lines), 2)
 
 
-def estimate(plan, live: bool = True) -> Estimate:
-    """Instances x hourly price x (their cells' estimated time + set-up); hosts run in parallel. ``live``: ask the
+def estimate(plan) -> Estimate:
+    """Instances x hourly price x (their cells' estimated time + set-up); hosts run in parallel. Prices: the
     providers' price APIs (first region of each system) before the table."""
     lines, missing = [], []
     for name, cloud in plan.cloud_systems().items():
@@ -91,7 +90,7 @@ def estimate(plan, live: bool = True) -> Estimate:
         hours = max((plan.host_estimate_s(h) for h in hosts), default=0.0) / 3600 + SETUP_S / 3600
         try:
             rate, source = quote(cloud.provider, cloud.instance_type, cloud.spot, cloud.price_per_hour,
-                                 cloud.regions[0], live=live, project=getattr(cloud, "project", ""))
+                                 cloud.regions[0], project=getattr(cloud, "project", ""))
         except PriceError as exc:
             missing.append(f"{name}: {exc}")
             continue
