@@ -8,15 +8,16 @@
 # /work/.library/device/README.md in this workplace); benchfleet itself is installed from this checkout.
 # Steps, most valuable first; each has its own time limit and is skipped when the overall deadline leaves too little:
 #   1. facts: nvidia-smi as the host reports it (kept as test fixtures for host_facts), the host_facts readers
-#   2. bench/gpu_harness.py: ResNet50 (bf16, fp16, fp32), harness vs raw CUDA-graph loop, SingleStream p90
+#   2. bench/gpu_harness.py: ResNet50 (bf16; RESNET_PRECISIONS=bf16,fp16,fp32 for more), harness vs raw CUDA-graph
+#      loop, SingleStream p90
 #   3. bench/gpu_harness.py for the BERT-large shape (bf16, fp16)
 #   4. a closed quick run of ResNet50 through `benchfleet run --device cuda` (Ansible on localhost), checked
 #   5. closed quick runs of the other benchmarks on cuda, each checked
 #   6. ResNet50 compiled with inductor (bf16)
 # Everything lands in $OUT: log.txt (this output), nvidia-smi*.txt, host_facts.json, gpu_harness*.json, and
 # runs.tar.gz (each run's results, tree and logs; models and datasets left out).
-# A rerun of some steps: ONLY='regex of step names'; RESNET_PRECISIONS, BERT_PRECISIONS (comma lists), LAYOUT_AB=''
-# (leave out the raw NCHW loop).
+# A rerun of some steps: ONLY='regex of step names'; RESNET_PRECISIONS, BERT_PRECISIONS (comma lists), LAYOUT_AB=1
+# (also the raw NCHW loop). On a warm machine a second call reuses the generated models and data in $WORK/cache.
 set -u
 LIMIT=${1:-390}
 START=$(date +%s)
@@ -86,11 +87,11 @@ export -f quick_run
 export WORK DEV
 
 step "gpu_harness: resnet50" 150 "$PY" bench/gpu_harness.py --device "$DEV" --models resnet50 \
-  --precisions "${RESNET_PRECISIONS:-bf16,fp16,fp32}" ${LAYOUT_AB---layout-ab} --cache-dir "$WORK/cache" --json "$OUT/gpu_harness_resnet50.json"
-step "gpu_harness: bert-large shape" 150 "$PY" bench/gpu_harness.py --device "$DEV" --models bert-99 \
-  --precisions "${BERT_PRECISIONS:-bf16,fp16}" \
+  --precisions "${RESNET_PRECISIONS:-bf16}" ${LAYOUT_AB:+--layout-ab} --cache-dir "$WORK/cache" --json "$OUT/gpu_harness_resnet50.json"
+step "gpu_harness: bert-large shape" 240 "$PY" bench/gpu_harness.py --device "$DEV" --models bert-99 \
+  --precisions "${BERT_PRECISIONS:-bf16}" \
   --raw-seconds 2 --cache-dir "$WORK/cache" --json "$OUT/gpu_harness_bert.json"
-step "closed quick run: resnet50 on cuda" 150 quick_run resnet50
+step "closed quick run: resnet50 on cuda" 240 quick_run resnet50
 step "closed quick run: bert-99 on cuda" 120 quick_run bert-99
 for b in retinanet 3d-unet-99 rnnt gptj-99; do
   step "closed quick run: $b on cuda" 120 quick_run "$b"

@@ -29,25 +29,31 @@ from pathlib import Path
 import numpy as np
 
 from benchfleet.backends import default_threads
+from benchfleet.backends.base import stacked
 from benchfleet.benchmarks.registry import task_for
 from benchfleet.harness.logs import DetailLog
 from benchfleet.harness.run import Harness
 from benchfleet.harness.spec import HarnessSpec
 
 
-def _feeds(task_name: str, worker, samples: list) -> dict[str, np.ndarray]:
-    """The backend inputs the task's worker would build for these samples."""
+def _inputs(task_name: str, worker, samples: list) -> dict:
+    """The model's inputs, on the backend's device, that the task's worker would build for these (loaded)
+    samples."""
     if task_name == "imagenet":
-        return {worker.args["input"]: np.stack(samples)}
-    batch = np.stack(samples)
-    return {name: batch[:, k] for k, name in enumerate(worker.args["inputs"])}
+        feeds = {worker.args["input"]: stacked(worker.backend, worker.args["input"], samples)}
+    else:
+        batch = np.stack(samples)
+        feeds = {name: batch[:, k] for k, name in enumerate(worker.args["inputs"])}
+    inputs = worker.backend._tensors(feeds)
+    if worker.backend.device == "cuda":  # a pinned buffer is reused by the next stack: let its copy finish
+        worker.backend.torch.cuda.synchronize()
+    return inputs
 
 
-def raw_loop(backend, feeds_list: list[dict], seconds: float) -> tuple[int, float]:
+def raw_loop(backend, staged: list[dict], seconds: float) -> tuple[int, float]:
     """(batches, seconds) of a loop sized to last about ``seconds``: CUDA-graph replays over device-resident
     inputs on CUDA, plain module calls on the CPU."""
     torch = backend.torch
-    staged = [backend._tensors(f) for f in feeds_list]
 
     def loop(n: int) -> float:
         if backend.device == "cuda":
@@ -72,9 +78,8 @@ def raw_loop(backend, feeds_list: list[dict], seconds: float) -> tuple[int, floa
     return n, loop(n)
 
 
-def raw_single_p90_ns(backend, feeds_list: list[dict], queries: int) -> float:
+def raw_single_p90_ns(backend, staged: list[dict], queries: int) -> float:
     torch = backend.torch
-    staged = [backend._tensors(f) for f in feeds_list]
     lat = []
     with torch.inference_mode():
         for q in range(queries):
@@ -102,10 +107,10 @@ def _raw(benchmark: str, spec: HarnessSpec, a, device: str, threads: int,
                            compiler=spec.compiler, channels_last=channels_last)
     worker = task.worker(inputs.args, backend)
     samples = [worker.load(i) for i in range(inputs.count)]
-    batches = [_feeds(task.name, worker, [samples[(b * a.batch + k) % len(samples)] for k in range(a.batch)])
+    batches = [_inputs(task.name, worker, [samples[(b * a.batch + k) % len(samples)] for k in range(a.batch)])
                for b in range(max(1, min(4, len(samples) // a.batch)))]
     n_batches, raw_s = raw_loop(backend, batches, a.raw_seconds)
-    singles = [_feeds(task.name, worker, [samples[i]]) for i in range(min(len(samples), 16))]
+    singles = [_inputs(task.name, worker, [samples[i]]) for i in range(min(len(samples), 16))]
     return n_batches * a.batch / raw_s, raw_single_p90_ns(backend, singles, a.raw_queries)
 
 

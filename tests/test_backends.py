@@ -197,3 +197,26 @@ def test_torch_backend_gives_a_thread_its_own_engine_state_only_when_asked(tmp_p
         t.join()
     assert seen["plain"] is b._shared and b._state() is b._shared
     assert seen["w1"] is not seen["w2"] and all(b._shared is not seen[w] for w in ("w1", "w2"))
+
+
+@pytest.mark.parametrize("precision,channels_last", [("fp32", False), ("bf16", True)])
+def test_torch_backend_prepared_samples_give_the_answers_of_plain_arrays(tmp_path, precision, channels_last):
+    """The ResNet50 worker hands PyTorch its samples prepared at load (a host tensor in the model's precision,
+    height-width-channel for a channels-last model) and stacks them through the backend (on CUDA into a pinned
+    buffer): the answers are those of the same samples fed as plain float32 arrays, batch and single."""
+    from benchfleet.backends.base import prepared, stacked
+    from benchfleet.backends.pytorch import TorchBackend
+
+    path = tmp_path / "resnet.onnx"
+    onnx.save(r50.build_resnet50(seed=1, width=2, image_size=32), path)
+    b = TorchBackend(model_path=str(path), precision=precision, channels_last=channels_last)
+    name, out = "input_tensor:0", "softmax_tensor:0"
+    rng = np.random.default_rng(3)
+    xs = [rng.normal(size=(3, 32, 32)).astype(np.float32) for _ in range(5)]
+    ready = [prepared(b, name, x) for x in xs]
+    assert not isinstance(ready[0], np.ndarray)  # prepared once, at load
+    plain = b.run({name: np.stack(xs)}, [out])[0]
+    np.testing.assert_array_equal(b.run({name: stacked(b, name, ready)}, [out])[0], plain)
+    np.testing.assert_array_equal(b.run({name: stacked(b, name, ready[2:3])}, [out])[0],
+                                  b.run({name: xs[2][None]}, [out])[0])
+    assert plain.shape[0] == 5 and np.isfinite(plain).all()

@@ -22,5 +22,23 @@ class Backend(Protocol):
         """Run the model on one batch; ``outputs`` in the order asked."""
 
 
+def prepared(backend: object, name: str, sample: np.ndarray) -> object:
+    """One loaded sample of input ``name`` in the form ``backend`` transfers it, made once when LoadGen loads the
+    sample (outside the timed test): a backend with ``sample(name, x)`` (PyTorch on CUDA: a host tensor already in
+    the model's precision and layout) says how; the rest keep the array."""
+    prepare = getattr(backend, "sample", None)
+    return prepare(name, sample) if prepare is not None else sample
+
+
+def stacked(backend: object, name: str, samples: list) -> object:
+    """A batch of prepared samples of input ``name`` as a feed for ``backend.run``: a backend with
+    ``stack(name, samples)`` stacks them itself (PyTorch on CUDA: straight into a pinned transfer buffer); the rest
+    get ``np.stack``."""
+    stack = getattr(backend, "stack", None)
+    if stack is not None:
+        return stack(name, samples)
+    return samples[0][None] if len(samples) == 1 else np.stack(samples)
+
+
 def default_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))

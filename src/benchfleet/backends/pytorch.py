@@ -193,6 +193,24 @@ def _module(model_path: str, dtype):
 
 
 @dataclass
+class _Hwc:
+    """A prepared image-like sample stored height-width-channel for a channels-last model (``TorchBackend.sample``);
+    only ``TorchBackend.stack`` reads it."""
+
+    t: object
+
+
+@dataclass
+class _Staged:
+    """A stacked batch on the host, ready for ``_tensors``: the tensor (a pinned buffer, or pageable), the event its
+    transfer records (None: not pinned), and whether it is NHWC (then given to the model as an NCHW view)."""
+
+    tensor: object
+    copied: object
+    hwc: bool
+
+
+@dataclass
 class _State:
     """One thread's (or the shared) CUDA stream, captured graphs and pinned staging buffers."""
 
@@ -280,21 +298,64 @@ class TorchBackend:
     def _state(self) -> _State:
         return getattr(self._local, "state", None) or self._shared
 
-    def _tensors(self, feeds: dict[str, np.ndarray]) -> dict:
+    def sample(self, name: str, x: np.ndarray) -> object:
+        """One loaded sample as this backend transfers it (``base.prepared``). On CUDA: a host tensor in the
+        transfer dtype (a floating input already in the model's precision: the same round-to-nearest cast the GPU
+        would make, done once at load instead of on every batch, and half the bytes to copy and transfer), and a
+        3-D sample of a channels-last model stored height-width-channel, so that a stacked batch is channels-last
+        as it lands. The CPU gets the same (without pinned memory)."""
         torch = self.torch
-        pinned_buffers = self._state().pinned
+        t = torch.from_numpy(np.ascontiguousarray(x, dtype=self.input_dtypes.get(name, x.dtype)))
+        if t.is_floating_point():
+            t = t.to(self.dtype)
+        if self.channels_last and t.dim() == 3:
+            t = _Hwc(t.permute(1, 2, 0).contiguous())
+        return t
+
+    def stack(self, name: str, samples: list) -> object:
+        """A batch of prepared samples (``base.stacked``): on CUDA stacked straight into this thread's pinned
+        buffer for the batch's shape (one host copy, made with the GIL released), transferred by ``run``."""
+        torch = self.torch
+        if not isinstance(samples[0], torch.Tensor | _Hwc):
+            return samples[0][None] if len(samples) == 1 else np.stack(samples)
+        hwc = isinstance(samples[0], _Hwc)
+        parts = [s.t for s in samples] if hwc else samples
+        shape, dtype = (len(parts), *parts[0].shape), parts[0].dtype
+        buffer = self._pinned((name, shape, dtype)) if self.device == "cuda" else None
+        if buffer is None:  # many shapes (generation): the rest are stacked in pageable memory
+            return _Staged(torch.stack(parts), None, hwc)
+        pinned, copied = buffer
+        copied.synchronize()  # the buffer's last transfer has read it (no-op when never recorded)
+        torch.stack(parts, out=pinned)
+        return _Staged(pinned, copied, hwc)
+
+    def _pinned(self, key: tuple) -> tuple | None:
+        """This thread's pinned buffer and its transfer event for ``key`` (input, shape, dtype); None once
+        MAX_GRAPHS buffers exist (page-locked memory is bounded)."""
+        torch = self.torch
+        buffers = self._state().pinned
+        if key not in buffers and len(buffers) < MAX_GRAPHS:
+            buffers[key] = (torch.empty(key[1], dtype=key[2], pin_memory=True), torch.cuda.Event())
+        return buffers.get(key)
+
+    def _tensors(self, feeds: dict) -> dict:
+        torch = self.torch
         out = {}
         for k, v in feeds.items():
+            if isinstance(v, _Staged):  # stacked by stack(): pinned (or not), in the model's precision already
+                d = v.tensor.to(self.device, non_blocking=v.copied is not None)
+                if v.copied is not None:
+                    v.copied.record()
+                out[k] = d.permute(0, 3, 1, 2) if v.hwc else d  # NCHW view, channels-last in memory
+                continue
             t = torch.from_numpy(np.ascontiguousarray(v, dtype=self.input_dtypes.get(k, v.dtype)))
             if self.device != "cuda":
                 out[k] = t.to(self.dtype) if t.is_floating_point() else t
                 continue
             # through a pinned buffer (pageable memory copies at a fraction of the bus's speed), cast on the GPU
-            key = (k, tuple(t.shape), t.dtype)
-            if key not in pinned_buffers and len(pinned_buffers) < MAX_GRAPHS:  # page-locked memory is bounded
-                pinned_buffers[key] = (torch.empty(t.shape, dtype=t.dtype, pin_memory=True), torch.cuda.Event())
-            if key in pinned_buffers:
-                pinned, copied = pinned_buffers[key]
+            buffer = self._pinned((k, tuple(t.shape), t.dtype))
+            if buffer is not None:
+                pinned, copied = buffer
                 copied.synchronize()  # the buffer's last copy to the GPU has been read (no-op when never recorded)
                 pinned.copy_(t)
                 d = pinned.to("cuda", non_blocking=True)
@@ -335,13 +396,21 @@ class TorchBackend:
         (every model here is batch-major and batch-independent), so the padding never changes an answer."""
         if self.compiler == "none" or not feeds:
             return feeds, None
-        n = len(next(iter(feeds.values())))
+        first = next(iter(feeds.values()))
+        n = len(first.tensor if isinstance(first, _Staged) else first)
         bigger = [m for m in self._compiled_sizes if m > n]
         if n in self._compiled_sizes or not bigger:
             self._compiled_sizes.add(n)
             return feeds, None
         m = min(bigger)
-        return {k: np.concatenate([v, np.repeat(v[:1], m - n, axis=0)]) for k, v in feeds.items()}, n
+
+        def pad(v):
+            if isinstance(v, _Staged):
+                t = v.tensor
+                return _Staged(self.torch.cat([t, t[:1].expand(m - n, *t.shape[1:])]), None, v.hwc)
+            return np.concatenate([v, np.repeat(v[:1], m - n, axis=0)])
+
+        return {k: pad(v) for k, v in feeds.items()}, n
 
     def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> list[np.ndarray]:
         if self.device != "cuda":

@@ -75,9 +75,9 @@ class SUT:
         if not self._workers:
             for start in range(0, len(samples), self.batch):
                 self._infer_and_complete(samples[start : start + self.batch])
-        else:
-            for s in samples:
-                self._q.put(s)
+        else:  # in chunks of a batch (Offline issues every sample at once: one queue operation a batch)
+            for start in range(0, len(samples), self.batch):
+                self._q.put(samples[start : start + self.batch])
 
     def _work(self, warm: Callable[[], object] | None = None, ready: threading.Barrier | None = None,
               errors: list | None = None) -> None:
@@ -98,8 +98,8 @@ class SUT:
             first = self._q.get()
             if first is None:
                 return
-            items = [first]
-            while len(items) < self.batch:
+            items = list(first)
+            while len(items) < self.batch:  # Server: join what else is queued, up to a batch
                 try:
                     nxt = self._q.get_nowait()
                 except queue.Empty:
@@ -107,7 +107,10 @@ class SUT:
                 if nxt is None:
                     self._q.put(None)
                     break
-                items.append(nxt)
+                room = self.batch - len(items)
+                items += nxt[:room]
+                if len(nxt) > room:
+                    self._q.put(nxt[room:])
             self._infer_and_complete(items)
 
     def flush(self) -> None:

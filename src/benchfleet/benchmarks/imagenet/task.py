@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from benchfleet.backends import Backend
+from benchfleet.backends.base import prepared, stacked
 from benchfleet.benchmarks.base import Inputs, Log, RunSpec, Score, Task, Worker
 from benchfleet.benchmarks.calibration import CalibrationError
 from benchfleet.benchmarks.entry import ModelEntry
@@ -112,14 +113,14 @@ class _ImageWorker(Worker):
         self.args, self.backend = args, backend
         self.data = SampleFile(args["samples"])  # preprocessed as args["scale"] says (ensure's kind)
 
-    def load(self, index: int) -> np.ndarray:
+    def load(self, index: int) -> object:
         x = self.data.read(index)
         if self.args["layout"] == "nhwc":
             x = x.transpose(1, 2, 0)
-        return np.ascontiguousarray(x, dtype=np.float32)
+        return prepared(self.backend, self.args["input"], np.ascontiguousarray(x, dtype=np.float32))
 
     def infer(self, samples: list) -> list[np.ndarray]:
-        batch = samples[0][None] if len(samples) == 1 else np.stack(samples)
+        batch = stacked(self.backend, self.args["input"], samples)
         out = np.asarray(self.backend.run({self.args["input"]: batch}, [self.args["output"]])[0])
         out = out.reshape(len(samples), -1)
         top = out.argmax(axis=1) if self.args["argmax"] else out[:, 0]
