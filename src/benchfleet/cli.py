@@ -205,7 +205,8 @@ def _run_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("--benchmark", default="resnet50", help=bench_help)
     r.add_argument("--backend", default="onnxruntime",
                    help="inference backend: onnxruntime (default), pytorch (the same ONNX file run by torch), "
-                        "tensorflow or tflite")
+                        "tensorflow, tflite, or noop (infers nothing: measures the orchestration alone; its results "
+                        "are labelled NO-OP and refused by check and submit)")
     r.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16", "int8"],
                    help="fp32 (default); pytorch: fp16 (cuda) or bf16; onnxruntime on the cpu: int8 (ResNet50, "
                         "BERT), a model quantized once per host on the benchmark's official MLCommons calibration "

@@ -7,6 +7,8 @@
   operations, on the CPU or a GPU.
 - ``tflite`` (``tflite``): TFLite flatbuffers through ai-edge-litert (CPU; the open-division
   MobileNet/EfficientNet).
+- ``noop`` (``noop``): infers nothing (each call sleeps and repeats one answer per shape), for measuring the
+  controller alone; its results are labelled NO-OP, refused by ``check`` and ``submit``.
 
 The PyTorch and TensorFlow backends walk the ONNX graph with ``onnx_walk``. Each engine's module is imported
 only when a cell uses it.
@@ -16,9 +18,9 @@ from __future__ import annotations
 
 from benchfleet.backends.base import Backend
 
-BACKENDS = ("onnxruntime", "pytorch", "tensorflow", "tflite")
+BACKENDS = ("onnxruntime", "pytorch", "tensorflow", "tflite", "noop")
 DEVICES = {"onnxruntime": ("cpu", "cuda"), "pytorch": ("cpu", "cuda"), "tensorflow": ("cpu", "cuda"),
-           "tflite": ("cpu",)}
+           "tflite": ("cpu",), "noop": ("cpu",)}
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 # Precisions beyond the model file's fp32: the backends that run each, and on which devices. int8 runs a model
 # quantized beforehand (ort_quant, calibrated on the benchmark's official list); fp16/bf16 cast as pytorch runs.
@@ -89,6 +91,10 @@ def make_backend(name: str, model_path: str, threads: int = 0, device: str = "cp
         from benchfleet.backends.tf import TensorFlowBackend
 
         return TensorFlowBackend(model_path=model_path, threads=threads, device=device)
+    if name == "noop":
+        from benchfleet.backends.noop import NoopBackend
+
+        return NoopBackend(model_path=model_path, threads=threads, device=device)
     if name == "tflite":
         from benchfleet.backends.tflite import TFLiteBackend
 

@@ -60,7 +60,8 @@ class ModelEntry:
         return self.output_names[0]
 
 
-ONNX_BACKENDS = ("onnxruntime", "pytorch")  # backends that run an ONNX file (pytorch executes the graph)
+ONNX_BACKENDS = ("onnxruntime", "pytorch", "noop")  # backends that read an ONNX file (pytorch executes the graph;
+# noop only answers with its output shapes)
 
 
 def find(entries: Iterable[ModelEntry], benchmark: str, backend: str) -> ModelEntry:

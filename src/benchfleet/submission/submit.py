@@ -24,6 +24,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchfleet.backends.noop import MARK as NOOP_MARK
 from benchfleet.rules import get_round
 from benchfleet.rules.table import RoundRules
 from benchfleet.submission.check import Checker, Report
@@ -119,6 +120,11 @@ def _strict(root: Path, rules: RoundRules, what: str) -> Report:
     report = Checker(root, rules, allow_quick=False).run()
     if report.ok:
         return report
+    noop = [f for f in report.errors if NOOP_MARK in f.message]
+    if noop:
+        raise SubmitError(f"{what} holds results of the no-op harness ({noop[0].path.replace(str(root), what)}: "
+                          "nothing was inferred; backend noop measures the orchestration alone); run the benchmarks "
+                          "with a real backend and submit that tree")
     quick = [f for f in report.errors if "QUICK MODE" in f.message]
     if quick:
         raise SubmitError(f"{what} is a quick-mode tree ({quick[0].path.replace(str(root), what)}: shortened runs, "

@@ -7,6 +7,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchfleet.backends import noop
 from benchfleet.benchmarks import registry
 from benchfleet.harness import settings as st
 from benchfleet.harness.result import HarnessResult
@@ -182,6 +183,9 @@ def _readme(meta: HarnessResult, scenario: dict, cell: dict, impl: str) -> str:
             lines[-1] += f" Offline expected QPS: {_number(tuning['offline_expected_qps'])}."
     if (cell.get("mode") or meta.text("spec", "mode")) == "quick":
         lines += ["", "QUICK MODE: shortened durations and query counts; NOT FOR SUBMISSION."]
+    if cell.get("backend") == noop.NAME:
+        lines += ["", f"{noop.MARK}: nothing was inferred (backend noop: each query slept and repeated one answer, "
+                      "to measure the orchestration alone); NOT A MEASUREMENT, NOT FOR SUBMISSION."]
     if cell["synthetic"]:
         lines += ["", f"SYNTHETIC: {meta.text('provenance', 'model')}. Dataset: "
                       f"{meta.text('provenance', 'dataset')}."]

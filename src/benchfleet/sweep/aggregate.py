@@ -15,6 +15,7 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
+from benchfleet.backends.noop import NAME as NOOP
 from benchfleet.benchmarks import registry
 from benchfleet.harness.logs import DetailLog, metric
 from benchfleet.harness.result import HarnessResult
@@ -182,7 +183,8 @@ def aggregate(run_dir: Path) -> dict:
                 "benchmark": cell.benchmark, "scenario": scenario, "mode": cell.spec.get("mode"),
                 **m, "synthetic": synthetic,
                 "not_for_submission": synthetic or meta.not_for_submission
-                or cell.spec.get("mode") == "quick",
+                or cell.spec.get("mode") == "quick" or cell.spec.get("backend") == NOOP,
+                **({"noop": True} if cell.spec.get("backend") == NOOP else {}),  # nothing was inferred
                 "cell_harness_s": record.get("harness_elapsed_s"),
                 "failure": meta.failure_of(scenario),
                 **_cloud_cost(sysdef.cloud, scenario, m["metric"], record, plan.prices.get(cell.system)),
