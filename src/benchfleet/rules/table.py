@@ -141,6 +141,30 @@ class BenchmarkRule:
         return self.offline_min_samples or rules.offline_min_samples_per_query
 
 
+# The power analyzers a round's power checker accepts: PTDaemon's model name (the first field of its Identify reply)
+# -> its device number (ptd_config.device_type in server.json).
+ANALYZERS_V3_1 = {"YokogawaWT210": 8, "YokogawaWT500": 35, "YokogawaWT500_multichannel": 48, "YokogawaWT310": 49,
+                  "YokogawaWT310E": 49, "YokogawaWT330": 52, "YokogawaWT330E": 52, "YokogawaWT330_multichannel": 77}
+
+
+@dataclass(frozen=True)
+class PowerRules:
+    """What a round's power check accepts (MLCommons' power_checker.py beside the round's submission checker, and
+    the submission checker's power rules); ``submission/power.py`` applies it."""
+
+    ptd_versions: tuple[str, ...] = ("1.10.0",)  # PTDaemon versions (from its Identify reply)
+    analyzers: dict[str, int] = field(default_factory=lambda: dict(ANALYZERS_V3_1))
+    multichannel_device: int = 77  # needs two channels (-c a,b and ptd_config.channel)
+    time_tolerance_ms: int = 500  # client and server clocks at each phase of ranging and testing
+    # the accepted checksums of MLCommons' power client/server sources (rules/power_sources/<name>.json: a list of
+    # {relative path: sha1} over ptd_client_server/*.py, one dict per accepted version)
+    sources: str = "v3.1"
+    spl_time_lines_only: bool = False  # from v4.0 spl.txt lines that do not start with "Time" are skipped
+    # analyzer_table.* and power_settings.* in the measurements folder (or up to three folders above it)
+    measure_files: tuple[str, ...] = ("analyzer_table.*", "power_settings.*")
+    max_ranging_power_drop: float = 0.05  # testing's average watts may be at most 5% below ranging's
+
+
 @dataclass(frozen=True)
 class RoundRules:
     version: str
@@ -179,6 +203,7 @@ class RoundRules:
     equal_issue_checked: bool = False
     # Power submissions need these system-description fields besides the usual ones (from v5.0).
     power_fields_extra: tuple[str, ...] = ()
+    power: PowerRules = field(default_factory=PowerRules)
     test01_seed: int = 720381539243781796
     test04_same_index: int = 3
     max_accuracy_log_bytes: int = 10 * 1024

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchfleet.rules.table import BenchmarkRule, Seeds, derive
+from benchfleet.rules.table import ANALYZERS_V3_1, BenchmarkRule, PowerRules, Seeds, derive
 from benchfleet.rules.v3_1 import V3_1
 
 # Patterns the v4.0 checker reads from accuracy.txt for its new metrics (group 1 = value).
@@ -56,7 +56,12 @@ V4_0 = derive(
         "Accuracy upper limits: Llama2 tokens per sample, SDXL CLIP and FID scores.",
         "Offline min samples per query set per model (the dataset size when below 24576).",
         "Equal issue: GPT-J in Server and SingleStream, Llama2-70B in Server.",
+        "Power: client and server clocks may differ by 800 ms (was 500); DC analyzers (WT210/WT310/WT330 _DC); "
+        "spl.txt lines that are not samples are skipped; one accepted power-dev source set.",
     ),
+    power=PowerRules(time_tolerance_ms=800, sources="v4.0", spl_time_lines_only=True,
+                     analyzers={**ANALYZERS_V3_1, "YokogawaWT210_DC": 508, "YokogawaWT310_DC": 549,
+                                "YokogawaWT330_DC": 586}),
     seeds=Seeds(13281865557512327830, 198141574272810017, 7575108116881280410),
     test05_seeds=Seeds(2376919268182438552, 11176391829184272374, 3911940905271271337),
     retire=("gpt3-99", "gpt3-99.9"),

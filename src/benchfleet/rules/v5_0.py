@@ -5,6 +5,8 @@ v5.0.1 rather than the bare v5.0 tag: five days later, it adds the llama2-70b-in
 
 from __future__ import annotations
 
+import dataclasses
+
 from benchfleet.rules.common import LLM_FIELDS
 from benchfleet.rules.table import BenchmarkRule, Layout, Seeds, bench, derive
 from benchfleet.rules.v4_0 import KEY_PATTERN, ROUGE2, ROUGEL, TOKENS_PER_SAMPLE
@@ -54,12 +56,14 @@ V5_0 = derive(
         "Llama3.1-405B and R-GAT added; Llama2-70B Interactive (99 and 99.9) added by v5.0.1.",
         "Mixtral's reference scores changed; its Server bound is 20 s.",
         "The measurements folder needs only user.conf and README.md (LoadGen has mlperf.conf built in).",
-        "Power submissions need system_power_only in the system description.",
+        "Power submissions need system_power_only in the system description; PTDaemon 1.11.1; power-dev's current "
+        "sources.",
     ),
     seeds=Seeds(6023615788873153749, 15036839855038426416, 9933818062894767841),
     test05_seeds=None,
     layout=Layout(measurement_files=("user.conf", "README.md")),
     power_fields_extra=("system_power_only",),
+    power=dataclasses.replace(V4_1.power, ptd_versions=("1.11.1",), sources="v5.0"),
     update={
         "resnet50": {"accuracy_pattern": ACC, "compliance_tests": ("TEST01", "TEST04")},
         "retinanet": {"compliance_tests": _TEST01},

@@ -29,12 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchfleet.backends.noop import MARK as NOOP_MARK
 from benchfleet.benchmarks import registry
 from benchfleet.harness import accuracy as acc
 from benchfleet.harness import compliance as comp
 from benchfleet.harness.logs import MARK, DetailLog, metric, metric_key
 from benchfleet.rules import get_round, where_is
 from benchfleet.rules.table import RUNNABLE_TESTS, RoundRules
+from benchfleet.submission import power as pw
 from benchfleet.submission.system import FIELDS
 
 MEANINGFUL = {
@@ -56,6 +58,7 @@ ACC_FILES = {"mlperf_log_summary.txt", "mlperf_log_detail.txt", "accuracy.txt", 
 # every round's checker leaves these out of each file-list comparison (LoadGen's trace, a harness's results.json)
 LIST_IGNORED = {"mlperf_log_trace.json", "results.json", ".gitkeep"}
 QUICK_MARK = "QUICK MODE"
+LOADGEN_DEFAULT_MIN_QUERIES = 100  # LoadGen's min_query_count when a conf sets none
 EARLY_STOPPING = ("SingleStream", "MultiStream", "Server")  # scenarios LoadGen's early stopping decides
 # LLM token latencies a Server (or Interactive) run logs, compared with the round's TTFT and TPOT limits.
 TTFT_KEY = "result_first_token_99.00_percentile_latency_ns"
@@ -520,7 +523,12 @@ class Checker:
             self.guarded(sdir, self.check_scenario, sub, division, closed, system, bdir.name, bench, scen, sdir)
 
     def _declares_quick(self, readme: Path) -> bool:
-        """Whether the README declares quick mode; an ERROR unless quick trees are allowed."""
+        """Whether the README declares quick mode; an ERROR unless quick trees are allowed. A README that declares
+        the no-op harness (nothing was inferred) is an ERROR whatever the caller allows."""
+        if NOOP_MARK in self.read_text(readme):
+            self.err(readme, f"declares {NOOP_MARK}: nothing was inferred (benchfleet's backend noop measures the "
+                             "orchestration alone); its figures are not measurements and no flag accepts them: run the "
+                             "cell with a real backend")
         if QUICK_MARK not in self.read_text(readme):
             return False
         if not self.allow_quick:
@@ -575,14 +583,21 @@ class Checker:
         if not self.is_dir(perf_dir):
             self.err(perf_dir, "is missing")
             return
+        # a power result: performance/power/ beside run_1/ (and ranging/), as the round's checker decides
+        with_power = self.is_dir(sdir / "performance" / "power")
+        required = PERF_REQUIRED | ({"spl.txt"} if with_power else set())
         files = {p.name for p in self.children(perf_dir)} - LIST_IGNORED
-        extra, missing = files - PERF_REQUIRED - PERF_OPTIONAL, PERF_REQUIRED - files
+        extra, missing = files - required - PERF_OPTIONAL, required - files
         if (extra or missing) and self.rules.layout.result_file_lists:
             self.err(perf_dir, f"has file list mismatch ({sorted(extra | missing)})")
             return
         ok, value, unit = self.guarded(perf_dir / "mlperf_log_detail.txt", self.check_performance, perf_dir, bench,
                                        scen, quick, user_values, test05=False, default=(False, None, ""))
         result.update(valid=ok and acc_ok, metric=value, unit=unit, quick=quick)
+        if with_power:
+            power_ok = self.guarded(sdir / "performance" / "power", self.check_power, sdir / "performance", scen,
+                                    value, result, meas, default=False)
+            result["valid"] = result["valid"] and bool(power_ok)
         if closed and bench:
             cdir = layout.compliance_dir(sub, system, bname, sdir.name)
             if bench.compliance_tests and not self.is_dir(cdir):
@@ -773,6 +788,10 @@ class Checker:
         # a benchmark's own count applies where the checker reads its table: scenarios without early stopping
         own = bench.min_query_count.get(logged) if bench and logged not in EARLY_STOPPING else None
         need = own or self.rules.min_query_count.get(logged)
+        if need and logged in EARLY_STOPPING:
+            # the round's checker does not read early-stopping scenarios' query counts (an accepted v3.1 MultiStream
+            # result logs 100, not mlperf.conf's 662): benchfleet holds them to LoadGen's default only
+            need = min(need, LOADGEN_DEFAULT_MIN_QUERIES)
         queries = d["effective_min_query_count"]
         if need and queries is None:
             short.append(f"effective_min_query_count is not logged: the round needs {need} for {logged}")
@@ -793,6 +812,76 @@ class Checker:
             self.err(detail, f"the result metric cannot be read (the {self.rules.version} checker reads {key})")
             ok = False
         return ok, value, unit
+
+    # ---- power -----------------------------------------------------------------------
+    def check_power(self, perf: Path, scen: str, value: float | None, result: dict, meas: Path) -> bool:
+        """A power result (submission/power.py): the ranging and power folders' files, the ranging run's metric,
+        the power metric of run_1 (into ``result``), every check of the round's power checker, and the analyzer's
+        description in the measurements folder."""
+        rules = self.rules.power
+        ok = True
+        for run, want, optional in (("ranging", set(pw.RUN_FILES), set(PERF_OPTIONAL)),
+                                    ("power", set(pw.POWER_FILES), set())):
+            folder = perf / run
+            if not self.is_dir(folder):
+                self.err(folder, f"is missing; a power result has {run}/ beside run_1/")
+                return False
+            files = {p.name for p in self.children(folder) if self.kind(p) != "dir"} - LIST_IGNORED
+            if files ^ want - optional:
+                self.err(folder, f"has file list mismatch ({sorted(files ^ want - optional)})")
+                ok = False
+        if not ok:
+            return False
+        ranging = self.detail_log(perf / "ranging" / "mlperf_log_detail.txt")
+        try:
+            metric(ranging, ranging["effective_scenario"], self.rules.server_result_field)
+        except (TypeError, KeyError, ValueError, ZeroDivisionError):
+            self.err(perf / "ranging", "the ranging run's performance metric cannot be read")
+            ok = False
+        testing = self.detail_log(perf / "run_1" / "mlperf_log_detail.txt")
+        spl = {run: self.read_text(perf / run / "spl.txt") for run in pw.RUNS}
+        windows = {"run_1": (testing["power_begin"], testing["power_end"]),
+                   "ranging": (ranging["power_begin"], ranging["power_end"])}
+        try:
+            m = pw.metric(scen, testing["effective_scenario"], value, windows["run_1"], spl["run_1"],
+                          testing["result_query_count"], rules)
+        except pw.Failed as exc:
+            self.err(perf / "run_1" / "spl.txt", str(exc))
+            ok = False
+        else:
+            result.update(power_metric=m.value, power_unit=m.unit, power_efficiency=m.efficiency)
+        hashes = {}
+        for run in (*pw.RUNS, "power"):
+            for f in self.children(perf / run):
+                if self.kind(f) == "file":
+                    hashes[f"{run}/{f.name}"] = pw.sha1(self.read_bytes(f))
+        session = pw.Session(client=self.read_json(perf / "power" / "client.json"),
+                             server=self.read_json(perf / "power" / "server.json"),
+                             ptd_log=self.read_bytes(perf / "power" / "ptd_logs.txt").decode("utf-8", "replace"),
+                             windows=windows, spl=spl, hashes=hashes)
+        verdict = pw.verify(session, rules)
+        for name, why in verdict.failed:
+            self.err(perf / "power", f"power check failed: {name}: {why}")
+        for name, why in verdict.audit:
+            self.warn(perf / "power", f"power check passed for audit: {name}: {why}")
+        ok = ok and verdict.ok
+        for pattern in rules.measure_files:
+            if not self._power_measure_file(meas, pattern):
+                self.err(meas, f"is missing {pattern} (the power analyzer's description); it may also sit up to "
+                               "three folders above")
+                ok = False
+        if not ok:
+            result.pop("power_metric", None)
+        return ok
+
+    def _power_measure_file(self, meas: Path, pattern: str) -> bool:
+        folder = meas
+        for _ in range(4):  # the measurements folder and up to three above it, as the round's checker looks
+            if any(fnmatch.fnmatchcase(p.name, pattern) and self.kind(p) == "file" and os.lstat(p).st_size > 0
+                   for p in self.children(folder)):
+                return True
+            folder = folder.parent
+        return False
 
     # ---- compliance ------------------------------------------------------------------
     def _summary_ok(self, path: Path) -> bool:

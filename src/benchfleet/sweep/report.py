@@ -50,6 +50,8 @@ def results_table(rows: list[dict]) -> str:
             notes.append(r["failure"])
         if r.get("synthetic"):
             notes.append("SYNTHETIC")
+        if r.get("noop"):
+            notes.append("NO-OP: nothing inferred")
         if r.get("not_for_submission"):
             notes.append("not for submission")
         value = r.get("metric")
@@ -294,11 +296,21 @@ def setup_report(res: SetupResult) -> str:
                      f"{' UNREACHABLE' if res.unreachable.get(h) else ''}" for h in hosts)
 
 
+def _power(r: dict) -> str:
+    """A result's power figure as the round's checker reports it (watts, or millijoules per query), or ''."""
+    if not isinstance(r.get("power_metric"), (int, float)):
+        return ""
+    per = "samples" if r.get("scenario") in ("Offline", "SingleStream", "MultiStream") else "queries"
+    return (f"; power {r['power_metric']:.6g} {r.get('power_unit', '')}"
+            + (f" ({r['power_efficiency']:.4g} {per}/J)" if isinstance(r.get("power_efficiency"), (int, float))
+               else ""))
+
+
 def check_report(report: CheckReport, verbose: bool = False) -> str:
     """`benchfleet check`: errors (warnings too with ``verbose``), each result, the summary."""
     lines = [for_terminal(f) for f in report.findings if f.level == "ERROR" or verbose]
     lines += [for_terminal(f"result {r['system']}/{r['benchmark']}/{r['scenario']}: {r.get('metric')} "
-                           f"{'valid' if r.get('valid') else 'INVALID'}") for r in report.results]
+                           f"{'valid' if r.get('valid') else 'INVALID'}" + _power(r)) for r in report.results]
     n_warn = len(report.findings) - len(report.errors)
     lines.append(f"SUMMARY: {'submission looks OK' if report.ok else 'submission has errors'} "
                  f"({len(report.errors)} errors, {n_warn} warnings)")

@@ -1,0 +1,172 @@
+"""Power results (issue 22, part 1): benchfleet's check of a power result against the round's power checker.
+
+The fixture is one officially accepted v3.1 power result, unchanged: CTuning's ResNet50 Offline on
+nvidia_orin_maxq-reference-cpu-onnxruntime-v1.15.1-default_config (mlcommons/inference_results_v3.1, closed/CTuning;
+the bytes of ctuning/mlperf_inference_submissions_v3.1a, whose SHA-1s its client.json records), measured with a
+Yokogawa WT310E through PTDaemon 1.10.0: its performance folder (power/, ranging/, run_1/ without the accuracy log)
+and the analyzer's description from its measurements folder.
+
+The mutation table's expected verdicts are those of the official v3.1 power_checker.py (mlcommons/inference tag v3.1,
+tools/submission/power/), run by hand on the same mutations of the same bytes (never committed here)."""
+
+from __future__ import annotations
+
+import json
+import re
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from benchfleet.rules import get_round
+from benchfleet.submission import power as pw
+from benchfleet.submission.check import Checker
+from benchfleet.sweep.report import check_report
+
+FIXTURE = Path(__file__).parent / "fixtures" / "power" / "ctuning-v3.1-resnet50-offline.tar.gz"
+OFFLINE_SPS = 28.9732  # the run's result_samples_per_second
+
+
+def _tree(tmp: Path) -> tuple[Path, Path, Path]:
+    with tarfile.open(FIXTURE) as t:
+        t.extractall(tmp, filter="data")
+    perf = next(tmp.glob("results/*/resnet50/offline/performance"))
+    meas = next(tmp.glob("measurements/*/resnet50/offline"))
+    return tmp, perf, meas
+
+
+def _check(root: Path, perf: Path, meas: Path, version: str = "v3.1") -> tuple[bool, dict, Checker]:
+    checker = Checker(root, get_round(version))
+    result: dict = {"system": "orin", "benchmark": "resnet50", "scenario": "Offline", "metric": OFFLINE_SPS}
+    ok = checker.guarded(perf / "power", checker.check_power, perf, "Offline", OFFLINE_SPS, result, meas,
+                         default=False)
+    return bool(ok), result, checker
+
+
+def _json(p: Path, fn) -> None:
+    j = json.loads(p.read_text())
+    fn(j)
+    p.write_text(json.dumps(j, indent=4))
+
+
+def _failed(checker: Checker) -> list[str]:
+    return sorted({m.group(1) for f in checker.report.errors
+                   if (m := re.match(r"power check failed: (Check [^:]+):", f.message))})
+
+
+def test_an_accepted_v3_1_power_result_passes_with_the_official_metric(tmp_path):
+    root, perf, meas = _tree(tmp_path)
+    ok, result, checker = _check(root, perf, meas)
+    assert ok and not checker.report.findings, checker.report.findings
+    # the official checker's figures for this result: 30.173133097762054 W, 0.960 samples per joule
+    assert result["power_metric"] == pytest.approx(30.173133097762054, rel=1e-12)
+    assert result["power_unit"] == "Watts" and result["power_efficiency"] == pytest.approx(0.96023, abs=1e-5)
+    checker.report.results.append({**result, "valid": ok})
+    assert "power 30.1731 Watts (0.9602 samples/J)" in check_report(checker.report)
+
+
+def _spl_value(perf):  # a sample changed after the session recorded it
+    p = perf / "run_1" / "spl.txt"
+    p.write_text(p.read_text().replace("Watts,", "Watts,1", 1))
+
+
+def _identify(perf):
+    def older(j):
+        for m in j["ptd_messages"]:
+            if m["cmd"] == "Identify":
+                m["reply"] = m["reply"].replace("version=1.10.0", "version=1.9.2")
+    _json(perf / "power" / "server.json", older)
+
+
+def _other_run(perf):  # LoadGen's testing logs of another run (a day later)
+    p = perf / "run_1" / "mlperf_log_detail.txt"
+    p.write_text(re.sub(r'("key": "power_(?:begin|end)", "value": ")(\d\d)-(\d\d)',
+                        lambda m: f"{m.group(1)}{m.group(2)}-{int(m.group(3)) + 1:02d}", p.read_text()))
+
+
+def _ptd_error(perf):  # an analyzer error during the testing run
+    p = perf / "power" / "ptd_logs.txt"
+    text = p.read_text(errors="replace")
+    stamp = [line for line in text.splitlines() if re.match(r"^\d\d-\d\d-\d\d\d\d", line)][-1][:23]
+    p.write_text(text + f"{stamp}: ERROR: Lost connection to analyzer\n")
+
+
+def _clock(perf):
+    _json(perf / "power" / "server.json",
+          lambda j: j["phases"]["testing"][0].__setitem__(0, j["phases"]["testing"][0][0] + 2))
+
+
+MUTATIONS = {
+    "a sample edited": (_spl_value, ["Check results checksum"]),
+    "server uuid of another session": (lambda p: _json(p / "power" / "server.json", lambda j: j["uuid"].__setitem__(
+        "client", "00000000-0000-0000-0000-000000000000")), ["Check UUID"]),
+    "PTDaemon 1.9.2": (_identify, ["Check PTD commands and replies"]),
+    "server in debug mode": (lambda p: _json(p / "power" / "server.json", lambda j: j.__setitem__("debug", True)),
+                             ["Check debug is disabled on server-side"]),
+    "client of another session": (lambda p: _json(p / "power" / "client.json", lambda j: j.__setitem__(
+        "session_name", "2023-01-01_00-00-00")), ["Check session name"]),
+    "power logs of another run": (_other_run, ["Check results checksum", "Check time difference"]),
+    "modified power client": (lambda p: _json(p / "power" / "client.json", lambda j: j["sources"].__setitem__(
+        "client.py", "0" * 40)), ["Check client sources checksum"]),
+    "unknown analyzer": (lambda p: _json(p / "power" / "server.json", lambda j: j["ptd_config"].__setitem__(
+        "device_type", 99)), ["Check PTD configuration"]),
+    "clocks 2 s apart": (_clock, ["Check time difference"]),
+    "analyzer error while testing": (_ptd_error, ["Check errors and warnings from PTD logs",
+                                                  "Check results checksum"]),
+    "client and server disagree": (lambda p: _json(p / "power" / "client.json", lambda j: j["messages"][1].__setitem__(
+        "cmd", "time2")), ["Check client server messages"]),
+}
+
+
+@pytest.mark.parametrize("name", list(MUTATIONS))
+def test_each_mutation_fails_the_checks_the_official_power_checker_fails(tmp_path, name):
+    mutate, official = MUTATIONS[name]
+    root, perf, meas = _tree(tmp_path)
+    mutate(perf)
+    ok, result, checker = _check(root, perf, meas)
+    assert not ok and "power_metric" not in result
+    assert _failed(checker) == sorted(official), checker.report.errors
+
+
+def test_missing_files_make_the_result_invalid(tmp_path):
+    # the round's checker: run_1 and ranging must hold summary, detail and spl.txt; power/ its five files; the
+    # measurements need analyzer_table.* and power_settings.*
+    root, perf, meas = _tree(tmp_path)
+    (perf / "power" / "client.log").unlink()
+    ok, _, checker = _check(root, perf, meas)
+    assert not ok and any("has file list mismatch (['client.log'])" in f.message for f in checker.report.errors)
+
+    root, perf, meas = _tree(tmp_path / "b")
+    (meas / "analyzer_table.md").unlink()
+    ok, _, checker = _check(root, perf, meas)
+    assert not ok and any("is missing analyzer_table.*" in f.message for f in checker.report.errors)
+
+    root, perf, meas = _tree(tmp_path / "c")
+    spl = perf / "run_1" / "spl.txt"
+    spl.write_text("".join(line.replace("Time,07-14-2023", "Time,07-13-2023") + "\n"
+                           for line in spl.read_text().splitlines()))  # every sample outside LoadGen's window
+    ok, result, checker = _check(root, perf, meas)
+    assert not ok and "power_metric" not in result
+    assert any("no power samples inside LoadGen's power window" in f.message for f in checker.report.errors)
+
+
+def test_energy_per_query_for_the_stream_scenarios():
+    rules = get_round("v3.1").power
+    spl = "".join(f"Time,07-14-2023 16:00:{s:02d}.000,Watts,{w:.6f},Volts,230.0,Amps,0.1,PF,0.9,Mark,x\n"
+                  for s, w in ((1, 10.0), (2, 12.0), (3, -1.0), (9, 50.0)))
+    window = ("07-14-2023 16:00:00.500", "07-14-2023 16:00:04.500")  # 4 s; the -1 and the 50 W sample are left out
+    ss = pw.metric("SingleStream", "SingleStream", 5.0, window, spl, 200, rules)
+    assert ss.unit == "millijoules" and ss.value == pytest.approx(11.0 * 4 * 1000 / 200)  # 220 mJ per query
+    assert ss.efficiency == pytest.approx(1000 / 220)
+    ms = pw.metric("MultiStream", "SingleStream", 5.0, window, spl, 200, rules)  # inferred: 8 samples a query
+    assert ms.value == pytest.approx(8 * 220) and ms.efficiency == pytest.approx(8 * 1000 / (8 * 220))
+    with pytest.raises(pw.Failed, match="result_query_count is not logged"):
+        pw.metric("SingleStream", "SingleStream", 5.0, window, spl, None, rules)
+
+
+def test_later_rounds_take_their_own_power_rules(tmp_path):
+    # v4.0 accepts one other source set than v3.1's three and allows 800 ms between the clocks; v5.0 PTDaemon 1.11.1
+    root, perf, meas = _tree(tmp_path)
+    ok, _, checker = _check(root, perf, meas, "v5.0")
+    assert not ok and set(_failed(checker)) >= {"Check PTD commands and replies"}
+    assert get_round("v4.0").power.time_tolerance_ms == 800 and get_round("v3.1").power.time_tolerance_ms == 500
