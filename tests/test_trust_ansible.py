@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from benchfleet.runner import ansible_env
+from benchfleet.sweep.execute import follow_min_wait_s
 from tests.conftest import ROOT
 from tests.sshfleet import Fleet
 
@@ -60,6 +61,9 @@ def test_command_line_text_reaches_ansible_as_data(tmp_path):
     spec = yaml.safe_load(extravars.replace("!unsafe ", ""))["benchfleet_sweep_cells"]["localhost"][0]["spec"]
     assert (spec["model"], spec["dataset"], spec["cache_dir"]) == (str(p["model"]), str(p["dataset"]),
                                                                    str(p["cache_dir"]))
+    # one host: a follow call returns at new progress after 5 s (a large fleet's after longer: follow_min_wait_s)
+    assert yaml.safe_load(extravars.replace("!unsafe ", ""))["benchfleet_benchmark_min_wait_s"] == 5
+    assert [follow_min_wait_s(n) for n in (1, 40, 64, 1000)] == [5, 5, 8, 30]
 
     # --run-id: refused as a run id, or taken as data; never run.
     proc = subprocess.run([BENCHFLEET, "run", "--check", "--synthetic-width", "8", "--out", str(tmp_path / "run2"),

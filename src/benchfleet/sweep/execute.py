@@ -103,6 +103,18 @@ def run(rd: RunDir, *, inventory: Path | None = None, forks: int = 0, check: boo
     return out
 
 
+FOLLOW_MIN_WAIT_S = 5  # a follow call returns at new progress after this many seconds at least
+FOLLOW_HOSTS_PER_S = 8  # ... and one second more per this many hosts past 40 (measured: bench/fleet_overhead.py)
+FOLLOW_MAX_WAIT_S = 30  # the role's poll: a call lasts at most this long
+
+
+def follow_min_wait_s(hosts: int) -> int:
+    """How long a host's follow call waits at least before returning at new progress lines: each return is one more
+    module run on the controller, so a large fleet's progress arrives less often (64 hosts: 8 s; 1,000 hosts: the
+    poll's 30 s) and the controller's work per cell stays flat."""
+    return min(FOLLOW_MAX_WAIT_S, FOLLOW_MIN_WAIT_S + max(0, hosts - 40) // FOLLOW_HOSTS_PER_S)
+
+
 def _report_teardown(rep, stream: TextIO, run: str = "<run-id>") -> None:
     if rep.ok:
         print("teardown: confirmed by listing: nothing of this run is left on its clouds"
@@ -160,6 +172,7 @@ def _invoke(rd: RunDir, plan: Plan, inventory: Path | None, forks: int, check: b
         extravars["benchfleet_benchmark_cell_timeout_s"] = timeout
     if plan.sweep.cell_stall_s:
         extravars["benchfleet_benchmark_cell_stall_s"] = plan.sweep.cell_stall_s
+    extravars["benchfleet_benchmark_min_wait_s"] = follow_min_wait_s(len(hosts))
     extravars.update(_setup_vars(plan, hosts))
     live = stream.isatty() if live is None else live
     progress = Progress(plan, rd.states(plan), stream, live, pending)
