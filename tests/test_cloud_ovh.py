@@ -357,3 +357,25 @@ def test_user_data_is_valid_base64_cloud_init_that_halts_at_expiry(ovh):
     minutes = int(script.rsplit("shutdown -h +", 1)[1].split()[0])
     assert 118 <= minutes <= 120
     assert fleet.teardown("ov-ud", _targets()).ok and _nothing_left(ovh)
+
+
+def test_a_group_or_key_pair_named_after_the_run_but_not_as_benchfleet_made_it_is_refused(ovh):
+    fleet.provision("ov-own", [_system("ovh-o", count=1)], PUB)
+    (group,) = ovh.groups.values()
+    rule = next(r for r in ovh.rules_made.values() if r["direction"] == "ingress")
+    rule["remote_ip_prefix"] = "0.0.0.0/0"  # someone opened the run's group to the world
+    again = fleet.provision("ov-own", [_system("ovh-o", count=2)], PUB)
+    assert again.created == [] and "lets in tcp:22-22 from 0.0.0.0/0" in again.failed["ovh-o-2"], again
+    rule["remote_ip_prefix"] = CIDR
+    group["description"] = group["description"].replace(f"benchfleet-owner={owner()}", f"benchfleet-owner={OTHER}")
+    again = fleet.provision("ov-own", [_system("ovh-o", count=2)], PUB)
+    assert f"is not this controller's (owner {OTHER}" in again.failed["ovh-o-2"], again
+    assert fleet.teardown("ov-own", _targets()).ok  # not ours: the teardown leaves the group
+    assert [g["name"] for g in ovh.groups.values()] == ["benchfleet-ov-own"] and ovh.servers == {}
+    ovh.groups.clear()
+    ovh.rules_made.clear()
+    ovh.keypairs[("GRA11", "benchfleet-ov-key")] = {"name": "benchfleet-ov-key", "public_key": "ssh-ed25519 AAAAother",
+                                                     "type": "ssh", "fingerprint": "x", "user_id": "u"}
+    res = fleet.provision("ov-key", [_system("ovh-k", count=1)], PUB)
+    assert res.created == [] and "holds another public key than this run's" in res.failed["ovh-k-1"], res
+    assert ovh.servers == {}
