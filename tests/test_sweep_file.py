@@ -73,8 +73,19 @@ def _with(**kw) -> dict:
          "systems[0].hosts: give hosts (inventory) or cloud (instances benchfleet creates), not both"),
         (_with(systems=[{"name": "AWS_1", "cloud": CLOUD}]),
          "systems[0].name: 'AWS_1' names cloud instances: use lowercase letters, digits and '-'"),
-        (_with(systems=[{"name": "a", "cloud": {**CLOUD, "provider": "ovh"}}]),
-         "systems[0].cloud.provider: Input should be 'aws', 'azure' or 'gcp'"),
+        (_with(systems=[{"name": "a", "cloud": {**CLOUD, "provider": "hetzner"}}]),
+         "systems[0].cloud.provider: Input should be 'aws', 'azure', 'gcp' or 'ovh'"),
+        # OVHcloud: no spot, regions and flavors as its catalog names them
+        (_with(systems=[{"name": "a", "cloud": {"provider": "ovh", "regions": ["GRA11"], "instance_type": "b3-8",
+                                                "spot": True}}]),
+         "systems[0].cloud.spot: OVHcloud Public Cloud has no spot or preemptible instances; remove spot: true"),
+        (_with(systems=[{"name": "a", "cloud": {"provider": "ovh", "regions": ["GRA11", "sbg5"],
+                                                "instance_type": "b3-8"}}]),
+         "systems[0].cloud.regions[1]: 'sbg5' is not an OVHcloud region; regions are named as the project's catalog "
+         "lists them, in capitals (GRA11, SBG5, BHS5, DE1, UK1, WAW1, ...); did you mean 'SBG5'?"),
+        (_with(systems=[{"name": "a", "cloud": {"provider": "ovh", "regions": "GRA11", "instance_type": "B3 8"}}]),
+         "systems[0].cloud.instance_type: 'B3 8' is not an OVHcloud flavor name (b3-8, c3-16, t2-45, l4-90, "
+         "h100-380, ...: `openstack flavor list`)"),
         (_with(systems=[{"name": "a", "cloud": {**CLOUD, "ssh_cidr": "everyone"}}]),
          "systems[0].cloud.ssh_cidr: 'everyone' is not an address range; give e.g. 203.0.113.7/32, or auto"),
         (_with(systems=[{"name": "a", "cloud": {"provider": "aws", "region": "us-east-1", "instance_type": "t3"}}]),

@@ -706,7 +706,8 @@ def _targets(providers: list[str] | None, regions: list[str] | None, log: Log):
         log(n)
     if not targets:
         raise UsageError("no cloud account found: set credentials the way each SDK expects (AWS_PROFILE, "
-                         "AZURE_SUBSCRIPTION_ID + az login, GOOGLE_CLOUD_PROJECT + gcloud auth) or --provider")
+                         "AZURE_SUBSCRIPTION_ID + az login, GOOGLE_CLOUD_PROJECT + gcloud auth, OVHcloud's openrc.sh "
+                         "or OS_CLOUD) or --provider")
     return targets
 
 

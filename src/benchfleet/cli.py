@@ -122,13 +122,17 @@ EPILOG_TEARDOWN = """examples:
       list resources of your runs past their benchfleet-expires tag (a controller that died, a lost laptop)
   benchfleet reap --older-than 6h --provider aws --region us-east-1
       delete instances of your runs launched more than 6 hours ago
+  benchfleet reap --provider ovh
+      OVHcloud bills a halted instance: this deletes your runs' instances past their expiry, halted or not
   benchfleet reap --all-owners
       every user's expired runs, not only yours; a run launched or prepared within --grace (15m) is left
 
 Resources without benchfleet's tags (run, owner, expiry) are never touched.
 
 Credentials come from each SDK's own chain: AWS_PROFILE or the AWS_* variables; AZURE_SUBSCRIPTION_ID with
-az login or a managed identity; GOOGLE_CLOUD_PROJECT with gcloud auth application-default login.
+az login or a managed identity; GOOGLE_CLOUD_PROJECT with gcloud auth application-default login; OVHcloud: the
+OS_* variables of the project's openrc.sh, or OS_CLOUD naming a clouds.yaml entry (every region of its catalog is
+scanned unless --region is given).
 """
 
 

@@ -36,11 +36,12 @@ from benchfleet.cloud.base import (
     world_open,
 )
 
-PROVIDERS = ("aws", "azure", "gcp")
+PROVIDERS = ("aws", "azure", "gcp", "ovh")
 
 
 def provider(name: str, **options) -> Provider:
-    """The provider module for a cloud; options are its account coordinates (Azure subscription, GCP project)."""
+    """The provider module for a cloud; options are its account coordinates (Azure subscription, GCP project, OVHcloud
+    OpenStack project id)."""
     if name == "aws":
         from benchfleet.cloud.aws import AwsProvider
 
@@ -53,6 +54,10 @@ def provider(name: str, **options) -> Provider:
         from benchfleet.cloud.gcp import GcpProvider
 
         return GcpProvider(project=options.get("project") or "")
+    if name == "ovh":
+        from benchfleet.cloud.ovh import OvhProvider
+
+        return OvhProvider(project=options.get("project") or "")
     raise ValueError(f"unknown cloud provider {name!r}; choose from {', '.join(PROVIDERS)}")
 
 
@@ -459,7 +464,8 @@ def controller_private_cidr() -> str:
 def configured(providers: list[str] | None = None, regions: list[str] | None = None
                ) -> tuple[list[tuple[Provider, list[str]]], list[str]]:
     """Every cloud whose account the SDK chains can name, with the regions to scan (AWS: all enabled
-    regions unless given; Azure and GCP list subscription- or project-wide). Returns (targets, notes)."""
+    regions unless given; Azure and GCP list subscription- or project-wide; OVHcloud: every region of the project's
+    catalog unless given). Returns (targets, notes)."""
     out, notes = [], []
     for name in providers or list(PROVIDERS):
         if name == "aws":
@@ -482,6 +488,11 @@ def configured(providers: list[str] | None = None, regions: list[str] | None = N
                 notes.append("gcp: skipped, GOOGLE_CLOUD_PROJECT is not set")
                 continue
             out.append((provider("gcp", project=project), regions or []))
+        elif name == "ovh":
+            if not (os.environ.get("OS_CLOUD") or os.environ.get("OS_AUTH_URL")):
+                notes.append("ovh: skipped, neither OS_CLOUD nor OS_AUTH_URL is set (source the project's openrc.sh)")
+                continue
+            out.append((provider("ovh"), regions or []))  # every region of the project's catalog unless given
         else:
             raise ValueError(f"--provider: unknown cloud {name!r}; choose from {', '.join(PROVIDERS)}")
     return out, notes

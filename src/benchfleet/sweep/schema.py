@@ -79,7 +79,9 @@ class Tuning(BaseModel):
                             "graphs); other cells run as they are")
 
 
-CLOUD_PROVIDERS = ("aws", "azure", "gcp")
+CLOUD_PROVIDERS = ("aws", "azure", "gcp", "ovh")
+OVH_REGION_RE = re.compile(r"[A-Z][A-Z0-9-]{1,30}")  # the catalog's region ids: GRA11, SBG5, DE1, EU-WEST-PAR
+OVH_FLAVOR_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)+")  # b3-8, c3-16, t2-45, l4-90, h100-380, win-b3-8
 
 
 class CloudSpec(BaseModel):
@@ -87,7 +89,7 @@ class CloudSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    provider: Literal["aws", "azure", "gcp"]
+    provider: Literal["aws", "azure", "gcp", "ovh"]
     regions: list[str] = Field(min_length=1, description="tried in order (next one on a regional quota error)")
     zones: list[str] = Field(default_factory=list, description="zone candidates (default: every zone offering "
                                                                "the type), tried in order on capacity errors")
@@ -106,7 +108,8 @@ class CloudSpec(BaseModel):
                                                           "days (0: from the estimate)")
     price_per_hour: float | None = Field(None, ge=0, description="USD/hour when the price table has no entry")
     subscription: str = Field("", description="Azure subscription id (default: AZURE_SUBSCRIPTION_ID)")
-    project: str = Field("", description="GCP project (default: GOOGLE_CLOUD_PROJECT)")
+    project: str = Field("", description="GCP project (default: GOOGLE_CLOUD_PROJECT); OVHcloud: the OpenStack "
+                                          "project id (default: OS_PROJECT_ID or the clouds.yaml entry)")
     vars: dict[str, Any] = Field(default_factory=dict, description="host variables for the instances")
 
     @field_validator("expires_h")
@@ -117,6 +120,30 @@ class CloudSpec(BaseModel):
                              "expiry with Azure's auto-shutdown, which repeats daily): set expires_h to 24 or less, "
                              "or split the sweep")
         return v
+
+    @model_validator(mode="after")
+    def _ovh(self) -> CloudSpec:
+        """OVHcloud: what cannot be asked of it is refused here, before pre-flight signs in."""
+        if self.provider != "ovh":
+            return self
+        if self.spot:
+            raise _FieldError(("spot",), "OVHcloud Public Cloud has no spot or preemptible instances; remove spot: "
+                                         "true (or set it to false)")
+        for i, r in enumerate(self.regions):
+            if not OVH_REGION_RE.fullmatch(r):
+                near = f"; did you mean {r.upper()!r}?" if OVH_REGION_RE.fullmatch(r.upper()) else ""
+                raise _FieldError(("regions", i), f"{r!r} is not an OVHcloud region; regions are named as the "
+                                                  f"project's catalog lists them, in capitals (GRA11, SBG5, BHS5, DE1, "
+                                                  f"UK1, WAW1, ...){near}")
+        if not OVH_FLAVOR_RE.fullmatch(self.instance_type):
+            low = self.instance_type.lower()
+            near = f"; did you mean {low!r}?" if OVH_FLAVOR_RE.fullmatch(low) else ""
+            raise _FieldError(("instance_type",), f"{self.instance_type!r} is not an OVHcloud flavor name (b3-8, "
+                                                  f"c3-16, t2-45, l4-90, h100-380, ...: `openstack flavor list`){near}")
+        if self.subscription:
+            raise _FieldError(("subscription",), "an Azure setting; an OVHcloud system names its OpenStack project "
+                                                 "with project: <project id> (default: OS_PROJECT_ID)")
+        return self
 
     @field_validator("regions", "zones", mode="before")
     @classmethod
