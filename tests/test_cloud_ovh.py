@@ -246,12 +246,17 @@ def test_bad_ovh_input_is_refused_before_anything_is_created(ovh, tmp_path, cach
     assert not runs.exists()
     assert ovh.servers == {} and ovh.groups == {} and ovh.keypairs == {}
     assert {m for m, p, _ in ovh.log if p != "/v3/auth/tokens"} == {"GET"}  # nothing but reads
-    # the estimate prices b3-8 from the table, and says that OVHcloud has no price API
+    # OVHcloud has no price API and benchfleet ships no unverified figures: the estimate asks for price_per_hour,
+    # and uses it when the sweep gives one
     chk = subprocess.run([BENCHFLEET, "sweep", str(_sweep_file(tmp_path, cache_dir)), "--check", "--runs-dir",
                           str(runs)], capture_output=True, text=True)
     assert chk.returncode == 0, chk.stdout + chk.stderr
     assert "cloud check ovh-b3 (ovh b3-8 x 2 in GRA11): OK" in chk.stdout
-    assert "ovh-b3: 2 x 0.0508 USD/h" in chk.stdout and "it has no price API" in chk.stdout, chk.stdout
+    assert "OVHcloud has no price API" in chk.stdout and "set price_per_hour" in chk.stdout, chk.stdout
+    priced = subprocess.run([BENCHFLEET, "sweep", str(_sweep_file(tmp_path, cache_dir, price_per_hour=0.05)),
+                             "--check", "--runs-dir", str(runs)], capture_output=True, text=True)
+    assert priced.returncode == 0 and "ovh-b3: 2 x 0.0500 USD/h" in priced.stdout, priced.stdout + priced.stderr
+    assert "price_per_hour of the sweep file" in priced.stdout
 
 
 def test_wrong_credentials_are_refused_and_no_secret_is_shown(ovh, tmp_path, cache_dir, monkeypatch):
@@ -293,7 +298,8 @@ def ovh_hosts(ovh, tmp_path):
 def test_ovh_sweep_benchmarks_over_ssh_and_tears_down_with_no_secret_in_the_run(ovh_hosts, cache_dir, tmp_path):
     ovh, hosts = ovh_hosts
     runs = tmp_path / "runs"
-    proc = subprocess.Popen([BENCHFLEET, "sweep", str(_sweep_file(tmp_path, cache_dir)), "--runs-dir", str(runs)],
+    proc = subprocess.Popen([BENCHFLEET, "sweep", str(_sweep_file(tmp_path, cache_dir, price_per_hour=0.0508)),
+                             "--runs-dir", str(runs)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     _wait(lambda: len(hosts.up) == 2, 120, "two instances", proc)
     run_dir = next(runs.iterdir())
@@ -331,7 +337,8 @@ def test_ovh_sweep_benchmarks_over_ssh_and_tears_down_with_no_secret_in_the_run(
 def test_ovh_controller_killed_then_reap_deletes_what_it_left(ovh_hosts, cache_dir, tmp_path):
     ovh, hosts = ovh_hosts
     runs = tmp_path / "runs"
-    proc = subprocess.Popen([BENCHFLEET, "sweep", str(_sweep_file(tmp_path, cache_dir)), "--runs-dir", str(runs)],
+    proc = subprocess.Popen([BENCHFLEET, "sweep", str(_sweep_file(tmp_path, cache_dir, price_per_hour=0.0508)),
+                             "--runs-dir", str(runs)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     _wait(lambda: len(hosts.up) == 2, 120, "two instances", proc)
     run = next(runs.iterdir()).name

@@ -36,24 +36,15 @@ PRICES: dict[str, dict[str, tuple[float, float]]] = {
         "c3-standard-8": (0.419, 0.038), "g2-standard-4": (0.707, 0.224), "a2-highgpu-1g": (3.673, 1.1),
         "a3-highgpu-8g": (88.49, 30.0),
     },
-    # OVHcloud has no spot instances: the spot column repeats the on-demand price and is never quoted (spot is
-    # refused for ovh before anything is priced)
-    "ovh": {
-        "b3-8": (0.0508, 0.0508), "b3-16": (0.1016, 0.1016), "b3-32": (0.2032, 0.2032),
-        "c3-8": (0.0796, 0.0796), "c3-16": (0.1592, 0.1592), "c3-32": (0.3184, 0.3184),
-        "r3-32": (0.1346, 0.1346), "t1-45": (1.776, 1.776), "t2-45": (2.19, 2.19), "t2-90": (4.38, 4.38),
-        "l4-90": (1.00, 1.00), "l40s-90": (1.40, 1.40), "a100-180": (3.07, 3.07), "h100-380": (2.99, 2.99),
-    },
+    # OVHcloud: no figures. It has no price API and its price page could not be read where this table was made, so
+    # no figure here is verified; an OVH system's estimate asks for price_per_hour (and a run's costs use it).
+    "ovh": {},
 }
 # Tables of another date than TABLE_DATE, and where their figures come from.
-TABLE_DATES = {"ovh": "2025-01-15"}
-TABLE_NOTES = {
-    # OVHcloud publishes its Public Cloud prices as a web page and has no price API to read them from (its order
-    # catalogue at api.ovh.com is for ordering, not a documented price service, and benchfleet does not read it).
-    # Hourly prices without VAT as the international page (ovhcloud.com/en/public-cloud/prices/) lists them, entered
-    # by hand: check them there before trusting an estimate, or set price_per_hour.
-    "ovh": "OVHcloud's published price list, entered by hand: it has no price API",
-}
+TABLE_DATES: dict[str, str] = {}
+TABLE_NOTES: dict[str, str] = {}
+# Providers without a price API whose table is empty: a missing price says so and what to set.
+NO_PRICES = {"ovh": "OVHcloud has no price API and benchfleet ships no unverified prices for it"}
 
 
 class PriceError(ValueError):
@@ -75,6 +66,10 @@ def quote(provider: str, instance_type: str, spot: bool = False, override: float
     try:
         on_demand, spot_price = PRICES[provider][instance_type]
     except KeyError:
+        if provider in NO_PRICES:
+            raise PriceError(f"no {provider} price for {instance_type!r}: {NO_PRICES[provider]}; set price_per_hour "
+                             "(USD per hour, from ovhcloud.com/en/public-cloud/prices/) in the system's cloud "
+                             "section") from None
         raise PriceError(f"no {provider} price for {instance_type!r}: none from its price API (not reachable, or "
                          f"no price for it there) and none in the price table "
                          f"({TABLE_DATES.get(provider, TABLE_DATE)}); set price_per_hour in the system's cloud "
