@@ -6,8 +6,19 @@ the bytes of ctuning/mlperf_inference_submissions_v3.1a, whose SHA-1s its client
 Yokogawa WT310E through PTDaemon 1.10.0: its performance folder (power/, ranging/, run_1/ without the accuracy log)
 and the analyzer's description from its measurements folder.
 
+A second fixture was generated on this machine: MLCommons' power client and server (mlcommons/power-dev at ad7eab5,
+the version the v3.1 checker accepts; fetched, run by hand, never committed) measuring a LoadGen SingleStream run
+through benchfleet's PTDaemon test double (tests/ptd_double.py) and NTP double (tests/ntp_double.py):
+
+    python3 tests/ntp_double.py &            # UDP 123: the client and server insist on an NTP server
+    python3 -m ptd_client_server.server -c server.conf   # [ptd] ptd: tests/ptd_double.py, deviceType: 49
+    python3 -m ptd_client_server.client -a 127.0.0.1 -n 127.0.0.1 -T -f -w "python workload.py lg" -L lg -o out
+
+The official v3.1 power checker passes it (all 11 checks), and so does benchfleet's.
+
 The mutation table's expected verdicts are those of the official v3.1 power_checker.py (mlcommons/inference tag v3.1,
-tools/submission/power/), run by hand on the same mutations of the same bytes (never committed here)."""
+tools/submission/power/), run by hand on the same mutations of the same bytes of both fixtures (never committed
+here)."""
 
 from __future__ import annotations
 
@@ -23,23 +34,26 @@ from benchfleet.submission import power as pw
 from benchfleet.submission.check import Checker
 from benchfleet.sweep.report import check_report
 
-FIXTURE = Path(__file__).parent / "fixtures" / "power" / "ctuning-v3.1-resnet50-offline.tar.gz"
-OFFLINE_SPS = 28.9732  # the run's result_samples_per_second
+FIXTURES = Path(__file__).parent / "fixtures" / "power"
+ACCEPTED = "ctuning-v3.1-resnet50-offline.tar.gz"  # Offline, 28.9732 samples/s
+GENERATED = "ptd-double-singlestream.tar.gz"  # SingleStream, through the PTDaemon double
+SCENARIO = {ACCEPTED: ("Offline", 28.9732), GENERATED: ("SingleStream", None)}  # (an SS metric is not used)
 
 
-def _tree(tmp: Path) -> tuple[Path, Path, Path]:
-    with tarfile.open(FIXTURE) as t:
+def _tree(tmp: Path, fixture: str = ACCEPTED) -> tuple[Path, Path, Path]:
+    with tarfile.open(FIXTURES / fixture) as t:
         t.extractall(tmp, filter="data")
-    perf = next(tmp.glob("results/*/resnet50/offline/performance"))
-    meas = next(tmp.glob("measurements/*/resnet50/offline"))
+    perf = next(tmp.glob("results/*/resnet50/*/performance"))
+    meas = next(tmp.glob("measurements/*/resnet50/*"))
     return tmp, perf, meas
 
 
-def _check(root: Path, perf: Path, meas: Path, version: str = "v3.1") -> tuple[bool, dict, Checker]:
+def _check(root: Path, perf: Path, meas: Path, version: str = "v3.1",
+           fixture: str = ACCEPTED) -> tuple[bool, dict, Checker]:
     checker = Checker(root, get_round(version))
-    result: dict = {"system": "orin", "benchmark": "resnet50", "scenario": "Offline", "metric": OFFLINE_SPS}
-    ok = checker.guarded(perf / "power", checker.check_power, perf, "Offline", OFFLINE_SPS, result, meas,
-                         default=False)
+    scenario, value = SCENARIO[fixture]
+    result: dict = {"system": "s", "benchmark": "resnet50", "scenario": scenario, "metric": value}
+    ok = checker.guarded(perf / "power", checker.check_power, perf, scenario, value, result, meas, default=False)
     return bool(ok), result, checker
 
 
@@ -118,14 +132,85 @@ MUTATIONS = {
 }
 
 
+@pytest.mark.parametrize("fixture", [ACCEPTED, GENERATED])
 @pytest.mark.parametrize("name", list(MUTATIONS))
-def test_each_mutation_fails_the_checks_the_official_power_checker_fails(tmp_path, name):
+def test_each_mutation_fails_the_checks_the_official_power_checker_fails(tmp_path, name, fixture):
     mutate, official = MUTATIONS[name]
-    root, perf, meas = _tree(tmp_path)
+    root, perf, meas = _tree(tmp_path, fixture)
     mutate(perf)
-    ok, result, checker = _check(root, perf, meas)
+    ok, result, checker = _check(root, perf, meas, fixture=fixture)
     assert not ok and "power_metric" not in result
     assert _failed(checker) == sorted(official), checker.report.errors
+
+
+def test_a_power_session_through_the_ptdaemon_double_passes_with_energy_per_query(tmp_path):
+    root, perf, meas = _tree(tmp_path, GENERATED)
+    ok, result, checker = _check(root, perf, meas, fixture=GENERATED)
+    assert ok and not checker.report.findings, checker.report.findings
+    # 8 samples of about 30 W inside LoadGen's window, 3,732 queries: about 65 mJ a query
+    assert result["power_unit"] == "millijoules" and 55 < result["power_metric"] < 75
+    server = json.loads((perf / "power" / "server.json").read_text())
+    identify = next(m["reply"] for m in server["ptd_messages"] if m["cmd"] == "Identify")
+    assert "BENCHFLEET-TEST-DOUBLE" in identify  # what it was measured with is on record
+
+
+def test_the_ptdaemon_double_answers_as_the_power_server_expects(tmp_path):
+    """The command sequence of MLCommons' power server, against tests/ptd_double.py over TCP."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "samples.txt"
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "ptd_double.py"), "-l", str(log), "-p",
+                             str(port), "-g", "49", "/dev/null"], stdout=subprocess.PIPE, text=True)
+    try:
+        for _ in range(100):
+            try:
+                conn = socket.create_connection(("127.0.0.1", port))
+                break
+            except ConnectionRefusedError:
+                time.sleep(0.05)
+        buf = b""
+
+        def line() -> str:
+            nonlocal buf
+            while b"\r\n" not in buf:
+                buf += conn.recv(4096)
+            one, buf = buf.split(b"\r\n", 1)
+            return one.decode()
+
+        def cmd(text: str) -> str:
+            conn.sendall(text.encode() + b"\r\n")
+            return line()
+
+        assert cmd("Hello") == "Hello, PTDaemon here!"
+        identify = cmd("Identify")
+        assert identify.startswith("YokogawaWT310E,") and "version=1.10.0-" in identify and "TEST-DOUBLE" in identify
+        assert cmd("RR") == "Ranges,0,0.500000,0,300.000000"
+        assert cmd("SR,V,Auto") == "Range V changed" and cmd("SR,A,Auto") == "Range A changed"
+        assert cmd("Go,1000,0,s_ranging") == pw.GO_REPLY
+        time.sleep(2.3)
+        assert cmd("Stop") == "Stopping untimed measurement"
+        head = cmd("RL")
+        n = int(head.split()[1])
+        assert head == f"Last {n} samples" and n >= 2
+        samples = [line() for _ in range(n)]
+        assert all(x.startswith("Time,") and ",Watts," in x and ",PF," in x for x in samples)
+        watts = cmd("Watts").split(",")
+        assert watts[0] == "Watts" and 25 < float(watts[1]) < 35 and int(watts[4]) == n
+        assert cmd("Stop") == "Error: no measurement to stop"  # nothing is measuring now
+        conn.close()
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=10)[0]
+    assert "TEST DOUBLE" in out and "Uncertainty checking for YokogawaWT310E is activated" in out
+    assert out.index("is activated") < out.index("Go with mark 's_ranging'") < out.index("Completed test")
+    marked = [line for line in log.read_text().splitlines() if line.endswith(",Mark,s_ranging")]
+    assert len(marked) >= 2 and all(line.startswith("Time,") and ",Watts," in line for line in marked)
 
 
 def test_missing_files_make_the_result_invalid(tmp_path):
