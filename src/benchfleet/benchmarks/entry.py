@@ -75,7 +75,7 @@ def find(entries: Iterable[ModelEntry], benchmark: str, backend: str) -> ModelEn
     for entry in entries:
         if benchmark in entry.benchmarks and backend in entry.backends and not entry.open_only:
             return entry
-    backends = backends_among(entries, benchmark)
+    backends = [b for b in backends_among(entries, benchmark) if b != "noop"]  # noop infers nothing: not a choice
     if backends:
         raise ValueError(f"backend: {benchmark} runs on {', '.join(backends)} in benchfleet, not {backend!r}")
     raise ValueError(f"model: no {benchmark} model for backend {backend!r} in the registry")

@@ -52,8 +52,9 @@ def lookup(benchmark: str, backend: str) -> ModelEntry:
 
 
 def backends_for(benchmark: str) -> list[str]:
-    """The backends with a model for a closed benchmark name or an open model name."""
-    return backends_among(REGISTRY.values(), benchmark)
+    """The backends with a model for a closed benchmark name or an open model name (noop, which infers nothing, is
+    never offered as one)."""
+    return [b for b in backends_among(REGISTRY.values(), benchmark) if b != "noop"]
 
 
 def open_models() -> dict[str, ModelEntry]:
