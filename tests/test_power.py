@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from benchfleet.harness import power_layout as pw_files
 from benchfleet.rules import get_round
 from benchfleet.submission import power as pw
 from benchfleet.submission.check import Checker
@@ -255,3 +256,62 @@ def test_later_rounds_take_their_own_power_rules(tmp_path):
     ok, _, checker = _check(root, perf, meas, "v5.0")
     assert not ok and set(_failed(checker)) >= {"Check PTD commands and replies"}
     assert get_round("v4.0").power.time_tolerance_ms == 800 and get_round("v3.1").power.time_tolerance_ms == 500
+
+
+POWER_DOUBLE = Path(__file__).parent / "power_double"
+
+
+def _power_spec(cache_dir):
+    import sys
+
+    from conftest import tiny_spec
+
+    return tiny_spec(cache_dir, threads=1, scenarios=["SingleStream"], dataset_count=256, power={
+        "client_dir": str(POWER_DOUBLE), "server": "127.0.0.1:4950", "ntp": "127.0.0.1", "python": sys.executable,
+        "analyzer": "| Vendor | Model |\n|---|---|\n| benchfleet | power test double |", "settings": "none"})
+
+
+def test_a_run_measured_for_power_lands_the_sessions_files_and_check_runs_every_power_check(cache_dir, tmp_path):
+    """The harness measures the performance run through the power client (here benchfleet's test double of the
+    client and server, as CI has no MLCommons code): ranging/, power/ and run_1/spl.txt land beside the run, the tree
+    carries them with the analyzer's description, and `check` runs every power check on them. The double's sources
+    are its own, so exactly that check fails: the rest pass on what the harness placed."""
+    from treeparts import system_description
+
+    from benchfleet.harness.run import Harness
+    from benchfleet.submission.tree import SystemRun, write_tree
+
+    out = tmp_path / "out"
+    meta = Harness(_power_spec(cache_dir), out, log=lambda m: None).run()
+    assert meta["complete"]
+    perf = out / "SingleStream" / "performance"
+    assert sorted(p.name for p in (perf / "power").iterdir()) == sorted(pw_files.POWER_FILES)
+    assert sorted(p.name for p in (perf / "ranging").iterdir()) == sorted(pw_files.RUN_FILES)
+    assert (perf / "run_1" / "spl.txt").is_file()
+    tree = tmp_path / "tree"
+    write_tree(tree, "TestOrg", [SystemRun("power_double_system", system_description(), out)])
+    meas = next(tree.rglob("measurements/*/resnet50/SingleStream"))
+    assert "power test double" in (meas / "analyzer_table.md").read_text()
+    report = Checker(tree, get_round("v3.1"), allow_quick=True).run()
+    power_errors = [f.message for f in report.errors if "power" in f.message]
+    assert power_errors and all("Check client sources checksum" in m for m in power_errors), power_errors
+    assert not [f for f in report.errors if "power" not in f.message and "sources" not in f.message], report.errors
+
+
+def test_a_power_server_lost_mid_run_fails_the_cell_as_infrastructure_and_keeps_nothing(cache_dir, tmp_path,
+                                                                                         monkeypatch):
+    import json as _json
+
+    from benchfleet.harness.run import main
+    from benchfleet.sweep.cells import INFRA_KINDS, failure_kind
+
+    monkeypatch.setenv("BENCHFLEET_POWER_DOUBLE_FAIL", "testing")
+    spec = tmp_path / "spec.json"
+    spec.write_text(_json.dumps(_power_spec(cache_dir).model_dump()))
+    out = tmp_path / "cell" / "results"
+    assert main(["--spec", str(spec), "--out", str(out)]) == pw_files.POWER_EXIT
+    perf = out / "SingleStream" / "performance"
+    assert not (perf / "power").exists() and not (perf / "ranging").exists() and not (perf / "run_1").exists()
+    # the module reports it as a power failure, which the controller counts as infrastructure
+    assert failure_kind("benchfleet.mlperf.harness_cell", {"power_failed": True, "rc": 75}) == "power"
+    assert "power" in INFRA_KINDS

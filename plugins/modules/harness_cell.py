@@ -160,6 +160,11 @@ preempted:
   description: It was stopped because the instance got an interruption notice (the message quotes it).
   type: bool
   returned: when stopped for a notice
+power_failed:
+  description: The harness exited because the power measurement (MLCommons' power client, the power server or the
+    analyzer) failed; the benchmark itself did not.
+  type: bool
+  returned: when the power measurement failed
 """
 
 
@@ -201,6 +206,7 @@ ARGUMENT_SPEC = dict(
                                                             choices=["aws", "gcp", "azure"]),
                                               url=dict(type="str", default=""))),
 )
+POWER_EXIT = 75  # the harness's exit status when the power set-up failed (benchfleet.harness.power_layout)
 NOTICE_EVERY_S = 5.0  # how often a follow call reads the metadata service for an interruption notice
 REQUIRED_IF = [("state", "started", ("spec", "python"))]
 
@@ -301,6 +307,9 @@ def _follow(module, cell):
                     msg="check mode: not waiting")
     if rc != 0:
         err = cell.read(STDERR).strip()
+        if rc == POWER_EXIT:  # the power set-up failed: infrastructure, the benchmark did not
+            module.fail_json(msg=f"the power measurement failed: {err[-3000:]}", finished=False, running=False,
+                             rc=rc, power_failed=True, progress=cell.last_line(), progress_new=cell.new_lines())
         module.fail_json(msg=f"the harness failed (exit {rc}): {err[-3000:]}", finished=False, running=False,
                          rc=rc, progress=cell.last_line(), progress_new=cell.new_lines())
     archive = cell.file(ARCHIVE)

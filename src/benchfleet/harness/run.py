@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -38,13 +39,14 @@ from benchfleet.benchmarks.registry import task_for
 from benchfleet.benchmarks.sources import copy_scoring_files
 from benchfleet.harness import accuracy as acc
 from benchfleet.harness import compliance as comp
+from benchfleet.harness import power_layout as pw
 from benchfleet.harness import server_search as ss
 from benchfleet.harness import settings as st
 from benchfleet.harness import tune
 from benchfleet.harness.loadgen_run import RunRequest
 from benchfleet.harness.logs import DetailLog, metric
 from benchfleet.harness.result import FILE, HarnessResult
-from benchfleet.harness.spec import HarnessSpec
+from benchfleet.harness.spec import HarnessSpec, PowerSpec
 from benchfleet.harness.sut import SampleCache
 from benchfleet.rules import get_round
 from benchfleet.rules.table import RUNNABLE_TESTS
@@ -196,9 +198,10 @@ class Harness:
 
     def _loadgen(self, workdir: Path, sset: st.ScenarioSettings, accuracy_mode: bool,
                  audit: str | None = None, test05: bool = False, threads: int | None = None,
-                 batch: int | None = None) -> Path:
+                 batch: int | None = None, power: PowerSpec | None = None) -> Path:
         """Run one LoadGen test in a fresh process; returns the folder with its logs. ``threads`` and ``batch``
-        default to the scenario's own (a tuning trial sets them)."""
+        default to the scenario's own (a tuning trial sets them). ``power``: measured through the power client
+        (``_power_client``)."""
         if workdir.exists():
             shutil.rmtree(workdir)
         workdir.mkdir(parents=True)
@@ -213,10 +216,12 @@ class Harness:
         )
         req_path = workdir / "request.json"
         req_path.write_text(req.model_dump_json())
+        command = [sys.executable, "-m", "benchfleet.harness.loadgen_run", str(req_path)]
+        if power is not None:
+            return self._power_client(workdir, sset, command, power)
         # output to files, not pipes: the heartbeat follows the run while it lasts (minutes on a slow host)
         with open(workdir / "loadgen.out", "w") as out, open(workdir / "loadgen.err", "w") as err:
-            proc = subprocess.Popen([sys.executable, "-m", "benchfleet.harness.loadgen_run", str(req_path)],
-                                    cwd=workdir, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
             self._child = (proc.pid, f"{sset.scenario} {workdir.name}")
             try:
                 rc = proc.wait()
@@ -226,6 +231,51 @@ class Harness:
             stderr = (workdir / "loadgen.err").read_text(errors="replace")
             raise RuntimeError(f"LoadGen run in {workdir} failed (exit {rc}):\n{stderr[-4000:]}")
         return workdir / "logs"
+
+    def _power_client(self, workdir: Path, sset: st.ScenarioSettings, command: list[str], power: PowerSpec) -> Path:
+        """The performance run measured for power: MLCommons' power client (the user's power-dev checkout) runs the
+        LoadGen command twice, ranging then testing, while the power server records the analyzer's samples; the
+        client brings the session's files back. Returns the testing run's folder (LoadGen's logs and spl.txt), with
+        ranging/ and power/ beside it. A client that fails (the server gone, the analyzer lost) fails the cell, and
+        nothing of the session is kept."""
+        host, port = power.address()
+        out_dir = workdir / "power_session"
+        client = [power.python, "-m", "ptd_client_server.client", "-a", host, "-p", str(port), "-n", power.ntp,
+                  "-T", "-f", "-w", shlex.join(command), "-L", str(workdir / "logs"), "-o", str(out_dir)]
+        self.log(f"[{sset.scenario}] measuring power through the power server at {host}:{port} (ranging, then "
+                 "testing)")
+        with open(workdir / "power_client.log", "w") as out:
+            proc = subprocess.Popen(client, cwd=power.client_dir, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL)
+            self._child = (proc.pid, f"{sset.scenario} {workdir.name} (power)")
+            try:
+                rc = proc.wait()
+            finally:
+                self._child = None
+        if rc != 0:
+            tail = (workdir / "power_client.log").read_text(errors="replace")[-3000:]
+            shutil.rmtree(out_dir, ignore_errors=True)
+            raise PowerFailure(f"power: MLCommons' power client failed (exit {rc}) with the power server at "
+                               f"{host}:{port}; no power result is kept. Its last lines:\n{tail}")
+        missing = [f"{run}/{f}" for run in pw.RUNS for f in pw.RUN_FILES if not (out_dir / run / f).is_file()]
+        missing += [f"power/{f}" for f in pw.POWER_FILES if not (out_dir / "power" / f).is_file()]
+        if missing:
+            shutil.rmtree(out_dir, ignore_errors=True)
+            raise PowerFailure(f"power: the power session in {out_dir} lacks {', '.join(missing)}; no power result "
+                               "is kept")
+        return out_dir / "run_1"
+
+    @staticmethod
+    def _place_power(session_run: Path, perf: Path) -> None:
+        """The power session's files, byte for byte (the session recorded their SHA-1), beside run_1: ranging/ and
+        power/ whole, and the testing run's spl.txt in run_1 (the LoadGen logs are copied as for any run)."""
+        session = session_run.parent
+        for folder, names in (("ranging", pw.RUN_FILES), ("power", pw.POWER_FILES)):
+            shutil.rmtree(perf / folder, ignore_errors=True)
+            (perf / folder).mkdir(parents=True)
+            for name in names:
+                shutil.copyfile(session / folder / name, perf / folder / name)
+        shutil.copyfile(session_run / "spl.txt", perf / "run_1" / "spl.txt")
 
     @contextlib.contextmanager
     def _measuring(self, scenario: str) -> Iterator[None]:
@@ -603,9 +653,11 @@ class Harness:
         spec, bench = self.spec, self.bench
         runs: list[dict] = []
         self.log(f"[{scenario}] performance run")
-        logs = self._loadgen(work / "performance", sset, accuracy_mode=False)
+        logs = self._loadgen(work / "performance", sset, accuracy_mode=False, power=spec.power)
         perf_dir = scen_out / "performance" / "run_1"
         self._copy_logs(logs, perf_dir)
+        if spec.power is not None:
+            self._place_power(logs, perf_dir.parent)
         rec = self._record(scenario, "performance", perf_dir)
         runs.append(rec)
         result.update(metric=rec["metric"], unit=rec["unit"], validity=rec["validity"])
@@ -750,6 +802,10 @@ class Harness:
         return self._save(complete=True)
 
 
+class PowerFailure(RuntimeError):
+    """The power set-up failed (client, server or analyzer): infrastructure, not the benchmark."""
+
+
 def _performance_metrics(rounds: list[list[dict]]) -> list[float]:
     """The metric of each round's performance run."""
     return [r["metric"] for runs in rounds for r in runs
@@ -805,8 +861,12 @@ def main(argv: list[str] | None = None) -> int:
         with open(progress, "a") as f:
             f.write(f"{time.strftime('%H:%M:%S')} {message}\n")
 
-    meta = Harness(spec, out, log=log, measuring=out.parent / CELL_FILES["measuring"],
-                   heartbeat=out.parent / CELL_FILES["heartbeat"]).run()
+    try:
+        meta = Harness(spec, out, log=log, measuring=out.parent / CELL_FILES["measuring"],
+                       heartbeat=out.parent / CELL_FILES["heartbeat"]).run()
+    except PowerFailure as exc:  # the cell fails as infrastructure (harness_cell reads the exit status)
+        print(str(exc), file=sys.stderr, flush=True)
+        return pw.POWER_EXIT
     print(json.dumps({"ok": True, "scenarios": [
         {k: s.get(k) for k in ("scenario", "metric", "unit", "validity", "accuracy")} for s in meta["scenarios"]
     ]}), flush=True)

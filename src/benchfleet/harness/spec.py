@@ -93,6 +93,30 @@ class ScenarioTuning(BaseModel):
     server_target_qps: float | None = Field(None, gt=0, le=MAX_TARGET_QPS)
 
 
+class PowerSpec(BaseModel):
+    """A power measurement set-up (MLPerf power): MLCommons' power client on this host, the power server (the
+    director, which runs SPEC PTDaemon and the analyzer) elsewhere. benchfleet never ships MLCommons' power code:
+    ``client_dir`` is the user's checkout of mlcommons/power-dev (the release the round accepts) on this host."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_dir: str = Field(min_length=1, max_length=4096, description="power-dev checkout on this host (holds "
+                            "ptd_client_server/)")
+    server: str = Field(pattern=r"^[A-Za-z0-9.:_\[\]-]{1,255}$", description="the power server: host or host:port "
+                        "(port 4950 by default)")
+    ntp: str = Field(pattern=r"^[A-Za-z0-9.:_\[\]-]{1,255}$", description="the NTP server the client and the "
+                     "server sync with")
+    python: str = Field("python3", min_length=1, max_length=4096, description="the Python that runs the client")
+    analyzer: str = Field("", max_length=20_000, description="measurements' analyzer_table.md: the analyzer "
+                          "(vendor, model, firmware, wiring, channels)")
+    settings: str = Field("", max_length=20_000, description="measurements' power_settings.md: the system's power "
+                          "management settings")
+
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.server.rpartition(":") if self.server.count(":") == 1 else (self.server, "", "")
+        return (host or self.server), int(port) if port.isdigit() else 4950
+
+
 class HarnessSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -136,6 +160,9 @@ class HarnessSpec(BaseModel):
     # Settings per scenario from an earlier tuning on this system (a tuning file); the spec's own threads,
     # batch and server_target_qps win over them.
     tuned: dict[str, ScenarioTuning] | None = None
+    # Power: each performance run is measured through MLCommons' power client and server (ranging, then testing);
+    # the power files land in the results as the round requires. None: no power measurement.
+    power: PowerSpec | None = None
     # What the tuned settings were found with; the harness drops them when its backend version differs.
     tuned_for_backend_version: str | None = Field(None, max_length=80)
 

@@ -32,13 +32,11 @@ from datetime import datetime, timezone
 from importlib import resources
 from typing import Any
 
+from benchfleet.harness.power_layout import POWER_FILES, RUN_FILES, RUNS  # noqa: F401 - re-exported
 from benchfleet.rules.table import PowerRules
 
-RUN_FILES = ("mlperf_log_summary.txt", "mlperf_log_detail.txt", "spl.txt")
 RUN_OPTIONAL = ("mlperf_log_accuracy.json", "mlperf_log_trace.json", "results.json", ".gitkeep")
-POWER_FILES = ("client.json", "client.log", "ptd_logs.txt", "server.json", "server.log")
 POWER_OPTIONAL = ("mlperf_log_trace.json", "results.json", ".gitkeep")
-RUNS = ("ranging", "run_1")
 # the files whose SHA-1 the client and server record (client.json and server.json themselves are not compared)
 HASHED = tuple(f"power/{f}" for f in ("client.log", "ptd_logs.txt", "server.log")) + tuple(
     f"{run}/{f}" for run in RUNS for f in RUN_FILES)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from benchfleet.backends import noop
 from benchfleet.benchmarks import registry
+from benchfleet.harness import power_layout
 from benchfleet.harness import settings as st
 from benchfleet.harness.result import HarnessResult
 from benchfleet.rules import get_round
@@ -230,6 +231,13 @@ def _copy(src: Path, dst: Path) -> None:
     shutil.copy2(src, dst)
 
 
+def _text(value: object) -> str:
+    """A description the host gave (its harness.json): text only, at most 20,000 characters, ending in a newline."""
+    if not isinstance(value, str) or not value.strip():
+        return ""
+    return value[:20_000].rstrip() + "\n"
+
+
 def _copy_logs(src: Path, dst: Path, names: tuple[str, ...]) -> None:
     for n in names:
         if (src / n).is_file():
@@ -304,6 +312,15 @@ def write_tree(root: Path, submitter: str, runs: list[SystemRun], round_version:
             res = _inside(root, sub / "results" / sid / bench / name)
             _copy_logs(src / "performance" / "run_1", res / "performance" / "run_1",
                        ("mlperf_log_summary.txt", "mlperf_log_detail.txt"))
+            if (src / "performance" / "power").is_dir():  # measured for power: the session's files, unchanged
+                _copy_logs(src / "performance" / "run_1", res / "performance" / "run_1", ("spl.txt",))
+                _copy_logs(src / "performance" / "ranging", res / "performance" / "ranging", power_layout.RUN_FILES)
+                _copy_logs(src / "performance" / "power", res / "performance" / "power", power_layout.POWER_FILES)
+                power = meta.value("spec.power") if isinstance(meta.value("spec.power"), dict) else {}
+                (meas / "analyzer_table.md").write_text(
+                    _text(power.get("analyzer")) or "The power analyzer is not described (set power.analyzer).\n")
+                (meas / "power_settings.md").write_text(
+                    _text(power.get("settings")) or "The power settings are not described (set power.settings).\n")
             _copy_logs(src / "accuracy", res / "accuracy",
                        ("mlperf_log_summary.txt", "mlperf_log_detail.txt", "mlperf_log_accuracy.json", "accuracy.txt"))
             for test in COMPLIANCE_TESTS:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 # Failure kinds: infrastructure (the host or its set-up) apart from the benchmark itself.
-INFRA_KINDS = ("unreachable", "setup", "fetch", "provision", "preempted", "tampered")
+INFRA_KINDS = ("unreachable", "setup", "fetch", "provision", "preempted", "tampered", "power")
 
 CELL_STARTED_FACT = "benchfleet_benchmark_cell_current"  # set by the role when a cell starts on a host
 HOST_FACTS = "benchfleet_host"  # set by the benchfleet.mlperf.host_facts module
@@ -47,6 +47,7 @@ class CellState:
     host: str
     state: str
     kind: str = ""  # failed: unreachable | setup | harness | timeout | fetch | tampered | interrupted | preempted
+    # | power
     task: str = ""
     message: str = ""
     progress: str = ""
@@ -110,6 +111,8 @@ def failure_kind(action: str, result: dict) -> str:
         return "tampered" if result.get("failure_kind") == "tampered" else "fetch"
     if result.get("preempted"):  # the instance's interruption notice (harness_cell's preemption option)
         return "preempted"
+    if result.get("power_failed"):  # the power client, server or analyzer (the harness exits POWER_EXIT)
+        return "power"
     return "timeout" if result.get("timed_out") else "harness"
 
 

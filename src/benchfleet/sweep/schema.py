@@ -34,6 +34,7 @@ from benchfleet.harness.spec import (
     MAX_THREADS,
     MAX_TUNE_BUDGET_S,
     HarnessSpec,
+    PowerSpec,
     SystemType,
     error_text,
 )
@@ -198,6 +199,9 @@ class SystemEntry(BaseModel):
     devices: list[str] | None = None  # default: the sweep's
     overrides: Tuning = Field(default_factory=Tuning)
     description: dict[str, str] = Field(default_factory=dict, description="system JSON values that win over facts")
+    # MLPerf power: each performance run of the system's cells is measured through MLCommons' power client (the
+    # user's power-dev checkout on the hosts) and the power server (the director with PTDaemon and the analyzer)
+    power: PowerSpec | None = None
 
     @field_validator("hosts", mode="before")
     @classmethod
@@ -430,6 +434,7 @@ class SweepFile(BaseModel):
                 t.precision, benchmark, backend, device) else None,
             compiler="none" if compiler_problem(t.compiler, backend) else t.compiler,
             cache_dir=self.cache_dir, only=only, tune=self.tune, tune_budget_s=self.tune_budget_s,
+            power=system.power,
         )
 
 

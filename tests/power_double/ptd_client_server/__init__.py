@@ -1,0 +1,1 @@
+"""benchfleet's test double of MLCommons' power client and server (tests/power_double): NOT MLCommons' code."""
