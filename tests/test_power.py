@@ -262,16 +262,27 @@ POWER_DOUBLE = Path(__file__).parent / "power_double"
 
 
 def _power_spec(cache_dir):
-    import sys
-
     from conftest import tiny_spec
 
     return tiny_spec(cache_dir, threads=1, scenarios=["SingleStream"], dataset_count=256, power={
-        "client_dir": str(POWER_DOUBLE), "server": "127.0.0.1:4950", "ntp": "127.0.0.1", "python": sys.executable,
+        "client_dir": str(POWER_DOUBLE), "server": "127.0.0.1:4950", "ntp": "127.0.0.1",
         "analyzer": "| Vendor | Model |\n|---|---|\n| benchfleet | power test double |", "settings": "none"})
 
 
-def test_a_run_measured_for_power_lands_the_sessions_files_and_check_runs_every_power_check(cache_dir, tmp_path):
+def test_a_power_client_the_round_does_not_accept_is_never_run(cache_dir, tmp_path, monkeypatch):
+    """A sweep file names the client's folder on the host: only a version of MLCommons' power client the round
+    accepts runs there (its sources' SHA-1 against the round's list); the double runs only where the host says so."""
+    from benchfleet.harness.run import Harness
+
+    monkeypatch.delenv(pw_files.UNVERIFIED_ENV, raising=False)
+    with pytest.raises(RuntimeError, match=r"power.client_dir: .*power_double/ptd_client_server is not a version of "
+                                           r"MLCommons' power client that v3.1 accepts"):
+        Harness(_power_spec(cache_dir), tmp_path / "out", log=lambda m: None).run()
+    assert not (tmp_path / "out" / "SingleStream").exists()  # refused before anything ran
+
+
+def test_a_run_measured_for_power_lands_the_sessions_files_and_check_runs_every_power_check(cache_dir, tmp_path,
+                                                                                          monkeypatch):
     """The harness measures the performance run through the power client (here benchfleet's test double of the
     client and server, as CI has no MLCommons code): ranging/, power/ and run_1/spl.txt land beside the run, the tree
     carries them with the analyzer's description, and `check` runs every power check on them. The double's sources
@@ -281,6 +292,7 @@ def test_a_run_measured_for_power_lands_the_sessions_files_and_check_runs_every_
     from benchfleet.harness.run import Harness
     from benchfleet.submission.tree import SystemRun, write_tree
 
+    monkeypatch.setenv(pw_files.UNVERIFIED_ENV, "1")
     out = tmp_path / "out"
     meta = Harness(_power_spec(cache_dir), out, log=lambda m: None).run()
     assert meta["complete"]
@@ -306,6 +318,7 @@ def test_a_power_server_lost_mid_run_fails_the_cell_as_infrastructure_and_keeps_
     from benchfleet.sweep.cells import INFRA_KINDS, failure_kind
 
     monkeypatch.setenv("BENCHFLEET_POWER_DOUBLE_FAIL", "testing")
+    monkeypatch.setenv(pw_files.UNVERIFIED_ENV, "1")
     spec = tmp_path / "spec.json"
     spec.write_text(_json.dumps(_power_spec(cache_dir).model_dump()))
     out = tmp_path / "cell" / "results"

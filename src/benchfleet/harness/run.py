@@ -48,7 +48,7 @@ from benchfleet.harness.logs import DetailLog, metric
 from benchfleet.harness.result import FILE, HarnessResult
 from benchfleet.harness.spec import HarnessSpec, PowerSpec
 from benchfleet.harness.sut import SampleCache
-from benchfleet.rules import get_round
+from benchfleet.rules import get_round, power_sources
 from benchfleet.rules.table import RUNNABLE_TESTS
 
 LOG_FILES = ("mlperf_log_summary.txt", "mlperf_log_detail.txt")
@@ -240,7 +240,7 @@ class Harness:
         nothing of the session is kept."""
         host, port = power.address()
         out_dir = workdir / "power_session"
-        client = [power.python, "-m", "ptd_client_server.client", "-a", host, "-p", str(port), "-n", power.ntp,
+        client = [sys.executable, "-m", "ptd_client_server.client", "-a", host, "-p", str(port), "-n", power.ntp,
                   "-T", "-f", "-w", shlex.join(command), "-L", str(workdir / "logs"), "-o", str(out_dir)]
         self.log(f"[{sset.scenario}] measuring power through the power server at {host}:{port} (ranging, then "
                  "testing)")
@@ -264,6 +264,27 @@ class Harness:
             raise PowerFailure(f"power: the power session in {out_dir} lacks {', '.join(missing)}; no power result "
                                "is kept")
         return out_dir / "run_1"
+
+    def _check_power_client(self, power: PowerSpec) -> None:
+        """Run only a power client whose sources are a version the round accepts (what it would record, and the
+        power check compare): code named by a sweep file runs on this host, and a result measured with any other
+        client would be refused anyway. UNVERIFIED_ENV on the host lets a test double run."""
+        accepted = power_sources(self.rules.power.sources)
+        try:
+            sources = pw.client_sources(Path(power.client_dir))
+        except OSError as exc:
+            raise RuntimeError(f"power.client_dir: {power.client_dir} cannot be read ({exc.strerror}); give the "
+                               "folder of your mlcommons/power-dev checkout on this host") from None
+        if sources in accepted:
+            return
+        if os.environ.get(pw.UNVERIFIED_ENV) == "1":
+            self.log(f"power: UNVERIFIED power client in {power.client_dir} ({pw.UNVERIFIED_ENV}=1): its results fail "
+                     "the power check's sources check")
+            return
+        raise RuntimeError(f"power.client_dir: {power.client_dir}/ptd_client_server is not a version of MLCommons' "
+                           f"power client that {self.rules.version} accepts ({len(sources)} Python files, none of the "
+                           f"{len(accepted)} accepted source sets); check out the mlcommons/power-dev release the "
+                           "round names there, unchanged")
 
     @staticmethod
     def _place_power(session_run: Path, perf: Path) -> None:
@@ -778,6 +799,8 @@ class Harness:
         kept = self._kept()
         self._kept_names = list(kept)
         inferred = spec.offline_inferred() and "Offline" in self.scenarios
+        if spec.power is not None:
+            self._check_power_client(spec.power)
         single, multi = self.prepare()
         results = self._results = {}
         if spec.tune:

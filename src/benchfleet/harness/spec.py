@@ -96,7 +96,8 @@ class ScenarioTuning(BaseModel):
 class PowerSpec(BaseModel):
     """A power measurement set-up (MLPerf power): MLCommons' power client on this host, the power server (the
     director, which runs SPEC PTDaemon and the analyzer) elsewhere. benchfleet never ships MLCommons' power code:
-    ``client_dir`` is the user's checkout of mlcommons/power-dev (the release the round accepts) on this host."""
+    ``client_dir`` is the user's checkout of mlcommons/power-dev (the release the round accepts) on this host; the
+    harness runs its client with its own Python only when its sources are a version the round accepts."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -106,7 +107,6 @@ class PowerSpec(BaseModel):
                         "(port 4950 by default)")
     ntp: str = Field(pattern=r"^[A-Za-z0-9.:_\[\]-]{1,255}$", description="the NTP server the client and the "
                      "server sync with")
-    python: str = Field("python3", min_length=1, max_length=4096, description="the Python that runs the client")
     analyzer: str = Field("", max_length=20_000, description="measurements' analyzer_table.md: the analyzer "
                           "(vendor, model, firmware, wiring, channels)")
     settings: str = Field("", max_length=20_000, description="measurements' power_settings.md: the system's power "

@@ -45,3 +45,12 @@ def where_is(name: str, version: str) -> str:
 
 __all__ = ["BenchmarkRule", "DEFAULT_ROUND", "Layout", "RoundRules", "ROUNDS", "get_round", "rounds_with",
            "where_is"]
+
+
+def power_sources(name: str) -> list[dict[str, str]]:
+    """The versions of MLCommons' power client/server sources a round accepts (``PowerRules.sources``): one
+    {path under ptd_client_server/: SHA-1} per version."""
+    import json
+    from importlib import resources
+
+    return json.loads(resources.files("benchfleet.rules").joinpath("power_sources", f"{name}.json").read_text())

@@ -24,15 +24,14 @@ values and ``rules/power_sources/`` the source checksums the round accepts); non
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import resources
 from typing import Any
 
 from benchfleet.harness.power_layout import POWER_FILES, RUN_FILES, RUNS  # noqa: F401 - re-exported
+from benchfleet.rules import power_sources
 from benchfleet.rules.table import PowerRules
 
 RUN_OPTIONAL = ("mlperf_log_accuracy.json", "mlperf_log_trace.json", "results.json", ".gitkeep")
@@ -93,8 +92,7 @@ def sha1(data: bytes) -> str:
 
 def accepted_sources(rules: PowerRules) -> list[dict[str, str]]:
     """The source checksums the round accepts (one dict per accepted version of the power client/server)."""
-    text = resources.files("benchfleet.rules").joinpath("power_sources", f"{rules.sources}.json").read_text()
-    return json.loads(text)
+    return power_sources(rules.sources)
 
 
 def _epoch(stamp: str | None) -> float:
