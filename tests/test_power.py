@@ -328,3 +328,19 @@ def test_a_power_server_lost_mid_run_fails_the_cell_as_infrastructure_and_keeps_
     # the module reports it as a power failure, which the controller counts as infrastructure
     assert failure_kind("benchfleet.mlperf.harness_cell", {"power_failed": True, "rc": 75}) == "power"
     assert "power" in INFRA_KINDS
+
+
+def test_benchfleet_run_takes_a_power_set_up_from_its_flags():
+    from benchfleet import api
+    from benchfleet.errors import UsageError
+
+    sweep = api.run_sweep(api.RunOptions(power_client="/opt/power-dev", power_server="director:4950",
+                                         power_ntp="ntp.lab", power_analyzer="| Yokogawa | WT310E |"))
+    power = sweep.systems[0].power
+    assert (power.client_dir, power.address(), power.ntp) == ("/opt/power-dev", ("director", 4950), "ntp.lab")
+    spec = sweep.harness_spec(sweep.systems[0], "resnet50", "onnxruntime", "cpu", "closed")
+    assert spec.power == power and api.run_sweep(api.RunOptions()).systems[0].power is None
+    with pytest.raises(UsageError, match=r"^--power-server: a power measurement needs --power-client"):
+        api.run_sweep(api.RunOptions(power_client="/opt/power-dev", power_ntp="ntp.lab"))
+    with pytest.raises(UsageError, match=r"^--power-server: "):
+        api.run_sweep(api.RunOptions(power_client="/opt/power-dev", power_server="a b", power_ntp="ntp.lab"))

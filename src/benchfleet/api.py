@@ -73,6 +73,13 @@ class RunOptions:
     tune_budget_s: float = 600.0
     tuned: bool = True  # take settings from this system's tuning file where one holds
     tuning_dir: Path | None = None  # None: $BENCHFLEET_TUNING_DIR or ~/.benchfleet/tuning
+    # MLPerf power (all three, or none): the power-dev checkout on the hosts, the power server, the NTP server; the
+    # analyzer's and the power settings' descriptions (text)
+    power_client: str = ""
+    power_server: str = ""
+    power_ntp: str = ""
+    power_analyzer: str = ""
+    power_settings: str = ""
 
 
 @dataclass(kw_only=True)
@@ -203,7 +210,10 @@ class CheckOutcome:
 _RUN_FLAGS = {"benchmarks": "--benchmark", "backends": "--backend", "devices": "--device", "defaults.threads":
               "--threads", "defaults.batch": "--batch", "defaults.precision": "--precision",
               "defaults.calibration_count": "--calibration-count", "defaults.compiler": "--compiler",
-              "systems.system_type": "--system-type", "systems": "--inventory", "systems.hosts": "--inventory"}
+              "systems.system_type": "--system-type", "systems": "--inventory", "systems.hosts": "--inventory",
+              "systems.power": "--power-client", "systems.power.client_dir": "--power-client",
+              "systems.power.server": "--power-server", "systems.power.ntp": "--power-ntp",
+              "systems.power.analyzer": "--power-analyzer", "systems.power.settings": "--power-settings"}
 
 
 def _run_flag(field_path: str) -> str:
@@ -243,6 +253,13 @@ def run_sweep(o: RunOptions) -> SweepFile:
     for name in ("dataset_count", "synthetic_width", "cache_dir"):  # 0 or "": the sweep default
         if getattr(o, name):
             data[name] = getattr(o, name)
+    power = {"client_dir": o.power_client, "server": o.power_server, "ntp": o.power_ntp}
+    if any(power.values()):
+        missing = [f"--power-{k.split('_')[0]}" for k, v in power.items() if not v]
+        if missing:
+            raise UsageError(missing[0], "a power measurement needs --power-client (your mlcommons/power-dev "
+                                         "checkout on the hosts), --power-server (HOST[:PORT]) and --power-ntp")
+        data["systems"][0]["power"] = {**power, "analyzer": o.power_analyzer, "settings": o.power_settings}
     try:
         return parse(data, "run")
     except SweepError as exc:

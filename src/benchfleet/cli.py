@@ -234,6 +234,26 @@ def _run_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("--cache-dir", default="", help="model/dataset cache (default ~/.cache/benchfleet)")
     r.add_argument("--check", action="store_true", help="Ansible check mode: show what would change, run nothing")
     r.add_argument("--accept-new-host-keys", action="store_true", help=ACCEPT_NEW_HOST_KEYS_HELP)
+    pw = r.add_argument_group("power (MLPerf power: each performance run measured through MLCommons' power client "
+                              "and server; all three of client, server and ntp)")
+    pw.add_argument("--power-client", default="", metavar="DIR",
+                    help="your mlcommons/power-dev checkout on the hosts (the release the round accepts; benchfleet "
+                         "runs it only when its sources are that release's)")
+    pw.add_argument("--power-server", default="", metavar="HOST[:PORT]", help="the power server (the director)")
+    pw.add_argument("--power-ntp", default="", metavar="ADDR", help="the NTP server the client and server sync with")
+    pw.add_argument("--power-analyzer", default="", metavar="FILE",
+                    help="a Markdown file describing the analyzer (measurements' analyzer_table.md)")
+    pw.add_argument("--power-settings", default="", metavar="FILE",
+                    help="a Markdown file with the system's power settings (measurements' power_settings.md)")
+
+
+def _text_file(path: str, flag: str) -> str:
+    if not path:
+        return ""
+    try:
+        return Path(path).expanduser().read_text()[:20_000]
+    except OSError as exc:
+        raise api.UsageError(flag, f"{path} cannot be read ({exc.strerror}); give a Markdown file") from None
 
 
 def _run_options(a: argparse.Namespace, tune: bool) -> api.RunOptions:
@@ -246,7 +266,10 @@ def _run_options(a: argparse.Namespace, tune: bool) -> api.RunOptions:
         out=_path(a.out), runs_dir=Path(a.runs_dir), run_id=a.run_id, cache_dir=a.cache_dir, check=a.check,
         accept_new_host_keys=a.accept_new_host_keys, tune=tune,
         tune_budget_s=api.seconds(a.tune_budget, "--tune-budget") if tune else 600.0,
-        tuned=not getattr(a, "no_tuned", False))
+        tuned=not getattr(a, "no_tuned", False), power_client=getattr(a, "power_client", ""),
+        power_server=getattr(a, "power_server", ""), power_ntp=getattr(a, "power_ntp", ""),
+        power_analyzer=_text_file(getattr(a, "power_analyzer", ""), "--power-analyzer"),
+        power_settings=_text_file(getattr(a, "power_settings", ""), "--power-settings"))
 
 
 def cmd_run(a: argparse.Namespace) -> int:
