@@ -124,6 +124,11 @@ class FakeOci(FakeServer):
         att = next((a for a in self.attachments.values() if a["instanceId"] == inst["id"]), None)
         return self.vnics[att["vnicId"]]["publicIp"] or "" if att else ""
 
+    def preempt(self, iid: str) -> None:
+        """OCI reclaims a preemptible instance: it is terminated (its VNIC goes with it)."""
+        with self.lock:
+            self._terminated(self.instances[iid])
+
     def user_data(self, inst: dict) -> str:
         import base64
 
@@ -194,7 +199,7 @@ class FakeOci(FakeServer):
 
     def _shape(self, name: str) -> dict:
         ocpus, mem, gpus, flex, quotas, _ = self.SHAPES[name]
-        out = {"shape": name, "ocpus": ocpus, "memoryInGBs": mem, "vcpus": ocpus * 2, "gpus": gpus,
+        out = {"shape": name, "ocpus": ocpus, "memoryInGBs": mem, "gpus": gpus,
                "isFlexible": flex, "quotaNames": quotas, "isBilledForStoppedInstance": gpus > 0 and "A10" not in name,
                "processorDescription": "2.55 GHz AMD EPYC 7J13" if "E4" in name else "x86"}
         if flex:

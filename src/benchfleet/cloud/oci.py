@@ -273,16 +273,17 @@ class OciProvider:
         return out
 
     def shape(self, instance_type: str, region: str = "") -> tuple[int, float]:
-        """(vCPUs, memory in GiB) of a shape, from the listing of the first AD offering it."""
+        """(vCPUs, memory in GB) of a shape, from the listing of the first AD offering it: its OCPUs (the flexible
+        shape's own) as vCPUs, two per OCPU on x86 and one on Arm (Ampere A1/A2)."""
         shape, ocpus, mem = parse_shape(instance_type)
+        per = 1 if re.search(r"\.A\d\b", shape) else 2
         for r in [region] if region else self.regions():
             for ad in self.availability_domains(r):
                 s = self.shapes(r, ad).get(shape)
                 if s is not None:
-                    per = (s.vcpus or 0) / (s.ocpus or 1) if s.ocpus else 2
                     if ocpus is not None:
-                        return int(ocpus * per), float(mem)
-                    return int(s.vcpus or (s.ocpus or 0) * per), float(s.memory_in_gbs or 0)
+                        return int(ocpus * per), float(mem or 0)
+                    return int((s.ocpus or 0) * per), float(s.memory_in_gbs or 0)
         return 0, 0.0
 
     def _unknown_regions(self, regions: list[str]) -> list[str]:
