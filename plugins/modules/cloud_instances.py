@@ -36,7 +36,7 @@ options:
     default: present
   systems:
     description:
-      - Cloud systems; each has name, provider (aws, azure, gcp, ovh), regions, zones, instance_type, image, hosts
+      - Cloud systems; each has name, provider (aws, azure, gcp, ovh, oci), regions, zones, instance_type, image, hosts
         (the plan's host names, one instance each), disk_gb, spot, ssh_user, ssh_cidr, allow_world_ssh, hours
         (until the resources expire, by their tag and the instances' own power-off) and options (subscription,
         project).

@@ -124,6 +124,8 @@ EPILOG_TEARDOWN = """examples:
       delete instances of your runs launched more than 6 hours ago
   benchfleet reap --provider ovh
       OVHcloud bills a halted instance: this deletes your runs' instances past their expiry, halted or not
+  benchfleet reap --provider oci --region us-ashburn-1
+      OCI bills an instance shut down from its own OS: this terminates your runs' instances past their expiry
   benchfleet reap --all-owners
       every user's expired runs, not only yours; a run launched or prepared within --grace (15m) is left
 
@@ -132,7 +134,8 @@ Resources without benchfleet's tags (run, owner, expiry) are never touched.
 Credentials come from each SDK's own chain: AWS_PROFILE or the AWS_* variables; AZURE_SUBSCRIPTION_ID with
 az login or a managed identity; GOOGLE_CLOUD_PROJECT with gcloud auth application-default login; OVHcloud: the
 OS_* variables of the project's openrc.sh, or OS_CLOUD naming a clouds.yaml entry (every region of its catalog is
-scanned unless --region is given).
+scanned unless --region is given); OCI: the API key config file (OCI_CONFIG_FILE, default ~/.oci/config, profile
+OCI_CLI_PROFILE; every region the tenancy subscribes to is scanned unless --region is given).
 """
 
 

@@ -36,7 +36,7 @@ from benchfleet.cloud.base import (
     world_open,
 )
 
-PROVIDERS = ("aws", "azure", "gcp", "ovh")
+PROVIDERS = ("aws", "azure", "gcp", "ovh", "oci")
 
 
 def provider(name: str, **options) -> Provider:
@@ -58,6 +58,10 @@ def provider(name: str, **options) -> Provider:
         from benchfleet.cloud.ovh import OvhProvider
 
         return OvhProvider(project=options.get("project") or "")
+    if name == "oci":
+        from benchfleet.cloud.oci import OciProvider
+
+        return OciProvider(project=options.get("project") or "")  # a compartment OCID (default: the tenancy)
     raise ValueError(f"unknown cloud provider {name!r}; choose from {', '.join(PROVIDERS)}")
 
 
@@ -465,7 +469,7 @@ def configured(providers: list[str] | None = None, regions: list[str] | None = N
                ) -> tuple[list[tuple[Provider, list[str]]], list[str]]:
     """Every cloud whose account the SDK chains can name, with the regions to scan (AWS: all enabled
     regions unless given; Azure and GCP list subscription- or project-wide; OVHcloud: every region of the project's
-    catalog unless given). Returns (targets, notes)."""
+    catalog unless given; OCI: every region the tenancy subscribes to unless given). Returns (targets, notes)."""
     out, notes = [], []
     for name in providers or list(PROVIDERS):
         if name == "aws":
@@ -493,6 +497,12 @@ def configured(providers: list[str] | None = None, regions: list[str] | None = N
                 notes.append("ovh: skipped, neither OS_CLOUD nor OS_AUTH_URL is set (source the project's openrc.sh)")
                 continue
             out.append((provider("ovh"), regions or []))  # every region of the project's catalog unless given
+        elif name == "oci":
+            path = os.environ.get("OCI_CONFIG_FILE") or str(Path.home() / ".oci" / "config")
+            if not os.path.isfile(os.path.expanduser(path)):
+                notes.append(f"oci: skipped, no OCI config file at {path} (OCI_CONFIG_FILE; `oci setup config`)")
+                continue
+            out.append((provider("oci"), regions or []))  # every subscribed region unless given
         else:
             raise ValueError(f"--provider: unknown cloud {name!r}; choose from {', '.join(PROVIDERS)}")
     return out, notes

@@ -39,12 +39,19 @@ PRICES: dict[str, dict[str, tuple[float, float]]] = {
     # OVHcloud: no figures. It has no price API and its price page could not be read where this table was made, so
     # no figure here is verified; an OVH system's estimate asks for price_per_hour (and a run's costs use it).
     "ovh": {},
+    # OCI: no figures. Oracle publishes no documented price API (only an undocumented endpoint behind its price
+    # page), and no OCI price could be verified where this table was made; an OCI system's estimate asks for
+    # price_per_hour (and a run's costs use it).
+    "oci": {},
 }
 # Tables of another date than TABLE_DATE, and where their figures come from.
 TABLE_DATES: dict[str, str] = {}
 TABLE_NOTES: dict[str, str] = {}
 # Providers without a price API whose table is empty: a missing price says so and what to set.
-NO_PRICES = {"ovh": "OVHcloud has no price API and benchfleet ships no unverified prices for it"}
+NO_PRICES = {"ovh": "OVHcloud has no price API and benchfleet ships no unverified prices for it",
+             "oci": "OCI has no documented price API and benchfleet ships no unverified prices for it"}
+# where a provider without a price API publishes its prices (for the price_per_hour hint)
+PRICE_PAGES = {"ovh": "ovhcloud.com/en/public-cloud/prices/", "oci": "Oracle's published OCI price list"}
 
 
 class PriceError(ValueError):
@@ -68,8 +75,7 @@ def quote(provider: str, instance_type: str, spot: bool = False, override: float
     except KeyError:
         if provider in NO_PRICES:
             raise PriceError(f"no {provider} price for {instance_type!r}: {NO_PRICES[provider]}; set price_per_hour "
-                             "(USD per hour, from ovhcloud.com/en/public-cloud/prices/) in the system's cloud "
-                             "section") from None
+                             f"(USD per hour, from {PRICE_PAGES[provider]}) in the system's cloud section") from None
         raise PriceError(f"no {provider} price for {instance_type!r}: none from its price API (not reachable, or "
                          f"no price for it there) and none in the price table "
                          f"({TABLE_DATES.get(provider, TABLE_DATE)}); set price_per_hour in the system's cloud "

@@ -80,7 +80,7 @@ class Tuning(BaseModel):
                             "graphs); other cells run as they are")
 
 
-CLOUD_PROVIDERS = ("aws", "azure", "gcp", "ovh")
+CLOUD_PROVIDERS = ("aws", "azure", "gcp", "ovh", "oci")
 OVH_REGION_RE = re.compile(r"[A-Z][A-Z0-9-]{1,30}")  # the catalog's region ids: GRA11, SBG5, DE1, EU-WEST-PAR
 OVH_FLAVOR_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)+")  # b3-8, c3-16, t2-45, l4-90, h100-380, win-b3-8
 
@@ -90,7 +90,7 @@ class CloudSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    provider: Literal["aws", "azure", "gcp", "ovh"]
+    provider: Literal["aws", "azure", "gcp", "ovh", "oci"]
     regions: list[str] = Field(min_length=1, description="tried in order (next one on a regional quota error)")
     zones: list[str] = Field(default_factory=list, description="zone candidates (default: every zone offering "
                                                                "the type), tried in order on capacity errors")
@@ -110,7 +110,8 @@ class CloudSpec(BaseModel):
     price_per_hour: float | None = Field(None, ge=0, description="USD/hour when the price table has no entry")
     subscription: str = Field("", description="Azure subscription id (default: AZURE_SUBSCRIPTION_ID)")
     project: str = Field("", description="GCP project (default: GOOGLE_CLOUD_PROJECT); OVHcloud: the OpenStack "
-                                          "project id (default: OS_PROJECT_ID or the clouds.yaml entry)")
+                                          "project id (default: OS_PROJECT_ID or the clouds.yaml entry); OCI: the "
+                                          "compartment OCID (default: the config's tenancy)")
     vars: dict[str, Any] = Field(default_factory=dict, description="host variables for the instances")
 
     @field_validator("expires_h")
@@ -144,6 +145,35 @@ class CloudSpec(BaseModel):
         if self.subscription:
             raise _FieldError(("subscription",), "an Azure setting; an OVHcloud system names its OpenStack project "
                                                  "with project: <project id> (default: OS_PROJECT_ID)")
+        return self
+
+    @model_validator(mode="after")
+    def _oci(self) -> CloudSpec:
+        """OCI: what cannot be asked of it is refused here, before pre-flight signs a request."""
+        if self.provider != "oci":
+            return self
+        from benchfleet.cloud.oci import REGION_RE, parse_shape  # no SDK import: the module imports it lazily
+
+        for i, r in enumerate(self.regions):
+            if not REGION_RE.fullmatch(r):
+                low = r.lower().replace("_", "-")
+                near = f"; did you mean {low!r}?" if REGION_RE.fullmatch(low) else ""
+                raise _FieldError(("regions", i), f"{r!r} is not an OCI region identifier; give regions as OCI names "
+                                                  f"them (us-ashburn-1, eu-frankfurt-1, ap-tokyo-1, ...), not their "
+                                                  f"keys (IAD) or display names{near}")
+        try:
+            shape = parse_shape(self.instance_type)[0]
+        except ValueError as exc:
+            raise _FieldError(("instance_type",), str(exc)) from None
+        if self.spot and shape.startswith("BM."):
+            raise _FieldError(("spot",), f"OCI has no preemptible capacity for bare metal shapes ({shape}); remove "
+                                         "spot: true, or use a VM shape")
+        if self.project and not self.project.startswith(("ocid1.compartment.", "ocid1.tenancy.")):
+            raise _FieldError(("project",), f"{self.project!r} is not a compartment OCID; give ocid1.compartment.oc1.."
+                                            "<id> (or leave it out for the config's tenancy)")
+        if self.subscription:
+            raise _FieldError(("subscription",), "an Azure setting; an OCI system names its compartment with project: "
+                                                 "<compartment OCID> (default: the config's tenancy)")
         return self
 
     @field_validator("regions", "zones", mode="before")
