@@ -201,7 +201,8 @@ class RoundRules:
     dataset_size_check: Literal["off", "warn", "error"] = "off"
     # The checker verifies sample_concatenate_permutation for equal-issue benchmarks (v4.1 to v5.1).
     equal_issue_checked: bool = False
-    # Power submissions need these system-description fields besides the usual ones (from v5.0).
+    # System-description fields a power system may carry beside the usual ones (from v5.0: system_power_only); the
+    # round's checkers accept them and, as of v5.0, do not require them (their check is disabled).
     power_fields_extra: tuple[str, ...] = ()
     power: PowerRules = field(default_factory=PowerRules)
     test01_seed: int = 720381539243781796

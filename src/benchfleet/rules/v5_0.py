@@ -56,8 +56,9 @@ V5_0 = derive(
         "Llama3.1-405B and R-GAT added; Llama2-70B Interactive (99 and 99.9) added by v5.0.1.",
         "Mixtral's reference scores changed; its Server bound is 20 s.",
         "The measurements folder needs only user.conf and README.md (LoadGen has mlperf.conf built in).",
-        "Power submissions need system_power_only in the system description; PTDaemon 1.11.1; power-dev's current "
-        "sources.",
+        "Power: PTDaemon 1.11.1 and power-dev's current sources; a system description may set system_power_only "
+        "(only its power rows are reported); the power fields are still not enforced (the checker's call is "
+        "disabled).",
     ),
     seeds=Seeds(6023615788873153749, 15036839855038426416, 9933818062894767841),
     test05_seeds=None,
