@@ -344,3 +344,15 @@ def test_benchfleet_run_takes_a_power_set_up_from_its_flags():
         api.run_sweep(api.RunOptions(power_client="/opt/power-dev", power_ntp="ntp.lab"))
     with pytest.raises(UsageError, match=r"^--power-server: "):
         api.run_sweep(api.RunOptions(power_client="/opt/power-dev", power_server="a b", power_ntp="ntp.lab"))
+
+
+def test_a_power_systems_description_fields_are_taken_from_the_sweep_file():
+    from benchfleet.sweep.schema import SweepError, parse
+
+    sweep = parse({"submitter": "X", "systems": [{"name": "lab", "hosts": ["lab"], "description": {
+        "power_supply_details": "2x 800 W Platinum", "power_management": "BIOS: performance"}}]}, "x.yml")
+    assert sweep.systems[0].description["power_supply_details"] == "2x 800 W Platinum"
+    with pytest.raises(SweepError, match="'power_managment' is not a system description key; did you mean "
+                                         "'power_management'"):
+        parse({"submitter": "X", "systems": [{"name": "lab", "hosts": ["lab"],
+                                              "description": {"power_managment": "x"}}]}, "x.yml")

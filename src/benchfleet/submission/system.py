@@ -22,6 +22,14 @@ FIELDS = (
     "accelerator_frequency", "accelerator_interconnect_topology", "accelerator_on-chip_memories",
     "cooling", "framework", "other_software_stack", "operating_system", "hw_notes", "sw_notes",
 )
+# The fields a power system's description may add (every round's checker accepts them without a warning; v5.0 adds
+# system_power_only); set them in the sweep's `description:` (no round's checker requires them so far).
+POWER_FIELDS = (
+    "power_management", "filesystem", "boot_firmware_version", "management_firmware_version", "other_hardware",
+    "number_of_type_nics_installed", "nics_enabled_firmware", "nics_enabled_os", "nics_enabled_connected",
+    "network_speed_mbit", "power_supply_quantity_and_rating_watts", "power_supply_details", "disk_drives",
+    "disk_controllers", "system_power_only",
+)
 
 
 @dataclass

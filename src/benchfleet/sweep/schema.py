@@ -41,6 +41,7 @@ from benchfleet.harness.spec import (
 from benchfleet.rules import get_round, where_is
 from benchfleet.rules.table import SCENARIOS
 from benchfleet.submission.system import FIELDS as SYSTEM_FIELDS
+from benchfleet.submission.system import POWER_FIELDS
 
 # What the harness can run today: the closed benchmarks of the registry's models (a round may list more
 # benchmarks than we implement); the open division also takes the registry's open models (MobileNet,
@@ -267,8 +268,8 @@ class SystemEntry(BaseModel):
     @classmethod
     def _description(cls, v: dict[str, str]) -> dict[str, str]:
         for k in v:
-            if k not in SYSTEM_FIELDS:
-                near = difflib.get_close_matches(k, SYSTEM_FIELDS, n=1)
+            if k not in SYSTEM_FIELDS and k not in POWER_FIELDS:
+                near = difflib.get_close_matches(k, SYSTEM_FIELDS + POWER_FIELDS, n=1)
                 raise ValueError(f"{k!r} is not a system description key"
                                  + (f"; did you mean {near[0]!r}?" if near else ""))
         return {k: str(x) for k, x in v.items()}
