@@ -306,7 +306,8 @@ def test_a_run_measured_for_power_lands_the_sessions_files_and_check_runs_every_
     assert "power test double" in (meas / "analyzer_table.md").read_text()
     report = Checker(tree, get_round("v3.1"), allow_quick=True).run()
     power_errors = [f.message for f in report.errors if "power" in f.message]
-    assert power_errors and all("Check client sources checksum" in m for m in power_errors), power_errors
+    assert sorted(re.match(r"power check failed: (Check [^:]+):", m).group(1) for m in power_errors) == [
+        "Check client sources checksum", "Check server sources checksum"], power_errors
     assert not [f for f in report.errors if "power" not in f.message and "sources" not in f.message], report.errors
 
 
@@ -325,6 +326,7 @@ def test_a_power_server_lost_mid_run_fails_the_cell_as_infrastructure_and_keeps_
     assert main(["--spec", str(spec), "--out", str(out)]) == pw_files.POWER_EXIT
     perf = out / "SingleStream" / "performance"
     assert not (perf / "power").exists() and not (perf / "ranging").exists() and not (perf / "run_1").exists()
+    assert not list(out.rglob("power_session"))  # the half session is gone from the host's work folder too
     # the module reports it as a power failure, which the controller counts as infrastructure
     assert failure_kind("benchfleet.mlperf.harness_cell", {"power_failed": True, "rc": 75}) == "power"
     assert "power" in INFRA_KINDS
@@ -356,3 +358,76 @@ def test_a_power_systems_description_fields_are_taken_from_the_sweep_file():
                                          "'power_management'"):
         parse({"submitter": "X", "systems": [{"name": "lab", "hosts": ["lab"],
                                               "description": {"power_managment": "x"}}]}, "x.yml")
+
+
+def _rehash(perf: Path) -> None:
+    """Record the files' new SHA-1 in client.json and server.json, so that only the check a mutation aims at sees
+    it (the results checksum would otherwise catch every edit of a measured file first)."""
+    import hashlib
+
+    for who in ("client", "server"):
+        _json(perf / "power" / f"{who}.json", lambda j: j["results"].update(
+            {k: hashlib.sha1((perf / k).read_bytes()).hexdigest() for k in j["results"] if (perf / k).is_file()}))
+
+
+def _ptd_line(perf: Path, message: str) -> None:
+    p = perf / "power" / "ptd_logs.txt"
+    text = p.read_text(errors="replace")
+    stamp = [line for line in text.splitlines() if re.match(r"^\d\d-\d\d-\d\d\d\d \d", line)][-1][:23]
+    p.write_text(text + f"{stamp}: {message}\n")
+    _rehash(perf)
+
+
+def _ptd_message(perf: Path, cmd: str, reply: str) -> None:
+    _json(perf / "power" / "server.json", lambda j: j["ptd_messages"].append({"cmd": cmd, "reply": reply}))
+
+
+def _blank_spl_line(perf: Path) -> None:
+    p = perf / "run_1" / "spl.txt"
+    lines = p.read_text().splitlines(True)
+    p.write_text("".join(lines[:3] + ["\n"] + lines[3:]))
+    _rehash(perf)
+
+
+def _phase(perf: Path, who: str, index: int, value) -> None:
+    _json(perf / "power" / f"{who}.json", lambda j: j["phases"]["testing"][index].__setitem__(0, value(j)))
+
+
+# (mutation, the checks the official v3.1 power checker fails, those it passes with a warning for audit), run by
+# hand on both fixtures with the same verdicts
+EDGES = {
+    "a USB error (accepted, for audit)": (lambda p: _ptd_line(p, "ERROR: USB."), [],
+                                          ["Check errors and warnings from PTD logs"]),
+    "a fourth Stop answered as a first": (lambda p: _ptd_message(p, "Stop", "Stopping untimed measurement"),
+                                          ["Check PTD commands and replies"], []),
+    "a third Stop with nothing to stop": (lambda p: _ptd_message(p, "Stop", "Error: no measurement to stop"), [], []),
+    "a blank line in spl.txt": (_blank_spl_line, ["Check time difference"], []),
+    "a timezone that is not a number": (lambda p: _json(p / "power" / "server.json", lambda j: j.__setitem__(
+        "timezone", "abc")), ["Check errors and warnings from PTD logs"], []),
+    "a phase time that is NaN": (lambda p: _phase(p, "server", 3, lambda j: float("nan")),
+                                 ["Check time difference"], []),
+    "a phase time written as text": (lambda p: _phase(p, "client", 0, lambda j: str(j["phases"]["testing"][0][0])),
+                                     ["Check time difference"], []),
+    "a modified power server": (lambda p: _json(p / "power" / "server.json", lambda j: j["sources"].__setitem__(
+        "server.py", "0" * 40)), ["Check server sources checksum"], []),
+}
+
+
+@pytest.mark.parametrize("fixture", [ACCEPTED, GENERATED])
+@pytest.mark.parametrize("name", list(EDGES))
+def test_warnings_and_edge_cases_get_the_official_power_checkers_verdicts(tmp_path, name, fixture):
+    mutate, failed, audit = EDGES[name]
+    root, perf, meas = _tree(tmp_path, fixture)
+    mutate(perf)
+    ok, _, checker = _check(root, perf, meas, fixture=fixture)
+    assert ok == (not failed) and _failed(checker) == sorted(failed), checker.report.findings
+    warned = sorted({m.group(1) for f in checker.report.findings if f.level == "WARNING"
+                     and (m := re.match(r"power check passed for audit: (Check [^:]+):", f.message))})
+    assert warned == sorted(audit), checker.report.findings
+
+
+def test_an_optional_file_in_ranging_is_accepted_as_the_round_accepts_it(tmp_path):
+    root, perf, meas = _tree(tmp_path)
+    (perf / "ranging" / "mlperf_log_accuracy.json").write_text("[]\n")  # not hashed by the session, optional
+    ok, _, checker = _check(root, perf, meas)
+    assert ok and not checker.report.errors, checker.report.errors

@@ -21,5 +21,16 @@ def client_sources(client_dir: Path) -> dict[str, str]:
     """The SHA-1 of every Python file under ``client_dir``/ptd_client_server/, by path below it: what MLCommons'
     power client records as its sources and the round's power check compares with the versions it accepts."""
     root = Path(client_dir) / "ptd_client_server"
+    if not root.is_dir():
+        raise FileNotFoundError(2, "no ptd_client_server folder", str(root))
+    skip = {"__pycache__", ".mypy_cache", ".pytest_cache"}  # as power-dev's own source hashing leaves out
     return {p.relative_to(root).as_posix(): hashlib.sha1(p.read_bytes()).hexdigest()  # noqa: S324 - theirs
-            for p in sorted(root.rglob("*.py")) if p.is_file()}
+            for p in sorted(root.rglob("*.py"))
+            if p.is_file() and not skip & set(p.relative_to(root).parts[:-1])}
+
+
+# How the harness starts the power client: an isolated Python (-I: neither the working folder nor PYTHON* variables
+# on its path) that finds ptd_client_server/ in the client folder, placed last on the path, so that nothing else in
+# that folder can stand in for a module the client imports.
+CLIENT_BOOT = ("import runpy, sys; sys.path.append(sys.argv.pop(1)); "
+               "runpy.run_module('ptd_client_server.client', run_name='__main__', alter_sys=True)")

@@ -240,12 +240,17 @@ class Harness:
         nothing of the session is kept."""
         host, port = power.address()
         out_dir = workdir / "power_session"
-        client = [sys.executable, "-m", "ptd_client_server.client", "-a", host, "-p", str(port), "-n", power.ntp,
-                  "-T", "-f", "-w", shlex.join(command), "-L", str(workdir / "logs"), "-o", str(out_dir)]
+        self._check_power_client(power)  # again, just before it runs
+        # the client runs the workload through a shell in its own working folder: the LoadGen run goes back to this
+        # one, in an isolated Python as well
+        workload = f"cd {shlex.quote(str(workdir))} && {shlex.join([command[0], '-I', *command[1:]])}"
+        client = [sys.executable, "-I", "-c", pw.CLIENT_BOOT, str(Path(power.client_dir).resolve()),
+                  "-a", host, "-p", str(port), "-n", power.ntp, "-T", "-f", "-w", workload,
+                  "-L", str(workdir / "logs"), "-o", str(out_dir)]
         self.log(f"[{sset.scenario}] measuring power through the power server at {host}:{port} (ranging, then "
                  "testing)")
         with open(workdir / "power_client.log", "w") as out:
-            proc = subprocess.Popen(client, cwd=power.client_dir, stdout=out, stderr=subprocess.STDOUT,
+            proc = subprocess.Popen(client, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL)
             self._child = (proc.pid, f"{sset.scenario} {workdir.name} (power)")
             try:
@@ -273,8 +278,9 @@ class Harness:
         try:
             sources = pw.client_sources(Path(power.client_dir))
         except OSError as exc:
-            raise RuntimeError(f"power.client_dir: {power.client_dir} cannot be read ({exc.strerror}); give the "
-                               "folder of your mlcommons/power-dev checkout on this host") from None
+            raise RuntimeError(f"power.client_dir: {power.client_dir}/ptd_client_server cannot be read "
+                               f"({exc.strerror}); give the folder of your mlcommons/power-dev checkout on this "
+                               "host") from None
         if sources in accepted:
             return
         if os.environ.get(pw.UNVERIFIED_ENV) == "1":

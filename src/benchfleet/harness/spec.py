@@ -112,9 +112,28 @@ class PowerSpec(BaseModel):
     settings: str = Field("", max_length=20_000, description="measurements' power_settings.md: the system's power "
                           "management settings")
 
+    @field_validator("server")
+    @classmethod
+    def _server(cls, v: str) -> str:
+        host, port = _host_port(v)
+        if not host or (port and not (port.isdigit() and 0 < int(port) < 65536)):
+            raise ValueError(f"{v!r}: give HOST or HOST:PORT ([IPv6]:PORT), PORT a number from 1 to 65535")
+        return v
+
     def address(self) -> tuple[str, int]:
-        host, _, port = self.server.rpartition(":") if self.server.count(":") == 1 else (self.server, "", "")
-        return (host or self.server), int(port) if port.isdigit() else 4950
+        host, port = _host_port(self.server)
+        return host, int(port) if port else 4950
+
+
+def _host_port(v: str) -> tuple[str, str]:
+    """(host, port or '') of HOST, HOST:PORT, [IPv6] or [IPv6]:PORT (a bare IPv6 address has no port)."""
+    if v.startswith("["):
+        host, _, rest = v[1:].partition("]")
+        return host, rest[1:] if rest.startswith(":") else rest
+    if v.count(":") == 1:
+        host, _, port = v.partition(":")
+        return host, port or "x"
+    return v, ""
 
 
 class HarnessSpec(BaseModel):

@@ -827,8 +827,9 @@ class Checker:
                 self.err(folder, f"is missing; a power result has {run}/ beside run_1/")
                 return False
             files = {p.name for p in self.children(folder) if self.kind(p) != "dir"} - LIST_IGNORED
-            if files ^ want - optional:
-                self.err(folder, f"has file list mismatch ({sorted(files ^ want - optional)})")
+            mismatch = (files ^ want) - optional  # the round's files_diff: what differs, less what is optional
+            if mismatch:
+                self.err(folder, f"has file list mismatch ({sorted(mismatch)})")
                 ok = False
         if not ok:
             return False
@@ -847,6 +848,10 @@ class Checker:
                           testing["result_query_count"], rules)
         except pw.Failed as exc:
             self.err(perf / "run_1" / "spl.txt", str(exc))
+            ok = False
+        except (IndexError, ValueError) as exc:  # a line the round's checker cannot read either
+            self.err(perf / "run_1" / "spl.txt", f"a sample line cannot be read ({type(exc).__name__}: "
+                                                 f"{str(exc)[:120]}); the power metric cannot be computed")
             ok = False
         else:
             result.update(power_metric=m.value, power_unit=m.unit, power_efficiency=m.efficiency)
@@ -875,13 +880,16 @@ class Checker:
         return ok
 
     def _power_measure_file(self, meas: Path, pattern: str) -> bool:
-        folder = meas
-        for _ in range(4):  # the measurements folder and up to three above it, as the round's checker looks
-            if any(fnmatch.fnmatchcase(p.name, pattern) and self.kind(p) == "file" and os.lstat(p).st_size > 0
-                   for p in self.children(folder)):
-                return True
+        """As the round's checker looks: ``pattern`` is a regular expression matched at the start of each name
+        (``analyzer_table.*``), in the measurements folder and up to three folders above it; the last match found
+        must not be empty."""
+        folder, last = meas, None
+        for _ in range(4):
+            for p in self.children(folder):
+                if re.match(pattern, p.name) and self.kind(p) == "file":
+                    last = p
             folder = folder.parent
-        return False
+        return last is not None and os.lstat(last).st_size > 0
 
     # ---- compliance ------------------------------------------------------------------
     def _summary_ok(self, path: Path) -> bool:

@@ -24,6 +24,7 @@ values and ``rules/power_sources/`` the source checksums the round accepts); non
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -98,25 +99,35 @@ def accepted_sources(rules: PowerRules) -> list[dict[str, str]]:
 def _epoch(stamp: str | None) -> float:
     if not stamp:
         raise Failed("LoadGen's power_begin/power_end are not logged")
+    if len(str(stamp)) > 64:  # a time is 23 characters; a longer value is not read (nor searched)
+        raise Failed(f"cannot read the time {str(stamp)[:40]!r}...")
     m = _STAMP.search(str(stamp))
     if not m:
         raise Failed(f"cannot read the time {str(stamp)[:40]!r}")
     return datetime.strptime(m.group(1), TIME_FORMAT).replace(tzinfo=timezone.utc).timestamp()
 
 
-def samples(spl: str, begin: float, end: float, rules: PowerRules) -> tuple[list[float], list[float]]:
-    """The watts (> 0) and power factors (> 0) of the analyzer's samples strictly inside (begin, end)."""
+def samples(spl: str, begin: float, end: float, rules: PowerRules, with_pf: bool = False
+            ) -> tuple[list[float], list[float]]:
+    """The watts (> 0) and, ``with_pf`` (the power checker reads them), the power factors (> 0) of the analyzer's
+    samples strictly inside (begin, end). As the round's checkers read spl.txt: every line is a sample (from v4.0
+    only lines starting with Time), and one that cannot be read fails the check (IndexError, ValueError); a value
+    that is not finite fails it too."""
     watts, pfs = [], []
     for line in spl.splitlines():
-        if not line.strip() or (rules.spl_time_lines_only and not line.startswith("Time")):
+        if rules.spl_time_lines_only and not line.startswith("Time"):
             continue
         parts = line.split(",")
         t = datetime.strptime(parts[1], TIME_FORMAT).replace(tzinfo=timezone.utc).timestamp()
         if begin < t < end:
-            if float(parts[3]) > 0:
-                watts.append(float(parts[3]))
-            if len(parts) > 9 and float(parts[9]) > 0:
-                pfs.append(float(parts[9]))
+            w = float(parts[3])
+            pf = float(parts[9]) if with_pf else 0.0
+            if not (math.isfinite(w) and math.isfinite(pf)):
+                raise Failed(f"spl.txt has a sample that is not a number: {line[:120]!r}")
+            if w > 0:
+                watts.append(w)
+            if pf > 0:
+                pfs.append(pf)
     return watts, pfs
 
 
@@ -151,24 +162,26 @@ def metric(scenario: str, logged_scenario: str, performance: float | None, windo
 
 
 # ---- the power checker's checks ----------------------------------------------------------------------------------
-def _sources(s: Session, rules: PowerRules) -> None:
-    accepted = accepted_sources(rules)
-    for who, sd in (("client", s.client), ("server", s.server)):
-        if sd.get("sources") not in accepted:
+def _sources(who: str) -> Any:
+    def check(s: Session, rules: PowerRules) -> None:
+        sd = s.client if who == "client" else s.server
+        if sd.get("sources") not in accepted_sources(rules):
             raise Failed(f"{who}.json's sources are not an accepted version of MLCommons' power client/server for "
                          f"this round (rules/power_sources/{rules.sources}.json); use the power-dev release the round "
                          "names")
+    return check
 
 
 def _ptd_messages(s: Session, rules: PowerRules) -> None:
     msgs = s.server.get("ptd_messages")
-    if not isinstance(msgs, list) or not all(isinstance(m, dict) for m in msgs):
-        raise Failed("server.json has no ptd_messages list")
+    if not isinstance(msgs, list) or not all(isinstance(m, dict) and isinstance(m.get("cmd"), str)
+                                             and isinstance(m.get("reply"), str) for m in msgs):
+        raise Failed("server.json has no ptd_messages list of commands and replies")
 
     def reply(cmd: str) -> str:
-        return next((str(m.get("reply", "")) for m in msgs if m.get("cmd") == cmd), "")
+        return next((m["reply"] for m in msgs if m["cmd"] == cmd), "")
 
-    identify = reply("Identify")
+    identify = reply("Identify")[:4096]
     if not identify:
         raise Failed("PTDaemon never answered Identify")
     model = identify.split(",")[0]
@@ -178,21 +191,20 @@ def _ptd_messages(s: Session, rules: PowerRules) -> None:
         raise Failed(f"PTDaemon version {version!r} is not accepted; the round accepts {', '.join(rules.ptd_versions)}")
     if model not in rules.analyzers:
         raise Failed(f"power analyzer {model!r} is not accepted; the round accepts {', '.join(rules.analyzers)}")
-    stops = 0
-    for m in msgs:
-        cmd, got = str(m.get("cmd", "")), str(m.get("reply", ""))
-        want = None
-        if cmd.startswith("SR,A"):
-            want = "Range A changed"
-        elif cmd.startswith("SR,V"):
-            want = "Range V changed"
-        elif cmd.startswith("Go,1000,"):
-            want = GO_REPLY
-        elif cmd == "Stop":
-            want = "Error: no measurement to stop" if stops == 2 else "Stopping untimed measurement"
-            stops += 1
-        if want is not None and got != want:
-            raise Failed(f"PTDaemon's reply to {cmd!r} is {got!r}, not {want!r}")
+    # the replies each kind of command must have, in the power checker's order of kinds; from the third Stop on,
+    # "Error: no measurement to stop" (the server's last Stop finds nothing running)
+    for prefix, want in (("SR,A", "Range A changed"), ("SR,V", "Range V changed"), ("Go,1000,", GO_REPLY),
+                         ("Stop", "Stopping untimed measurement")):
+        stops = 0
+        for m in msgs:
+            if not m["cmd"].startswith(prefix):
+                continue
+            if m["cmd"] == "Stop":
+                if stops == 2:
+                    want = "Error: no measurement to stop"
+                stops += 1
+            if m["reply"] != want:
+                raise Failed(f"PTDaemon's reply to {m['cmd']!r} is {m['reply']!r}, not {want!r}")
 
     def initial(pos: int, ranges: str) -> str:
         parts = ranges.split(",")
@@ -203,9 +215,9 @@ def _ptd_messages(s: Session, rules: PowerRules) -> None:
 
     if len(msgs) < 3:
         raise Failed("server.json's ptd_messages are too few to hold the analyzer's initial ranges")
-    ranges = str(msgs[2].get("reply", ""))
+    ranges = msgs[2]["reply"]
     for what, pos in (("SR,A", 1), ("SR,V", 3)):
-        third = [str(m.get("cmd")) for m in msgs if str(m.get("cmd", "")).startswith(what)][2:3]
+        third = [m["cmd"] for m in msgs if m["cmd"].startswith(what)][2:3]
         if not third:
             raise Failed(f"there is no third {what} command (the ranges set back when the session is done)")
         if third[0] != f"{what},{initial(pos, ranges)}":
@@ -229,6 +241,13 @@ def _session_name(s: Session, rules: PowerRules) -> None:
                      f"{s.server.get('session_name')!r}")
 
 
+def _time(v: object) -> float:
+    """A phase's time as the power checker takes it: a JSON number (a string or a boolean fails the check)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise Failed(f"a phase time is {type(v).__name__}, not a number")
+    return float(v)
+
+
 def _phases(s: Session, rules: PowerRules) -> None:
     tol = rules.time_tolerance_ms / 1000
     for mode in ("ranging", "testing"):
@@ -236,35 +255,41 @@ def _phases(s: Session, rules: PowerRules) -> None:
         if len(pc) != len(ps):
             raise Failed(f"client and server log a different number of {mode} phases")
         for i, (a, b) in enumerate(zip(pc, ps, strict=True)):
-            if abs(float(a[0]) - float(b[0])) > tol:
-                raise Failed(f"client and server clocks differ by {abs(float(a[0]) - float(b[0])) * 1000:.0f} ms at "
-                             f"{mode} phase {i + 1} (at most {rules.time_tolerance_ms} ms)")
+            diff = abs(_time(a[0]) - _time(b[0]))
+            if not diff <= tol:  # (NaN fails, as the power checker's assert does)
+                raise Failed(f"client and server clocks differ by {diff * 1000:.0f} ms at {mode} phase {i + 1} (at "
+                             f"most {rules.time_tolerance_ms} ms)")
     spans = {}
     for run, mode in (("ranging", "ranging"), ("run_1", "testing")):
         begin, end = _epoch(s.windows[run][0]), _epoch(s.windows[run][1])
         phases = s.client["phases"][mode]
         for what, t in (("begin", begin), ("end", end)):
-            lo, hi = float(phases[1][0]), float(phases[2][0])
+            lo, hi = _time(phases[1][0]), _time(phases[2][0])
             if not (lo < t < hi or lo < t - 3600 < hi):
                 raise Failed(f"LoadGen's {run} power_{what} is outside the power session's {mode} interval: the logs "
                              "are not this session's")
         spans[run] = (begin, end)
-    watts = {}
-    for run, (begin, end) in spans.items():
-        w, _ = samples(s.spl[run], begin, end, rules)
-        watts[run] = round(sum(w) / len(w), 5) if w else -1.0
-    delta = round((watts["run_1"] / watts["ranging"] - 1) * 100, 2)
-    if delta <= -rules.max_ranging_power_drop * 100:
-        raise Failed(f"the testing run's mean power ({watts['run_1']} W) is {-delta}% below the ranging run's "
-                     f"({watts['ranging']} W): more than {rules.max_ranging_power_drop:.0%}")
+    # the power checker's order: a much shorter testing run ends the check for audit before the power is compared
     ranging_s, testing_s = spans["ranging"][1] - spans["ranging"][0], spans["run_1"][1] - spans["run_1"][0]
-    if ranging_s > 0 and (ranging_s - testing_s) / ranging_s > 0.5:
+    if (ranging_s - testing_s) / ranging_s > 0.5:  # (a ranging run of no length fails: ZeroDivisionError)
         raise ForAudit(f"the testing run ({testing_s:.2f} s) is more than 50% shorter than the ranging run "
                        f"({ranging_s:.2f} s)")
+    watts = {}
+    for run, (begin, end) in spans.items():
+        w, _ = samples(s.spl[run], begin, end, rules, with_pf=True)
+        watts[run] = round(sum(w) / len(w), 5) if w else -1.0
+    delta = round((watts["run_1"] / watts["ranging"] - 1) * 100, 2)
+    if not delta > -rules.max_ranging_power_drop * 100:
+        raise Failed(f"the testing run's mean power ({watts['run_1']} W) is {-delta}% below the ranging run's "
+                     f"({watts['ranging']} W): more than {rules.max_ranging_power_drop:.0%}")
 
 
 def _messages(s: Session, rules: PowerRules) -> None:
     mc, ms = s.client["messages"], s.server["messages"]
+    for who, msgs in (("client", mc), ("server", ms)):
+        if not isinstance(msgs, list) or not all(isinstance(m, dict) and isinstance(m.get("cmd"), str)
+                                                 and isinstance(m.get("reply"), str) for m in msgs):
+            raise Failed(f"{who}.json's messages are not a list of commands and replies")
     if len(mc) != len(ms):
         raise Failed(f"client.json has {len(mc)} messages, server.json {len(ms)}")
     for a, b in zip(mc, ms, strict=True):
@@ -311,6 +336,10 @@ def _ptd_time(line: str) -> float | None:
 
 
 def _ptd_logs(s: Session, rules: PowerRules) -> None:
+    try:
+        int(s.server["timezone"])  # as the power checker reads it
+    except (TypeError, ValueError, OverflowError):
+        raise Failed(f"server.json's timezone {str(s.server['timezone'])[:40]!r} is not a number of seconds") from None
     lines = s.ptd_log.splitlines()
     mark = f": Go with mark {str(s.server['session_name']) + '_ranging'!r}"
     start = stop = None
@@ -378,7 +407,8 @@ def _debug(s: Session, rules: PowerRules) -> None:
 
 
 CHECKS = (
-    ("Check client sources checksum", _sources),
+    ("Check client sources checksum", _sources("client")),
+    ("Check server sources checksum", _sources("server")),
     ("Check PTD commands and replies", _ptd_messages),
     ("Check UUID", _uuid),
     ("Check session name", _session_name),

@@ -316,11 +316,12 @@ def write_tree(root: Path, submitter: str, runs: list[SystemRun], round_version:
                 _copy_logs(src / "performance" / "run_1", res / "performance" / "run_1", ("spl.txt",))
                 _copy_logs(src / "performance" / "ranging", res / "performance" / "ranging", power_layout.RUN_FILES)
                 _copy_logs(src / "performance" / "power", res / "performance" / "power", power_layout.POWER_FILES)
+                # the analyzer's and the settings' descriptions as the sweep gave them; none given, none written
+                # (the check then says they are missing)
                 power = meta.value("spec.power") if isinstance(meta.value("spec.power"), dict) else {}
-                (meas / "analyzer_table.md").write_text(
-                    _text(power.get("analyzer")) or "The power analyzer is not described (set power.analyzer).\n")
-                (meas / "power_settings.md").write_text(
-                    _text(power.get("settings")) or "The power settings are not described (set power.settings).\n")
+                for name, key in (("analyzer_table.md", "analyzer"), ("power_settings.md", "settings")):
+                    if _text(power.get(key)):
+                        (meas / name).write_text(_text(power.get(key)))
             _copy_logs(src / "accuracy", res / "accuracy",
                        ("mlperf_log_summary.txt", "mlperf_log_detail.txt", "mlperf_log_accuracy.json", "accuracy.txt"))
             for test in COMPLIANCE_TESTS:

@@ -127,8 +127,12 @@ def main(argv: list[str] | None = None) -> int:
               "messages": [{"cmd": c, "reply": r} for c, r in messages], "uuid": ids, "session_name": session,
               "results": results, "phases": phases}
     (power / "client.json").write_text(json.dumps(common, indent=2))
+    # the server's own record: its clock a few ms off the client's, its own answer to `time`
+    server_phases = {m: [[t + 0.004, d] for t, d in ph] for m, ph in phases.items()}
+    server_messages = [{"cmd": c, "reply": str(time.time()) if c == "time" else r} for c, r in messages]
     (power / "server.json").write_text(json.dumps({
-        **common, "ptd_messages": [{"cmd": c, "reply": r} for c, r in ptd],
+        **common, "phases": server_phases, "messages": server_messages,
+        "ptd_messages": [{"cmd": c, "reply": r} for c, r in ptd],
         "ptd_config": {"command": ["ptd_double", "-l", "log", "-p", "8888", "49", "/dev/null"], "device_type": 49,
                        "interface_flag": "", "device_port": "/dev/null", "channel": None}}, indent=2))
     return 0
