@@ -117,7 +117,7 @@ class _ImageWorker(Worker):
         x = self.data.read(index)
         if self.args["layout"] == "nhwc":
             x = x.transpose(1, 2, 0)
-        return prepared(self.backend, self.args["input"], np.ascontiguousarray(x, dtype=np.float32))
+        return prepared(self.backend, self.args.get("input", ""), np.ascontiguousarray(x, dtype=np.float32))
 
     def infer(self, samples: list) -> list[np.ndarray]:
         batch = stacked(self.backend, self.args["input"], samples)
