@@ -431,3 +431,33 @@ def test_an_optional_file_in_ranging_is_accepted_as_the_round_accepts_it(tmp_pat
     (perf / "ranging" / "mlperf_log_accuracy.json").write_text("[]\n")  # not hashed by the session, optional
     ok, _, checker = _check(root, perf, meas)
     assert ok and not checker.report.errors, checker.report.errors
+
+
+def test_a_closed_power_result_keeps_its_compliance_folders_in_the_tree(closed_run, tmp_path):
+    """The tree writer places a power session's files and the analyzer's description without losing track of the
+    scenario it writes (its compliance folders land under the scenario's name)."""
+    import shutil
+
+    from treeparts import system_description
+
+    from benchfleet.harness.result import HarnessResult
+    from benchfleet.submission.tree import SystemRun, write_tree
+
+    out = tmp_path / "run"
+    shutil.copytree(closed_run[0], out)
+    perf = out / "SingleStream" / "performance"
+    for folder, names in (("power", pw_files.POWER_FILES), ("ranging", pw_files.RUN_FILES)):
+        (perf / folder).mkdir()
+        for n in names:
+            (perf / folder / n).write_text("x\n")
+    (perf / "run_1" / "spl.txt").write_text("x\n")
+    meta = HarnessResult.read(out)
+    meta.spec = {**meta.spec, "power": {"analyzer": "| a | b |", "settings": "s"}}
+    meta.write(out)
+    tree = tmp_path / "tree"
+    write_tree(tree, "TestOrg", [SystemRun("s", system_description(), out)])
+    sub = tree / "closed" / "TestOrg"
+    assert (sub / "compliance" / "s" / "resnet50" / "SingleStream" / "TEST01").is_dir()
+    assert (sub / "results" / "s" / "resnet50" / "SingleStream" / "performance" / "power" / "client.json").is_file()
+    assert (sub / "measurements" / "s" / "resnet50" / "SingleStream" / "analyzer_table.md").read_text() == "| a | b |\n"
+    assert not [p for p in tree.rglob("*.md") if p.is_dir()]

@@ -319,9 +319,9 @@ def write_tree(root: Path, submitter: str, runs: list[SystemRun], round_version:
                 # the analyzer's and the settings' descriptions as the sweep gave them; none given, none written
                 # (the check then says they are missing)
                 power = meta.value("spec.power") if isinstance(meta.value("spec.power"), dict) else {}
-                for name, key in (("analyzer_table.md", "analyzer"), ("power_settings.md", "settings")):
+                for filename, key in (("analyzer_table.md", "analyzer"), ("power_settings.md", "settings")):
                     if _text(power.get(key)):
-                        (meas / name).write_text(_text(power.get(key)))
+                        (meas / filename).write_text(_text(power.get(key)))
             _copy_logs(src / "accuracy", res / "accuracy",
                        ("mlperf_log_summary.txt", "mlperf_log_detail.txt", "mlperf_log_accuracy.json", "accuracy.txt"))
             for test in COMPLIANCE_TESTS:
