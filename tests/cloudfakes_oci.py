@@ -31,6 +31,7 @@ import uuid
 from pathlib import Path
 
 from tests.cloudfakes import FakeServer
+from tests.cloudhosts import HostFollower
 
 
 def _now() -> str:
@@ -489,38 +490,16 @@ class FakeOci(FakeServer):
         return 200, self._net_view(x), {"etag": uuid.uuid4().hex}
 
 
-class OciInstanceHosts:
+class OciInstanceHosts(HostFollower):
     """Each RUNNING instance of the fake becomes a real SSH host on this machine, as ``tests/cloudhosts.py``'s
     ``InstanceHosts`` does for EC2: its public address goes on the loopback device and an sshd listens there that
     accepts the instance's ``ssh_authorized_keys`` metadata (as cloud-init would). An instance terminated or
     stopped loses its sshd, everything it ran and its address. Needs root (``ip addr``) and openssh-server."""
 
     def __init__(self, cloud: FakeOci, fleet):
-        import threading
-
+        super().__init__()
         self.cloud, self.fleet = cloud, fleet
-        self.up: dict[str, str] = {}
-        self.errors: list[str] = []
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-
-    def __enter__(self) -> OciInstanceHosts:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop_event.set()
-        self.thread.join(timeout=10)
-        for iid in list(self.up):
-            self.lose(iid)
-
-    def _loop(self) -> None:
-        while not self.stop_event.is_set():
-            try:
-                self.sync()
-            except Exception as exc:  # noqa: BLE001 - reported by the test
-                self.errors.append(repr(exc))
-            self.stop_event.wait(0.3)
+        self.up: dict[str, str] = {}  # instance id -> address
 
     def sync(self) -> None:
         with self.cloud.lock:

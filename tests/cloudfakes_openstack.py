@@ -27,6 +27,7 @@ import uuid
 from pathlib import Path
 
 from tests.cloudfakes import FakeServer
+from tests.cloudhosts import HostFollower
 
 MAX_MICROVERSION = "2.96"  # Nova of OpenStack 2023.2/2024.1
 
@@ -493,38 +494,16 @@ class FakeOpenStack(FakeServer):
         return 404, {"message": f"{method} /image/v2{rest}: not served by this fake"}, None
 
 
-class OpenStackInstanceHosts:
+class OpenStackInstanceHosts(HostFollower):
     """Each ACTIVE server of the fake becomes a real SSH host on this machine, as ``tests/cloudhosts.py``'s
     ``InstanceHosts`` does for EC2: its public address goes on the loopback device and an sshd listens there that
     accepts the server's key pair (read back from Nova, as cloud-init would). A server deleted, halted or in
     ERROR loses its sshd, everything it ran and its address. Needs root (``ip addr``) and openssh-server."""
 
     def __init__(self, cloud: FakeOpenStack, fleet):
-        import threading
-
+        super().__init__()
         self.cloud, self.fleet = cloud, fleet
-        self.up: dict[str, str] = {}  # server id -> address
-        self.errors: list[str] = []
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-
-    def __enter__(self) -> OpenStackInstanceHosts:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop_event.set()
-        self.thread.join(timeout=10)
-        for sid in list(self.up):
-            self.lose(sid)
-
-    def _loop(self) -> None:
-        while not self.stop_event.is_set():
-            try:
-                self.sync()
-            except Exception as exc:  # noqa: BLE001 - reported by the test
-                self.errors.append(repr(exc))
-            self.stop_event.wait(0.3)
+        self.up: dict[str, str] = {}  # instance id -> address
 
     def sync(self) -> None:
         with self.cloud.lock:

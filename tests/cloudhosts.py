@@ -80,19 +80,17 @@ def run_resources(run: str, regions=("us-east-1", "us-west-2")) -> list[str]:
     return left
 
 
-class InstanceHosts:
-    """Bring each launched EC2 instance up as an sshd on its public address; tear it down when terminated."""
+class HostFollower:
+    """A thread that calls ``sync()`` every 0.3 s inside a ``with`` block (each error kept for the test to report)
+    and, at the end, ``lose()``s every instance still up: what each cloud's loopback hosts share."""
 
-    def __init__(self, fleet: Fleet, regions=("us-east-1", "us-west-2")):
-        self.fleet, self.regions = fleet, regions
-        self.up: dict[str, tuple[str, str]] = {}  # instance id -> (host name in the fleet, address)
-        self.addresses: list[str] = []
+    def __init__(self) -> None:
+        self.up: dict = {}  # instance id -> what the cloud's class keeps of it
+        self.errors: list[str] = []
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.errors: list[str] = []
-        self.lock = threading.Lock()
 
-    def __enter__(self) -> InstanceHosts:
+    def __enter__(self):
         self.thread.start()
         return self
 
@@ -109,6 +107,23 @@ class InstanceHosts:
             except Exception as exc:  # noqa: BLE001 - reported by the test
                 self.errors.append(repr(exc))
             self.stop_event.wait(0.3)
+
+    def sync(self) -> None:
+        raise NotImplementedError
+
+    def lose(self, iid: str) -> None:
+        raise NotImplementedError
+
+
+class InstanceHosts(HostFollower):
+    """Bring each launched EC2 instance up as an sshd on its public address; tear it down when terminated."""
+
+    def __init__(self, fleet: Fleet, regions=("us-east-1", "us-west-2")):
+        super().__init__()
+        self.fleet, self.regions = fleet, regions
+        self.up: dict[str, tuple[str, str]] = {}  # instance id -> (host name in the fleet, address)
+        self.addresses: list[str] = []
+        self.lock = threading.Lock()
 
     def sync(self) -> None:
         with self.lock:
