@@ -34,6 +34,7 @@ from benchfleet.rules import get_round
 from benchfleet.submission import power as pw
 from benchfleet.submission.check import Checker
 from benchfleet.sweep.report import check_report
+from tests.power_doubles import POWER_DOUBLE, server_double
 
 FIXTURES = Path(__file__).parent / "fixtures" / "power"
 ACCEPTED = "ctuning-v3.1-resnet50-offline.tar.gz"  # Offline, 28.9732 samples/s
@@ -258,14 +259,17 @@ def test_later_rounds_take_their_own_power_rules(tmp_path):
     assert get_round("v4.0").power.time_tolerance_ms == 800 and get_round("v3.1").power.time_tolerance_ms == 500
 
 
-POWER_DOUBLE = Path(__file__).parent / "power_double"
+@pytest.fixture()
+def power_server(tmp_path):
+    with server_double(tmp_path / "director") as port:
+        yield port
 
 
-def _power_spec(cache_dir):
+def _power_spec(cache_dir, port: int = 4950):
     from conftest import tiny_spec
 
     return tiny_spec(cache_dir, threads=1, scenarios=["SingleStream"], dataset_count=256, power={
-        "client_dir": str(POWER_DOUBLE), "server": "127.0.0.1:4950", "ntp": "127.0.0.1",
+        "client_dir": str(POWER_DOUBLE), "server": f"127.0.0.1:{port}", "ntp": "127.0.0.1",
         "analyzer": "| Vendor | Model |\n|---|---|\n| benchfleet | power test double |", "settings": "none"})
 
 
@@ -282,7 +286,7 @@ def test_a_power_client_the_round_does_not_accept_is_never_run(cache_dir, tmp_pa
 
 
 def test_a_run_measured_for_power_lands_the_sessions_files_and_check_runs_every_power_check(cache_dir, tmp_path,
-                                                                                          monkeypatch):
+                                                                                          monkeypatch, power_server):
     """The harness measures the performance run through the power client (here benchfleet's test double of the
     client and server, as CI has no MLCommons code): ranging/, power/ and run_1/spl.txt land beside the run, the tree
     carries them with the analyzer's description, and `check` runs every power check on them. The double's sources
@@ -294,7 +298,7 @@ def test_a_run_measured_for_power_lands_the_sessions_files_and_check_runs_every_
 
     monkeypatch.setenv(pw_files.UNVERIFIED_ENV, "1")
     out = tmp_path / "out"
-    meta = Harness(_power_spec(cache_dir), out, log=lambda m: None).run()
+    meta = Harness(_power_spec(cache_dir, power_server), out, log=lambda m: None).run()
     assert meta["complete"]
     perf = out / "SingleStream" / "performance"
     assert sorted(p.name for p in (perf / "power").iterdir()) == sorted(pw_files.POWER_FILES)
@@ -312,7 +316,7 @@ def test_a_run_measured_for_power_lands_the_sessions_files_and_check_runs_every_
 
 
 def test_a_power_server_lost_mid_run_fails_the_cell_as_infrastructure_and_keeps_nothing(cache_dir, tmp_path,
-                                                                                         monkeypatch):
+                                                                                         monkeypatch, power_server):
     import json as _json
 
     from benchfleet.harness.run import main
@@ -321,7 +325,7 @@ def test_a_power_server_lost_mid_run_fails_the_cell_as_infrastructure_and_keeps_
     monkeypatch.setenv("BENCHFLEET_POWER_DOUBLE_FAIL", "testing")
     monkeypatch.setenv(pw_files.UNVERIFIED_ENV, "1")
     spec = tmp_path / "spec.json"
-    spec.write_text(_json.dumps(_power_spec(cache_dir).model_dump()))
+    spec.write_text(_json.dumps(_power_spec(cache_dir, power_server).model_dump()))
     out = tmp_path / "cell" / "results"
     assert main(["--spec", str(spec), "--out", str(out)]) == pw_files.POWER_EXIT
     perf = out / "SingleStream" / "performance"
@@ -341,7 +345,7 @@ def test_benchfleet_run_takes_a_power_set_up_from_its_flags():
     power = sweep.systems[0].power
     assert (power.client_dir, power.address(), power.ntp) == ("/opt/power-dev", ("director", 4950), "ntp.lab")
     spec = sweep.harness_spec(sweep.systems[0], "resnet50", "onnxruntime", "cpu", "closed")
-    assert spec.power == power and api.run_sweep(api.RunOptions()).systems[0].power is None
+    assert spec.power == power.host_spec() and api.run_sweep(api.RunOptions()).systems[0].power is None
     with pytest.raises(UsageError, match=r"^--power-server: a power measurement needs --power-client"):
         api.run_sweep(api.RunOptions(power_client="/opt/power-dev", power_ntp="ntp.lab"))
     with pytest.raises(UsageError, match=r"^--power-server: "):
@@ -461,3 +465,21 @@ def test_a_closed_power_result_keeps_its_compliance_folders_in_the_tree(closed_r
     assert (sub / "results" / "s" / "resnet50" / "SingleStream" / "performance" / "power" / "client.json").is_file()
     assert (sub / "measurements" / "s" / "resnet50" / "SingleStream" / "analyzer_table.md").read_text() == "| a | b |\n"
     assert not [p for p in tree.rglob("*.md") if p.is_dir()]
+
+
+def test_no_power_server_at_the_address_fails_the_cell_as_infrastructure(cache_dir, tmp_path, monkeypatch):
+    """The client reaches for the server it was given before anything runs; nobody listening there fails the cell
+    as infrastructure (the power server is down or the address is wrong), with the client's words."""
+    import json as _json
+
+    from benchfleet.harness.run import main
+    from tests.power_doubles import free_port
+
+    monkeypatch.setenv(pw_files.UNVERIFIED_ENV, "1")
+    spec = tmp_path / "spec.json"
+    spec.write_text(_json.dumps(_power_spec(cache_dir, free_port()).model_dump()))
+    out = tmp_path / "cell" / "results"
+    assert main(["--spec", str(spec), "--out", str(out)]) == pw_files.POWER_EXIT
+    client_log = next(tmp_path.rglob("power_client.log")).read_text()
+    assert "cannot connect to the power server at 127.0.0.1:" in client_log
+    assert not (out / "SingleStream" / "performance").exists()  # no performance result without its power

@@ -80,6 +80,12 @@ class RunOptions:
     power_ntp: str = ""
     power_analyzer: str = ""
     power_settings: str = ""
+    # what the roles deploy: the power-dev source on the controller (folder or git URL, and its ref), the director
+    # that runs the power server, and PTDaemon's settings there ({command, device_type, device_port, ...})
+    power_source: str = ""
+    power_version: str = ""
+    power_director: str = ""
+    power_ptd: dict | None = None
 
 
 @dataclass(kw_only=True)
@@ -213,7 +219,13 @@ _RUN_FLAGS = {"benchmarks": "--benchmark", "backends": "--backend", "devices": "
               "systems.system_type": "--system-type", "systems": "--inventory", "systems.hosts": "--inventory",
               "systems.power": "--power-client", "systems.power.client_dir": "--power-client",
               "systems.power.server": "--power-server", "systems.power.ntp": "--power-ntp",
-              "systems.power.analyzer": "--power-analyzer", "systems.power.settings": "--power-settings"}
+              "systems.power.analyzer": "--power-analyzer", "systems.power.settings": "--power-settings",
+              "systems.power.source": "--power-source", "systems.power.version": "--power-version",
+              "systems.power.director": "--power-director", "systems.power.ptd": "--power-ptd",
+              "systems.power.ptd.command": "--power-ptd", "systems.power.ptd.device_type": "--power-ptd",
+              "systems.power.ptd.device_port": "--power-ptd", "systems.power.ptd.interface_flag": "--power-ptd",
+              "systems.power.ptd.network_port": "--power-ptd", "systems.power.ptd.channel": "--power-ptd",
+              "systems.power.ptd.gpib_board": "--power-ptd"}
 
 
 def _run_flag(field_path: str) -> str:
@@ -259,7 +271,13 @@ def run_sweep(o: RunOptions) -> SweepFile:
         if missing:
             raise UsageError(missing[0], "a power measurement needs --power-client (your mlcommons/power-dev "
                                          "checkout on the hosts), --power-server (HOST[:PORT]) and --power-ntp")
-        data["systems"][0]["power"] = {**power, "analyzer": o.power_analyzer, "settings": o.power_settings}
+        data["systems"][0]["power"] = {**power, "analyzer": o.power_analyzer, "settings": o.power_settings,
+                                       "source": o.power_source, "version": o.power_version,
+                                       "director": o.power_director,
+                                       **({"ptd": o.power_ptd} if o.power_ptd is not None else {})}
+    elif o.power_source or o.power_director or o.power_ptd:
+        raise UsageError("--power-client", "--power-source, --power-director and --power-ptd deploy a power "
+                                           "measurement: give --power-client, --power-server and --power-ntp too")
     try:
         return parse(data, "run")
     except SweepError as exc:

@@ -248,6 +248,37 @@ def _run_arguments(r: argparse.ArgumentParser) -> None:
                     help="a Markdown file describing the analyzer (measurements' analyzer_table.md)")
     pw.add_argument("--power-settings", default="", metavar="FILE",
                     help="a Markdown file with the system's power settings (measurements' power_settings.md)")
+    pw.add_argument("--power-source", default="", metavar="DIR|URL",
+                    help="deploy MLCommons' power client and server from here: your mlcommons/power-dev checkout "
+                         "on the controller, or its git URL (cloned by the controller; hosts need no network); "
+                         "pushed to --power-client on the hosts (and the director)")
+    pw.add_argument("--power-version", default="", metavar="REF", help="the git commit or tag of a URL source")
+    pw.add_argument("--power-director", default="", metavar="HOST",
+                    help="the inventory host (localhost too) where benchfleet starts the power server with "
+                         "PTDaemon's settings (--power-ptd), and stops it after the run")
+    pw.add_argument("--power-ptd", default="", metavar="K=V,...",
+                    help="PTDaemon on the director: command=/opt/ptd/ptd-linux-x86,device_type=49,"
+                         "device_port=/dev/ttyUSB0 (and interface_flag, network_port, channel, gpib_board)")
+
+
+def _key_values(text: str, flag: str) -> dict | None:
+    """'a=1,b=x' -> {'a': '1', 'b': 'x'} (the sweep file's rules check names and values); '' -> None. A channel's
+    comma stays with it (channel=1,2)."""
+    if not text:
+        return None
+    out: dict[str, str] = {}
+    last = ""
+    for part in text.split(","):
+        key, eq, value = part.partition("=")
+        if not eq and last == "channel" and part.strip().isdigit():
+            out[last] += "," + part.strip()
+            continue
+        if not eq or not key.strip():
+            raise api.UsageError(flag, f"{part!r} is not KEY=VALUE; give e.g. command=/opt/ptd/ptd-linux-x86,"
+                                       "device_type=49,device_port=/dev/ttyUSB0")
+        last = key.strip()
+        out[last] = value.strip()
+    return out
 
 
 def _text_file(path: str, flag: str) -> str:
@@ -272,7 +303,10 @@ def _run_options(a: argparse.Namespace, tune: bool) -> api.RunOptions:
         tuned=not getattr(a, "no_tuned", False), power_client=getattr(a, "power_client", ""),
         power_server=getattr(a, "power_server", ""), power_ntp=getattr(a, "power_ntp", ""),
         power_analyzer=_text_file(getattr(a, "power_analyzer", ""), "--power-analyzer"),
-        power_settings=_text_file(getattr(a, "power_settings", ""), "--power-settings"))
+        power_settings=_text_file(getattr(a, "power_settings", ""), "--power-settings"),
+        power_source=getattr(a, "power_source", ""), power_version=getattr(a, "power_version", ""),
+        power_director=getattr(a, "power_director", ""), power_ptd=_key_values(getattr(a, "power_ptd", ""),
+                                                                                 "--power-ptd"))
 
 
 def cmd_run(a: argparse.Namespace) -> int:

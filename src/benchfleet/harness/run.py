@@ -244,7 +244,7 @@ class Harness:
         # the client runs the workload through a shell in its own working folder: the LoadGen run goes back to this
         # one, in an isolated Python as well
         workload = f"cd {shlex.quote(str(workdir))} && {shlex.join([command[0], '-I', *command[1:]])}"
-        client = [sys.executable, "-I", "-c", pw.CLIENT_BOOT, str(Path(power.client_dir).resolve()),
+        client = [sys.executable, "-I", "-c", pw.CLIENT_BOOT, str(Path(power.client_dir).expanduser().resolve()),
                   "-a", host, "-p", str(port), "-n", power.ntp, "-T", "-f", "-w", workload,
                   "-L", str(workdir / "logs"), "-o", str(out_dir)]
         self.log(f"[{sset.scenario}] measuring power through the power server at {host}:{port} (ranging, then "
@@ -276,7 +276,7 @@ class Harness:
         client would be refused anyway. UNVERIFIED_ENV on the host lets a test double run."""
         accepted = power_sources(self.rules.power.sources)
         try:
-            sources = pw.client_sources(Path(power.client_dir))
+            sources = pw.client_sources(Path(power.client_dir).expanduser())
         except OSError as exc:
             raise RuntimeError(f"power.client_dir: {power.client_dir}/ptd_client_server cannot be read "
                                f"({exc.strerror}); give the folder of your mlcommons/power-dev checkout on this "

@@ -112,6 +112,11 @@ class PowerSpec(BaseModel):
     settings: str = Field("", max_length=20_000, description="measurements' power_settings.md: the system's power "
                           "management settings")
 
+    @field_validator("analyzer", "settings", mode="before")
+    @classmethod
+    def _blank(cls, v: object) -> object:
+        return "" if v is None else v  # Ansible's templating hands an empty string to the host as null
+
     @field_validator("server")
     @classmethod
     def _server(cls, v: str) -> str:

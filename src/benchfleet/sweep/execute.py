@@ -14,11 +14,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
 
-from benchfleet.sweep import cells
+from benchfleet.errors import UsageError
+from benchfleet.sweep import cells, power_deploy
 from benchfleet.sweep.aggregate import aggregate
 from benchfleet.sweep.plan import Plan
 from benchfleet.sweep.progress import Progress
 from benchfleet.sweep.rundir import RunDir
+from benchfleet.sweep.schema import SweepError
 
 
 @dataclass
@@ -174,6 +176,13 @@ def _invoke(rd: RunDir, plan: Plan, inventory: Path | None, forks: int, check: b
         extravars["benchfleet_benchmark_cell_stall_s"] = plan.sweep.cell_stall_s
     extravars["benchfleet_benchmark_min_wait_s"] = follow_min_wait_s(len(hosts))
     extravars.update(_setup_vars(plan, hosts))
+    try:
+        power = power_deploy.deploy_vars(plan, hosts, rd.root / "power")
+    except SweepError as exc:  # a resumed run's source changed or went away since its plan was made
+        raise UsageError(str(exc)) from None
+    if power:  # MLCommons' power code for the hosts, and the power servers benchfleet starts on their directors
+        extravars["benchfleet_power"] = power
+        limit = [*limit, *(d for d in power["directors"] if d not in limit)]
     live = stream.isatty() if live is None else live
     progress = Progress(plan, rd.states(plan), stream, live, pending)
     progress.start()

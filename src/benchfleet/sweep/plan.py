@@ -204,6 +204,12 @@ def resolve_hosts(sweep: SweepFile, inventory: Path) -> dict[int, list[str]]:
                                   f"({sweep.systems[owner[h]].name!r}); a host belongs to one system"])
             owner[h] = i
         out[i] = names
+    for i, system in enumerate(sweep.systems):
+        director = system.power.director if system.power else ""
+        if director and director != "localhost" and director not in im.hosts:
+            raise SweepError([f"systems[{i}].power.director: {director!r} is not a host of {inventory}; add the "
+                              "director (the host with PTDaemon and the analyzer) to the inventory, or name one of "
+                              f"its hosts ({', '.join(sorted(im.hosts)[:8]) or 'none'})"])
     return out
 
 
@@ -235,7 +241,10 @@ def estimate_cell_s(spec: dict) -> float:
 
 
 def expand(sweep: SweepFile, inventory: Path, run_id: str = "") -> Plan:
+    from benchfleet.sweep import power_deploy
+
     hosts_of = resolve_hosts(sweep, inventory)
+    power_deploy.verify(sweep)  # the power sources: readable, and a version the round accepts
     plan = Plan(run_id, sweep, str(inventory), [])
     for i, system in enumerate(sweep.systems):
         # copies: the CLI's checks may widen a cloud system's SSH rule in the plan, never in the sweep file

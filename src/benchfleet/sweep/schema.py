@@ -86,6 +86,75 @@ OVH_REGION_RE = re.compile(r"[A-Z][A-Z0-9-]{1,30}")  # the catalog's region ids:
 OVH_FLAVOR_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)+")  # b3-8, c3-16, t2-45, l4-90, h100-380, win-b3-8
 
 
+PTD_COMMAND_RE = re.compile(r"/(?:[^/\s\0]+/)*ptd[A-Za-z0-9._-]*")  # PTDaemon's binary: ptd, ptd-linux-x86, ...
+GIT_URL_RE = re.compile(r"(?:https?|ssh|git|file)://\S+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+")
+
+
+class PtdSettings(BaseModel):
+    """PTDaemon on the director, as MLCommons' power server starts it: its server.conf [ptd] section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: str = Field(max_length=4096, description="PTDaemon's executable on the director (absolute path; its "
+                         "name begins with ptd, as SPEC ships it: ptd-linux-x86)")
+    device_type: int = Field(ge=0, le=9999, description="the analyzer's PTDaemon device type (49: Yokogawa WT310)")
+    device_port: str = Field(pattern=r"^[A-Za-z0-9._:/-]{1,255}$", description="the analyzer's port or address "
+                             "(/dev/ttyUSB0, an IP address, a serial number)")
+    interface_flag: Literal["", "-n", "-g", "-y", "-U"] = Field("", description="'' (RS232), -n (TCP/IP), -g "
+                                                                 "(GPIB), -y (Yokogawa TMCTL), -U (USB)")
+    network_port: int = Field(8888, ge=1, le=65535, description="the port PTDaemon listens on, on the director")
+    channel: str = Field("", pattern=r"^(?:\d{1,3}(?:,\d{1,3})?)?$", description="channel(s) of a multichannel "
+                         "analyzer: 1, or 1,2")
+    gpib_board: int | None = Field(None, ge=0, le=255, description="GPIB board number (-b)")
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, v: str) -> str:
+        if not PTD_COMMAND_RE.fullmatch(v):
+            raise ValueError(f"{v!r}: give the absolute path of PTDaemon on the director, a file whose name begins "
+                             "with ptd (e.g. /opt/ptd/ptd-linux-x86)")
+        return v
+
+
+class PowerSetup(PowerSpec):
+    """A sweep system's power set-up: what the harness needs on the hosts (:class:`PowerSpec`) and what the roles
+    deploy. ``source`` is where MLCommons' power client and server come from (the user's mlcommons/power-dev
+    checkout on the controller, or a git URL the controller clones; benchfleet never ships that code); the roles
+    push it to ``client_dir`` on each host of the system and, with ``director`` (an inventory host), start the power
+    server there with ``ptd``'s settings."""
+
+    source: str = Field("", max_length=4096, description="a folder on the controller holding ptd_client_server/ "
+                        "(your mlcommons/power-dev checkout), or a git URL of power-dev the controller clones")
+    version: str = Field("", pattern=r"^[A-Za-z0-9._/-]{0,200}$", description="the git commit or tag of a URL "
+                         "source (the release the round accepts)")
+    director: str = Field("", pattern=r"^[A-Za-z0-9._-]{0,255}$", description="the inventory host that runs the "
+                          "power server and PTDaemon (benchfleet deploys and starts the server there)")
+    ptd: PtdSettings | None = None
+
+    @model_validator(mode="after")
+    def _deploy(self) -> PowerSetup:
+        if self.director and not self.source:
+            raise _FieldError(("source",), "a director needs the power server's code: give source: (your "
+                                           "mlcommons/power-dev checkout on the controller, or its git URL)")
+        if self.director and self.ptd is None:
+            raise _FieldError(("ptd",), "a director needs PTDaemon's settings: ptd: {command: /opt/ptd/ptd-linux-"
+                                        "x86, device_type: 49, device_port: /dev/ttyUSB0}")
+        if self.ptd is not None and not self.director:
+            raise _FieldError(("director",), "ptd: settings are for a power server benchfleet starts: name its "
+                                             "inventory host with director:, or remove ptd:")
+        if self.version and not GIT_URL_RE.fullmatch(self.source):
+            raise _FieldError(("version",), "version: is the git ref of a URL source; a folder source is used as "
+                                            "it is (check out the release there), remove version:")
+        return self
+
+    def is_url(self) -> bool:
+        return bool(GIT_URL_RE.fullmatch(self.source))
+
+    def host_spec(self) -> PowerSpec:
+        """What the harness on a host is given (the deploy settings stay on the controller)."""
+        return PowerSpec(**self.model_dump(include=set(PowerSpec.model_fields)))
+
+
 class CloudSpec(BaseModel):
     """Instances benchfleet creates for a system, benchmarks and deletes."""
 
@@ -232,7 +301,7 @@ class SystemEntry(BaseModel):
     description: dict[str, str] = Field(default_factory=dict, description="system JSON values that win over facts")
     # MLPerf power: each performance run of the system's cells is measured through MLCommons' power client (the
     # user's power-dev checkout on the hosts) and the power server (the director with PTDaemon and the analyzer)
-    power: PowerSpec | None = None
+    power: PowerSetup | None = None
 
     @field_validator("hosts", mode="before")
     @classmethod
@@ -465,7 +534,7 @@ class SweepFile(BaseModel):
                 t.precision, benchmark, backend, device) else None,
             compiler="none" if compiler_problem(t.compiler, backend) else t.compiler,
             cache_dir=self.cache_dir, only=only, tune=self.tune, tune_budget_s=self.tune_budget_s,
-            power=system.power,
+            power=system.power.host_spec() if system.power else None,
         )
 
 

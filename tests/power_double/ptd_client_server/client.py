@@ -1,17 +1,18 @@
-"""A test double of MLCommons' power client together with its power server, for CI (issue 22, part 3).
+"""A test double of MLCommons' power client, for CI (issue 22, part 3).
 
 MLCommons' code (mlcommons/power-dev) is not available in CI, and benchfleet never ships it. The harness runs the
 power client as ``python -m ptd_client_server.client`` from the user's power-dev folder; pointed at this folder it
-runs this double instead, which takes the client's command line (-a -p -n -T -f -w -L -o), runs the workload twice
-(ranging, then testing) as the client does, and writes what the client and server bring back: ranging/ and run_1/
-(LoadGen's logs and a spl.txt of generated samples around LoadGen's power window) and power/ (client.json,
-server.json, client.log, server.log, ptd_logs.txt), consistent with each other as the real session's are (one UUID
-pair and session name, phases around the runs, the same messages, the SHA-1 of every result file, PTDaemon's
-replies).
+runs this double instead, which takes the client's command line (-a -p -n -T -f -w -L -o), connects to the power
+server at -a/-p (the server double, server.py beside it; no server there: it fails as the client does), runs the
+workload twice (ranging, then testing) as the client does, and writes what the client and server bring back:
+ranging/ and run_1/ (LoadGen's logs and a spl.txt of generated samples around LoadGen's power window) and power/
+(client.json, server.json, client.log, server.log, ptd_logs.txt), consistent with each other as the real session's
+are (one UUID pair and session name, phases around the runs, the same messages, the SHA-1 of every result file,
+PTDaemon's replies).
 
 Its sources are its own: a power check names them as not an accepted version of the power client (the one check
 that must fail; it is not MLCommons' code). BENCHFLEET_POWER_DOUBLE_FAIL=testing makes it lose the server after the
-ranging run (exit 1), as a power server that goes away mid-run does.
+ranging run (exit 1), as a power server that goes away mid-run does; so does a server that is gone.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import os
 import random
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -29,6 +31,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+MAGIC_CLIENT, MAGIC_SERVER = "mlcommons/power client v3", "mlcommons/power server v3"
 FMT = "%m-%d-%Y %H:%M:%S.%f"
 GO = "Starting untimed measurement, maximum 500000 samples at 1000ms with 0 rampup samples"
 IDENTIFY = ("YokogawaWT310E,1000,1,1,1,1,0,1,1,version=1.10.0-82175bac-20220817,OS=Linux,mode=power,1,1,1,0,0,"
@@ -48,6 +51,16 @@ def window(detail: Path) -> tuple[float, float]:
             values[e["key"]] = e["value"]
     return tuple(datetime.strptime(values[k], FMT).replace(tzinfo=timezone.utc).timestamp()
                  for k in ("power_begin", "power_end"))
+
+
+def ask(server, line: str) -> str:
+    """One command to the server double, its one-line reply."""
+    server.write(line + "\n")
+    server.flush()
+    reply = server.readline()
+    if not reply:
+        raise OSError("the server closed the connection")
+    return reply.strip()
 
 
 def sha1(p: Path) -> str:
@@ -73,12 +86,24 @@ def main(argv: list[str] | None = None) -> int:
     ptd_log = [f"{stamp(time.time() - 1)}: benchfleet power TEST DOUBLE: no PTDaemon, no analyzer",
                f"{stamp(time.time() - 1)}: Uncertainty checking for YokogawaWT310E is activated"]
     ptd = [("Hello", "Hello, PTDaemon here!"), ("Identify", IDENTIFY), ("RR", "Ranges,0,0.500000,0,300.000000")]
-    messages = [("mlcommons/power client v3", "mlcommons/power server v3"), ("time", str(time.time())),
+    messages = [(MAGIC_CLIENT, MAGIC_SERVER), ("time", str(time.time())),
                 ("set_ntp", "OK"), (f"new,,{ids['client']}", f"OK {session},{ids['server']}")]
     out.mkdir(parents=True, exist_ok=True)
+    try:  # the server double (server.py beside this file) at the address and port the client was given
+        server = socket.create_connection((a.addr, a.port), timeout=10).makefile("rw")
+        if ask(server, MAGIC_CLIENT) != MAGIC_SERVER:
+            raise OSError("it is not a power server")
+    except OSError as exc:
+        print(f"client: cannot connect to the power server at {a.addr}:{a.port}: {exc}", file=sys.stderr)
+        return 1
     for mode, run in (("ranging", "ranging"), ("testing", "run_1")):
         if mode == "testing" and os.environ.get("BENCHFLEET_POWER_DOUBLE_FAIL") == "testing":
             print("client: connection to the power server lost (test double)", file=sys.stderr)
+            return 1
+        try:
+            ask(server, f"session,{session},start,{mode}")
+        except OSError as exc:
+            print(f"client: connection to the power server lost: {exc}", file=sys.stderr)
             return 1
         if logs.exists():
             shutil.rmtree(logs)

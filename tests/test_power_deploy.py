@@ -1,0 +1,190 @@
+"""Power set-ups the roles deploy (issue 22, part 2): MLCommons' power code pushed from the controller to the hosts
+and the director, the power server started there with PTDaemon's settings and stopped after the run, sources the
+round does not accept refused before anything is deployed. CI has no MLCommons code: the power-dev folder is
+benchfleet's doubles (tests/power_double: client and server; tests/ptd_double.py: PTDaemon)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchfleet.harness import power_layout as pw
+from benchfleet.runner import ansible_env
+from benchfleet.sweep import power_deploy
+from benchfleet.sweep.schema import SweepError, parse
+from tests.power_doubles import POWER_DOUBLE, PTD_DOUBLE, free_port
+
+BENCHFLEET = str(Path(sys.executable).parent / "benchfleet")
+
+
+def _inventory(tmp_path: Path, **hostvars) -> Path:
+    inv = tmp_path / "inv.yml"
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": {
+        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}", **hostvars}}}}))
+    return inv
+
+
+def _listening(port: int) -> bool:
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            parts = row.split()
+            if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                return True
+    return False
+
+
+def _power_flags(tmp_path: Path, port: int, ptd_port: int) -> list[str]:
+    (tmp_path / "analyzer.md").write_text("| Vendor | Model |\n|---|---|\n| benchfleet | PTDaemon test double |\n")
+    (tmp_path / "settings.md").write_text("No power management settings changed.\n")
+    return ["--power-client", str(tmp_path / "host" / "power-dev"), "--power-server", f"127.0.0.1:{port}",
+            "--power-ntp", "127.0.0.1", "--power-source", str(POWER_DOUBLE), "--power-director", "localhost",
+            "--power-ptd", f"command={PTD_DOUBLE},device_type=49,device_port=/dev/null,network_port={ptd_port}",
+            "--power-analyzer", str(tmp_path / "analyzer.md"), "--power-settings", str(tmp_path / "settings.md")]
+
+
+def test_run_deploys_the_power_code_starts_the_server_on_the_director_and_stops_it(cache_dir, tmp_path):
+    """`benchfleet run --power-source --power-director`: the roles push ptd_client_server/ to the host's client
+    folder and to the director, write the server's configuration from the flags, start it (it starts PTDaemon with
+    those settings), the harness's client reaches it at the address it was given, the power files land in the tree,
+    and the server is stopped after the run. The doubles' sources are not MLCommons': only that check fails."""
+    port, ptd_port = free_port(), free_port()
+    director = tmp_path / "director"
+    env = {**os.environ, pw.UNVERIFIED_ENV: "1"}
+    out = tmp_path / "run"
+    proc = subprocess.run([BENCHFLEET, "run", "--inventory", str(_inventory(tmp_path, benchfleet_power_server_dir=str(
+        director))), "--synthetic-width", "8", "--scenarios", "SingleStream", "--out", str(out), "--cache-dir",
+        str(cache_dir), "--run-id", "pw", *_power_flags(tmp_path, port, ptd_port)], capture_output=True, text=True,
+        cwd=tmp_path, env=env)
+    text = proc.stdout + proc.stderr
+    assert "measuring power through the power server at 127.0.0.1:" in text, text
+    # deployed: the same sources on the host and the director, with their fingerprint
+    fingerprint = (director / ".benchfleet-power-sources").read_text().strip()
+    assert (tmp_path / "host" / "power-dev" / ".benchfleet-power-sources").read_text().strip() == fingerprint
+    assert pw.client_sources(tmp_path / "host" / "power-dev") == pw.client_sources(POWER_DOUBLE)
+    conf = (director / "server.conf").read_text()
+    assert f"listen: 0.0.0.0 {port}" in conf and f"ptd: {PTD_DOUBLE}" in conf and f"networkPort: {ptd_port}" in conf
+    log = (director / "server.log").read_text()
+    assert f"'-p', '{ptd_port}', '49', '/dev/null'" in log and "Reply from ptd: 'Hello, PTDaemon here!'" in log
+    assert "Got command from the client 'mlcommons/power client v3'" in log and ",start,testing'" in log, log
+    # stopped after the run
+    assert not _listening(port) and not (director / ".benchfleet-power-server.json").exists()
+    perf = next((out / "submission").rglob("SingleStream/performance"))
+    assert sorted(p.name for p in (perf / "power").iterdir()) == sorted(pw.POWER_FILES)
+    errors = [line for line in text.splitlines() if line.strip().startswith("ERROR")]
+    assert len(errors) == 2 and all("sources checksum" in e for e in errors), text
+
+
+def test_sources_the_round_does_not_accept_are_refused_before_anything_is_deployed(tmp_path):
+    port = free_port()
+    director = tmp_path / "director"
+    env = {k: v for k, v in os.environ.items() if k != pw.UNVERIFIED_ENV}
+    proc = subprocess.run([BENCHFLEET, "run", "--inventory", str(_inventory(tmp_path, benchfleet_power_server_dir=str(
+        director))), "--synthetic-width", "8", "--out", str(tmp_path / "run"), "--run-id", "no",
+        *_power_flags(tmp_path, port, free_port())], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert (f"--power-source: {POWER_DOUBLE}/ptd_client_server is not a version of MLCommons' power client and "
+            "server that v3.1 accepts") in proc.stderr
+    assert not director.exists() and not (tmp_path / "host").exists() and not _listening(port)
+
+
+def _playbook(tmp_path: Path, check: bool = False, **extra) -> dict:
+    """The role's server and client entry points through ansible-playbook on localhost; the recap's counts."""
+    archive, fingerprint = power_deploy.pack(POWER_DOUBLE, tmp_path / "packed")
+    play = [{"hosts": "localhost", "gather_facts": False, "vars": {
+        "benchfleet_power_archive": str(archive), "benchfleet_power_fingerprint": fingerprint,
+        "benchfleet_power_server_dir": str(tmp_path / "director"), "benchfleet_power_server_port": extra["port"],
+        "benchfleet_power_client_dir": str(tmp_path / "client"),
+        "benchfleet_power_server_config": {"server": {"ntpServer": "127.0.0.1", "listen": f"127.0.0.1 {extra['port']}"},
+                                           "ptd": {"ptd": str(PTD_DOUBLE), "deviceType": "49", "interfaceFlag": "",
+                                                   "devicePort": "/dev/null", "networkPort": str(extra["ptd"])}}},
+        "tasks": [{"name": "Server", "ansible.builtin.import_role": {"name": "benchfleet_power", "tasks_from":
+                                                                         extra.get("entry", "server")}},
+                  {"name": "Client", "ansible.builtin.import_role": {"name": "benchfleet_power"}}]}]
+    book = tmp_path / "play.yml"
+    book.write_text(yaml.safe_dump(play, sort_keys=False))
+    env = {**os.environ, **ansible_env(tmp_path / "private")}
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(_inventory(tmp_path)),
+                           str(book), *(["--check"] if check else [])], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    recap = re.search(r"^localhost\s+:\s+(.*)$", proc.stdout, re.M)
+    assert recap, proc.stdout[-2000:]
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", recap.group(1))}
+
+
+def test_the_role_is_idempotent_tells_the_truth_in_check_mode_and_restarts_on_a_new_configuration(tmp_path):
+    port, ptd = free_port(), free_port()
+    record = tmp_path / "director" / ".benchfleet-power-server.json"
+    try:
+        assert _playbook(tmp_path, check=True, port=port, ptd=ptd)["changed"] > 0
+        assert not (tmp_path / "director").exists() and not _listening(port)  # check mode changed nothing
+        assert _playbook(tmp_path, port=port, ptd=ptd)["changed"] > 0 and _listening(port)
+        pid = json.loads(record.read_text())["pid"]
+        assert (tmp_path / "client" / "ptd_client_server" / "client.py").is_file()
+        assert _playbook(tmp_path, port=port, ptd=ptd)["changed"] == 0  # a second run changes nothing
+        assert json.loads(record.read_text())["pid"] == pid
+        os.kill(pid, 9)  # a server that died is started again
+        time.sleep(0.3)
+        assert _playbook(tmp_path, port=port, ptd=ptd)["changed"] == 1
+        pid = json.loads(record.read_text())["pid"]
+        assert _playbook(tmp_path, port=port, ptd=free_port())["changed"] == 2  # new configuration: restarted
+        assert json.loads(record.read_text())["pid"] != pid and _listening(port)
+    finally:
+        _playbook(tmp_path, port=port, ptd=ptd, entry="stop")
+    assert not _listening(port) and not record.exists()
+
+
+def test_a_url_source_is_cloned_by_the_controller_at_its_version_and_a_bad_one_says_what_to_do(tmp_path):
+    repo = tmp_path / "power-dev"
+    subprocess.run(["cp", "-r", str(POWER_DOUBLE), str(repo)], check=True)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "v1"], check=True)
+    first = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    (repo / "ptd_client_server" / "client.py").write_text("# changed later\n")
+    subprocess.run([*git, "commit", "-qam", "v2"], check=True)
+    setup = parse({"submitter": "X", "systems": [{"name": "s", "hosts": ["all"], "power": {
+        "client_dir": "/opt/pd", "server": "d", "ntp": "n", "source": f"file://{repo}", "version": first}}]},
+        "x.yml").systems[0].power
+    root = power_deploy.fetch(setup, "systems[0].power.source", tmp_path / "run" / "power")
+    assert pw.client_sources(root) == pw.client_sources(POWER_DOUBLE)  # the version asked for, not the branch head
+    assert power_deploy.fetch(setup, "f", tmp_path / "run" / "power") == root  # cloned once
+    bad = setup.model_copy(update={"source": f"file://{tmp_path}/nowhere"})
+    with pytest.raises(SweepError, match=r"systems\[0\]\.power\.source: the controller could not clone file://.*; "
+                                         "without a network give source: the folder of your power-dev checkout"):
+        power_deploy.fetch(bad, "systems[0].power.source", tmp_path / "run" / "power")
+
+
+def test_power_set_ups_are_checked_before_anything_runs(tmp_path):
+    from benchfleet.sweep.plan import resolve_hosts
+
+    base = {"client_dir": "/opt/pd", "server": "director:4950", "ntp": "ntp.lab", "source": "/src/power-dev"}
+    ptd = {"command": "/opt/ptd/ptd-linux-x86", "device_type": 49, "device_port": "/dev/ttyUSB0"}
+
+    def problem(power: dict) -> str:
+        with pytest.raises(SweepError) as e:
+            parse({"submitter": "X", "systems": [{"name": "s", "hosts": ["all"], "power": power}]}, "x.yml")
+        return str(e.value)
+
+    assert "systems[0].power.ptd: a director needs PTDaemon's settings" in problem({**base, "director": "d"})
+    assert "power.ptd.command: '/opt/ptd/run.sh': give the absolute path of PTDaemon" in problem(
+        {**base, "director": "d", "ptd": {**ptd, "command": "/opt/ptd/run.sh"}})
+    assert "power.ptd.interface_flag" in problem({**base, "director": "d", "ptd": {**ptd, "interface_flag": "-x"}})
+    assert "power.director: ptd: settings are for a power server benchfleet starts" in problem({**base, "ptd": ptd})
+    assert "power.version: version: is the git ref of a URL source" in problem({**base, "version": "v1"})
+    sweep = parse({"submitter": "X", "systems": [{"name": "s", "hosts": ["all"], "power": {
+        **base, "director": "lab-director", "ptd": ptd}}]}, "x.yml")
+    with pytest.raises(SweepError, match=r"systems\[0\]\.power\.director: 'lab-director' is not a host of "):
+        resolve_hosts(sweep, _inventory(tmp_path))
+    conf = power_deploy.server_config(sweep.systems[0].power)
+    assert conf == {"server": {"ntpServer": "ntp.lab", "listen": "0.0.0.0 4950"},
+                    "ptd": {"ptd": "/opt/ptd/ptd-linux-x86", "deviceType": "49", "interfaceFlag": "",
+                            "devicePort": "/dev/ttyUSB0", "networkPort": "8888"}}
