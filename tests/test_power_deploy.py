@@ -78,6 +78,12 @@ def test_run_deploys_the_power_code_starts_the_server_on_the_director_and_stops_
     assert not _listening(port) and not (director / ".benchfleet-power-server.json").exists()
     perf = next((out / "submission").rglob("SingleStream/performance"))
     assert sorted(p.name for p in (perf / "power").iterdir()) == sorted(pw.POWER_FILES)
+    # the system description carries the power fields: what the host says, the rest marked for the user
+    (system,) = (out / "submission").rglob("systems/*.json")
+    desc = json.loads(system.read_text())
+    assert desc["filesystem"] == next(ln.split()[2] for ln in Path("/proc/mounts").read_text().splitlines()
+                                      if ln.split()[1] == "/")
+    assert desc["power_supply_details"].startswith("unknown") and "power_supply_details" in text
     errors = [line for line in text.splitlines() if line.strip().startswith("ERROR")]
     assert len(errors) == 2 and all("sources checksum" in e for e in errors), text
 
@@ -188,3 +194,25 @@ def test_power_set_ups_are_checked_before_anything_runs(tmp_path):
     assert conf == {"server": {"ntpServer": "ntp.lab", "listen": "0.0.0.0 4950"},
                     "ptd": {"ptd": "/opt/ptd/ptd-linux-x86", "deviceType": "49", "interfaceFlag": "",
                             "devicePort": "/dev/ttyUSB0", "networkPort": "8888"}}
+
+
+def test_a_power_systems_description_is_filled_from_the_host_and_marks_what_only_the_user_knows():
+    from benchfleet.submission.system import POWER_FIELDS, UNKNOWN, describe
+
+    host = {"cpu_model": "X", "vcpus": 8, "cpu_governor": "performance", "root_filesystem": "xfs",
+            "boot_firmware": "Dell Inc. 2.19.1 06/07/2023", "disks": [{"name": "nvme0n1", "bytes": 960 * 10**9,
+                                                                       "type": "NVMe SSD"}],
+            "nics": [{"name": "eno1", "driver": "tg3", "up": True, "carrier": True, "speed_mbps": 1000},
+                     {"name": "eno2", "driver": "tg3", "up": False, "carrier": False, "speed_mbps": None}]}
+    kw = {"division": "closed", "submitter": "X", "framework": "f", "software": "s", "synthetic": False}
+    d = describe(host, **kw, power=True, overrides={"power_supply_details": "2x 800 W Platinum"})
+    v = d.values
+    assert (v["power_management"], v["filesystem"], v["boot_firmware_version"]) == (
+        "Linux cpufreq governor: performance", "xfs", "Dell Inc. 2.19.1 06/07/2023")
+    assert (v["number_of_type_nics_installed"], v["nics_enabled_os"], v["nics_enabled_connected"],
+            v["network_speed_mbit"]) == ("2x tg3", "1", "1", "1000")
+    assert v["disk_drives"] == "960 GB NVMe SSD (nvme0n1)" and v["power_supply_details"] == "2x 800 W Platinum"
+    assert v["power_supply_quantity_and_rating_watts"] == UNKNOWN and "power_supply_quantity_and_rating_watts" in \
+        d.unknown and "power_supply_details" not in d.unknown
+    assert set(POWER_FIELDS) - {"system_power_only"} <= set(v)
+    assert not set(POWER_FIELDS) & set(describe(host, **kw).values)  # no power fields without power

@@ -122,8 +122,31 @@ def network():
         if n == "lo" or "/virtual/" in real:
             continue
         speed = read_text(f"/sys/class/net/{n}/speed").strip()
-        nics.append({"name": n, "speed_mbps": int(speed) if speed.lstrip("-").isdigit() and int(speed) > 0 else None})
+        driver = os.path.basename(os.path.realpath(f"/sys/class/net/{n}/device/driver"))
+        nics.append({"name": n, "speed_mbps": int(speed) if speed.lstrip("-").isdigit() and int(speed) > 0 else None,
+                     "up": read_text(f"/sys/class/net/{n}/operstate").strip() == "up",
+                     "carrier": read_text(f"/sys/class/net/{n}/carrier").strip() == "1",
+                     "driver": driver if os.path.isdir(f"/sys/class/net/{n}/device/driver") else ""})
     return {"nics": nics}
+
+
+def power():
+    """What a power result's system description asks for and the host can say: the CPU frequency governor,
+    the root file system, the boot firmware (DMI)."""
+    info = {}
+    governors = sorted({read_text(f"/sys/devices/system/cpu/{c}/cpufreq/scaling_governor").strip()
+                        for c in os.listdir("/sys/devices/system/cpu") if c[3:].isdigit() and c.startswith("cpu")}
+                       - {""}) if os.path.isdir("/sys/devices/system/cpu") else []
+    if governors:
+        info["cpu_governor"] = ", ".join(governors)
+    for line in read_text("/proc/mounts").splitlines():
+        parts = line.split()
+        if len(parts) > 2 and parts[1] == "/":
+            info["root_filesystem"] = parts[2]
+    bios = [read_text(f"/sys/class/dmi/id/{k}").strip() for k in ("bios_vendor", "bios_version", "bios_date")]
+    if any(bios):
+        info["boot_firmware"] = " ".join(x for x in bios if x)
+    return info
 
 
 def system():
@@ -181,4 +204,4 @@ def probe(python):
 
 
 # host_facts calls each in turn; one that raises is reported in ``errors`` without hiding the others.
-READERS = (cpu, memory, storage, network, system, gpus, pci_gpus)
+READERS = (cpu, memory, storage, network, system, gpus, pci_gpus, power)

@@ -74,8 +74,9 @@ def system_id(host: dict, backend: str, device: str) -> str:
 
 def describe(host: dict, *, division: str, submitter: str, status: str = "available",
              system_type: str = "edge", framework: str, software: str, synthetic: bool,
-             device: str = "cpu", overrides: dict | None = None) -> SystemDescription:
-    """``host`` is the ``benchfleet_host`` fact of the benchfleet.mlperf.host_facts module."""
+             device: str = "cpu", overrides: dict | None = None, power: bool = False) -> SystemDescription:
+    """``host`` is the ``benchfleet_host`` fact of the benchfleet.mlperf.host_facts module. ``power``: the system
+    was measured for power, and its description carries the power fields (:func:`power_fields`)."""
     unknown: list[str] = []
 
     def known(name: str, value) -> str:
@@ -140,8 +141,57 @@ def describe(host: dict, *, division: str, submitter: str, status: str = "availa
     if synthetic:
         values["sw_notes"] = "; ".join(x for x in (values["sw_notes"], "SYNTHETIC: generated model and dataset; "
                                                    "a pipeline check, not a result for publication") if x)
+    if power:
+        values.update(power_fields(host, unknown))
     for k, v in (overrides or {}).items():
         values[k] = str(v)  # the inventory knows best; unknown keys only warn in the checker
         if k in unknown:
             unknown.remove(k)
     return SystemDescription(values, unknown)
+
+
+def _text(value: object, limit: int = 200) -> str:
+    """A host's free text, one line, bounded (hosts report what they like)."""
+    return re.sub(r"\s+", " ", str(value or "")).strip()[:limit]
+
+
+def power_fields(host: dict, unknown: list[str]) -> dict[str, str]:
+    """The power fields of a system measured for power (POWER_FIELDS but v5.0's system_power_only), from what the
+    host reports where it can say (the CPU governor, the root file system, the boot firmware, the NICs and the
+    disks); the rest (power supplies, BMC firmware, NIC firmware, disk controllers, other hardware) only the user
+    knows: UNKNOWN, listed in ``unknown``, for the sweep file's ``description:`` or the inventory's
+    ``benchfleet_system``."""
+    def known(name: str, value: object) -> str:
+        text = _text(value)
+        if not text:
+            unknown.append(name)
+            return UNKNOWN
+        return text
+
+    nics = [n for n in host.get("nics") or [] if isinstance(n, dict)]
+    drivers: dict[str, int] = {}
+    for n in nics:
+        drivers[_text(n.get("driver"), 40) or "unknown driver"] = drivers.get(_text(n.get("driver"), 40)
+                                                                              or "unknown driver", 0) + 1
+    speeds = [n["speed_mbps"] for n in nics if isinstance(n.get("speed_mbps"), int) and n["speed_mbps"] > 0]
+    disks = [d for d in host.get("disks") or [] if isinstance(d, dict) and isinstance(d.get("bytes"), int)]
+    governor = _text(host.get("cpu_governor"), 80)
+    return {
+        "power_management": known("power_management", f"Linux cpufreq governor: {governor}" if governor else ""),
+        "filesystem": known("filesystem", host.get("root_filesystem")),
+        "boot_firmware_version": known("boot_firmware_version", host.get("boot_firmware")),
+        "management_firmware_version": known("management_firmware_version", ""),
+        "other_hardware": known("other_hardware", ""),
+        "number_of_type_nics_installed": ", ".join(f"{c}x {d}" for d, c in sorted(drivers.items())) if nics
+        else "0",
+        "nics_enabled_firmware": known("nics_enabled_firmware", ""),
+        "nics_enabled_os": str(sum(1 for n in nics if n.get("up") is True)),
+        "nics_enabled_connected": str(sum(1 for n in nics if n.get("carrier") is True)),
+        "network_speed_mbit": str(max(speeds)) if speeds else known("network_speed_mbit", ""),
+        "power_supply_quantity_and_rating_watts": known("power_supply_quantity_and_rating_watts", ""),
+        "power_supply_details": known("power_supply_details", ""),
+        "disk_drives": known("disk_drives", ", ".join(
+            f"{d['bytes'] / 1e9:.0f} GB {_text(d.get('type'), 20) or 'disk'} ({_text(d.get('name'), 20)})"
+            for d in disks[:16])),
+        "disk_controllers": known("disk_controllers", ""),
+    }

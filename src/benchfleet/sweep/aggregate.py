@@ -160,7 +160,7 @@ def aggregate(run_dir: Path) -> dict:
             software=f"benchfleet {meta.text('benchfleet_version')}, mlcommons-loadgen "
                      f"{meta.text('host', 'loadgen')}, Python {meta.text('host', 'python')}",
             synthetic=synthetic, device=cell.device,
-            overrides={**sysdef.description, **(hf.get("overrides") or {})},
+            overrides={**sysdef.description, **(hf.get("overrides") or {})}, power=bool(cell.spec.get("power")),
         )
         ran_under = round_of(meta)
         if ran_under != plan.round:
