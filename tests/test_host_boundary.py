@@ -122,15 +122,16 @@ esac
 
 
 def test_interruption_notices_of_each_cloud_are_read_as_their_metadata_services_give_them():
-    """GCP's instance/preempted and Azure's Scheduled Events (AWS's spot/instance-action: test_cloud_aws), each from
-    a local server speaking that metadata API; no notice while there is none, nor when nothing answers."""
+    """GCP's instance/preempted, Azure's Scheduled Events and Alibaba Cloud's spot termination-time (AWS's
+    spot/instance-action: test_cloud_aws), each from a local server speaking that metadata API; no notice while there
+    is none, nor when nothing answers."""
     import http.server
     import threading
 
     spec = importlib.util.spec_from_file_location("benchfleet_preemption", MODULE_UTILS / "_preemption.py")
     pre = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(pre)
-    state = {"gcp": "FALSE", "azure": []}
+    state = {"gcp": "FALSE", "azure": [], "alibaba": ""}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def log_message(self, *a):
@@ -143,6 +144,8 @@ def test_interruption_notices_of_each_cloud_are_read_as_their_metadata_services_
             elif self.path == "/metadata/scheduledevents?api-version=2020-07-01" and \
                     self.headers.get("Metadata") == "true":
                 body = json.dumps({"DocumentIncarnation": 2, "Events": state["azure"]})
+            elif self.path == "/latest/meta-data/instance/spot/termination-time" and state["alibaba"]:
+                body = state["alibaba"]
             else:
                 self.send_response(404)
                 self.end_headers()
@@ -156,7 +159,7 @@ def test_interruption_notices_of_each_cloud_are_read_as_their_metadata_services_
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        assert pre.notice("gcp", url) == "" and pre.notice("azure", url) == ""
+        assert pre.notice("gcp", url) == "" and pre.notice("azure", url) == "" and pre.notice("alibaba", url) == ""
         state["azure"] = [{"EventId": "f020ba2e", "EventType": "Freeze", "NotBefore": "Fri, 04 Dec 2026 16:40:00 GMT"}]
         assert pre.notice("azure", url) == ""  # maintenance, not an eviction
         state["azure"].append({"EventId": "a1b2", "EventType": "Preempt", "NotBefore": "Fri, 04 Dec 2026 16:41:00 GMT"})
@@ -164,6 +167,8 @@ def test_interruption_notices_of_each_cloud_are_read_as_their_metadata_services_
         assert pre.notice("gcp", url) == "GCP preemption notice: instance/preempted is TRUE"
         assert pre.notice("azure", url) == "Azure Scheduled Event Preempt, not before Fri, 04 Dec 2026 16:41:00 GMT"
         assert pre.notice("aws", url) == ""  # no instance-action there
+        state["alibaba"] = "2026-12-04T16:41:00Z"  # Alibaba Cloud: 404 until the spot instance is to be released
+        assert pre.notice("alibaba", url) == "Alibaba Cloud spot release notice: to be released at 2026-12-04T16:41:00Z"
     finally:
         server.shutdown()
     assert pre.notice("gcp", url) == ""  # nothing answers

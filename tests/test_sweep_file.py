@@ -74,7 +74,7 @@ def _with(**kw) -> dict:
         (_with(systems=[{"name": "AWS_1", "cloud": CLOUD}]),
          "systems[0].name: 'AWS_1' names cloud instances: use lowercase letters, digits and '-'"),
         (_with(systems=[{"name": "a", "cloud": {**CLOUD, "provider": "hetzner"}}]),
-         "systems[0].cloud.provider: Input should be 'aws', 'azure', 'gcp', 'ovh' or 'oci'"),
+         "systems[0].cloud.provider: Input should be 'aws', 'azure', 'gcp', 'ovh', 'oci' or 'alibaba'"),
         # OVHcloud: no spot, regions and flavors as its catalog names them
         (_with(systems=[{"name": "a", "cloud": {"provider": "ovh", "regions": ["GRA11"], "instance_type": "b3-8",
                                                 "spot": True}}]),

@@ -9,6 +9,8 @@
 - gcp: ``GET /computeMetadata/v1/instance/preempted`` with ``Metadata-Flavor: Google``: ``TRUE`` once preempted.
 - azure: Scheduled Events, ``GET /metadata/scheduledevents?api-version=2020-07-01`` with ``Metadata: true``: an
   event of type ``Preempt`` (spot eviction, 30 s ahead).
+- alibaba: ``GET /latest/meta-data/instance/spot/termination-time``: 404 while none, the UTC time the spot instance
+  is to be released (``2026-12-04T16:41:00Z``) once ECS reclaims it (about five minutes ahead).
 
 Each read takes at most ``TIMEOUT_S``; a metadata service that does not answer means no notice.
 """
@@ -21,7 +23,7 @@ import urllib.request
 
 TIMEOUT_S = 1.0
 BASES = {"aws": "http://169.254.169.254", "gcp": "http://metadata.google.internal",
-         "azure": "http://169.254.169.254"}
+         "azure": "http://169.254.169.254", "alibaba": "http://100.100.100.200"}
 
 
 def _get(url, headers, method="GET"):
@@ -61,6 +63,10 @@ def notice(provider, base=""):
             for e in events:
                 if isinstance(e, dict) and e.get("EventType") == "Preempt":
                     return f"Azure Scheduled Event Preempt, not before {str(e.get('NotBefore', ''))[:40]}"
+        if provider == "alibaba":
+            status, body = _get(base + "/latest/meta-data/instance/spot/termination-time", {})
+            when = body.strip()[:40]
+            return f"Alibaba Cloud spot release notice: to be released at {when}" if status == 200 and when else ""
     except (urllib.error.URLError, OSError, ValueError, AttributeError):
         return ""
     return ""

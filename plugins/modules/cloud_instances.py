@@ -36,9 +36,9 @@ options:
     default: present
   systems:
     description:
-      - Cloud systems; each has name, provider (aws, azure, gcp, ovh, oci), regions, zones, instance_type, image, hosts
-        (the plan's host names, one instance each), disk_gb, spot, ssh_user, ssh_cidr, allow_world_ssh, hours
-        (until the resources expire, by their tag and the instances' own power-off) and options (subscription,
+      - Cloud systems; each has name, provider (aws, azure, gcp, ovh, oci, alibaba), regions, zones, instance_type,
+        image, hosts (the plan's host names, one instance each), disk_gb, spot, ssh_user, ssh_cidr, allow_world_ssh,
+        hours (until the resources expire, by their tag and the instances' own power-off) and options (subscription,
         project).
     type: list
     elements: dict

@@ -80,7 +80,7 @@ options:
         description: Whose metadata service to read.
         type: str
         required: true
-        choices: [aws, gcp, azure]
+        choices: [aws, gcp, azure, alibaba]
       url:
         description: The metadata service's base URL (default the provider's link-local address).
         type: str
@@ -203,7 +203,7 @@ ARGUMENT_SPEC = dict(
     min_wait=dict(type="float", default=2.0),
     session=dict(type="str", default=""),
     preemption=dict(type="dict", options=dict(provider=dict(type="str", required=True,
-                                                            choices=["aws", "gcp", "azure"]),
+                                                            choices=["aws", "gcp", "azure", "alibaba"]),
                                               url=dict(type="str", default=""))),
 )
 POWER_EXIT = 75  # the harness's exit status when the power set-up failed (benchfleet.harness.power_layout)

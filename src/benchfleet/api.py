@@ -742,7 +742,8 @@ def _targets(providers: list[str] | None, regions: list[str] | None, log: Log):
     if not targets:
         raise UsageError("no cloud account found: set credentials the way each SDK expects (AWS_PROFILE, "
                          "AZURE_SUBSCRIPTION_ID + az login, GOOGLE_CLOUD_PROJECT + gcloud auth, OVHcloud's openrc.sh "
-                         "or OS_CLOUD, OCI's ~/.oci/config or OCI_CONFIG_FILE) or --provider")
+                         "or OS_CLOUD, OCI's ~/.oci/config or OCI_CONFIG_FILE, Alibaba Cloud's "
+                         "ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET) or --provider")
     return targets
 
 

@@ -126,6 +126,9 @@ EPILOG_TEARDOWN = """examples:
       OVHcloud bills a halted instance: this deletes your runs' instances past their expiry, halted or not
   benchfleet reap --provider oci --region us-ashburn-1
       OCI bills an instance shut down from its own OS: this terminates your runs' instances past their expiry
+  benchfleet reap --provider alibaba --region cn-hangzhou,us-west-1
+      Alibaba Cloud ECS releases each instance at its AutoReleaseTime; this deletes what is past its expiry tag
+      and the run's VPC, security group and key pair once no instance is left
   benchfleet reap --all-owners
       every user's expired runs, not only yours; a run launched or prepared within --grace (15m) is left
 
@@ -135,7 +138,9 @@ Credentials come from each SDK's own chain: AWS_PROFILE or the AWS_* variables; 
 az login or a managed identity; GOOGLE_CLOUD_PROJECT with gcloud auth application-default login; OVHcloud: the
 OS_* variables of the project's openrc.sh, or OS_CLOUD naming a clouds.yaml entry (every region of its catalog is
 scanned unless --region is given); OCI: the API key config file (OCI_CONFIG_FILE, default ~/.oci/config, profile
-OCI_CLI_PROFILE; every region the tenancy subscribes to is scanned unless --region is given).
+OCI_CLI_PROFILE; every region the tenancy subscribes to is scanned unless --region is given); Alibaba Cloud:
+ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET (every region ECS offers is scanned unless
+--region is given).
 """
 
 

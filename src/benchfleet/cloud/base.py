@@ -1,7 +1,7 @@
 """What every cloud provider shares: instances, tags, error kinds and the provider interface.
 
-Each cloud's API calls live in one module (``aws``, ``azure``, ``gcp``, ``ovh``, ``oci``); this module holds no SDK
-code.
+Each cloud's API calls live in one module (``aws``, ``azure``, ``gcp``, ``ovh``, ``oci``, ``alibaba``); this module
+holds no SDK code.
 Every resource benchfleet creates carries three tags (labels on GCP), so that ``teardown`` and
 ``reap`` work from the cloud alone, with no local state:
 

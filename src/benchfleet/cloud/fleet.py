@@ -36,7 +36,7 @@ from benchfleet.cloud.base import (
     world_open,
 )
 
-PROVIDERS = ("aws", "azure", "gcp", "ovh", "oci")
+PROVIDERS = ("aws", "azure", "gcp", "ovh", "oci", "alibaba")
 
 
 def provider(name: str, **options) -> Provider:
@@ -62,6 +62,10 @@ def provider(name: str, **options) -> Provider:
         from benchfleet.cloud.oci import OciProvider
 
         return OciProvider(project=options.get("project") or "")  # a compartment OCID (default: the tenancy)
+    if name == "alibaba":
+        from benchfleet.cloud.alibaba import AlibabaProvider
+
+        return AlibabaProvider()  # the account is the AccessKey's
     raise ValueError(f"unknown cloud provider {name!r}; choose from {', '.join(PROVIDERS)}")
 
 
@@ -469,7 +473,8 @@ def configured(providers: list[str] | None = None, regions: list[str] | None = N
                ) -> tuple[list[tuple[Provider, list[str]]], list[str]]:
     """Every cloud whose account the SDK chains can name, with the regions to scan (AWS: all enabled
     regions unless given; Azure and GCP list subscription- or project-wide; OVHcloud: every region of the project's
-    catalog unless given; OCI: every region the tenancy subscribes to unless given). Returns (targets, notes)."""
+    catalog unless given; OCI: every region the tenancy subscribes to unless given; Alibaba Cloud: every region ECS
+    offers unless given). Returns (targets, notes)."""
     out, notes = [], []
     for name in providers or list(PROVIDERS):
         if name == "aws":
@@ -503,6 +508,13 @@ def configured(providers: list[str] | None = None, regions: list[str] | None = N
                 notes.append(f"oci: skipped, no OCI config file at {path} (OCI_CONFIG_FILE; `oci setup config`)")
                 continue
             out.append((provider("oci"), regions or []))  # every subscribed region unless given
+        elif name == "alibaba":
+            from benchfleet.cloud.alibaba import KEY_ID_ENV, SECRET_ENV
+
+            if not (os.environ.get(KEY_ID_ENV) and os.environ.get(SECRET_ENV)):
+                notes.append(f"alibaba: skipped, {KEY_ID_ENV} and {SECRET_ENV} are not both set")
+                continue
+            out.append((provider("alibaba"), regions or []))  # every region ECS offers unless given
         else:
             raise ValueError(f"--provider: unknown cloud {name!r}; choose from {', '.join(PROVIDERS)}")
     return out, notes

@@ -8,11 +8,15 @@
   machine type's family price per vCPU hour and per GiB hour in the region (spot: the "Spot Preemptible" SKUs),
   times its vCPUs and memory from Compute Engine's listing. Types with GPUs attached (a2, a3, g2) bill the GPUs
   apart: the table is used for them.
+- Alibaba Cloud: ECS's ``DescribePrice`` (the official SDK, the same AccessKey as ECS), the hourly pay-as-you-go
+  (spot: ``SpotAsPriceGo``) price of the instance type with a 40 GiB ESSD system disk in the region, when it is
+  quoted in USD (an account of the China site is quoted in CNY: the table is used).
 
 Each price read is kept in a cache file (``BENCHFLEET_PRICE_CACHE``, default ``~/.cache/benchfleet/prices.json``)
 with its date, and reused for ``MAX_AGE_DAYS``; where no provider answers, :mod:`benchfleet.cloud.prices` falls back
 to its dated table and says so. Endpoints: ``BENCHFLEET_AZURE_PRICES_ENDPOINT``, and boto3's standard variables
-(``AWS_ENDPOINT_URL_PRICING``, ``AWS_ENDPOINT_URL``), ``BENCHFLEET_GCP_BILLING_ENDPOINT``.
+(``AWS_ENDPOINT_URL_PRICING``, ``AWS_ENDPOINT_URL``), ``BENCHFLEET_GCP_BILLING_ENDPOINT``,
+``BENCHFLEET_ALIBABA_ENDPOINT``.
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ def _key(provider: str, region: str, instance_type: str, spot: bool) -> str:
     # the endpoint too: a price read from another endpoint (a sovereign cloud, a test server) is another price
     endpoint = {"azure": os.environ.get("BENCHFLEET_AZURE_PRICES_ENDPOINT", ""),
                 "gcp": os.environ.get("BENCHFLEET_GCP_BILLING_ENDPOINT", ""),
-                "aws": os.environ.get("AWS_ENDPOINT_URL_PRICING") or os.environ.get("AWS_ENDPOINT_URL", "")}
+                "aws": os.environ.get("AWS_ENDPOINT_URL_PRICING") or os.environ.get("AWS_ENDPOINT_URL", ""),
+                "alibaba": os.environ.get("BENCHFLEET_ALIBABA_ENDPOINT", "")}
     at = endpoint.get(provider, "")
     return f"{provider}/{region}/{instance_type}/{'spot' if spot else 'on-demand'}" + (f"@{at}" if at else "")
 
@@ -108,7 +113,8 @@ def lookup(provider: str, region: str, instance_type: str, spot: bool = False,
     hit = cached(provider, region, instance_type, spot)
     if hit is not None:
         return hit
-    reader = {"azure": azure_retail, "aws": aws_price_list, "gcp": gcp_billing}.get(provider)
+    reader = {"azure": azure_retail, "aws": aws_price_list, "gcp": gcp_billing,
+              "alibaba": alibaba_describe_price}.get(provider)
     if reader is None or _load().get("misses", {}).get(key) == date.today().isoformat():
         return None
     try:
@@ -120,6 +126,7 @@ def lookup(provider: str, region: str, instance_type: str, spot: bool = False,
         _store_miss(key)
         return None
     source = {"azure": "Azure Retail Prices API", "gcp": "Cloud Billing Catalog API",
+              "alibaba": "Alibaba Cloud ECS DescribePrice API",
               "aws": "EC2 spot price history" if spot else "AWS Price List API"}[provider]
     got = LivePrice(round(price, 6), source, datetime.now(timezone.utc).date().isoformat())
     _store(key, got)
@@ -174,6 +181,15 @@ def aws_price_list(region: str, instance_type: str, spot: bool) -> float | None:
                 if dim.get("unit") == "Hrs" and usd > 0:
                     prices.append(usd)
     return min(prices) if prices else None
+
+
+def alibaba_describe_price(region: str, instance_type: str, spot: bool) -> float | None:
+    from benchfleet.cloud.alibaba import AlibabaProvider
+
+    got = AlibabaProvider().price(region, instance_type, spot)
+    if got is None or got[1] != "USD":
+        return None
+    return got[0]
 
 
 COMPUTE_ENGINE = "6F81-5844-456A"  # the Cloud Billing Catalog's service id of Compute Engine

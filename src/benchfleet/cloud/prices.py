@@ -3,6 +3,7 @@ read before a run and cached with its date), else a dated table (USD per hour, L
 of each cloud); the estimate before a run, the actual cost from recorded uptime after it, and dollars per million
 samples.
 
+Alibaba Cloud's price is ECS's own DescribePrice (its table is empty: no figure there is unverified).
 OVHcloud has no price API: its flavors are priced from the table only (a date and a source of their own,
 ``TABLE_DATES``, ``TABLE_NOTES``). A system's ``price_per_hour`` in the sweep file wins over both. Each estimate
 line says where its price came from, and the table how old it is. Spot prices move daily; the table's spot column
@@ -43,6 +44,9 @@ PRICES: dict[str, dict[str, tuple[float, float]]] = {
     # page), and no OCI price could be verified where this table was made; an OCI system's estimate asks for
     # price_per_hour (and a run's costs use it).
     "oci": {},
+    # Alibaba Cloud: no figures. ECS's DescribePrice API gives the price (live_prices), and no Alibaba price could be
+    # verified where this table was made; where DescribePrice does not answer, the estimate asks for price_per_hour.
+    "alibaba": {},
 }
 # Tables of another date than TABLE_DATE, and where their figures come from.
 TABLE_DATES: dict[str, str] = {}

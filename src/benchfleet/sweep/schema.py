@@ -81,7 +81,7 @@ class Tuning(BaseModel):
                             "graphs); other cells run as they are")
 
 
-CLOUD_PROVIDERS = ("aws", "azure", "gcp", "ovh", "oci")
+CLOUD_PROVIDERS = ("aws", "azure", "gcp", "ovh", "oci", "alibaba")
 OVH_REGION_RE = re.compile(r"[A-Z][A-Z0-9-]{1,30}")  # the catalog's region ids: GRA11, SBG5, DE1, EU-WEST-PAR
 OVH_FLAVOR_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)+")  # b3-8, c3-16, t2-45, l4-90, h100-380, win-b3-8
 
@@ -160,7 +160,7 @@ class CloudSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    provider: Literal["aws", "azure", "gcp", "ovh", "oci"]
+    provider: Literal["aws", "azure", "gcp", "ovh", "oci", "alibaba"]
     regions: list[str] = Field(min_length=1, description="tried in order (next one on a regional quota error)")
     zones: list[str] = Field(default_factory=list, description="zone candidates (default: every zone offering "
                                                                "the type), tried in order on capacity errors")
@@ -181,7 +181,7 @@ class CloudSpec(BaseModel):
     subscription: str = Field("", description="Azure subscription id (default: AZURE_SUBSCRIPTION_ID)")
     project: str = Field("", description="GCP project (default: GOOGLE_CLOUD_PROJECT); OVHcloud: the OpenStack "
                                           "project id (default: OS_PROJECT_ID or the clouds.yaml entry); OCI: the "
-                                          "compartment OCID (default: the config's tenancy)")
+                                          "compartment OCID (default: the config's tenancy); not for Alibaba Cloud")
     vars: dict[str, Any] = Field(default_factory=dict, description="host variables for the instances")
 
     @field_validator("expires_h")
@@ -244,6 +244,39 @@ class CloudSpec(BaseModel):
         if self.subscription:
             raise _FieldError(("subscription",), "an Azure setting; an OCI system names its compartment with project: "
                                                  "<compartment OCID> (default: the config's tenancy)")
+        return self
+
+    @model_validator(mode="after")
+    def _alibaba(self) -> CloudSpec:
+        """Alibaba Cloud: what cannot be asked of it is refused here, before pre-flight signs a request."""
+        if self.provider != "alibaba":
+            return self
+        from benchfleet.cloud.alibaba import REGION_RE, TYPE_RE  # no SDK import: the module imports it lazily
+
+        for i, r in enumerate(self.regions):
+            if not REGION_RE.fullmatch(r):
+                low = r.strip().lower().replace("_", "-")
+                near = f"; did you mean {low!r}?" if REGION_RE.fullmatch(low) else ""
+                raise _FieldError(("regions", i), f"{r!r} is not an Alibaba Cloud region id; give regions as ECS names "
+                                                  f"them (cn-hangzhou, us-west-1, eu-central-1, ap-southeast-1, ...), "
+                                                  f"not their display names{near}")
+        if not TYPE_RE.fullmatch(self.instance_type):
+            low = self.instance_type.strip().lower()
+            fixed = low if low.startswith("ecs.") else f"ecs.{low}"
+            near = f"; did you mean {fixed!r}?" if TYPE_RE.fullmatch(fixed) else ""
+            raise _FieldError(("instance_type",), f"{self.instance_type!r} is not an ECS instance type; give it as ECS "
+                                                  f"names it, ecs.<family>.<size> (ecs.g7.xlarge, ecs.c7.large, "
+                                                  f"ecs.gn7i-c8g1.2xlarge){near}")
+        for i, z in enumerate(self.zones):
+            if not any(z.startswith(r) for r in self.regions):
+                raise _FieldError(("zones", i), f"{z!r} is not a zone of {', '.join(self.regions)}; ECS zone ids "
+                                                f"start with their region's (cn-hangzhou-h, us-west-1a)")
+        if self.subscription:
+            raise _FieldError(("subscription",), "an Azure setting; an Alibaba Cloud system uses the account of its "
+                                                 "AccessKey (ALIBABA_CLOUD_ACCESS_KEY_ID): remove subscription")
+        if self.project:
+            raise _FieldError(("project",), "a GCP, OVHcloud or OCI setting; an Alibaba Cloud system uses the account "
+                                            "of its AccessKey (ALIBABA_CLOUD_ACCESS_KEY_ID): remove project")
         return self
 
     @field_validator("regions", "zones", mode="before")
