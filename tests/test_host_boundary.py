@@ -172,3 +172,23 @@ def test_interruption_notices_of_each_cloud_are_read_as_their_metadata_services_
     finally:
         server.shutdown()
     assert pre.notice("gcp", url) == ""  # nothing answers
+
+
+def test_the_benchmark_role_asks_for_a_preemption_notice_only_where_the_module_reads_one():
+    """A spot instance's cell passes its cloud to harness_cell only where the module knows that cloud's notice
+    (OCI's metadata gives none: an OCI spot cell passed 'oci' and failed the module's argument check)."""
+    import re
+
+    import yaml
+
+    from benchfleet.cloud.fleet import PROVIDERS
+
+    spec = importlib.util.spec_from_file_location("benchfleet_preemption2", MODULE_UTILS / "_preemption.py")
+    pre = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pre)
+    clouds = yaml.safe_load((ROOT / "roles" / "benchfleet_benchmark" / "defaults" / "main.yml").read_text())[
+        "benchfleet_benchmark_notice_clouds"]
+    module = (ROOT / "plugins" / "modules" / "harness_cell.py").read_text()
+    choices = re.search(r'provider=dict\(type="str", required=True,\s+choices=(\[[^]]*\])', module).group(1)
+    assert sorted(clouds) == sorted(json.loads(choices)) == sorted(pre.BASES)
+    assert set(PROVIDERS) - set(clouds) == {"ovh", "oci"}  # OVHcloud has no spot; OCI no notice
