@@ -216,3 +216,25 @@ def test_a_power_systems_description_is_filled_from_the_host_and_marks_what_only
         d.unknown and "power_supply_details" not in d.unknown
     assert set(POWER_FIELDS) - {"system_power_only"} <= set(v)
     assert not set(POWER_FIELDS) & set(describe(host, **kw).values)  # no power fields without power
+
+
+def test_only_the_sources_travel_and_a_linked_file_is_refused(tmp_path):
+    """The archive holds exactly the Python sources the fingerprint covers; a symbolic link (a cloned repository
+    may carry one pointing anywhere on the controller) is refused, not followed."""
+    import shutil
+    import tarfile
+
+    src = tmp_path / "pd"
+    shutil.copytree(POWER_DOUBLE, src, ignore=shutil.ignore_patterns("__pycache__"))
+    (src / "ptd_client_server" / "notes.txt").write_text("not a source\n")
+    archive, fingerprint = power_deploy.pack(src, tmp_path / "packed")
+    with tarfile.open(archive) as tar:
+        names = sorted(m.name for m in tar.getmembers() if m.isfile())
+    assert names == sorted(f"ptd_client_server/{n}" for n in pw.client_sources(src))
+    assert power_deploy.pack(src, tmp_path / "packed2")[1] == fingerprint  # the same files, the same fingerprint
+    secret = tmp_path / "id_rsa"
+    secret.write_text("PRIVATE KEY\n")
+    (src / "ptd_client_server" / "client.py").unlink()
+    (src / "ptd_client_server" / "client.py").symlink_to(secret)
+    with pytest.raises(SweepError, match=r"ptd_client_server/client.py is a symbolic link"):
+        power_deploy.pack(src, tmp_path / "packed3")

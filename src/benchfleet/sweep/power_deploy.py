@@ -27,7 +27,6 @@ from benchfleet.sweep.schema import PowerSetup, SweepError, SweepFile
 if TYPE_CHECKING:
     from benchfleet.sweep.plan import Plan
 
-SKIP = {"__pycache__", ".mypy_cache", ".pytest_cache", ".git"}
 CLONE_TIMEOUT_S = 300
 
 
@@ -57,7 +56,8 @@ def fetch(setup: PowerSetup, field: str, into: Path | None = None) -> Path:
     tmp = into / f".clone-{key}"
     shutil.rmtree(tmp, ignore_errors=True)
     into.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}  # a private URL fails here, never waits for a password
+    # a private URL fails here, never waits for a password; only transports that run no command (no ext::)
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ALLOW_PROTOCOL": "https:http:ssh:git:file"}
     steps = [[git, "clone", "--quiet", "--no-checkout", "--", setup.source, str(tmp)],
              [git, "-C", str(tmp), "checkout", "--quiet", "--detach", setup.version or "HEAD", "--"]]
     for cmd in steps:
@@ -80,8 +80,9 @@ def fetch(setup: PowerSetup, field: str, into: Path | None = None) -> Path:
 
 
 def pack(root: Path, into: Path) -> tuple[Path, str]:
-    """ptd_client_server/ as a tar.gz under ``into``, named by its fingerprint; byte-identical for the same files
-    (sorted, fixed owner and times), so the hosts' copies compare by fingerprint."""
+    """The Python files of ptd_client_server/ (exactly the sources the round's list and the fingerprint cover: nothing
+    else of the folder travels) as a tar.gz under ``into``, named by its fingerprint; byte-identical for the same
+    files (sorted, fixed owner and times), so the hosts' copies compare by fingerprint."""
     sources = pw.client_sources(root)
     fingerprint = hashlib.sha1(json.dumps(sources, sort_keys=True).encode()).hexdigest()  # noqa: S324 - an id
     out = into / f"ptd_client_server-{fingerprint[:16]}.tar.gz"
@@ -91,13 +92,17 @@ def pack(root: Path, into: Path) -> tuple[Path, str]:
     buf = io.BytesIO()
     base = root / "ptd_client_server"
     with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
-        paths = [base, *sorted(p for p in base.rglob("*") if not SKIP & set(p.relative_to(base).parts))]
-        for p in paths:
-            if p.is_symlink() or not (p.is_dir() or p.is_file()):
-                continue  # a link could point anywhere on the host; the sources are plain files
+        files = [base / name for name in sources]  # client_sources: regular .py files, no cache folders
+        links = [f for f in files if f.is_symlink() or any((root / d).is_symlink()
+                                                          for d in f.relative_to(root).parents if d != Path("."))]
+        if links:  # a link in a cloned repository could point at any file of the controller
+            raise SweepError([f"power source {root}: {links[0].relative_to(root)} is a symbolic link; MLCommons' "
+                              "power code has none: use a plain checkout"])
+        folders = sorted({f.parent for f in files} | {base})
+        for p in [*(d for d in folders), *files]:
             info = tarfile.TarInfo(p.relative_to(root).as_posix())
             info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-            if p.is_dir():
+            if p in folders:
                 info.type, info.mode = tarfile.DIRTYPE, 0o755
                 tar.addfile(info)
             else:
