@@ -39,6 +39,7 @@ REAP_GRACE_S = 15 * 60  # reap leaves a run launched or prepared this recently (
 # Provider error kinds and what failover does with them.
 CAPACITY = "capacity"  # this zone has no room: try the next zone
 QUOTA = "quota"  # the region's quota is used up: try the next region
+QUOTA_ZONE = "quota-zone"  # a limit of this zone is used up (OCI's per-AD service limits): try the next zone
 QUOTA_GLOBAL = "quota-global"  # the account's quota: stop this cloud
 AUTH = "auth"  # credentials or permissions: stop this cloud
 BAD_REQUEST = "bad-request"  # our request is wrong (image, type): stop this system
