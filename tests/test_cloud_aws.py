@@ -362,6 +362,17 @@ def test_types_sharing_a_family_quota_are_checked_together(tmp_path, monkeypatch
         quotas.stop()
 
 
+def test_p6_counts_against_the_p_quotas_of_p5_and_later():
+    """P6 (p6-b200, p6e-gb200) draws on the on-demand P quota, and for spot on the P5-and-later one, not P4's."""
+    from benchfleet.cloud.aws import quota_name
+
+    for itype in ("p6-b200.48xlarge", "p6e-gb200.36xlarge", "p5en.48xlarge", "p5.4xlarge"):
+        assert quota_name(itype, spot=False) == "Running On-Demand P instances", itype
+        assert quota_name(itype, spot=True) == "All P5 Spot Instance Requests", itype
+    assert quota_name("p4d.24xlarge", spot=True) == "All P4, P3 and P2 Spot Instance Requests"
+    assert quota_name("p3.2xlarge", spot=False) == "Running On-Demand P instances"
+
+
 def test_prices_come_from_the_aws_price_list_and_spot_price_history(tmp_path, monkeypatch):
     from benchfleet.cloud import prices
     from tests.cloudfakes import FakeAwsPricing

@@ -79,8 +79,9 @@ def quota_name(instance_type: str, spot: bool) -> str | None:
         return None
     if not spot:
         return f"Running On-Demand {group} instances"
-    if group == "P":  # spot P quotas are split by generation
-        return "All P5 Spot Instance Requests" if generation == "5" else "All P4, P3 and P2 Spot Instance Requests"
+    if group == "P":  # spot P quotas are split by generation: P5 and later (p5en, p6-b200) in the P5 one
+        newer = generation.isdigit() and int(generation) >= 5
+        return "All P5 Spot Instance Requests" if newer else "All P4, P3 and P2 Spot Instance Requests"
     return f"All {group} Spot Instance Requests"
 
 
