@@ -336,6 +336,43 @@ def test_preflight_counts_vcpus_against_service_quotas_less_what_runs(tmp_path, 
     assert any(m == "POST" for m, _, _ in quotas.log)
 
 
+def test_types_sharing_a_family_quota_are_checked_together(tmp_path, monkeypatch):
+    """m5.xlarge and c6i.2xlarge both count against the Standard on-demand quota (32 vCPUs): 4 x 4 + 3 x 8 = 40 do
+    not fit though each system alone would; another family's system (G and VT) and a spot one are not counted."""
+    from benchfleet.cloud import fleet as cloud_fleet
+    from benchfleet.cloud.base import Demand
+    from tests.cloudfakes import FakeServiceQuotas
+
+    quotas = FakeServiceQuotas(tmp_path / "quotas")
+    for k, v in quotas.env().items():
+        monkeypatch.setenv(k, v)
+    try:
+        with moto_ec2():
+            p = cloud_fleet.provider("aws")
+            assert p.preflight(["us-east-1"], "m5.xlarge", 4) == []
+            assert p.preflight(["us-east-1"], "c6i.2xlarge", 3) == []
+            others = [Demand("aws-c6i", "c6i.2xlarge", 3), Demand("aws-g5", "g5.xlarge", 2),
+                      Demand("aws-spot", "m5.xlarge", 4, spot=True)]
+            assert p.preflight(["us-east-1"], "m5.xlarge", 4, system="aws-m5", others=others) == [
+                "aws: Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances quota of us-east-1: "
+                "aws-m5 4 x 4 + aws-c6i 3 x 8 = 40 vCPUs asked, 32 of 32 free"]
+            assert p.preflight(["us-east-1"], "g5.xlarge", 2, system="aws-g5", others=others[:1]) == []
+            assert p.preflight(["us-east-1"], "m5.xlarge", 2, system="aws-m5", others=others[:1]) == []  # 8 + 24
+    finally:
+        quotas.stop()
+
+
+def test_p6_counts_against_the_p_quotas_of_p5_and_later():
+    """P6 (p6-b200, p6e-gb200) draws on the on-demand P quota, and for spot on the P5-and-later one, not P4's."""
+    from benchfleet.cloud.aws import quota_name
+
+    for itype in ("p6-b200.48xlarge", "p6e-gb200.36xlarge", "p5en.48xlarge", "p5.4xlarge"):
+        assert quota_name(itype, spot=False) == "Running On-Demand P instances", itype
+        assert quota_name(itype, spot=True) == "All P5 Spot Instance Requests", itype
+    assert quota_name("p4d.24xlarge", spot=True) == "All P4, P3 and P2 Spot Instance Requests"
+    assert quota_name("p3.2xlarge", spot=False) == "Running On-Demand P instances"
+
+
 def test_prices_come_from_the_aws_price_list_and_spot_price_history(tmp_path, monkeypatch):
     from benchfleet.cloud import prices
     from tests.cloudfakes import FakeAwsPricing

@@ -403,7 +403,41 @@ def test_two_systems_on_one_quota_are_checked_together(gcp, tmp_path):
         for n, count in (("a", 4), ("b", 3))]}))
     out = subprocess.run([BENCHFLEET, "sweep", str(sweep), "--check", "--runs-dir", str(tmp_path / "runs")],
                          capture_output=True, text=True)
-    assert ("cloud check gcp-a (gcp n2-standard-4 x 4 in us-central1): gcp: CPUS quota of us-central1: 7 x 4 = 28 "
-            "vCPUs asked, 24 of 24 free") in out.stdout, out.stdout
-    assert "(with gcp-b: the same type in the same region)" in out.stdout
+    assert ("cloud check gcp-a (gcp n2-standard-4 x 4 in us-central1): gcp: CPUS quota of us-central1: gcp-a 4 x 4 + "
+            "gcp-b 3 x 4 = 28 vCPUs asked, 24 of 24 free") in out.stdout, out.stdout
     assert gcp.instances == {}
+
+
+def test_types_sharing_a_family_quota_are_checked_together(gcp, tmp_path):
+    """n2-standard-4 and n2-standard-16 both draw on N2_CPUS and CPUS (24 each), e2-standard-2 on CPUS alone: each
+    system fits alone, together they do not, and each refusal names the quota and every system's vCPUs."""
+    sweep = tmp_path / "family.yml"
+    sweep.write_text(yaml.safe_dump({"submitter": "TestLab", "systems": [
+        {"name": name, "cloud": {"provider": "gcp", "regions": ["us-central1"], "instance_type": itype,
+                                 "count": count, "ssh_cidr": "198.51.100.7/32", "price_per_hour": 0.2}}
+        for name, itype, count in (("gcp-a", "n2-standard-4", 4), ("gcp-b", "n2-standard-16", 1),
+                                   ("gcp-c", "e2-standard-2", 2))]}))
+    out = subprocess.run([BENCHFLEET, "sweep", str(sweep), "--check", "--runs-dir", str(tmp_path / "runs")],
+                         capture_output=True, text=True)
+    assert ("cloud check gcp-a (gcp n2-standard-4 x 4 in us-central1): gcp: CPUS quota of us-central1: gcp-a 4 x 4 + "
+            "gcp-b 1 x 16 + gcp-c 2 x 2 = 36 vCPUs asked, 24 of 24 free; N2_CPUS quota of us-central1: gcp-a 4 x 4 + "
+            "gcp-b 1 x 16 = 32 vCPUs asked, 24 of 24 free") in out.stdout, out.stdout
+    assert "gcp: CPUS quota of us-central1: gcp-c 2 x 2 + gcp-a 4 x 4 + gcp-b 1 x 16 = 36 vCPUs asked" in out.stdout
+    assert "E2_CPUS" not in out.stdout and gcp.instances == {}
+
+
+def test_azure_sizes_of_one_family_are_checked_together(azure):
+    """Standard_D2s_v5 and Standard_D4s_v5 both draw on the DSv5 family quota (48 vCPUs) and the regional total:
+    10 x 2 + 8 x 4 = 52 do not fit the family's though each alone would; a spot system draws on neither."""
+    from benchfleet.cloud.base import Demand
+
+    p = fleet.provider("azure", subscription=azure.subscription)
+    assert p.preflight(["eastus"], "Standard_D2s_v5", 10) == [] and p.preflight(["eastus"], "Standard_D4s_v5", 8) == []
+    others = [Demand("az-d4", "Standard_D4s_v5", 8), Demand("az-spot", "Standard_D4s_v5", 20, spot=True),
+              Demand("az-a100", "Standard_NC24ads_A100_v4", 1)]
+    assert p.preflight(["eastus"], "Standard_D2s_v5", 10, system="az-d2", others=others) == [
+        "azure: Standard DSv5 Family vCPUs quota (standardDSv5Family) of eastus: az-d2 10 x 2 + az-d4 8 x 4 = 52 vCPUs "
+        "asked, 48 of 48 free"]
+    (short,) = p.preflight(["eastus"], "Standard_D2s_v5", 30, system="az-d2", others=others)
+    assert ("Total Regional vCPUs quota (cores) of eastus: az-d2 30 x 2 + az-d4 8 x 4 + az-a100 1 x 24 = 116 vCPUs "
+            "asked, 100 of 100 free") in short

@@ -1,9 +1,10 @@
 """Oracle Cloud Infrastructure: the real ``oci`` SDK (its clients, request signing with a real RSA key, pagination
 and models) against a local HTTPS OCI that speaks Core Services, Identity and Limits as the SDK calls them
 (tests/cloudfakes_oci.py). Create, list and terminate confirmed by listing; "Out of host capacity" drives the
-failover to the next availability domain and LimitExceeded to the next region; what a killed controller left is
-reaped by tag, owner and grace period; bad input is refused before anything is created; the sweep runs its benchmark
-over SSH on instances mapped onto loopback sshd hosts; no key or pass phrase reaches a log or a result."""
+failover to the next availability domain, and so does LimitExceeded (the next region after the last AD); what a
+killed controller left is reaped by tag, owner and grace period; bad input is refused before anything is created; the
+sweep runs its benchmark over SSH on instances mapped onto loopback sshd hosts; no key or pass phrase reaches a log or
+a result."""
 
 from __future__ import annotations
 
@@ -117,11 +118,12 @@ def test_oci_failover_capacity_next_ad_limit_next_region_auth_stops_bad_image_st
     assert "Out of host capacity" in res.attempts[0].message and "500 InternalError" in res.attempts[0].message
     assert fleet.teardown("oc-cap", _targets()).ok and _nothing_left(oci)
 
-    # Ashburn's E4 core limit is 4 (AD-1 only): two 2-OCPU instances fit, the third is LimitExceeded: Phoenix
+    # Ashburn's E4 core limit is 4 (AD-1 only): two 2-OCPU instances fit, the third is LimitExceeded in every AD
+    # of Ashburn: Phoenix
     res = fleet.provision("oc-lim", [_system("oci-q", (ASH, PHX), count=3)], PUB)
     got = [(a.host, a.region, a.outcome) for a in res.attempts]
-    assert got == [("oci-q-1", ASH, "created"), ("oci-q-2", ASH, "created"), ("oci-q-3", ASH, "quota"),
-                   ("oci-q-3", PHX, "created")], got
+    assert got == [("oci-q-1", ASH, "created"), ("oci-q-2", ASH, "created")] + [
+        ("oci-q-3", ASH, "quota-zone")] * len(oci.ads[ASH]) + [("oci-q-3", PHX, "created")], got
     assert "400 LimitExceeded" in res.attempts[2].message and "standard-e4-core-count" in res.attempts[2].message
     assert fleet.teardown("oc-lim", _targets()).ok and _nothing_left(oci)
 
@@ -143,9 +145,20 @@ def test_oci_failover_capacity_next_ad_limit_next_region_auth_stops_bad_image_st
     assert fleet.teardown("oc-img", _targets()).ok and _nothing_left(oci)
 
 
+def test_oci_limit_of_one_ad_tries_the_next_ad_of_the_region_before_the_next_region(oci):
+    """OCI's service limits are per availability domain for many shapes: a LimitExceeded in Ashburn's AD-1 sends
+    the instance to AD-2 of Ashburn, not to Phoenix."""
+    oci.LIMITS = {(ASH, 1): {"standard-e4-core-count": 0}}  # AD-2 and AD-3: the default (64)
+    res = fleet.provision("oc-adlim", [_system("oci-l", (ASH, PHX), count=1)], PUB)
+    got = [(a.host, a.region, a.zone.rsplit("-", 1)[1], a.outcome) for a in res.attempts]
+    assert got == [("oci-l-1", ASH, "1", "quota-zone"), ("oci-l-1", ASH, "2", "created")], got
+    assert "400 LimitExceeded" in res.attempts[0].message and res.instances[0].region == ASH
+    assert fleet.teardown("oc-adlim", _targets()).ok and _nothing_left(oci)
+
+
 def test_error_kinds_follow_ocis_codes():
     assert kind(500, "InternalError", "Out of host capacity.") == "capacity"
-    assert kind(400, "LimitExceeded", "You have reached your service limit") == "quota"
+    assert kind(400, "LimitExceeded", "You have reached your service limit") == "quota-zone"
     assert kind(400, "QuotaExceeded", "compartment quota exceeded") == "quota"
     assert kind(401, "NotAuthenticated", "") == "auth"
     assert kind(404, "NotAuthorizedOrNotFound", "", missing="auth") == "auth"

@@ -571,23 +571,11 @@ def _cloud_checks(plan: Plan, *, max_cost: float | None, allow_world_ssh: bool, 
             cloud.resolve_cidrs(plan)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    # Systems of one account asking for the same type in the same first region draw on the same quotas: each is
-    # checked with all of their instances together.
-    def quota_key(c) -> tuple:
-        return (c.provider, tuple(sorted(cloud.account_options(c).items())), c.regions[0], c.instance_type, c.spot)
-
-    together: dict[tuple, list[str]] = {}
-    for name, c in plan.cloud_systems().items():
-        together.setdefault(quota_key(c), []).append(name)
     for name, c in plan.cloud_systems().items():
         count = len(plan.hosts_of(name))
-        others = [n for n in together[quota_key(c)] if n != name]
         try:
             p = fleet.provider(c.provider, **cloud.account_options(c))
-            problems = p.preflight(c.regions, c.instance_type, count + sum(len(plan.hosts_of(n)) for n in others),
-                                   spot=c.spot, image=c.image)
-            if problems and others:
-                problems = [f"{m} (with {', '.join(others)}: the same type in the same region)" for m in problems]
+            problems = cloud.preflight(plan, name, p)  # with the systems that draw on the same quotas
             most, hours = getattr(p, "max_hours", None), prices.expiry_hours(plan, name)
             if most is not None and hours > most:
                 problems.append(f"{c.provider}: the instances' expiry would be {hours:g} h (3 x the longest host's "

@@ -17,6 +17,7 @@ import base64
 import hashlib
 import re
 import time
+from collections.abc import Sequence
 from datetime import datetime
 
 from benchfleet.cloud.base import (
@@ -33,9 +34,11 @@ from benchfleet.cloud.base import (
     TAG_OWNER,
     TAG_RUN,
     TAG_SYSTEM,
+    Demand,
     Instance,
     LaunchRequest,
     ProviderError,
+    asked,
     heartbeat,
     leftover,
     ours,
@@ -76,8 +79,9 @@ def quota_name(instance_type: str, spot: bool) -> str | None:
         return None
     if not spot:
         return f"Running On-Demand {group} instances"
-    if group == "P":  # spot P quotas are split by generation
-        return "All P5 Spot Instance Requests" if generation == "5" else "All P4, P3 and P2 Spot Instance Requests"
+    if group == "P":  # spot P quotas are split by generation: P5 and later (p5en, p6-b200) in the P5 one
+        newer = generation.isdigit() and int(generation) >= 5
+        return "All P5 Spot Instance Requests" if newer else "All P4, P3 and P2 Spot Instance Requests"
     return f"All {group} Spot Instance Requests"
 
 
@@ -169,11 +173,15 @@ class AwsProvider:
             raise ProviderError(BAD_REQUEST, "NoRegion", "no region given", NAME) from None
 
     # -- before anything is created
+    shares_quotas = True  # preflight takes the other systems of the account (see Provider.preflight)
+
     def preflight(self, regions: list[str], instance_type: str, count: int, spot: bool = False,
-                  image: str = "") -> list[str]:
+                  image: str = "", system: str = "", others: Sequence[Demand] = ()) -> list[str]:
         """Refused (a problem per region) unless one region offers the type in a zone and has the vCPUs for
-        ``count`` instances free under the type's Service Quotas quota (on-demand or spot), less what runs there.
+        ``count`` instances free under the type's Service Quotas quota (on-demand or spot), less what runs there,
+        with those of the ``others`` whose types count against the same quota (m5 and c6i: the Standard one).
         Where Service Quotas cannot be read (no permission, an endpoint without it), the quota is not checked."""
+        demands = [Demand(system or "this system", instance_type, count, spot), *others]
         why = []
         for region in regions:
             try:
@@ -193,7 +201,7 @@ class AwsProvider:
                 except ProviderError as exc:
                     why.append(str(exc))
                     continue
-            short = self._quota_short(region, instance_type, count, spot)
+            short = self._quota_short(region, demands)
             if not short:
                 return []  # this region can hold the system (earlier ones are failed over)
             why.append(short)
@@ -203,13 +211,16 @@ class AwsProvider:
         got = self._call(region, "describe_instance_types", InstanceTypes=sorted(types)) if types else {}
         return {t["InstanceType"]: int(t["VCpuInfo"]["DefaultVCpus"]) for t in got.get("InstanceTypes", [])}
 
-    def _quota_short(self, region: str, instance_type: str, count: int, spot: bool) -> str:
-        """'' when the quota holds ``count`` more instances, else the figures; '' too when it cannot be read."""
+    def _quota_short(self, region: str, demands: list[Demand]) -> str:
+        """'' when the quota of the first demand's type holds it and the others' that count against the same quota,
+        else the figures; '' too when it cannot be read."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        name = quota_name(instance_type, spot)
+        spot = demands[0].spot
+        name = quota_name(demands[0].instance_type, spot)
         if name is None:
             return ""
+        sharing = [d for d in demands if d.spot == spot and quota_name(d.instance_type, d.spot) == name]
         try:
             client = self._session.client("service-quotas", region_name=region)
             limit = next((q["Value"] for page in client.get_paginator("list_service_quotas").paginate(
@@ -226,13 +237,12 @@ class AwsProvider:
                        and (i.get("InstanceLifecycle") == "spot") == spot]
         except ClientError as exc:
             raise _client_error(exc, region) from None
-        cpus = self._vcpus(region, {instance_type} | {i["InstanceType"] for i in running})
+        cpus = self._vcpus(region, {d.instance_type for d in sharing} | {i["InstanceType"] for i in running})
         used = sum(cpus.get(i["InstanceType"], 0) for i in running)
-        need = cpus.get(instance_type, 0) * count
+        need, figures = asked([(d.system, d.count, cpus.get(d.instance_type, 0)) for d in sharing])
         if need <= limit - used:
             return ""
-        return (f"aws: {name} quota of {region}: {count} x {cpus.get(instance_type, 0)} = {need} vCPUs asked, "
-                f"{max(0, limit - used):.0f} of {limit:.0f} free")
+        return f"aws: {name} quota of {region}: {figures} vCPUs asked, {max(0, limit - used):.0f} of {limit:.0f} free"
 
     def regions(self) -> list[str]:
         import os

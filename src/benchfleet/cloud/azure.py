@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from benchfleet.cloud.base import (
@@ -40,9 +41,11 @@ from benchfleet.cloud.base import (
     TAG_OWNER,
     TAG_RUN,
     TAG_SYSTEM,
+    Demand,
     Instance,
     LaunchRequest,
     ProviderError,
+    asked,
     heartbeat,
     leftover,
     ours,
@@ -128,11 +131,15 @@ class AzureProvider:
             return int(float(caps.get("vCPUs", 0))), sku.family or "", zones
         return None
 
+    shares_quotas = True  # preflight takes the other systems of the subscription (see Provider.preflight)
+
     def preflight(self, regions: list[str], instance_type: str, count: int, spot: bool = False,
-                  image: str = "") -> list[str]:
+                  image: str = "", system: str = "", others: Sequence[Demand] = ()) -> list[str]:
         """Refused (a problem per region) unless one region offers the size with the vCPUs for ``count`` VMs
-        free in its regional quota ("Total Regional vCPUs") and the size's family quota; spot VMs count against
-        the regional low-priority quota instead."""
+        free in its regional quota ("Total Regional vCPUs") and the size's family quota, with those of the
+        ``others`` that draw on the same quota (two sizes of one family: both); spot VMs count against the
+        regional low-priority quota instead."""
+        demands = [Demand(system or "this system", instance_type, count, spot), *others]
         why = []
         for region in regions:
             try:
@@ -153,17 +160,35 @@ class AzureProvider:
                 except ProviderError as exc:
                     why.append(str(exc))
                     continue
-            cpus, family, _ = sku
-            need = cpus * count
-            short = [f"{u.name.localized_value or u.name.value} quota ({u.name.value}) of {region}: {count} x {cpus} "
-                     f"= {need} vCPUs asked, {max(0, u.limit - u.current_value)} of {u.limit} free"
-                     for u in ((usage.get("lowPriorityCores"),) if spot else (usage.get("cores"), usage.get(family)))
-                     if u is not None
-                     and need > u.limit - u.current_value]
+            try:
+                short = self._quota_short(region, usage, demands)
+            except ProviderError as exc:
+                why.append(str(exc))
+                continue
             if not short:
                 return []  # this region can hold the system (earlier ones are failed over)
             why.append("azure: " + "; ".join(short))
         return why
+
+    def _quota_short(self, region: str, usage: dict, demands: list[Demand]) -> list[str]:
+        """The quotas of the region that the first demand draws on and cannot hold it with the others drawing on
+        them (spot: lowPriorityCores; else cores and the size's family), with their figures."""
+        sizes = {d.instance_type: self.sku(region, d.instance_type) or (0, "", []) for d in demands}
+
+        def quotas(d: Demand) -> tuple[str, ...]:
+            return ("lowPriorityCores",) if d.spot else ("cores", sizes[d.instance_type][1])
+
+        short = []
+        for name in quotas(demands[0]):
+            u = usage.get(name)
+            if u is None:
+                continue
+            need, figures = asked([(d.system, d.count, sizes[d.instance_type][0]) for d in demands
+                                   if name in quotas(d)])
+            if need > u.limit - u.current_value:
+                short.append(f"{u.name.localized_value or u.name.value} quota ({u.name.value}) of {region}: "
+                             f"{figures} vCPUs asked, {max(0, u.limit - u.current_value)} of {u.limit} free")
+        return short
 
     def zones(self, region: str, instance_type: str) -> list[str]:
         return [""]  # regional placement unless the sweep lists zones ("1", "2", "3")

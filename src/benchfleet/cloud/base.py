@@ -39,6 +39,7 @@ REAP_GRACE_S = 15 * 60  # reap leaves a run launched or prepared this recently (
 # Provider error kinds and what failover does with them.
 CAPACITY = "capacity"  # this zone has no room: try the next zone
 QUOTA = "quota"  # the region's quota is used up: try the next region
+QUOTA_ZONE = "quota-zone"  # a limit of this zone is used up (OCI's per-AD service limits): try the next zone
 QUOTA_GLOBAL = "quota-global"  # the account's quota: stop this cloud
 AUTH = "auth"  # credentials or permissions: stop this cloud
 BAD_REQUEST = "bad-request"  # our request is wrong (image, type): stop this system
@@ -107,12 +108,35 @@ class LaunchRequest:
         return f"#!/bin/sh\n# benchfleet run {self.run}: power off at expiry\nshutdown -P +{minutes}\n"
 
 
+@dataclass(frozen=True)
+class Demand:
+    """What another system of the same account and first region asks of the quotas: ``count`` instances."""
+
+    system: str
+    instance_type: str
+    count: int
+    spot: bool = False
+
+
+def asked(parts: list[tuple[str, int, int]]) -> tuple[int, str]:
+    """The vCPUs that systems ``(name, count, vCPUs each)`` ask of one quota, and its figures: ``4 x 4 = 16`` for
+    one system, ``gcp-a 4 x 4 + gcp-b 2 x 8 = 32`` for several."""
+    need = sum(n * cpus for _, n, cpus in parts)
+    if len(parts) == 1:
+        return need, f"{parts[0][1]} x {parts[0][2]} = {need}"
+    return need, " + ".join(f"{name} {n} x {cpus}" for name, n, cpus in parts) + f" = {need}"
+
+
 class Provider(Protocol):
     name: str
 
     def preflight(self, regions: list[str], instance_type: str, count: int, spot: bool = False,
                   image: str = "") -> list[str]:
-        """Problems found before creating anything (credentials, offering, quota); empty when fine."""
+        """Problems found before creating anything (credentials, offering, quota); empty when fine.
+        A provider with ``shares_quotas = True`` also takes ``system`` (this system's name) and ``others`` (the
+        ``Demand`` of the other systems of its account whose first region is the same): every quota this system
+        draws on is checked with the vCPUs those of them that draw on it ask, type by type (an instance family's
+        quota, a regional total). Without it, the caller adds the others of the same type and spot to ``count``."""
         ...
 
     def prepare(self, run: str, region: str, req: LaunchRequest) -> None:

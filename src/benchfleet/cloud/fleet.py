@@ -145,7 +145,7 @@ def provision(run: str, systems: list[SystemRequest], public_key: str, ssh_cidr:
               on_attempt: Callable[[Attempt], None] | None = None) -> ProvisionResult:
     """Give every host of every system a running instance; existing ones are kept (idempotent).
 
-    Failover: capacity -> next zone; regional quota -> next region; auth or global quota -> that cloud
+    Failover: capacity or a zone's limit -> next zone; regional quota -> next region; auth or global quota -> that cloud
     stops; a bad request stops that system. Every attempt is recorded.
     """
     out = ProvisionResult()
@@ -224,7 +224,7 @@ def provision(run: str, systems: list[SystemRequest], public_key: str, ssh_cidr:
                         while i < len(places) and places[i][0] == region:
                             i += 1
                         continue
-                    i += 1  # capacity or anything else: next zone
+                    i += 1  # capacity, a zone's limit (QUOTA_ZONE) or anything else: next zone
                     continue
                 att = Attempt(system.name, host, system.provider, region, zone, "created", inst.id)
                 out.attempts.append(att)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Sequence
 from datetime import datetime
 
 from benchfleet.cloud.base import (
@@ -33,9 +34,11 @@ from benchfleet.cloud.base import (
     TAG_OWNER,
     TAG_RUN,
     TAG_SYSTEM,
+    Demand,
     Instance,
     LaunchRequest,
     ProviderError,
+    asked,
     heartbeat,
     leftover,
     ours,
@@ -74,6 +77,14 @@ def _firewall(run: str) -> str:
 
 def _description_tags(description: str | None) -> dict[str, str]:
     return dict(re.findall(r"(benchfleet-[a-z]+)=(\S+)", description or ""))
+
+
+def _metrics(d: Demand, preemptible: bool) -> set[str]:
+    """The regional quotas (metrics) a system's instances count against: CPUS and their family's (N2_CPUS), or,
+    for spot where the project has it, PREEMPTIBLE_CPUS alone."""
+    if d.spot and preemptible:
+        return {"PREEMPTIBLE_CPUS"}
+    return {"CPUS", f"{d.instance_type.split('-')[0].upper()}_CPUS"}
 
 
 class GcpProvider:
@@ -162,17 +173,21 @@ class GcpProvider:
         zones = self.offered(instance_type)
         return (next(iter(zones.values())) if zones else 0), self._memory.get(instance_type, 0) / 1024
 
+    shares_quotas = True  # preflight takes the other systems of the project (see Provider.preflight)
+
     def preflight(self, regions: list[str], instance_type: str, count: int, spot: bool = False,
-                  image: str = "") -> list[str]:
+                  image: str = "", system: str = "", others: Sequence[Demand] = ()) -> list[str]:
         """Refused (a problem per region) unless one region offers the type with the vCPUs for ``count``
-        instances free in its CPUS quota and the type's family quota (N2_CPUS, ...); spot instances count against
-        PREEMPTIBLE_CPUS where the project has that quota."""
+        instances free in its CPUS quota and the type's family quota (N2_CPUS, ...), with those of the ``others``
+        that draw on the same quota (n2-standard-4 and n2-highmem-8: N2_CPUS and CPUS); spot instances count
+        against PREEMPTIBLE_CPUS where the project has that quota."""
         try:
             offered = self.offered(instance_type)
             if image:
                 self.resolve_image(image)
         except ProviderError as exc:
             return [str(exc)]
+        demands = [Demand(system or "this system", instance_type, count, spot), *others]
         why = []
         for region in regions:
             zones = sorted(z for z in offered if z.startswith(region + "-"))
@@ -181,22 +196,31 @@ class GcpProvider:
                 continue
             try:
                 r = self._call(self.regions_client.get, project=self.project, region=region, where=f"({region})")
+                short = self._quota_short(region, r.quotas, demands)
             except ProviderError as exc:
                 why.append(str(exc))
                 if exc.kind == AUTH:
                     return why
                 continue
-            need = offered[zones[0]] * count
-            metrics = {"CPUS", f"{instance_type.split('-')[0].upper()}_CPUS"}
-            if spot and any(q.metric == "PREEMPTIBLE_CPUS" and q.limit > 0 for q in r.quotas):
-                metrics = {"PREEMPTIBLE_CPUS"}
-            short = [f"{q.metric} quota of {region}: {count} x {offered[zones[0]]} = {need} vCPUs asked, "
-                     f"{max(0.0, q.limit - q.usage):.0f} of {q.limit:.0f} free"
-                     for q in r.quotas if q.metric in metrics and need > q.limit - q.usage]
             if not short:
                 return []  # this region can hold the system (earlier ones are failed over)
             why.append("gcp: " + "; ".join(short))
         return why
+
+    def _quota_short(self, region: str, quotas: list, demands: list[Demand]) -> list[str]:
+        """The quotas of the region that the first demand draws on and cannot hold it with the others drawing on
+        them, with their figures."""
+        preemptible = any(q.metric == "PREEMPTIBLE_CPUS" and q.limit > 0 for q in quotas)
+        short = []
+        for q in quotas:
+            if q.metric not in _metrics(demands[0], preemptible):
+                continue
+            need, figures = asked([(d.system, d.count, max(self.offered(d.instance_type).values(), default=0))
+                                   for d in demands if q.metric in _metrics(d, preemptible)])
+            if need > q.limit - q.usage:
+                short.append(f"{q.metric} quota of {region}: {figures} vCPUs asked, "
+                             f"{max(0.0, q.limit - q.usage):.0f} of {q.limit:.0f} free")
+        return short
 
     def zones(self, region: str, instance_type: str) -> list[str]:
         try:

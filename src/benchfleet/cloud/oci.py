@@ -55,6 +55,7 @@ from benchfleet.cloud.base import (
     NOT_FOUND,
     OTHER,
     QUOTA,
+    QUOTA_ZONE,
     TAG_EXPIRES,
     TAG_HEARTBEAT,
     TAG_HOST,
@@ -120,7 +121,9 @@ def kind(status: int | None, code: str, message: str, missing: str = NOT_FOUND) 
         return AUTH
     if "out of host capacity" in text or "out of capacity" in text:
         return CAPACITY  # the availability domain has no room for the shape: the next one
-    if code in ("LimitExceeded", "QuotaExceeded"):
+    if code == "LimitExceeded":
+        return QUOTA_ZONE  # many shapes' service limits are per AD: the next one, the next region after the last
+    if code == "QuotaExceeded":
         return QUOTA
     if status == 404:
         return missing  # NotAuthorizedOrNotFound: OCI does not tell the two apart

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from benchfleet.cloud import fleet, prices
-from benchfleet.cloud.base import WORLD_SSH_FLAG, check_run_id, world_open
+from benchfleet.cloud.base import WORLD_SSH_FLAG, Demand, Provider, check_run_id, world_open
 from benchfleet.sweep.plan import Plan
 from benchfleet.sweep.rundir import RunDir, write_atomic
 from benchfleet.sweep.schema import CloudSpec
@@ -34,6 +34,31 @@ def key_folder(rd: RunDir) -> Path:
 def account_options(cloud: CloudSpec) -> dict[str, str]:
     """A cloud system's account coordinates for its provider (Azure subscription, GCP project)."""
     return {k: getattr(cloud, k) for k in ("subscription", "project") if getattr(cloud, k)}
+
+
+def _quota_key(cloud: CloudSpec) -> tuple:
+    return cloud.provider, tuple(sorted(account_options(cloud).items())), cloud.regions[0]
+
+
+def preflight(plan: Plan, name: str, p: Provider) -> list[str]:
+    """A cloud system's pre-flight problems. Systems of one account with the same first region draw on the same
+    quotas: each is checked with the instances of the others (by quota where the provider knows its quotas'
+    names, ``shares_quotas``; else those of the same type)."""
+    systems = plan.cloud_systems()
+    c = systems[name]
+    others = [Demand(n, o.instance_type, len(plan.hosts_of(n)), o.spot) for n, o in systems.items()
+              if n != name and _quota_key(o) == _quota_key(c)]
+    count = len(plan.hosts_of(name))
+    if getattr(p, "shares_quotas", False):
+        return p.preflight(c.regions, c.instance_type, count, spot=c.spot, image=c.image, system=name,
+                           others=others)
+    same = [d for d in others if d.instance_type == c.instance_type and d.spot == c.spot]
+    problems = p.preflight(c.regions, c.instance_type, count + sum(d.count for d in same), spot=c.spot,
+                           image=c.image)
+    if problems and same:
+        problems = [f"{m} (with {', '.join(d.system for d in same)}: the same type in the same region)"
+                    for m in problems]
+    return problems
 
 
 def system_requests(plan: Plan) -> list[fleet.SystemRequest]:
