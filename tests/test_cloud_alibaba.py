@@ -244,6 +244,14 @@ def test_alibaba_preflight_counts_the_vcpu_quota_and_names_unknown_regions_types
     assert "lists no available image" in p.preflight([HZ], G7, 1, image="centos_6_10_x64_20G_alibase.vhd")[0]
     assert p.resolve_image(HZ, "ubuntu-24.04") == "ubuntu_24_04_x64_20G_alibase_20241115.vhd"
     assert p.resolve_image(HZ, "aliyun_3_x64_20G_alibase_20241103.vhd") == "aliyun_3_x64_20G_alibase_20241103.vhd"
+    # one vCPU quota for every type: the account's other systems of the region count, whatever their type
+    from benchfleet.cloud.base import Demand
+
+    gpu = Demand("ali-gpu", "ecs.gn7i-c8g1.2xlarge", 1)
+    assert p.preflight([SV], G7, 1, system="ali-g7", others=[gpu]) == [
+        "alibaba: vCPU quota max-postpaid-instance-vcpu-count of us-west-1: ali-g7 1 x 4 + ali-gpu 1 x 8 = 12 vCPUs "
+        "asked, 8 of 8 left (0 used); ask for more in the Quota Center or use another region"]
+    assert p.preflight([SV], G7, 1, system="ali-g7", others=[Demand("s", G7, 4, spot=True)]) == []  # spot's own
     # what is running counts: two 4-vCPU instances use Silicon Valley's 8
     fleet.provision("al-pq", [_system("ali-pq", (SV,))], PUB)
     assert "0 of 8 left (8 used)" in p.preflight([SV], G7, 1)[0]

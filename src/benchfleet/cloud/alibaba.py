@@ -41,6 +41,7 @@ import re
 import time
 import urllib.parse
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -58,6 +59,7 @@ from benchfleet.cloud.base import (
     TAG_OWNER,
     TAG_RUN,
     TAG_SYSTEM,
+    Demand,
     Instance,
     LaunchRequest,
     ProviderError,
@@ -162,6 +164,7 @@ def _fingerprint(public_key: str) -> str:
 
 class AlibabaProvider:
     name = NAME
+    shares_quotas = True  # one vCPU quota per region for every type: preflight takes the account's other systems
 
     def __init__(self) -> None:
         import alibabacloud_ecs20140526  # noqa: F401 -- fails early, naming the extra, where the SDK is missing
@@ -302,9 +305,11 @@ class AlibabaProvider:
         return got[names[0]], used, max(0, got[names[0]] - used)
 
     def preflight(self, regions: list[str], instance_type: str, count: int, spot: bool = False,
-                  image: str = "") -> list[str]:
+                  image: str = "", system: str = "", others: Sequence[Demand] = ()) -> list[str]:
         """Refused (a problem per region) unless one region has a zone with the type in stock, lists the image,
-        and has ``count`` x the type's vCPUs left in its pay-as-you-go (spot: spot) vCPU quota."""
+        and has ``count`` x the type's vCPUs left in its pay-as-you-go (spot: spot) vCPU quota, with the vCPUs of
+        ``others`` (the account's other systems of the same first region and spot setting, whatever their type:
+        ECS has one such quota per region)."""
         if not TYPE_RE.fullmatch(instance_type):
             return [f"alibaba: cloud.instance_type: {instance_type!r} is not an ECS instance type (ecs.g7.xlarge)"]
         try:
@@ -317,6 +322,14 @@ class AlibabaProvider:
         if not cpus:
             return [f"alibaba: instance type {instance_type} (cloud.instance_type) is not one ECS knows "
                     "(DescribeInstanceTypes); give it as ECS names it (ecs.g7.xlarge)"]
+        shares: list[tuple[str, int, int]] = []  # (system, instances, vCPUs each) of the others on this quota
+        try:
+            for d in others:
+                if d.spot == spot:
+                    shares.append((d.system, d.count, self.shape(d.instance_type)[0] or 0))
+        except ProviderError as exc:
+            return [str(exc)]
+        asked = cpus * count + sum(n * c for _, n, c in shares)
         why = []
         for region in regions:
             try:
@@ -332,11 +345,12 @@ class AlibabaProvider:
                 if exc.kind == AUTH:
                     return why
                 continue
-            if left is not None and cpus * count > left[2]:
+            if left is not None and asked > left[2]:
                 name = QUOTAS[spot][0]
-                why.append(f"alibaba: vCPU quota {name} of {region}: {count} x {cpus} = {cpus * count} vCPUs "
-                           f"asked, {left[2]} of {left[0]} left ({left[1]} used); ask for more in the Quota Center "
-                           "or use another region")
+                parts = " + ".join([f"{system + ' ' if shares and system else ''}{count} x {cpus}",
+                                    *(f"{o} {n} x {c}" for o, n, c in shares)])
+                why.append(f"alibaba: vCPU quota {name} of {region}: {parts} = {asked} vCPUs asked, {left[2]} of "
+                           f"{left[0]} left ({left[1]} used); ask for more in the Quota Center or use another region")
                 continue
             return []  # this region can hold the system (earlier ones are failed over)
         return why
