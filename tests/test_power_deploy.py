@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -101,9 +102,10 @@ def test_sources_the_round_does_not_accept_are_refused_before_anything_is_deploy
     assert not director.exists() and not (tmp_path / "host").exists() and not _listening(port)
 
 
-def _playbook(tmp_path: Path, check: bool = False, **extra) -> dict:
-    """The role's server and client entry points through ansible-playbook on localhost; the recap's counts."""
-    archive, fingerprint = power_deploy.pack(POWER_DOUBLE, tmp_path / "packed")
+def _playbook(tmp_path: Path, check: bool = False, fails: bool = False, **extra) -> dict:
+    """The role's server and client entry points through ansible-playbook on localhost; the recap's counts (and
+    the output, under "out")."""
+    archive, fingerprint = power_deploy.pack(extra.get("source", POWER_DOUBLE), tmp_path / "packed")
     play = [{"hosts": "localhost", "gather_facts": False, "vars": {
         "benchfleet_power_archive": str(archive), "benchfleet_power_fingerprint": fingerprint,
         "benchfleet_power_server_dir": str(tmp_path / "director"), "benchfleet_power_server_port": extra["port"],
@@ -119,10 +121,10 @@ def _playbook(tmp_path: Path, check: bool = False, **extra) -> dict:
     env = {**os.environ, **ansible_env(tmp_path / "private")}
     proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(_inventory(tmp_path)),
                            str(book), *(["--check"] if check else [])], capture_output=True, text=True, env=env)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (proc.returncode != 0) == fails, proc.stdout[-3000:] + proc.stderr[-3000:]
     recap = re.search(r"^localhost\s+:\s+(.*)$", proc.stdout, re.M)
     assert recap, proc.stdout[-2000:]
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", recap.group(1))}
+    return {**{k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", recap.group(1))}, "out": proc.stdout}
 
 
 def test_the_role_is_idempotent_tells_the_truth_in_check_mode_and_restarts_on_a_new_configuration(tmp_path):
@@ -142,6 +144,15 @@ def test_the_role_is_idempotent_tells_the_truth_in_check_mode_and_restarts_on_a_
         pid = json.loads(record.read_text())["pid"]
         assert _playbook(tmp_path, port=port, ptd=free_port())["changed"] == 2  # new configuration: restarted
         assert json.loads(record.read_text())["pid"] != pid and _listening(port)
+        pid = json.loads(record.read_text())["pid"]
+        newer = tmp_path / "newer"  # other sources: check mode says the code and the server would change
+        shutil.copytree(POWER_DOUBLE, newer, ignore=shutil.ignore_patterns("__pycache__"))
+        (newer / "ptd_client_server" / "extra.py").write_text("# another version\n")
+        got = _playbook(tmp_path, check=True, port=port, ptd=ptd, source=newer)
+        assert re.search(r"RUNNING HANDLER \[benchfleet_power : Restart the power server\][^\n]*\nchanged",
+                         got["out"]), got["out"][-3000:]
+        assert json.loads(record.read_text())["pid"] == pid  # and did nothing
+        assert not (tmp_path / "director" / "ptd_client_server" / "extra.py").exists()
     finally:
         _playbook(tmp_path, port=port, ptd=ptd, entry="stop")
     assert not _listening(port) and not record.exists()
@@ -186,6 +197,10 @@ def test_power_set_ups_are_checked_before_anything_runs(tmp_path):
     assert "power.ptd.interface_flag" in problem({**base, "director": "d", "ptd": {**ptd, "interface_flag": "-x"}})
     assert "power.director: ptd: settings are for a power server benchfleet starts" in problem({**base, "ptd": ptd})
     assert "power.version: version: is the git ref of a URL source" in problem({**base, "version": "v1"})
+    assert "power.version" in problem({**base, "source": "https://github.com/mlcommons/power-dev",
+                                       "version": "--recurse-submodules"})  # never an option to git
+    assert "power.client_dir: 'power-dev': with a source, give the folder" in problem({**base,
+                                                                                       "client_dir": "power-dev"})
     sweep = parse({"submitter": "X", "systems": [{"name": "s", "hosts": ["all"], "power": {
         **base, "director": "lab-director", "ptd": ptd}}]}, "x.yml")
     with pytest.raises(SweepError, match=r"systems\[0\]\.power\.director: 'lab-director' is not a host of "):
@@ -236,5 +251,74 @@ def test_only_the_sources_travel_and_a_linked_file_is_refused(tmp_path):
     secret.write_text("PRIVATE KEY\n")
     (src / "ptd_client_server" / "client.py").unlink()
     (src / "ptd_client_server" / "client.py").symlink_to(secret)
-    with pytest.raises(SweepError, match=r"ptd_client_server/client.py is a symbolic link"):
+    with pytest.raises(SweepError, match=r"ptd_client_server/client.py in .* is a symbolic link"):
         power_deploy.pack(src, tmp_path / "packed3")
+    (src / "ptd_client_server" / "client.py").unlink()
+    shutil.copy(POWER_DOUBLE / "ptd_client_server" / "client.py", src / "ptd_client_server" / "client.py")
+    (src / "ptd_client_server" / "lib").symlink_to(tmp_path)  # a linked folder: refused before anything reads it
+    with pytest.raises(SweepError, match=r"ptd_client_server/lib in .* is a symbolic link"):
+        power_deploy.pack(src, tmp_path / "packed4")
+
+
+def test_a_checkout_benchfleet_did_not_put_there_is_left_alone(tmp_path):
+    """client_dir naming the user's own power-dev checkout (no .benchfleet-power-sources): the role refuses to
+    replace it, and says what to do."""
+    mine = tmp_path / "client" / "ptd_client_server"
+    mine.mkdir(parents=True)
+    (mine / "README.md").write_text("my notes\n")
+    got = _playbook(tmp_path, fails=True, port=free_port(), ptd=free_port(), entry="stop")
+    assert "was not put there by benchfleet" in got["out"] and "Give the power set-up another" in got["out"]
+    assert (mine / "README.md").read_text() == "my notes\n"
+
+
+def test_a_director_that_fails_to_start_the_server_fails_the_cells_as_power_and_the_sweep_goes_on(cache_dir,
+                                                                                                   tmp_path):
+    """PTDaemon named in a folder anyone may write (a sweep file could name a planted program): the module refuses
+    to start it, the set-up failure says why, the cell measured through it fails as power infrastructure, and the
+    run ends normally (its later plays ran)."""
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    loose.chmod(0o777)
+    ptd = loose / "ptd-linux-x86"
+    shutil.copy(PTD_DOUBLE, ptd)
+    port = free_port()
+    flags = _power_flags(tmp_path, port, free_port())
+    flags[flags.index("--power-ptd") + 1] = f"command={ptd},device_type=49,device_port=/dev/null"
+    out = tmp_path / "run"
+    proc = subprocess.run([BENCHFLEET, "run", "--inventory", str(_inventory(tmp_path, benchfleet_power_server_dir=str(
+        tmp_path / "director"))), "--synthetic-width", "8", "--scenarios", "SingleStream", "--out", str(out),
+        "--cache-dir", str(cache_dir), "--run-id", "bad", *flags], capture_output=True, text=True, cwd=tmp_path,
+        env={**os.environ, pw.UNVERIFIED_ENV: "1"})
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 1, text
+    assert f"{loose} is writable by other users" in text, text
+    summary = json.loads((out / "results.json").read_text())
+    (failure,) = summary["failures"]
+    assert failure["kind"] == "power" and failure["infrastructure"], failure
+    assert not _listening(port)
+
+
+def test_one_director_runs_one_power_server(tmp_path, monkeypatch):
+    from benchfleet.sweep.plan import expand
+
+    monkeypatch.setenv(pw.UNVERIFIED_ENV, "1")
+    inv = tmp_path / "inv.yml"
+    inv.write_text(yaml.safe_dump({"all": {"hosts": {h: {"ansible_connection": "local"} for h in ("a", "b", "d")}}}))
+    ptd = {"command": str(PTD_DOUBLE), "device_type": 49, "device_port": "/dev/null"}
+
+    def power(port: int) -> dict:
+        return {"client_dir": "~/.benchfleet/power-dev", "server": f"d:{port}", "ntp": "n",
+                "source": str(POWER_DOUBLE), "director": "d", "ptd": ptd}
+
+    sweep = parse({"submitter": "X", "systems": [{"name": "sa", "hosts": ["a"], "power": power(4950)},
+                                                 {"name": "sb", "hosts": ["b"], "power": power(4950)}]}, "x.yml")
+    plan = expand(sweep, inv, "one")
+    got = power_deploy.deploy_vars(plan, ["a", "b"], tmp_path / "packed")
+    assert sorted(got["clients"]) == ["a", "b"] and list(got["directors"]) == ["d"]
+    assert got["directors"]["d"]["port"] == 4950 and got["clients"]["a"]["dest"] == "~/.benchfleet/power-dev"
+    assert power_deploy.deploy_vars(plan, ["b"], tmp_path / "packed")["clients"].keys() == {"b"}  # what runs
+    sweep = parse({"submitter": "X", "systems": [{"name": "sa", "hosts": ["a"], "power": power(4950)},
+                                                 {"name": "sb", "hosts": ["b"], "power": power(4951)}]}, "x.yml")
+    with pytest.raises(SweepError, match=r"systems\[1\]\.power\.director: 'd' already runs the power server of "
+                                         r"systems\[0\] with other settings"):
+        power_deploy.deploy_vars(expand(sweep, inv, "two"), ["a", "b"], tmp_path / "packed")

@@ -43,6 +43,13 @@ options:
     description: Seconds to wait for the server to listen (it first synchronises with NTP and checks PTDaemon).
     type: int
     default: 60
+  ptd:
+    description:
+      - PTDaemon's executable, as the configuration names it. Checked before the server starts it, as sshd checks
+        the files it trusts, because its path comes from a sweep file - it must be a regular executable file
+        that it and every folder above it belong to root or to this user, and none of them is writable by
+        others (a folder with the sticky bit, such as /tmp, excepted).
+    type: path
 attributes:
   check_mode:
     description: Says whether it would start, restart or stop the server; does nothing.
@@ -122,8 +129,18 @@ def tail(path, n=3000):
         return ""
 
 
+def group_alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def stop(pid):
-    """SIGTERM to the server's process group (PTDaemon is its child), SIGKILL after 10 s."""
+    """SIGTERM to the server's process group (PTDaemon is its child), SIGKILL to what is left of it after 10 s."""
     for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(pid, sig)
@@ -131,9 +148,29 @@ def stop(pid):
             return
         deadline = time.time() + wait
         while time.time() < deadline:
-            if start_time(pid) is None:
+            if not group_alive(pid):
                 return
             time.sleep(0.1)
+
+
+def untrusted(path):
+    """Why ``path`` is not a program to run on a sweep file's word ('' when it is): see the ptd option."""
+    if not os.path.isabs(path):
+        return f"{path} is not an absolute path"
+    if not os.path.isfile(path) or not os.access(path, os.X_OK):
+        return f"{path} is not an executable file on the director"
+    me = os.geteuid()
+    p = os.path.realpath(path)
+    while True:
+        st = os.stat(p)
+        if st.st_uid not in (0, me):
+            return f"{p} belongs to another user (uid {st.st_uid})"
+        sticky_dir = os.path.isdir(p) and st.st_mode & 0o1000
+        if st.st_mode & 0o022 and not sticky_dir:
+            return f"{p} is writable by other users (mode {st.st_mode & 0o7777:o})"
+        if p == "/":
+            return ""
+        p = os.path.dirname(p)
 
 
 def main():
@@ -144,6 +181,7 @@ def main():
         port=dict(type="int", required=True),
         state=dict(type="str", choices=["started", "restarted", "stopped"], default="started"),
         timeout=dict(type="int", default=60),
+        ptd=dict(type="path"),
     ), supports_check_mode=True)
     p = module.params
     folder = p["dir"]
@@ -172,6 +210,10 @@ def main():
         if not os.path.isfile(path):
             module.fail_json(msg=f"{path}: {what} is missing on the director; run the benchfleet_power role's "
                                  "server tasks", **result)
+    why = untrusted(p["ptd"]) if p["ptd"] else ""
+    if why:
+        module.fail_json(msg=f"PTDaemon (ptd.command): {why}; install PTDaemon where only root or you can change "
+                             "it (e.g. /opt/ptd) and name that path", **result)
     if pid:
         stop(pid)
     if listening(p["port"]):

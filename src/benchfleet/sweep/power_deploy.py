@@ -57,12 +57,14 @@ def fetch(setup: PowerSetup, field: str, into: Path | None = None) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     into.mkdir(parents=True, exist_ok=True)
     # a private URL fails here, never waits for a password; only transports that run no command (no ext::)
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ALLOW_PROTOCOL": "https:http:ssh:git:file"}
-    steps = [[git, "clone", "--quiet", "--no-checkout", "--", setup.source, str(tmp)],
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ALLOW_PROTOCOL": "https:http:ssh:git:file",
+           "GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}  # ssh asks nothing on the terminal either
+    steps = [[git, "-c", "credential.helper=", "clone", "--quiet", "--no-checkout", "--", setup.source, str(tmp)],
              [git, "-C", str(tmp), "checkout", "--quiet", "--detach", setup.version or "HEAD", "--"]]
     for cmd in steps:
         try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=CLONE_TIMEOUT_S, env=env, check=False)
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=CLONE_TIMEOUT_S, env=env, check=False,
+                               stdin=subprocess.DEVNULL, start_new_session=True)  # no terminal to ask on
         except subprocess.TimeoutExpired:
             r = subprocess.CompletedProcess(cmd, 1, "", f"no answer in {CLONE_TIMEOUT_S} s")
         if r.returncode:
@@ -79,11 +81,27 @@ def fetch(setup: PowerSetup, field: str, into: Path | None = None) -> Path:
     return root
 
 
+def plain(root: Path, field: str) -> dict[str, str]:
+    """The sources of ``root`` (:func:`~benchfleet.harness.power_layout.client_sources`) when every one is a plain
+    file in plain folders: a symbolic link (a cloned repository may carry one) could point at any file of the
+    controller, and is refused before anything reads through it; an unreadable file names the field."""
+    base = root / "ptd_client_server"
+    for p in [base, *base.rglob("*")]:
+        if p.is_symlink():
+            raise SweepError([f"{field}: {p.relative_to(root)} in {root} is a symbolic link; MLCommons' power code "
+                              "has none: use a plain checkout"])
+    try:
+        return pw.client_sources(root)
+    except OSError as exc:
+        raise SweepError([f"{field}: {exc.filename or root} cannot be read ({exc.strerror}); give a power-dev "
+                          "checkout you can read"]) from None
+
+
 def pack(root: Path, into: Path) -> tuple[Path, str]:
     """The Python files of ptd_client_server/ (exactly the sources the round's list and the fingerprint cover: nothing
     else of the folder travels) as a tar.gz under ``into``, named by its fingerprint; byte-identical for the same
     files (sorted, fixed owner and times), so the hosts' copies compare by fingerprint."""
-    sources = pw.client_sources(root)
+    sources = plain(root, "power source")
     fingerprint = hashlib.sha1(json.dumps(sources, sort_keys=True).encode()).hexdigest()  # noqa: S324 - an id
     out = into / f"ptd_client_server-{fingerprint[:16]}.tar.gz"
     if out.is_file():
@@ -93,11 +111,6 @@ def pack(root: Path, into: Path) -> tuple[Path, str]:
     base = root / "ptd_client_server"
     with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
         files = [base / name for name in sources]  # client_sources: regular .py files, no cache folders
-        links = [f for f in files if f.is_symlink() or any((root / d).is_symlink()
-                                                          for d in f.relative_to(root).parents if d != Path("."))]
-        if links:  # a link in a cloned repository could point at any file of the controller
-            raise SweepError([f"power source {root}: {links[0].relative_to(root)} is a symbolic link; MLCommons' "
-                              "power code has none: use a plain checkout"])
         folders = sorted({f.parent for f in files} | {base})
         for p in [*(d for d in folders), *files]:
             info = tarfile.TarInfo(p.relative_to(root).as_posix())
@@ -129,17 +142,18 @@ def server_config(setup: PowerSetup) -> dict:
     return {"server": {"ntpServer": setup.ntp, "listen": f"0.0.0.0 {setup.address()[1]}"}, "ptd": conf}
 
 
-def verify(sweep: SweepFile) -> None:
-    """Each power source of the sweep can be read (a URL: cloned) and is a version the round accepts (unless the
-    controller's environment says UNVERIFIED_ENV=1: tests with the doubles). Called when the plan is made, so
-    nothing is created, deployed or started for a sweep that would be refused."""
+def verify(sweep: SweepFile, systems: set[str] | None = None) -> None:
+    """Each power source of the sweep (of ``systems`` only, when given) can be read (a URL: cloned), holds no link
+    and is a version the round accepts (unless the controller's environment says UNVERIFIED_ENV=1: tests with the
+    doubles). Called when the plan is made, so nothing is created, deployed or started for a sweep that would be
+    refused, and again before the playbook for the systems it runs."""
     accepted = power_sources(get_round(sweep.round).power.sources)
     for i, system in enumerate(sweep.systems):
-        if system.power is None or not system.power.source:
+        if system.power is None or not system.power.source or (systems is not None and system.name not in systems):
             continue
         field = f"systems[{i}].power.source"
         root = fetch(system.power, field)
-        if pw.client_sources(root) not in accepted and os.environ.get(pw.UNVERIFIED_ENV) != "1":
+        if plain(root, field) not in accepted and os.environ.get(pw.UNVERIFIED_ENV) != "1":
             raise SweepError([f"{field}: {root}/ptd_client_server is not a version of MLCommons' power client and "
                               f"server that {sweep.round} accepts (none of its {len(accepted)} accepted source "
                               "sets); check out the mlcommons/power-dev release the round names, unchanged"])
@@ -152,7 +166,8 @@ def deploy_vars(plan: Plan, hosts: list[str], into: Path) -> dict:
     clients: dict[str, dict] = {}
     directors: dict[str, dict] = {}
     by: dict[str, int] = {}
-    verify(plan.sweep)  # again: the source may have changed since the plan was made
+    # again, for the systems this playbook runs: a source may have changed since the plan was made
+    verify(plan.sweep, {s.name for s in plan.sweep.systems if any(h in hosts for h in plan.hosts_of(s.name))})
     for i, system in enumerate(plan.sweep.systems):
         setup = system.power
         mine = [h for h in plan.hosts_of(system.name) if h in hosts]

@@ -125,8 +125,8 @@ class PowerSetup(PowerSpec):
 
     source: str = Field("", max_length=4096, description="a folder on the controller holding ptd_client_server/ "
                         "(your mlcommons/power-dev checkout), or a git URL of power-dev the controller clones")
-    version: str = Field("", pattern=r"^[A-Za-z0-9._/-]{0,200}$", description="the git commit or tag of a URL "
-                         "source (the release the round accepts)")
+    version: str = Field("", pattern=r"^(?:[A-Za-z0-9._/][A-Za-z0-9._/-]{0,199})?$",  # never an option to git
+                         description="the git commit or tag of a URL source (the release the round accepts)")
     director: str = Field("", pattern=r"^[A-Za-z0-9._-]{0,255}$", description="the inventory host that runs the "
                           "power server and PTDaemon (benchfleet deploys and starts the server there)")
     ptd: PtdSettings | None = None
@@ -142,6 +142,10 @@ class PowerSetup(PowerSpec):
         if self.ptd is not None and not self.director:
             raise _FieldError(("director",), "ptd: settings are for a power server benchfleet starts: name its "
                                              "inventory host with director:, or remove ptd:")
+        if self.source and not self.client_dir.startswith(("/", "~/")):
+            raise _FieldError(("client_dir",), f"{self.client_dir!r}: with a source, give the folder the roles put "
+                                               "the power client in as an absolute path or under ~/ (e.g. "
+                                               "~/.benchfleet/power-dev)")
         if self.version and not GIT_URL_RE.fullmatch(self.source):
             raise _FieldError(("version",), "version: is the git ref of a URL source; a folder source is used as "
                                             "it is (check out the release there), remove version:")
