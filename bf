@@ -74,7 +74,9 @@ run_tests() {
   .venv/bin/ansible-lint --profile production roles playbooks
   # module DOCUMENTATION matches each argument spec (ansible-test sanity, offline, about 15 s)
   .venv/bin/python tests/ansible_sanity.py
-  .venv/bin/python -m pytest -q "$@"
+  # two workers (BENCHFLEET_TEST_WORKERS), a test file on one worker: the suite waits on SSH, Ansible and sleeps
+  # as much as it computes, so two workers on CI's 2 cores take about half the time of one
+  .venv/bin/python -m pytest -q -n "${BENCHFLEET_TEST_WORKERS:-2}" --dist loadfile "$@"
 }
 
 case "${1:-}" in
