@@ -21,7 +21,7 @@ from benchfleet.harness import power_layout as pw
 from benchfleet.runner import ansible_env
 from benchfleet.sweep import power_deploy
 from benchfleet.sweep.schema import SweepError, parse
-from tests.power_doubles import POWER_DOUBLE, PTD_DOUBLE, free_port
+from tests.power_doubles import POWER_DOUBLE, PTD_DOUBLE, free_port, ptd_settings
 
 BENCHFLEET = str(Path(sys.executable).parent / "benchfleet")
 
@@ -322,3 +322,42 @@ def test_one_director_runs_one_power_server(tmp_path, monkeypatch):
     with pytest.raises(SweepError, match=r"systems\[1\]\.power\.director: 'd' already runs the power server of "
                                          r"systems\[0\] with other settings"):
         power_deploy.deploy_vars(expand(sweep, inv, "two"), ["a", "b"], tmp_path / "packed")
+
+
+def test_a_director_over_ssh_keeps_its_server_past_the_session_that_started_it(cache_dir, tmp_path):
+    """The director and the system under test are SSH hosts: the server the module starts detached on the director
+    outlives the SSH session that started it, the other host's client reaches it, and it is stopped after the cells.
+    (The hosts' sessions get the switch that lets the client double run; a real client needs none.)"""
+    from tests.sshfleet import Fleet
+
+    fleet = Fleet.start(tmp_path / "fleet", 0)
+    try:
+        for name in ("sut", "director"):
+            fleet.add(name, "127.0.0.1", port=free_port(), env={pw.UNVERIFIED_ENV: "1"})
+        inv = fleet.inventory(tmp_path / "inv.yml")
+        data = yaml.safe_load(inv.read_text())
+        data["all"]["children"]["lab"]["hosts"]["director"]["benchfleet_power_server_dir"] = str(tmp_path / "dir")
+        inv.write_text(yaml.safe_dump(data, sort_keys=False))
+        port = free_port()
+        sweep = tmp_path / "power.yml"
+        sweep.write_text(yaml.safe_dump({
+            "submitter": "TestLab", "division": "open", "scenarios": ["SingleStream"], "model": "synthetic",
+            "dataset": "synthetic", "synthetic_width": 2, "cache_dir": str(cache_dir), "dataset_count": 64,
+            "defaults": {"threads": 1},
+            "systems": [{"name": "lab", "hosts": ["sut"], "power": {
+                "client_dir": str(tmp_path / "sut-client"), "server": f"127.0.0.1:{port}", "ntp": "127.0.0.1",
+                "analyzer": "| benchfleet | PTDaemon test double |", "settings": "none",
+                "source": str(POWER_DOUBLE), "director": "director", "ptd": ptd_settings()}}]}))
+        proc = subprocess.run([BENCHFLEET, "sweep", str(sweep), "--inventory", str(inv), "--runs-dir",
+                               str(tmp_path / "runs")], capture_output=True, text=True, cwd=tmp_path,
+                              env={**os.environ, pw.UNVERIFIED_ENV: "1"})
+        text = proc.stdout + proc.stderr
+        log = (tmp_path / "dir" / "server.log").read_text()
+        assert "Ready to accept connections" in log and ",start,testing'" in log, text + log
+        (run_dir,) = (tmp_path / "runs").iterdir()
+        perf = next(run_dir.rglob("cells/sut.*/results/SingleStream/performance"))
+        assert sorted(p.name for p in (perf / "power").iterdir()) == sorted(pw.POWER_FILES)
+        assert not _listening(port) and not (tmp_path / "dir" / ".benchfleet-power-server.json").exists()
+        assert not (tmp_path / "sut-client" / "server.conf").exists()  # the server's files only on the director
+    finally:
+        fleet.stop()
