@@ -25,12 +25,11 @@ import hmac
 import http.server
 import json
 import re
-import subprocess
 import threading
 import urllib.parse
 import uuid
 
-from tests.cloudhosts import HostFollower
+from tests.cloudhosts import AddressHosts
 
 
 def _fmt(t: dt.datetime, seconds: bool = False) -> str:
@@ -565,16 +564,15 @@ class FakeEcs:
         return {}
 
 
-class AlibabaInstanceHosts(HostFollower):
+class AlibabaInstanceHosts(AddressHosts):
     """Each Running instance of the fake becomes a real SSH host on this machine, as ``tests/cloudhosts.py``'s
     ``InstanceHosts`` does for EC2: its public address goes on the loopback device and an sshd listens there that
     accepts the instance's key pair (the public key ImportKeyPair was given). An instance released or stopped loses
     its sshd, everything it ran and its address. Needs root (``ip addr``) and openssh-server."""
 
     def __init__(self, cloud: FakeEcs, fleet):
-        super().__init__()
-        self.cloud, self.fleet = cloud, fleet
-        self.up: dict[str, str] = {}  # instance id -> address
+        super().__init__(fleet)
+        self.cloud = cloud
 
     def sync(self) -> None:
         with self.cloud.lock:
@@ -589,15 +587,3 @@ class AlibabaInstanceHosts(HostFollower):
         for iid in list(self.up):
             if insts.get(iid, ("gone",))[0] != "Running":
                 self.lose(iid)
-
-    def _boot(self, iid: str, ip: str, public_key: str) -> None:
-        keys = self.fleet.root / f"{iid}.authorized_keys"
-        keys.write_text(public_key.strip() + "\n")
-        subprocess.run(["ip", "addr", "add", f"{ip}/32", "dev", "lo"], check=False, capture_output=True)
-        self.fleet.add(iid, ip, 22, authorized_keys=keys, env={"HOME": str(self.fleet.root / iid)})
-        self.up[iid] = ip
-
-    def lose(self, iid: str) -> None:
-        ip = self.up.pop(iid)
-        self.fleet.kill(iid, with_work=True)
-        subprocess.run(["ip", "addr", "del", f"{ip}/32", "dev", "lo"], check=False, capture_output=True)

@@ -26,12 +26,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import subprocess
 import uuid
 from pathlib import Path
 
 from tests.cloudfakes import FakeServer
-from tests.cloudhosts import HostFollower
+from tests.cloudhosts import AddressHosts
 
 
 def _now() -> str:
@@ -490,16 +489,15 @@ class FakeOci(FakeServer):
         return 200, self._net_view(x), {"etag": uuid.uuid4().hex}
 
 
-class OciInstanceHosts(HostFollower):
+class OciInstanceHosts(AddressHosts):
     """Each RUNNING instance of the fake becomes a real SSH host on this machine, as ``tests/cloudhosts.py``'s
     ``InstanceHosts`` does for EC2: its public address goes on the loopback device and an sshd listens there that
     accepts the instance's ``ssh_authorized_keys`` metadata (as cloud-init would). An instance terminated or
     stopped loses its sshd, everything it ran and its address. Needs root (``ip addr``) and openssh-server."""
 
     def __init__(self, cloud: FakeOci, fleet):
-        super().__init__()
-        self.cloud, self.fleet = cloud, fleet
-        self.up: dict[str, str] = {}  # instance id -> address
+        super().__init__(fleet)
+        self.cloud = cloud
 
     def sync(self) -> None:
         with self.cloud.lock:
@@ -511,15 +509,3 @@ class OciInstanceHosts(HostFollower):
         for iid in list(self.up):
             if insts.get(iid, ("TERMINATED",))[0] != "RUNNING":
                 self.lose(iid)
-
-    def _boot(self, iid: str, ip: str, public_key: str) -> None:
-        keys = self.fleet.root / f"{iid}.authorized_keys"
-        keys.write_text(public_key.strip() + "\n")
-        subprocess.run(["ip", "addr", "add", f"{ip}/32", "dev", "lo"], check=False, capture_output=True)
-        self.fleet.add(iid, ip, 22, authorized_keys=keys, env={"HOME": str(self.fleet.root / iid)})
-        self.up[iid] = ip
-
-    def lose(self, iid: str) -> None:
-        ip = self.up.pop(iid)
-        self.fleet.kill(iid, with_work=True)
-        subprocess.run(["ip", "addr", "del", f"{ip}/32", "dev", "lo"], check=False, capture_output=True)

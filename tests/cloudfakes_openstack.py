@@ -27,7 +27,7 @@ import uuid
 from pathlib import Path
 
 from tests.cloudfakes import FakeServer
-from tests.cloudhosts import HostFollower
+from tests.cloudhosts import AddressHosts
 
 MAX_MICROVERSION = "2.96"  # Nova of OpenStack 2023.2/2024.1
 
@@ -494,16 +494,15 @@ class FakeOpenStack(FakeServer):
         return 404, {"message": f"{method} /image/v2{rest}: not served by this fake"}, None
 
 
-class OpenStackInstanceHosts(HostFollower):
+class OpenStackInstanceHosts(AddressHosts):
     """Each ACTIVE server of the fake becomes a real SSH host on this machine, as ``tests/cloudhosts.py``'s
     ``InstanceHosts`` does for EC2: its public address goes on the loopback device and an sshd listens there that
     accepts the server's key pair (read back from Nova, as cloud-init would). A server deleted, halted or in
     ERROR loses its sshd, everything it ran and its address. Needs root (``ip addr``) and openssh-server."""
 
     def __init__(self, cloud: FakeOpenStack, fleet):
-        super().__init__()
-        self.cloud, self.fleet = cloud, fleet
-        self.up: dict[str, str] = {}  # instance id -> address
+        super().__init__(fleet)
+        self.cloud = cloud
 
     def sync(self) -> None:
         with self.cloud.lock:
@@ -517,20 +516,3 @@ class OpenStackInstanceHosts(HostFollower):
             status, task = servers.get(sid, ("DELETED", None))[:2]
             if status != "ACTIVE" or task == "deleting":
                 self.lose(sid)
-
-    def _boot(self, sid: str, ip: str, public_key: str) -> None:
-        import subprocess
-
-        keys = self.fleet.root / f"{sid}.authorized_keys"
-        keys.write_text(public_key.strip() + "\n")
-        subprocess.run(["ip", "addr", "add", f"{ip}/32", "dev", "lo"], check=False, capture_output=True)
-        # every instance is this machine: its sessions get their own HOME, so its work folder dies with it
-        self.fleet.add(sid, ip, 22, authorized_keys=keys, env={"HOME": str(self.fleet.root / sid)})
-        self.up[sid] = ip
-
-    def lose(self, sid: str) -> None:
-        import subprocess
-
-        ip = self.up.pop(sid)
-        self.fleet.kill(sid, with_work=True)
-        subprocess.run(["ip", "addr", "del", f"{ip}/32", "dev", "lo"], check=False, capture_output=True)

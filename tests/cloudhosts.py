@@ -115,6 +115,29 @@ class HostFollower:
         raise NotImplementedError
 
 
+class AddressHosts(HostFollower):
+    """Instances kept by address (``up``: instance id -> public address), as the OVHcloud, OCI and Alibaba fakes'
+    loopback hosts are: an instance that comes up gets its address on the loopback device and an sshd there that
+    accepts its public key, with a HOME of its own (so its work folder dies with it); one that goes loses all of it."""
+
+    def __init__(self, fleet: Fleet):
+        super().__init__()
+        self.fleet = fleet
+        self.up: dict[str, str] = {}
+
+    def _boot(self, iid: str, ip: str, public_key: str) -> None:
+        keys = self.fleet.root / f"{iid}.authorized_keys"
+        keys.write_text(public_key.strip() + "\n")
+        subprocess.run(["ip", "addr", "add", f"{ip}/32", "dev", "lo"], check=False, capture_output=True)
+        self.fleet.add(iid, ip, 22, authorized_keys=keys, env={"HOME": str(self.fleet.root / iid)})
+        self.up[iid] = ip
+
+    def lose(self, iid: str) -> None:
+        ip = self.up.pop(iid)
+        self.fleet.kill(iid, with_work=True)
+        subprocess.run(["ip", "addr", "del", f"{ip}/32", "dev", "lo"], check=False, capture_output=True)
+
+
 class InstanceHosts(HostFollower):
     """Bring each launched EC2 instance up as an sshd on its public address; tear it down when terminated."""
 

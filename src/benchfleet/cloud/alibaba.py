@@ -35,7 +35,6 @@ once ECS is to reclaim it; the ``_preemption`` module utility reads it.
 from __future__ import annotations
 
 import base64
-import difflib
 import os
 import re
 import time
@@ -66,6 +65,7 @@ from benchfleet.cloud.base import (
     heartbeat,
     leftover,
     ours,
+    unknown_regions,
 )
 
 NAME = "alibaba"
@@ -279,14 +279,7 @@ class AlibabaProvider:
                 if [z for z in self.zones(r, instance_type) if z]}
 
     def _unknown_regions(self, regions: list[str]) -> list[str]:
-        known = self.regions()
-        out = []
-        for r in regions:
-            if r not in known:
-                close = difflib.get_close_matches(r, known, n=1)
-                out.append(f"alibaba: region {r!r} (cloud.regions) is not one ECS offers this account "
-                           f"({', '.join(known)})" + (f"; did you mean {close[0]!r}?" if close else ""))
-        return out
+        return unknown_regions("alibaba", regions, self.regions(), "ECS offers this account")
 
     def vcpus_left(self, region: str, spot: bool) -> tuple[int, int, int] | None:
         """(quota, used, left) of the region's pay-as-you-go (or spot) vCPU quota; None where ECS gives none."""

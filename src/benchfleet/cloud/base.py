@@ -179,6 +179,20 @@ def parse_expires(value: str) -> datetime | None:
         return None
 
 
+def unknown_regions(cloud: str, regions: list[str], known: list[str], whose: str) -> list[str]:
+    """A problem per region of ``regions`` that is not in ``known`` (the provider's list; ``whose`` says whose:
+    "ECS offers this account"), with the closest known name as a hint."""
+    import difflib
+
+    out = []
+    for r in regions:
+        if r not in known:
+            close = difflib.get_close_matches(r, known, n=1)
+            out.append(f"{cloud}: region {r!r} (cloud.regions) is not one {whose} ({', '.join(known)})"
+                       + (f"; did you mean {close[0]!r}?" if close else ""))
+    return out
+
+
 def leftover(tags: dict[str, str], run: str | None, expired_before: datetime | None, live: set[str],
              owner: str | None = None, grace_s: float = 0) -> bool:
     """Is a run-scoped resource (key pair, security group, resource group, firewall rule) to be deleted?

@@ -68,6 +68,7 @@ from benchfleet.cloud.base import (
     heartbeat,
     leftover,
     ours,
+    unknown_regions,
 )
 
 NAME = "oci"
@@ -290,14 +291,7 @@ class OciProvider:
         return 0, 0.0
 
     def _unknown_regions(self, regions: list[str]) -> list[str]:
-        known = self.regions()
-        out = []
-        for r in regions:
-            if r not in known:
-                close = difflib.get_close_matches(r, known, n=1)
-                out.append(f"oci: region {r!r} (cloud.regions) is not one this tenancy subscribes to "
-                           f"({', '.join(known)})" + (f"; did you mean {close[0]!r}?" if close else ""))
-        return out
+        return unknown_regions("oci", regions, self.regions(), "this tenancy subscribes to")
 
     def _needs(self, s, ocpus: float | None, mem: float | None) -> dict[str, float]:
         """What one instance takes of each limit its shape counts against (the shape's quota names)."""
