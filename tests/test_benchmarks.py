@@ -35,7 +35,8 @@ TAMPER = {"bert-99": ('"f1": 100.0', '"f1": 99.0'), "gptj-99": ("'rouge1': 100.0
           "rnnt": ("accuracy=100.0%", "accuracy=99.0%")}
 
 
-@pytest.mark.parametrize("benchmark", list(CASES))
+@pytest.mark.parametrize("benchmark", [pytest.param(b, marks=pytest.mark.quiet) if CASES[b][1] == "closed" else b
+                                       for b in CASES])
 def test_quick_run_on_generated_variant_passes_check(benchmark, cache_dir, tmp_path):
     args, division, acc_line = CASES[benchmark]
     out = tmp_path / "run"
