@@ -26,8 +26,7 @@ def _ev(kind: str, host: str, action: str = "", res: dict | None = None, task: s
 def _events(plan):
     ss = plan.cells[0].id  # n1 SingleStream
     return [
-        _ev("runner_on_ok", "n1", "ansible.builtin.set_fact",
-            {"ansible_facts": {"benchfleet_benchmark_cell_current": ss}}),
+        _ev("runner_on_start", "n1", "benchfleet.mlperf.harness_cell", task=f"Run cell {ss}"),
         _ev("runner_retry", "n1", "benchfleet.mlperf.harness_cell",
             {"progress": "10:00:01 [SingleStream] accuracy run over 1024 samples",
              "progress_new": ["10:00:00 warm-up: 2 ms", "10:00:01 [SingleStream] accuracy run over 1024 samples"]}),

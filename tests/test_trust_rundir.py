@@ -101,8 +101,7 @@ def _hostile_events(plan) -> list[dict]:
         return {"event": kind, "event_data": {"host": host, "task": task, "task_action": action, "res": res or {}}}
 
     def current(cell: str) -> dict:
-        return ev("runner_on_ok", "n1", "ansible.builtin.set_fact",
-                  {"ansible_facts": {"benchfleet_benchmark_cell_current": cell}})
+        return ev("runner_on_start", "n1", "benchfleet.mlperf.harness_cell", task=f"Run cell {cell}")
 
     return [
         current(ss),

@@ -97,6 +97,14 @@ class CallbackModule(CallbackBase):
         return self.rd is not None and not self.check_mode
 
     # --- events ------------------------------------------------------------------------
+    def v2_runner_on_start(self, host, task):
+        if not self._active():
+            return
+        from benchfleet.sweep.cells import Event
+
+        # the task's name is templated by now: the role's "Run cell <id>" names its cell
+        self.rd.record(self.cells.apply(Event("start", host.get_name(), task.action, task.get_name())))
+
     def v2_runner_on_ok(self, result):
         self._record("ok", result)
 

@@ -26,12 +26,13 @@ PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 # Failure kinds: infrastructure (the host or its set-up) apart from the benchmark itself.
 INFRA_KINDS = ("unreachable", "setup", "fetch", "provision", "preempted", "tampered", "power")
 
-CELL_STARTED_FACT = "benchfleet_benchmark_cell_current"  # set by the role when a cell starts on a host
+# The role's task that runs a cell is named for it (roles/benchfleet_benchmark/tasks/cell.yml): its start is the cell's
+CELL_TASK = "Run cell "
 HOST_FACTS = "benchfleet_host"  # set by the benchfleet.mlperf.host_facts module
 STARTING = "starting"  # a started cell's progress until the harness reports its own
 
 # ansible-runner's job event names -> the callback's method names (v2_runner_on_<kind>)
-_JOB_EVENTS = {"runner_on_ok": "ok", "runner_retry": "retry", "runner_on_failed": "failed",
+_JOB_EVENTS = {"runner_on_start": "start", "runner_on_ok": "ok", "runner_retry": "retry", "runner_on_failed": "failed",
                "runner_on_unreachable": "unreachable"}
 
 INTERRUPTED_MESSAGE = ("the controller stopped following this cell; its harness may still be running on the host "
@@ -85,7 +86,7 @@ Change = CellState | HostFailed | HostFine
 class Event:
     """One Ansible runner event, as the callback sees it and as ansible-runner's job_events store it."""
 
-    kind: str  # ok | retry | failed | unreachable
+    kind: str  # start | ok | retry | failed | unreachable
     host: str
     action: str = ""  # the task's action (module or action plugin), e.g. benchfleet.mlperf.harness_cell
     task: str = ""  # the task's name
@@ -134,6 +135,8 @@ class CellTracker:
             return []
         if ev.action.endswith("cloud_instances"):
             return self._provisioning(ev)
+        if ev.kind == "start":
+            return self._start(ev)
         if ev.kind == "ok":
             return self._ok(ev)
         if ev.kind == "retry":
@@ -147,17 +150,22 @@ class CellTracker:
     def _state(self, host: str, cell: str, state: str, **kw) -> CellState:
         return CellState(cell, host, state, started=self.started.get(cell), **kw)
 
+    def _start(self, ev: Event) -> list[Change]:
+        """The role's "Run cell <id>" task starts on a host: that cell runs there from now on."""
+        name = ev.task.rpartition(" : ")[2]  # the callback's names start with the role's ("benchfleet_benchmark : ")
+        if not (ev.action.endswith("harness_cell") and name.startswith(CELL_TASK)):
+            return []
+        cell = self.current[ev.host] = name[len(CELL_TASK):].strip()
+        self.started[cell] = self.clock()
+        return [self._state(ev.host, cell, RUNNING, progress=STARTING)]
+
     def _ok(self, ev: Event) -> list[Change]:
         out: list[Change] = []
         facts = ev.res.get("ansible_facts") or {}
         if HOST_FACTS in facts:
             out.append(HostFine(ev.host, facts=facts[HOST_FACTS]))
         cell = self.current.get(ev.host)
-        if CELL_STARTED_FACT in facts:
-            cell = self.current[ev.host] = facts[CELL_STARTED_FACT]
-            self.started[cell] = self.clock()
-            out.append(self._state(ev.host, cell, RUNNING, progress=STARTING))
-        elif ev.action.endswith("harness_cell") and cell:
+        if ev.action.endswith("harness_cell") and cell:
             out += self._running(ev.host, ev.res)
         elif ev.action.endswith("cell_fetch") and cell:
             self.current[ev.host] = None

@@ -157,7 +157,8 @@ def _invoke(rd: RunDir, plan: Plan, inventory: Path | None, forks: int, check: b
         "benchfleet_benchmark_run_dir": str(rd.root.resolve()),
     }
     inventories: list[Path] = [Path(inventory or plan.inventory)]
-    limit = hosts
+    # localhost: the playbook checks its variables there first (and the clouds' plays run there)
+    limit = [*hosts, *(["localhost"] if "localhost" not in hosts else [])]
     if cloud_vars:
         from benchfleet.sweep import cloud
 
@@ -168,7 +169,6 @@ def _invoke(rd: RunDir, plan: Plan, inventory: Path | None, forks: int, check: b
         extravars["benchfleet_cloud"] = cloud_vars  # the playbook tears down; the CLI confirms by listing
         (rd.root / "cloud" / "failure.txt").unlink(missing_ok=True)
         inventories.append(cloud.inventory_file(rd))
-        limit = [*hosts, "localhost"]
     timeout = plan.sweep.cell_timeout_s or 0
     if timeout:
         extravars["benchfleet_benchmark_cell_timeout_s"] = timeout

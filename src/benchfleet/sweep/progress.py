@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import TextIO
 
 from benchfleet.safetext import for_terminal
-from benchfleet.sweep.cells import CELL_STARTED_FACT, DONE, FAILED, PENDING, RUNNING, CellState, CellTracker, Event
+from benchfleet.sweep.cells import DONE, FAILED, PENDING, RUNNING, CellState, CellTracker, Event
 from benchfleet.sweep.plan import Plan
 from benchfleet.sweep.report import duration, status_table
 
@@ -92,7 +92,7 @@ class Progress:
         """One cell's new state: into the table, and as lines when not drawing one."""
         label = self.plan.cell(st.cell).label
         old = self.states.get(st.cell) or CellState(st.cell, st.host, PENDING)
-        if st.state == RUNNING and CELL_STARTED_FACT in (ev.res.get("ansible_facts") or {}):
+        if st.state == RUNNING and ev.kind == "start":
             self.states[st.cell] = st
             self.line(f"{ev.host}: {label}: started")
             return

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
 
 from benchfleet.benchmarks.generated import PROVENANCE, SyntheticPair, cached_pair
 from benchfleet.benchmarks.imagenet import images
 from benchfleet.benchmarks.imagenet.dataset import VAL_MAP, ImageNetVal
 from benchfleet.benchmarks.imagenet.preprocess import preprocess_version
 from benchfleet.cachelock import code_version
-from benchfleet.models import resnet50_onnx as r50
+
+if TYPE_CHECKING:
+    import onnx
 
 MIN_DISTINCT_LABELS = 8
 LABEL_OFFSET = 1  # class 0 is background, as in the official model
@@ -60,6 +62,11 @@ def make_pair(root: Path, count: int = 1024, width: int = 64, seed: int = 2023, 
 
 def _make_pair(base: Path, model_path: Path, data_dir: Path, count: int, width: int, seed: int, threads: int,
                log) -> SyntheticPair:
+    # onnx (about 0.6 s to import) only where the pair is made: the check reuses a cached pair without it
+    import onnx
+
+    from benchfleet.models import resnet50_onnx as r50
+
     meta_path = data_dir / PROVENANCE
     log(f"generating a synthetic ResNet50 v1.5 model (width {width}) and {count} synthetic images in {base}")
     names = images.write_images(data_dir, count, seed)
