@@ -142,6 +142,46 @@ def test_harness_json_naming_other_paths_is_refused_as_tampered(tmp_path, field,
     assert failure["kind"] == "tampered" and failure["infrastructure"] is True
 
 
+def _follow(tmp_path: Path, rd: RunDir, results: Path) -> tuple[subprocess.CompletedProcess, dict]:
+    """What the role does: the cell's task follows a harness that has finished on the host (its folder holds rc 0
+    and results/) and, in the same call, brings the results home through harness_cell's fetch."""
+    from benchfleet.runner import ansible_env
+
+    folder = tmp_path / "host" / "cell"
+    shutil.copytree(results, folder / "results")
+    (folder / "pid").write_text("1\n")
+    (folder / "rc").write_text("0\n")
+    play = tmp_path / "follow.yml"
+    play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": f"Run cell {CELL}", "benchfleet.mlperf.harness_cell": {
+            "path": str(folder), "state": "finished", "wait": 1,
+            "fetch": {"dest": str(rd.cell_dir(CELL)), "record": {"cell": CELL, "host": "localhost"}}}},
+    ]}]))
+    env = dict(os.environ, **ansible_env(tmp_path / "ansible", rd.root))
+    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(ROOT / "inventories" / "local"), str(play)],
+                          env=env, capture_output=True, text=True, cwd=ROOT)
+    status = rd.status_file(CELL)
+    return proc, json.loads(status.read_text()) if status.is_file() else {}
+
+
+def test_the_follow_call_that_sees_a_cell_finish_brings_it_home_through_the_same_checks(tmp_path):
+    rd = _run_dir(tmp_path / "hostile")
+    results = _results(tmp_path / "hostile")
+    _edit_meta(results, lambda m: m["spec"].update(division="../../../../escape"))
+    proc, status = _follow(tmp_path / "hostile", rd, results)
+    message = _refused(proc, status, rd, "tampered")
+    assert "harness.json spec.division is " in message and "but the plan says" in message
+    assert status["task"].endswith(f"Run cell {CELL}") and not rd.cell_dir(CELL).exists()
+
+    rd = _run_dir(tmp_path / "honest")
+    proc, status = _follow(tmp_path / "honest", rd, _results(tmp_path / "honest"))
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    record = json.loads((rd.cell_dir(CELL) / "cell.json").read_text())
+    assert record["cell"] == CELL and record["validity"] == "VALID" and record["files"] > 10
+    assert record["harness_ended_at"] >= record["harness_started_at"] > 0  # the host's times, from the follow call
+    assert (rd.cell_dir(CELL) / "SHA256SUMS").is_file() and status == {}  # done: no status file left
+
+
 def test_tree_paths_come_from_the_plan_and_unsafe_names_are_refused(tmp_path):
     from benchfleet.submission.tree import UnsafeTreePath
 

@@ -215,90 +215,103 @@ def check_identity(results: str, plan, cell) -> HarnessResult:
     return meta
 
 
+def fetch_and_accept(action: ActionBase, args: dict, task_vars: dict, remote_size: int | None = None) -> dict:
+    """Fetch ``args['src']`` from the action's host and accept it into ``args['dest']`` (cell_fetch's arguments).
+
+    The result of a task: ``changed``, ``files``, ``validity``, or ``failed`` with ``msg`` and ``failure_kind``.
+    ``remote_size``: the archive's size as the host reported it with its checksum (benchfleet.mlperf.harness_cell
+    does), which spares asking the host again before the transfer; it is the host's word either way, and the copy
+    is capped again once it is here.
+    """
+    for key in ("src", "sha256", "dest"):  # given, but empty (a host that reported no archive)
+        if not args.get(key):
+            raise AnsibleActionFail(f"cell_fetch: {key} is required")
+    dest = os.path.abspath(os.path.expanduser(str(args["dest"]))).rstrip("/")
+    if os.path.isfile(os.path.join(dest, "cell.json")):
+        return dict(dest=dest, changed=False, msg="already accepted")
+    plan, cell = _plan_cell(dest)
+    fetch_limits = plan.sweep.fetch_limits.model_dump() if plan.sweep.fetch_limits else None
+    limits = _limits(default_limits(cell.spec, cell.scenarios), ("fetch_limits", fetch_limits),
+                     ("limits", args.get("limits")))
+    if action._task.check_mode:
+        return dict(dest=dest, changed=True, msg="would fetch and accept the results")
+    try:
+        return dict(dest=dest, **_accept(action, args, dest, plan, cell, limits, task_vars, remote_size))
+    except Refused as exc:
+        return dict(dest=dest, failed=True, changed=False, msg=str(exc), failure_kind=exc.kind)
+
+
+def _accept(action: ActionBase, args: dict, dest: str, plan, cell, limits: dict[str, int], task_vars: dict,
+            remote_size: int | None) -> dict:
+    from benchfleet.benchmarks import registry
+    from benchfleet.sweep.aggregate import cell_validity
+
+    parent, name = os.path.split(dest)
+    incoming = os.path.join(os.path.dirname(parent), "incoming", f"{name}.tgz")
+    os.makedirs(os.path.dirname(incoming), exist_ok=True)
+    if remote_size is None:
+        remote = action._execute_remote_stat(args["src"], all_vars=task_vars, follow=False, checksum=False)
+        if not remote.get("exists") or not remote.get("isreg"):
+            raise Refused(f"refused: {args['src']} is not a regular file on the host")
+        remote_size = int(remote.get("size") or 0)
+    _cap("max_transfer_bytes", limits["max_transfer_bytes"], remote_size, f"{args['src']} on the host")
+    action._connection.fetch_file(args["src"], incoming)
+    try:
+        _cap("max_transfer_bytes", limits["max_transfer_bytes"], os.path.getsize(incoming), "the fetched archive")
+    except Refused:
+        os.unlink(incoming)
+        raise
+    actual = sha256_file(incoming)
+    if actual != args["sha256"]:
+        os.unlink(incoming)
+        raise AnsibleActionFail(f"checksum mismatch for {args['src']}: the host said {args['sha256']}, the copy "
+                                f"has {actual}; the copy was dropped and the cell stays pending")
+    tmp_dir = os.path.join(parent, f".{name}.tmp")
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    os.makedirs(tmp_dir)
+    try:
+        _unpack(incoming, tmp_dir, limits)
+        results = os.path.join(tmp_dir, "results")
+        meta = check_identity(results, plan, cell)
+        sums, count = [], 0
+        for d, _, files in sorted(os.walk(tmp_dir)):
+            for f in sorted(files):
+                full = os.path.join(d, f)
+                sums.append(f"{sha256_file(full)}  {os.path.relpath(full, tmp_dir)}\n")
+                count += 1
+        with open(os.path.join(tmp_dir, "SHA256SUMS"), "w") as f:
+            f.writelines(sums)
+        validity = cell_validity(Path(results), cell.scenarios, registry.rule_benchmark(cell.benchmark),
+                                 plan.round)
+        elapsed = meta.elapsed_s
+        record = dict(args.get("record") or {}, archive_sha256=actual, accepted=time.time(), files=count,
+                      validity=validity,
+                      harness_elapsed_s=elapsed if isinstance(elapsed, int | float) else None)
+        with open(os.path.join(tmp_dir, "cell.json"), "w") as f:
+            json.dump(record, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        if os.path.isdir(dest):  # a folder without cell.json is not a finished cell
+            shutil.rmtree(dest)
+        os.replace(tmp_dir, dest)
+    except Refused:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        os.unlink(incoming)
+        raise
+    except AnsibleActionFail:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    except Exception as exc:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise AnsibleActionFail(f"could not accept {incoming}: {exc}") from exc
+    os.unlink(incoming)
+    return {"changed": True, "files": count, "validity": validity}
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False  # only fetches; no temporary folder on the host (none to clean up either)
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)  # raises AnsibleActionFail
-        for key in ("src", "sha256", "dest"):  # given, but empty (a host that reported no archive)
-            if not args.get(key):
-                raise AnsibleActionFail(f"cell_fetch: {key} is required")
-        dest = os.path.abspath(os.path.expanduser(str(args["dest"]))).rstrip("/")
-        result["dest"] = dest
-        if os.path.isfile(os.path.join(dest, "cell.json")):
-            return dict(result, changed=False, msg="already accepted")
-        plan, cell = _plan_cell(dest)
-        fetch_limits = plan.sweep.fetch_limits.model_dump() if plan.sweep.fetch_limits else None
-        limits = _limits(default_limits(cell.spec, cell.scenarios), ("fetch_limits", fetch_limits),
-                         ("limits", args.get("limits")))
-        if self._task.check_mode:
-            return dict(result, changed=True, msg="would fetch and accept the results")
-        try:
-            return dict(result, **self._accept(args, dest, plan, cell, limits, task_vars or {}))
-        except Refused as exc:
-            return dict(result, failed=True, changed=False, msg=str(exc), failure_kind=exc.kind)
-
-    def _accept(self, args: dict, dest: str, plan, cell, limits: dict[str, int], task_vars: dict) -> dict:
-        from benchfleet.benchmarks import registry
-        from benchfleet.sweep.aggregate import cell_validity
-
-        parent, name = os.path.split(dest)
-        incoming = os.path.join(os.path.dirname(parent), "incoming", f"{name}.tgz")
-        os.makedirs(os.path.dirname(incoming), exist_ok=True)
-        remote = self._execute_remote_stat(args["src"], all_vars=task_vars, follow=False, checksum=False)
-        if not remote.get("exists") or not remote.get("isreg"):
-            raise Refused(f"refused: {args['src']} is not a regular file on the host")
-        _cap("max_transfer_bytes", limits["max_transfer_bytes"], int(remote.get("size") or 0),
-             f"{args['src']} on the host")
-        self._connection.fetch_file(args["src"], incoming)
-        try:
-            _cap("max_transfer_bytes", limits["max_transfer_bytes"], os.path.getsize(incoming), "the fetched archive")
-        except Refused:
-            os.unlink(incoming)
-            raise
-        actual = sha256_file(incoming)
-        if actual != args["sha256"]:
-            os.unlink(incoming)
-            raise AnsibleActionFail(f"checksum mismatch for {args['src']}: the host said {args['sha256']}, the copy "
-                                    f"has {actual}; the copy was dropped and the cell stays pending")
-        tmp_dir = os.path.join(parent, f".{name}.tmp")
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        os.makedirs(tmp_dir)
-        try:
-            _unpack(incoming, tmp_dir, limits)
-            results = os.path.join(tmp_dir, "results")
-            meta = check_identity(results, plan, cell)
-            sums, count = [], 0
-            for d, _, files in sorted(os.walk(tmp_dir)):
-                for f in sorted(files):
-                    full = os.path.join(d, f)
-                    sums.append(f"{sha256_file(full)}  {os.path.relpath(full, tmp_dir)}\n")
-                    count += 1
-            with open(os.path.join(tmp_dir, "SHA256SUMS"), "w") as f:
-                f.writelines(sums)
-            validity = cell_validity(Path(results), cell.scenarios, registry.rule_benchmark(cell.benchmark),
-                                     plan.round)
-            elapsed = meta.elapsed_s
-            record = dict(args.get("record") or {}, archive_sha256=actual, accepted=time.time(), files=count,
-                          validity=validity,
-                          harness_elapsed_s=elapsed if isinstance(elapsed, int | float) else None)
-            with open(os.path.join(tmp_dir, "cell.json"), "w") as f:
-                json.dump(record, f, indent=2)
-                f.flush()
-                os.fsync(f.fileno())
-            if os.path.isdir(dest):  # a folder without cell.json is not a finished cell
-                shutil.rmtree(dest)
-            os.replace(tmp_dir, dest)
-        except Refused:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-            os.unlink(incoming)
-            raise
-        except AnsibleActionFail:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-            raise
-        except Exception as exc:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-            raise AnsibleActionFail(f"could not accept {incoming}: {exc}") from exc
-        os.unlink(incoming)
-        return {"changed": True, "files": count, "validity": validity}
+        return dict(result, **fetch_and_accept(self, args, task_vars or {}))

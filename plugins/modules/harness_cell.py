@@ -85,7 +85,34 @@ options:
         description: The metadata service's base URL (default the provider's link-local address).
         type: str
         default: ""
+  fetch:
+    description:
+      - With O(state=finished), the call that finds the harness finished also brings C(results.tgz) home and
+        accepts it into the run directory on the controller, with the code of M(benchfleet.mlperf.cell_fetch)
+        (size caps, checksum, plain files under C(results/) only, the cell's identity checked against the plan),
+        which saves one task and one round trip per cell. Done by the action plugin on the controller; the host
+        never sees it. Not in check mode.
+      - A refused archive fails the call with RV(failure_kind) C(tampered) or C(fetch).
+    type: dict
+    suboptions:
+      dest:
+        description: C(<run_dir>/cells/<cell-id>) on the controller.
+        type: path
+        required: true
+      record:
+        description: Extra fields for the cell's C(cell.json); the harness's times (RV(elapsed), RV(started_at),
+          RV(ended_at)) are added as C(harness_seconds), C(harness_started_at) and C(harness_ended_at).
+        type: dict
+        default: {}
+      limits:
+        description: Caps over the sweep file's C(fetch_limits), as
+          O(benchfleet.mlperf.cell_fetch#module:limits) of M(benchfleet.mlperf.cell_fetch).
+        type: dict
+        default: {}
 attributes:
+  action:
+    description: The follow runs on the host; O(fetch) runs on the controller (plugins/action/harness_cell.py).
+    support: full
   check_mode:
     description: Reports what a call would start, pack or stop, and does none of it.
     support: full
@@ -148,6 +175,22 @@ ended_at:
   description: When the harness exited (epoch seconds, host clock).
   type: float
   returned: when finished
+archive_size:
+  description: Bytes of C(results.tgz) (the host's word; the controller caps its copy again).
+  type: int
+  returned: when finished
+fetched:
+  description: The results were brought home and accepted into O(fetch.dest).
+  type: bool
+  returned: when O(fetch) is given and the harness finished
+validity:
+  description: The cell's validity from its LoadGen logs, read on the controller after O(fetch).
+  type: str
+  returned: when fetched
+failure_kind:
+  description: Why O(fetch) refused the archive, C(tampered) (it contradicts the plan) or C(fetch).
+  type: str
+  returned: when the fetch failed
 timed_out:
   description: The harness was stopped for time (I(stall) or I(timeout)); the message says what was kept.
   type: bool
@@ -205,6 +248,9 @@ ARGUMENT_SPEC = dict(
     preemption=dict(type="dict", options=dict(provider=dict(type="str", required=True,
                                                             choices=["aws", "gcp", "azure", "alibaba"]),
                                               url=dict(type="str", default=""))),
+    # the controller's part (plugins/action/harness_cell.py); the module does not use it
+    fetch=dict(type="dict", options=dict(dest=dict(type="path", required=True), record=dict(type="dict", default={}),
+                                         limits=dict(type="dict", default={}))),
 )
 POWER_EXIT = 75  # the harness's exit status when the power set-up failed (benchfleet.harness.power_layout)
 NOTICE_EVERY_S = 5.0  # how often a follow call reads the metadata service for an interruption notice
@@ -323,8 +369,8 @@ def _follow(module, cell):
         os.replace(tmp, archive)
         changed = True
     return dict(changed=changed, finished=True, running=False, progress=cell.last_line(),
-                progress_new=cell.new_lines(), archive=archive, sha256=sha256_file(archive), elapsed=elapsed,
-                **cell.times())
+                progress_new=cell.new_lines(), archive=archive, sha256=sha256_file(archive),
+                archive_size=os.path.getsize(archive), elapsed=elapsed, **cell.times())
 
 
 def _overdue(cell, elapsed, ceiling, stall):

@@ -1,7 +1,7 @@
 """A cell's life, told once: Ansible events in, cell and host states out.
 
-    pending --(cell start fact)--> running --(harness_cell ok/retry)--> running (progress)
-    running --(cell_fetch ok)--> done
+    pending --("Run cell <id>" starts)--> running --(harness_cell ok/retry)--> running (progress)
+    running --(harness_cell ok, fetched; or cell_fetch ok)--> done
     running --(failed task)--> failed: harness | timeout | fetch | tampered
     running --(host unreachable)--> failed: unreachable (and the host fails: unreachable)
     no cell --(failed task)--> the host fails: setup
@@ -108,7 +108,7 @@ class Event:
 
 def failure_kind(action: str, result: dict) -> str:
     """What kind of failure a failed task inside a cell is."""
-    if action.endswith("cell_fetch"):
+    if action.endswith("cell_fetch") or result.get("failure_kind") in ("fetch", "tampered"):  # harness_cell's fetch
         return "tampered" if result.get("failure_kind") == "tampered" else "fetch"
     if result.get("preempted"):  # the instance's interruption notice (harness_cell's preemption option)
         return "preempted"
@@ -165,9 +165,9 @@ class CellTracker:
         if HOST_FACTS in facts:
             out.append(HostFine(ev.host, facts=facts[HOST_FACTS]))
         cell = self.current.get(ev.host)
-        if ev.action.endswith("harness_cell") and cell:
+        if ev.action.endswith("harness_cell") and cell and not ev.res.get("fetched"):
             out += self._running(ev.host, ev.res)
-        elif ev.action.endswith("cell_fetch") and cell:
+        elif (ev.action.endswith("cell_fetch") or ev.action.endswith("harness_cell")) and cell:  # home and accepted
             self.current[ev.host] = None
             out.append(self._state(ev.host, cell, DONE, validity=ev.res.get("validity", ""), finished=self.clock()))
         return out
