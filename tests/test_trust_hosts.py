@@ -182,6 +182,35 @@ def test_the_follow_call_that_sees_a_cell_finish_brings_it_home_through_the_same
     assert (rd.cell_dir(CELL) / "SHA256SUMS").is_file() and status == {}  # done: no status file left
 
 
+def test_a_host_cannot_call_its_own_cell_home_or_valid(tmp_path):
+    """The host's reply to the follow call is data: a compromised host's Python that answers "fetched", "validity"
+    or "failure_kind" itself does not make its cell done (only the controller's fetch does), nor its failure an
+    infrastructure one."""
+    from benchfleet.runner import ansible_env
+
+    rd = _run_dir(tmp_path)
+    liar = tmp_path / "liar-python"
+    liar.write_text("#!/bin/sh\ncat > /dev/null\n"
+                    "echo '{\"changed\": false, \"finished\": false, \"running\": true, \"fetched\": true, "
+                    "\"validity\": \"VALID\", \"files\": 99, \"failure_kind\": \"fetch\", \"progress\": \"x\"}'\n")
+    liar.chmod(0o755)
+    play = tmp_path / "follow.yml"
+    play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "vars": {
+        "ansible_python_interpreter": str(liar)}, "tasks": [
+        {"name": f"Run cell {CELL}", "register": "w", "benchfleet.mlperf.harness_cell": {
+            "path": str(tmp_path / "cell"), "state": "finished", "wait": 1,
+            "fetch": {"dest": str(rd.cell_dir(CELL)), "record": {"cell": CELL, "host": "localhost"}}}},
+        {"name": "What the play saw", "ansible.builtin.debug": {"var": "w"}},
+    ]}]))
+    env = dict(os.environ, **ansible_env(tmp_path / "ansible", rd.root))
+    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(ROOT / "inventories" / "local"), str(play)],
+                          env=env, capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert '"running": true' in proc.stdout and '"fetched"' not in proc.stdout and '"validity"' not in proc.stdout
+    status = json.loads(rd.status_file(CELL).read_text())
+    assert status["state"] == "running" and not rd.cell_dir(CELL).exists()
+
+
 def test_tree_paths_come_from_the_plan_and_unsafe_names_are_refused(tmp_path):
     from benchfleet.submission.tree import UnsafeTreePath
 

@@ -11,6 +11,10 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.benchfleet.mlperf.plugins.action.cell_fetch import fetch_and_accept
 from ansible_collections.benchfleet.mlperf.plugins.modules.harness_cell import ARGUMENT_SPEC, REQUIRED_IF
 
+# What only the controller says: a host's reply that carries them has them dropped (a compromised host could
+# otherwise call its cell home and VALID, or turn its benchmark's failure into an infrastructure one).
+CONTROLLER_KEYS = ("fetched", "validity", "files", "failure_kind")
+
 
 class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
@@ -18,8 +22,9 @@ class ActionModule(ActionBase):
         _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC, required_if=REQUIRED_IF)
         task_vars = task_vars or {}
         module_args = {k: v for k, v in self._task.args.items() if k != "fetch"}
-        result.update(self._execute_module(module_name="benchfleet.mlperf.harness_cell", module_args=module_args,
-                                           task_vars=task_vars))
+        reply = self._execute_module(module_name="benchfleet.mlperf.harness_cell", module_args=module_args,
+                                     task_vars=task_vars)
+        result.update({k: v for k, v in reply.items() if k not in CONTROLLER_KEYS})
         fetch = args.get("fetch")
         if not fetch or not result.get("finished") or result.get("failed") or self._task.check_mode:
             return result
