@@ -361,3 +361,23 @@ def test_a_director_over_ssh_keeps_its_server_past_the_session_that_started_it(c
         assert not (tmp_path / "sut-client" / "server.conf").exists()  # the server's files only on the director
     finally:
         fleet.stop()
+
+
+def test_a_sweep_whose_every_cell_host_fails_still_stops_the_power_server(cache_dir, tmp_path):
+    """Ansible ends a playbook as soon as every host of a play has failed, so the sweep playbook's own stop play
+    never runs when its only cell host fails its set-up: the CLI then runs playbooks/power_stop.yml itself, and no
+    power server is left running on the director."""
+    port = free_port()
+    out = tmp_path / "run"
+    director = tmp_path / "director"
+    proc = subprocess.run([BENCHFLEET, "run", "--inventory", str(_inventory(
+        tmp_path, benchfleet_power_server_dir=str(director), benchfleet_harness_python="/nonexistent/python")),
+        "--synthetic-width", "8", "--scenarios", "SingleStream", "--out", str(out), "--cache-dir", str(cache_dir),
+        "--run-id", "nohost", *_power_flags(tmp_path, port, free_port())], capture_output=True, text=True,
+        cwd=tmp_path, env={**os.environ, pw.UNVERIFIED_ENV: "1"})
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0, text
+    assert "The benchfleet harness does not import with /nonexistent/python" in text, text
+    assert (director / "server.log").is_file()  # the director's server had started
+    assert "stopping the power server on localhost (the sweep ended before its own stop)" in text, text
+    assert not _listening(port) and not (director / ".benchfleet-power-server.json").exists()

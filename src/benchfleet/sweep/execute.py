@@ -191,9 +191,16 @@ def _invoke(rd: RunDir, plan: Plan, inventory: Path | None, forks: int, check: b
     extravars["benchfleet_benchmark_session"] = ident
     stop = threading.Event()
     rc = None
+    plays: set[str] = set()
+
+    def on_event(ev: dict) -> None:
+        if ev.get("event") == "playbook_on_play_start":
+            plays.add(str((ev.get("event_data") or {}).get("play") or ""))
+        progress.event(ev)
+
     with _signals_set(stop):
         try:
-            r = run_playbook(rd.root.resolve(), inventories, extravars, progress.event,
+            r = run_playbook(rd.root.resolve(), inventories, extravars, on_event,
                              limit=limit, forks=forks or min(len(limit), 50), check=check, ident=ident,
                              cancel=stop.is_set, accept_new_host_keys=accept_new_host_keys)
             rc = r.rc
@@ -202,6 +209,8 @@ def _invoke(rd: RunDir, plan: Plan, inventory: Path | None, forks: int, check: b
         finally:
             progress.stop()
     interrupted = stop.is_set()
+    if power and power["directors"] and POWER_STOP_PLAY not in plays and not interrupted:
+        _stop_power_servers(rd, inventories, power, accept_new_host_keys, check, stream)
     if interrupted and not check:
         rd.record(cells.interrupted(rd.states(plan).values(), time.time()))
     if check:
@@ -214,6 +223,33 @@ def _invoke(rd: RunDir, plan: Plan, inventory: Path | None, forks: int, check: b
     else:
         summary = json.loads((rd.root / "results.json").read_text())
     return Outcome(pending, summary, rc, interrupted, time.time() - started)
+
+
+POWER_STOP_PLAY = "Stop the power servers benchfleet started"  # playbooks/power_stop.yml, imported by sweep.yml
+
+
+def _stop_power_servers(rd: RunDir, inventories: list[Path], power: dict, accept_new_host_keys: bool, check: bool,
+                        stream: TextIO) -> None:
+    """The sweep playbook ended before its power servers were stopped (Ansible ends a playbook when every host of
+    a play failed): stop them now, so that none is left running. After Ctrl-C they stay: a harness still running
+    on a host may be measuring through one, and --resume collects it."""
+    from benchfleet.runner import run_playbook
+
+    directors = sorted(power["directors"])
+    print(f"stopping the power server on {', '.join(directors)} (the sweep ended before its own stop)", file=stream,
+          flush=True)
+    failed: list[str] = []
+
+    def on_event(ev: dict) -> None:
+        if ev.get("event") in ("runner_on_failed", "runner_on_unreachable"):
+            failed.append(str((ev.get("event_data") or {}).get("host") or ""))
+
+    run_playbook(rd.root.resolve(), inventories, {"benchfleet_power": power}, on_event, limit=directors,
+                 forks=min(len(directors), 50), check=check, ident=time.strftime("%Y%m%d-%H%M%S") + "-power-stop",
+                 playbook="power_stop.yml", accept_new_host_keys=accept_new_host_keys)
+    for host in failed:
+        print(f"WARNING: the power server on {host} could not be stopped; stop it by hand (its folder's "
+              f".benchfleet-power-server.json names the process)", file=stream, flush=True)
 
 
 def _explain_host_keys(rd: RunDir, plan: Plan, hosts: list[str]) -> bool:
