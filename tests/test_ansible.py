@@ -161,28 +161,34 @@ def test_the_sweep_playbook_checks_its_variables_once_before_anything_runs(tmp_p
     """playbooks/sweep.yml run by hand (or by a job template) with bad extra variables stops in its first play: no
     host is contacted, no cell starts. The cell play's roles skip their own per-host check because of it."""
     inv = tmp_path / "inv.yml"
-    inv.write_text(json.dumps({"all": {"hosts": {"lab1": {"ansible_host": "192.0.2.1"}}}}))  # never reached
     env = dict(os.environ, **ansible_env(tmp_path / "ansible", tmp_path))
     env.pop("BENCHFLEET_RUN_DIR", None)
 
-    def play(extra: dict) -> subprocess.CompletedProcess:
+    def play(extra: dict, **hostvars) -> subprocess.CompletedProcess:
+        inv.write_text(json.dumps({"all": {"hosts": {"lab1": {"ansible_host": "192.0.2.1", **hostvars}}}}))
         (tmp_path / "extra.json").write_text(json.dumps(extra))
         return subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(inv), "-e", f"@{tmp_path / 'extra.json'}",
                                str(ROOT / "playbooks" / "sweep.yml")], env=env, capture_output=True, text=True,
                               cwd=ROOT)
 
     cell = {"id": "lab1.resnet50.onnxruntime-cpu.open.SingleStream", "spec": {}, "estimate_s": 5}
+    run_dir = {"benchfleet_benchmark_run_dir": str(tmp_path)}
+    shape = "benchfleet_sweep_cells maps each host to a list of cells"
     cases = [
-        ({"benchfleet_sweep_cells": {"lab1": [cell]}}, "missing required arguments: benchfleet_benchmark_run_dir"),
-        ({"benchfleet_sweep_cells": {"lab1": [cell]}, "benchfleet_benchmark_run_dir": str(tmp_path),
-          "benchfleet_benchmark_poll_s": "soon"}, "benchfleet_benchmark_poll_s"),
-        ({"benchfleet_sweep_cells": {"lab1": "all of them"}, "benchfleet_benchmark_run_dir": str(tmp_path)},
-         "benchfleet_sweep_cells maps each host to a list of cells"),
-        ({"benchfleet_sweep_cells": {"lab1": [{"spec": {}}]}, "benchfleet_benchmark_run_dir": str(tmp_path)},
-         "benchfleet_sweep_cells maps each host to a list of cells"),
+        ({"benchfleet_sweep_cells": {"lab1": [cell]}}, {}, "missing required arguments: benchfleet_benchmark_run_dir"),
+        ({"benchfleet_sweep_cells": {"lab1": [cell]}, **run_dir, "benchfleet_benchmark_poll_s": "soon"}, {},
+         "benchfleet_benchmark_poll_s"),
+        ({"benchfleet_sweep_cells": {"lab1": "all of them"}, **run_dir}, {}, shape),
+        ({"benchfleet_sweep_cells": {"lab1": cell}, **run_dir}, {}, shape),  # a mapping is a sequence to Jinja
+        ({"benchfleet_sweep_cells": {"lab1": [{"spec": {}, "estimate_s": 5}]}, **run_dir}, {}, shape),
+        ({"benchfleet_sweep_cells": {"lab1": [{"id": cell["id"], "spec": {}}]}, **run_dir}, {}, shape),
+        # what the inventory sets for a host with cells
+        ({"benchfleet_sweep_cells": {"lab1": [cell]}, **run_dir}, {"benchfleet_system": "fast"}, "benchfleet_system"),
+        ({"benchfleet_sweep_cells": {"lab1": [cell]}, **run_dir}, {"benchfleet_benchmark_notice_clouds": {"a": 1}},
+         "benchfleet_benchmark_notice_clouds"),
     ]
-    for extra, why in cases:
-        proc = play(extra)
+    for extra, hostvars, why in cases:
+        proc = play(extra, **hostvars)
         out = proc.stdout + proc.stderr
-        assert proc.returncode != 0 and why in out, out[-3000:]
-        assert "lab1" not in proc.stdout.split("PLAY RECAP")[0], out[-3000:]  # the host never came into it
+        assert proc.returncode != 0 and why in out, (extra, hostvars, out[-3000:])
+        assert "[lab1]" not in proc.stdout and "TASK [Run cell" not in proc.stdout, out[-3000:]  # never contacted

@@ -364,9 +364,9 @@ def test_a_director_over_ssh_keeps_its_server_past_the_session_that_started_it(c
 
 
 def test_a_sweep_whose_every_cell_host_fails_still_stops_the_power_server(cache_dir, tmp_path):
-    """Ansible ends a playbook as soon as every host of a play has failed, so the sweep playbook's own stop play
-    never runs when its only cell host fails its set-up: the CLI then runs playbooks/power_stop.yml itself, and no
-    power server is left running on the director."""
+    """Ansible ends a playbook as soon as every host of a play has failed (and keeps a host that failed out of the
+    later plays), so the sweep playbook's own stop play never stops this director, whose only cell host is itself
+    and fails its set-up: the CLI then runs playbooks/power_stop.yml for it, and no power server is left running."""
     port = free_port()
     out = tmp_path / "run"
     director = tmp_path / "director"
@@ -379,5 +379,5 @@ def test_a_sweep_whose_every_cell_host_fails_still_stops_the_power_server(cache_
     assert proc.returncode != 0, text
     assert "The benchfleet harness does not import with /nonexistent/python" in text, text
     assert (director / "server.log").is_file()  # the director's server had started
-    assert "stopping the power server on localhost (the sweep ended before its own stop)" in text, text
+    assert "stopping the power server on localhost (the sweep did not get to it)" in text, text
     assert not _listening(port) and not (director / ".benchfleet-power-server.json").exists()

@@ -1,6 +1,7 @@
 """A host is not trusted (issue 12, items 1, 4, 5, 7 and system ids): crafted results.tgz archives go
-through the real cell_fetch action under real ansible-playbook; the tree, results files and rescoring are
-the real aggregate and CLI code."""
+through the real cell_fetch action under real ansible-playbook (the code the role's harness_cell task runs when
+it brings a finished cell home; `_follow` drives that path), the tree, results files and rescoring are the real
+aggregate and CLI code."""
 
 from __future__ import annotations
 
@@ -90,7 +91,8 @@ def _archive(tmp_path: Path, results: Path | None, extra=()) -> Path:
 
 def _fetch(tmp_path: Path, rd: RunDir, archive: Path, limits: dict | None = None,
            cell: str = CELL) -> tuple[subprocess.CompletedProcess, dict]:
-    """Run the real cell_fetch action (as the role does) and return the process and the cell's recorded state."""
+    """Run the real cell_fetch action (its code is what the role's harness_cell task runs to bring a cell home) and
+    return the process and the cell's recorded state."""
     from benchfleet.runner import ansible_env
 
     args = {"src": str(archive), "sha256": sha256_file(archive), "dest": str(rd.cell_dir(cell)),
@@ -184,8 +186,7 @@ def test_the_follow_call_that_sees_a_cell_finish_brings_it_home_through_the_same
 
 def test_a_host_cannot_call_its_own_cell_home_or_valid(tmp_path):
     """The host's reply to the follow call is data: a compromised host's Python that answers "fetched", "validity"
-    or "failure_kind" itself does not make its cell done (only the controller's fetch does), nor its failure an
-    infrastructure one."""
+    or "files" itself does not make its cell done or VALID (only the controller's fetch does)."""
     from benchfleet.runner import ansible_env
 
     rd = _run_dir(tmp_path)
@@ -209,6 +210,37 @@ def test_a_host_cannot_call_its_own_cell_home_or_valid(tmp_path):
     assert '"running": true' in proc.stdout and '"fetched"' not in proc.stdout and '"validity"' not in proc.stdout
     status = json.loads(rd.status_file(CELL).read_text())
     assert status["state"] == "running" and not rd.cell_dir(CELL).exists()
+
+
+def test_a_host_that_understates_its_archive_is_still_capped_after_the_transfer(tmp_path):
+    """harness_cell's reply gives the archive's size beside its checksum, which spares a remote stat before the
+    transfer; it is the host's word, so the copy is capped again once it is here."""
+    from benchfleet.digest import sha256_file
+    from benchfleet.runner import ansible_env
+
+    rd = _run_dir(tmp_path)
+    big = tmp_path / "host" / "results.tgz"
+    big.parent.mkdir(parents=True)
+    big.write_bytes(os.urandom(64 * 1024))
+    reply = {"changed": False, "finished": True, "running": False, "progress": "", "archive": str(big),
+             "sha256": sha256_file(big), "archive_size": 10, "elapsed": 1.0}
+    liar = tmp_path / "liar-python"
+    liar.write_text(f"#!/bin/sh\ncat > /dev/null\necho '{json.dumps(reply)}'\n")
+    liar.chmod(0o755)
+    play = tmp_path / "follow.yml"
+    play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "vars": {
+        "ansible_python_interpreter": str(liar)}, "tasks": [
+        {"name": f"Run cell {CELL}", "benchfleet.mlperf.harness_cell": {
+            "path": str(tmp_path / "cell"), "state": "finished", "wait": 1,
+            "fetch": {"dest": str(rd.cell_dir(CELL)), "limits": {"max_transfer_bytes": 1000}}}},
+    ]}]))
+    env = dict(os.environ, **ansible_env(tmp_path / "ansible", rd.root))
+    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(ROOT / "inventories" / "local"), str(play)],
+                          env=env, capture_output=True, text=True, cwd=ROOT)
+    status = json.loads(rd.status_file(CELL).read_text())
+    assert proc.returncode != 0 and status["state"] == "failed" and status["kind"] == "fetch", proc.stdout[-3000:]
+    assert "the fetched archive is over max_transfer_bytes (65536 > 1000)" in status["message"]
+    assert not rd.cell_dir(CELL).exists() and not list((rd.root / "incoming").iterdir())
 
 
 def test_tree_paths_come_from_the_plan_and_unsafe_names_are_refused(tmp_path):

@@ -6,13 +6,13 @@ costs one task fewer and one round trip fewer."""
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible_collections.benchfleet.mlperf.plugins.action.cell_fetch import fetch_and_accept
 from ansible_collections.benchfleet.mlperf.plugins.modules.harness_cell import ARGUMENT_SPEC, REQUIRED_IF
 
 # What only the controller says: a host's reply that carries them has them dropped (a compromised host could
-# otherwise call its cell home and VALID, or turn its benchmark's failure into an infrastructure one).
+# otherwise call its cell home and VALID). The host's own words on its failure (preempted, power_failed) are kept:
+# they can only change how its own cell's failure is classified.
 CONTROLLER_KEYS = ("fetched", "validity", "files", "failure_kind")
 
 
@@ -36,8 +36,9 @@ class ActionModule(ActionBase):
                                           "dest": fetch["dest"], "record": {**(fetch.get("record") or {}), **times},
                                           "limits": fetch.get("limits") or {}},
                                    task_vars, remote_size=int(size) if isinstance(size, int) else None)
-        except AnsibleActionFail as exc:  # a checksum that does not match, an archive that cannot be read
-            got = {"failed": True, "msg": str(exc), "failure_kind": "fetch"}
+        except Exception as exc:  # a checksum that does not match, a transfer or a folder that fails:
+            # the results did not come home, which is the fetch's failure (infrastructure), never the benchmark's
+            got = {"failed": True, "msg": f"the results did not come home: {exc}", "failure_kind": "fetch"}
         if got.get("failed"):
             return dict(result, failed=True, msg=got.get("msg", ""), failure_kind=got.get("failure_kind", "fetch"))
         result["changed"] = result.get("changed") or got.get("changed", False)

@@ -16,7 +16,8 @@ description:
     run directory, and the state of each cell (running with the harness's progress, failed with the
     task and message, unreachable), so that C(benchfleet status) and C(benchfleet sweep --resume)
     work from the run directory alone.
-  - Finished cells are moved into the run directory by the C(benchfleet.mlperf.cell_fetch) action;
+  - Finished cells are moved into the run directory by the controller side of C(benchfleet.mlperf.harness_cell)
+    (the code of the C(benchfleet.mlperf.cell_fetch) action);
     at the end of the playbook this plugin rebuilds the submission tree, C(results.json) and
     C(results.csv) from every finished cell of the run (this invocation's and earlier ones').
 requirements:

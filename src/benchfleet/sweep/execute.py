@@ -191,11 +191,16 @@ def _invoke(rd: RunDir, plan: Plan, inventory: Path | None, forks: int, check: b
     extravars["benchfleet_benchmark_session"] = ident
     stop = threading.Event()
     rc = None
-    plays: set[str] = set()
+    directors_started: set[str] = set()  # the director play ran there (it may have started a power server)
+    directors_stopped: set[str] = set()  # ... and its server was stopped
 
     def on_event(ev: dict) -> None:
-        if ev.get("event") == "playbook_on_play_start":
-            plays.add(str((ev.get("event_data") or {}).get("play") or ""))
+        data = ev.get("event_data") or {}
+        if str(ev.get("event", "")).startswith("runner_on_") and data.get("host"):
+            if data.get("play") == POWER_START_PLAY:
+                directors_started.add(str(data["host"]))
+            elif ev["event"] == "runner_on_ok" and data.get("task") == POWER_STOP_TASK:
+                directors_stopped.add(str(data["host"]))
         progress.event(ev)
 
     with _signals_set(stop):
@@ -209,8 +214,9 @@ def _invoke(rd: RunDir, plan: Plan, inventory: Path | None, forks: int, check: b
         finally:
             progress.stop()
     interrupted = stop.is_set()
-    if power and power["directors"] and POWER_STOP_PLAY not in plays and not interrupted:
-        _stop_power_servers(rd, inventories, power, accept_new_host_keys, check, stream)
+    left = sorted(directors_started - directors_stopped)
+    if power and left and not interrupted:
+        _stop_power_servers(rd, inventories, power, left, accept_new_host_keys, check, stream)
     if interrupted and not check:
         rd.record(cells.interrupted(rd.states(plan).values(), time.time()))
     if check:
@@ -225,18 +231,19 @@ def _invoke(rd: RunDir, plan: Plan, inventory: Path | None, forks: int, check: b
     return Outcome(pending, summary, rc, interrupted, time.time() - started)
 
 
-POWER_STOP_PLAY = "Stop the power servers benchfleet started"  # playbooks/power_stop.yml, imported by sweep.yml
+POWER_START_PLAY = "Start the power servers on the directors (sweep systems' power.director)"  # sweep.yml
+POWER_STOP_TASK = "Stop the power server benchfleet started"  # roles/benchfleet_power/tasks/stop.yml
 
 
-def _stop_power_servers(rd: RunDir, inventories: list[Path], power: dict, accept_new_host_keys: bool, check: bool,
-                        stream: TextIO) -> None:
-    """The sweep playbook ended before its power servers were stopped (Ansible ends a playbook when every host of
-    a play failed): stop them now, so that none is left running. After Ctrl-C they stay: a harness still running
-    on a host may be measuring through one, and --resume collects it."""
+def _stop_power_servers(rd: RunDir, inventories: list[Path], power: dict, directors: list[str],
+                        accept_new_host_keys: bool, check: bool, stream: TextIO) -> None:
+    """Directors whose power server the sweep playbook did not stop: Ansible ends a playbook when every host of a
+    play has failed, and leaves a host that failed in an earlier play (a director that is also a cell host) out
+    of every later play. Stop them now (playbooks/power_stop.yml), so that none is left running. After Ctrl-C they
+    stay: a harness still running on a host may be measuring through one, and --resume collects it."""
     from benchfleet.runner import run_playbook
 
-    directors = sorted(power["directors"])
-    print(f"stopping the power server on {', '.join(directors)} (the sweep ended before its own stop)", file=stream,
+    print(f"stopping the power server on {', '.join(directors)} (the sweep did not get to it)", file=stream,
           flush=True)
     failed: list[str] = []
 
