@@ -93,24 +93,47 @@ def _fetch(tmp_path: Path, rd: RunDir, archive: Path, limits: dict | None = None
            cell: str = CELL) -> tuple[subprocess.CompletedProcess, dict]:
     """Run the real cell_fetch action (its code is what the role's harness_cell task runs to bring a cell home) and
     return the process and the cell's recorded state."""
-    from benchfleet.runner import ansible_env
-
     args = {"src": str(archive), "sha256": sha256_file(archive), "dest": str(rd.cell_dir(cell)),
             "record": {"cell": cell, "host": "localhost"}}
     if limits:
         args["limits"] = limits
-    play = tmp_path / "fetch.yml"
-    play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [
+    return _play(tmp_path, rd, [
         # the role's task of this name starts the cell for the callback (here it stops a harness that is not there)
         {"name": f"Run cell {cell}", "benchfleet.mlperf.harness_cell": {"path": str(tmp_path / "no-cell"),
                                                                          "state": "stopped"}},
         {"name": "Bring the results home", "benchfleet.mlperf.cell_fetch": args},
-    ]}]))
+    ], cell=cell)
+
+
+def _play(tmp_path: Path, rd: RunDir, tasks: list[dict], play_vars: dict | None = None,
+          cell: str = CELL) -> tuple[subprocess.CompletedProcess, dict]:
+    """Run ``tasks`` on localhost under real ansible-playbook with the benchfleet_submission callback recording into
+    ``rd``; the process and the cell's recorded state."""
+    from benchfleet.runner import ansible_env
+
+    play = tmp_path / "play.yml"
+    play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "vars": play_vars or {},
+                                 "tasks": tasks}]))
     env = dict(os.environ, **ansible_env(tmp_path / "ansible", rd.root))
     proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(ROOT / "inventories" / "local"), str(play)],
                           env=env, capture_output=True, text=True, cwd=ROOT)
     status = rd.status_file(cell)
     return proc, json.loads(status.read_text()) if status.is_file() else {}
+
+
+def _follow_task(path: Path, rd: RunDir, **fetch) -> dict:
+    """The role's cell task: follow the harness in ``path`` and bring the results home in the same call."""
+    return {"name": f"Run cell {CELL}", "register": "w", "benchfleet.mlperf.harness_cell": {
+        "path": str(path), "state": "finished", "wait": 1,
+        "fetch": {"dest": str(rd.cell_dir(CELL)), "record": {"cell": CELL, "host": "localhost"}, **fetch}}}
+
+
+def _liar(tmp_path: Path, reply: dict) -> dict:
+    """Play variables that make the host's Python a compromised one: whatever it is sent, it answers ``reply``."""
+    liar = tmp_path / "liar-python"
+    liar.write_text(f"#!/bin/sh\ncat > /dev/null\necho '{json.dumps(reply)}'\n")
+    liar.chmod(0o755)
+    return {"ansible_python_interpreter": str(liar)}
 
 
 def _refused(proc, status: dict, rd: RunDir, kind: str) -> str:
@@ -147,23 +170,11 @@ def test_harness_json_naming_other_paths_is_refused_as_tampered(tmp_path, field,
 def _follow(tmp_path: Path, rd: RunDir, results: Path) -> tuple[subprocess.CompletedProcess, dict]:
     """What the role does: the cell's task follows a harness that has finished on the host (its folder holds rc 0
     and results/) and, in the same call, brings the results home through harness_cell's fetch."""
-    from benchfleet.runner import ansible_env
-
     folder = tmp_path / "host" / "cell"
     shutil.copytree(results, folder / "results")
     (folder / "pid").write_text("1\n")
     (folder / "rc").write_text("0\n")
-    play = tmp_path / "follow.yml"
-    play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [
-        {"name": f"Run cell {CELL}", "benchfleet.mlperf.harness_cell": {
-            "path": str(folder), "state": "finished", "wait": 1,
-            "fetch": {"dest": str(rd.cell_dir(CELL)), "record": {"cell": CELL, "host": "localhost"}}}},
-    ]}]))
-    env = dict(os.environ, **ansible_env(tmp_path / "ansible", rd.root))
-    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(ROOT / "inventories" / "local"), str(play)],
-                          env=env, capture_output=True, text=True, cwd=ROOT)
-    status = rd.status_file(CELL)
-    return proc, json.loads(status.read_text()) if status.is_file() else {}
+    return _play(tmp_path, rd, [_follow_task(folder, rd)])
 
 
 def test_the_follow_call_that_sees_a_cell_finish_brings_it_home_through_the_same_checks(tmp_path):
@@ -187,57 +198,28 @@ def test_the_follow_call_that_sees_a_cell_finish_brings_it_home_through_the_same
 def test_a_host_cannot_call_its_own_cell_home_or_valid(tmp_path):
     """The host's reply to the follow call is data: a compromised host's Python that answers "fetched", "validity"
     or "files" itself does not make its cell done or VALID (only the controller's fetch does)."""
-    from benchfleet.runner import ansible_env
-
     rd = _run_dir(tmp_path)
-    liar = tmp_path / "liar-python"
-    liar.write_text("#!/bin/sh\ncat > /dev/null\n"
-                    "echo '{\"changed\": false, \"finished\": false, \"running\": true, \"fetched\": true, "
-                    "\"validity\": \"VALID\", \"files\": 99, \"failure_kind\": \"fetch\", \"progress\": \"x\"}'\n")
-    liar.chmod(0o755)
-    play = tmp_path / "follow.yml"
-    play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "vars": {
-        "ansible_python_interpreter": str(liar)}, "tasks": [
-        {"name": f"Run cell {CELL}", "register": "w", "benchfleet.mlperf.harness_cell": {
-            "path": str(tmp_path / "cell"), "state": "finished", "wait": 1,
-            "fetch": {"dest": str(rd.cell_dir(CELL)), "record": {"cell": CELL, "host": "localhost"}}}},
-        {"name": "What the play saw", "ansible.builtin.debug": {"var": "w"}},
-    ]}]))
-    env = dict(os.environ, **ansible_env(tmp_path / "ansible", rd.root))
-    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(ROOT / "inventories" / "local"), str(play)],
-                          env=env, capture_output=True, text=True, cwd=ROOT)
+    reply = {"changed": False, "finished": False, "running": True, "fetched": True, "validity": "VALID", "files": 99,
+             "failure_kind": "fetch", "progress": "x"}
+    proc, status = _play(tmp_path, rd, [_follow_task(tmp_path / "cell", rd),
+                                        {"name": "What the play saw", "ansible.builtin.debug": {"var": "w"}}],
+                         _liar(tmp_path, reply))
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert '"running": true' in proc.stdout and '"fetched"' not in proc.stdout and '"validity"' not in proc.stdout
-    status = json.loads(rd.status_file(CELL).read_text())
     assert status["state"] == "running" and not rd.cell_dir(CELL).exists()
 
 
 def test_a_host_that_understates_its_archive_is_still_capped_after_the_transfer(tmp_path):
     """harness_cell's reply gives the archive's size beside its checksum, which spares a remote stat before the
     transfer; it is the host's word, so the copy is capped again once it is here."""
-    from benchfleet.digest import sha256_file
-    from benchfleet.runner import ansible_env
-
     rd = _run_dir(tmp_path)
     big = tmp_path / "host" / "results.tgz"
     big.parent.mkdir(parents=True)
     big.write_bytes(os.urandom(64 * 1024))
     reply = {"changed": False, "finished": True, "running": False, "progress": "", "archive": str(big),
              "sha256": sha256_file(big), "archive_size": 10, "elapsed": 1.0}
-    liar = tmp_path / "liar-python"
-    liar.write_text(f"#!/bin/sh\ncat > /dev/null\necho '{json.dumps(reply)}'\n")
-    liar.chmod(0o755)
-    play = tmp_path / "follow.yml"
-    play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "vars": {
-        "ansible_python_interpreter": str(liar)}, "tasks": [
-        {"name": f"Run cell {CELL}", "benchfleet.mlperf.harness_cell": {
-            "path": str(tmp_path / "cell"), "state": "finished", "wait": 1,
-            "fetch": {"dest": str(rd.cell_dir(CELL)), "limits": {"max_transfer_bytes": 1000}}}},
-    ]}]))
-    env = dict(os.environ, **ansible_env(tmp_path / "ansible", rd.root))
-    proc = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(ROOT / "inventories" / "local"), str(play)],
-                          env=env, capture_output=True, text=True, cwd=ROOT)
-    status = json.loads(rd.status_file(CELL).read_text())
+    proc, status = _play(tmp_path, rd, [_follow_task(tmp_path / "cell", rd, limits={"max_transfer_bytes": 1000})],
+                         _liar(tmp_path, reply))
     assert proc.returncode != 0 and status["state"] == "failed" and status["kind"] == "fetch", proc.stdout[-3000:]
     assert "the fetched archive is over max_transfer_bytes (65536 > 1000)" in status["message"]
     assert not rd.cell_dir(CELL).exists() and not list((rd.root / "incoming").iterdir())
