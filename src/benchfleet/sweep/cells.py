@@ -108,7 +108,8 @@ class Event:
 
 def failure_kind(action: str, result: dict) -> str:
     """What kind of failure a failed task inside a cell is."""
-    if action.endswith("cell_fetch") or result.get("failure_kind") in ("fetch", "tampered"):  # harness_cell's fetch
+    if action.endswith("cell_fetch") or (action.endswith("harness_cell")  # its fetch (controller-side: the action
+                                         and result.get("failure_kind") in ("fetch", "tampered")):  # drops a host's)
         return "tampered" if result.get("failure_kind") == "tampered" else "fetch"
     if result.get("preempted"):  # the instance's interruption notice (harness_cell's preemption option)
         return "preempted"
